@@ -1,0 +1,276 @@
+//! The one configuration file: its schema, defaults and validation.
+//!
+//! Every key has a default; `config/pitime.toml` documents them all and `docs/configuration.md`
+//! is the reference. Reading collects every error (file:line:column, key, what was expected)
+//! instead of stopping at the first.
+
+mod reader;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use toml::de::{DeTable, DeValue};
+
+pub use reader::ConfigError;
+use reader::{Errors, FromToml, Section};
+
+use crate::server::acl::Cidr;
+use crate::server::keys::KeyStore;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub log: LogConfig,
+    pub server: ServerConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+/// What to do with a request that is refused (denied or over the rate limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Send nothing.
+    Ignore,
+    /// Answer with a kiss-o'-death (DENY or RATE), so well-behaved clients back off.
+    Kiss,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub allow: Vec<Cidr>,
+    pub deny: Vec<Cidr>,
+    pub deny_action: Refusal,
+    pub rate_limit: RateLimitConfig,
+    pub keys_file: Option<PathBuf>,
+    /// Key ids accepted from clients; `None` trusts every key in the keys file.
+    pub trusted_keys: Option<Vec<u32>>,
+    pub require_auth: bool,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub interval: f64,
+    pub burst: u32,
+    pub action: Refusal,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    pub max_clients: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceConfig {
+    Local(LocalSourceConfig),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalSourceConfig {
+    pub name: String,
+    pub stratum: u8,
+}
+
+pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
+const SOURCE_KINDS: [&str; 1] = ["local"];
+
+impl Config {
+    /// Reads and validates a configuration file, including the keys file it names.
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&shown, &text, path.parent().unwrap_or(Path::new("."))),
+            Err(e) => Err(vec![ConfigError {
+                file: shown,
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }]),
+        }
+    }
+
+    /// Parses configuration text; `base` resolves relative paths (the file's directory).
+    pub fn parse(file: &str, text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
+        let mut errs = Errors::new(file, text);
+        let (doc, parse_errors) = DeTable::parse_recoverable(text);
+        for e in parse_errors {
+            errs.push(e.span().unwrap_or(0..0), "", e.message().to_string());
+        }
+        let mut root = Section::new(Some(doc.get_ref()), "");
+        let config = Config {
+            log: read_log(&mut root.table(&mut errs, "log"), &mut errs),
+            server: read_server(root.table(&mut errs, "server"), &mut errs, base),
+            sources: root
+                .tables(&mut errs, "source")
+                .into_iter()
+                .filter_map(|(s, span)| read_source(s, span, &mut errs))
+                .collect(),
+        };
+        root.finish(&mut errs);
+        let list = errs.into_sorted();
+        if list.is_empty() {
+            Ok(config)
+        } else {
+            Err(list)
+        }
+    }
+}
+
+fn one_of<'a>(choices: &'a [&'a str]) -> impl Fn(&String) -> Result<(), String> + 'a {
+    move |v| {
+        if choices.contains(&v.as_str()) {
+            Ok(())
+        } else {
+            Err(format!("expected one of: {}", choices.join(", ")))
+        }
+    }
+}
+
+fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+    lo: T,
+    hi: T,
+) -> impl Fn(&i64) -> Result<(), String>
+where
+    i64: TryInto<T>,
+{
+    move |v| match (*v).try_into() {
+        Ok(x) if x >= lo && x <= hi => Ok(()),
+        _ => Err(format!("expected an integer from {lo} to {hi}")),
+    }
+}
+
+fn positive(v: &f64) -> Result<(), String> {
+    if v.is_finite() && *v > 0.0 {
+        Ok(())
+    } else {
+        Err("expected a positive number".into())
+    }
+}
+
+fn any<T>(_: &T) -> Result<(), String> {
+    Ok(())
+}
+
+fn read_log(sec: &mut Section, errs: &mut Errors) -> LogConfig {
+    let level = sec.value(errs, "level", "info".to_string(), one_of(&LOG_LEVELS));
+    LogConfig { level }
+}
+
+fn refusal(sec: &mut Section, errs: &mut Errors, key: &str, default: Refusal) -> Refusal {
+    let default_name = if default == Refusal::Ignore {
+        "ignore"
+    } else {
+        "kod"
+    };
+    match sec
+        .value(
+            errs,
+            key,
+            default_name.to_string(),
+            one_of(&["ignore", "kod"]),
+        )
+        .as_str()
+    {
+        "kod" => Refusal::Kiss,
+        _ => Refusal::Ignore,
+    }
+}
+
+fn cidr(v: &DeValue) -> Result<Cidr, String> {
+    v.as_str()
+        .ok_or("expected a network as a string, e.g. \"192.168.0.0/16\"")?
+        .parse()
+}
+
+fn read_server(mut sec: Section, errs: &mut Errors, base: &Path) -> ServerConfig {
+    let default_listen = vec!["0.0.0.0:123".parse().unwrap(), "[::]:123".parse().unwrap()];
+    let listen = sec
+        .array(errs, "listen", |v| {
+            v.as_str()
+                .and_then(|s| s.parse::<SocketAddr>().ok())
+                .ok_or_else(|| {
+                    "expected an address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\"".to_string()
+                })
+        })
+        .unwrap_or(default_listen);
+    let all = vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
+    let allow = sec.array(errs, "allow", cidr).unwrap_or(all);
+    let deny = sec.array(errs, "deny", cidr).unwrap_or_default();
+    let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
+    let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);
+    let keys_file = sec
+        .optional(errs, "keys_file", |p: &String| {
+            KeyStore::load(&base.join(p))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
+        .map(|p| base.join(p));
+    let trusted_keys = sec.array(errs, "trusted_keys", |v| {
+        i64::from_toml(v)
+            .and_then(|id| u32::try_from(id).ok())
+            .filter(|id| *id > 0)
+            .ok_or_else(|| "expected a key id from 1 to 4294967295".to_string())
+    });
+    let have_keys = keys_file.is_some();
+    let require_auth = sec.value(errs, "require_auth", false, |required| {
+        if *required && !have_keys {
+            Err("requires `keys_file`".into())
+        } else {
+            Ok(())
+        }
+    });
+    let threads = sec.value(errs, "threads", 1i64, in_range(1usize, 64)) as usize;
+    let server = ServerConfig {
+        listen,
+        allow,
+        deny,
+        deny_action,
+        rate_limit,
+        keys_file,
+        trusted_keys,
+        require_auth,
+        threads,
+    };
+    sec.finish(errs);
+    server
+}
+
+fn read_rate_limit(mut sec: Section, errs: &mut Errors) -> RateLimitConfig {
+    let config = RateLimitConfig {
+        enabled: sec.value(errs, "enabled", true, any),
+        interval: sec.value(errs, "interval", 1.0, positive),
+        burst: sec.value(errs, "burst", 16i64, in_range(1u32, 1 << 20)) as u32,
+        action: refusal(&mut sec, errs, "action", Refusal::Kiss),
+        ipv4_prefix: sec.value(errs, "ipv4_prefix", 32i64, in_range(0u8, 32)) as u8,
+        ipv6_prefix: sec.value(errs, "ipv6_prefix", 64i64, in_range(0u8, 128)) as u8,
+        max_clients: sec.value(errs, "max_clients", 16384i64, in_range(16usize, 1 << 24)) as usize,
+    };
+    sec.finish(errs);
+    config
+}
+
+fn read_source(
+    mut sec: Section,
+    span: std::ops::Range<usize>,
+    errs: &mut Errors,
+) -> Option<SourceConfig> {
+    if !sec.has("kind") {
+        let why = format!("missing, expected one of: {}", SOURCE_KINDS.join(", "));
+        errs.push(span, &sec.key_path("kind"), why);
+        return None;
+    }
+    // Other keys are only checked once the kind is known.
+    let source = match sec.optional(errs, "kind", one_of(&SOURCE_KINDS))?.as_str() {
+        "local" => SourceConfig::Local(LocalSourceConfig {
+            name: sec.value(errs, "name", "local".to_string(), any),
+            stratum: sec.value(errs, "stratum", 10i64, in_range(1u8, 15)) as u8,
+        }),
+        _ => return None,
+    };
+    sec.finish(errs);
+    Some(source)
+}

@@ -1,0 +1,184 @@
+//! `pitime run`: wires configuration, the discipline tick and the NTP server together, and
+//! handles signals (SIGHUP reloads, SIGTERM and SIGINT stop).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use tracing_subscriber::{reload, EnvFilter};
+
+use crate::clock::system::{measure_precision, realtime_now};
+use crate::config::{Config, ServerConfig};
+use crate::discipline;
+use crate::server::keys::KeyStore;
+use crate::server::ratelimit;
+use crate::server::respond::Policy;
+use crate::server::stats::ServerStats;
+use crate::server::{NtpServer, Shared};
+
+/// How often the discipline republishes the clock state.
+const TICK: Duration = Duration::from_secs(1);
+
+type LogHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+/// Installs the tracing subscriber; the returned handle changes the level on reload.
+pub fn init_logging(level: &str) -> LogHandle {
+    use tracing_subscriber::prelude::*;
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(level));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .init();
+    handle
+}
+
+/// Builds the server's policy (loading the keys file) from its configuration.
+pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
+    let keys = match &config.keys_file {
+        Some(path) => KeyStore::load(path)?,
+        None => KeyStore::default(),
+    };
+    if let Some(ids) = &config.trusted_keys {
+        for id in ids.iter().filter(|id| !keys.contains(**id)) {
+            tracing::warn!(key = id, "trusted key is not in the keys file");
+        }
+    }
+    let r = &config.rate_limit;
+    Ok(Policy {
+        access: crate::server::acl::AccessList {
+            allow: config.allow.clone(),
+            deny: config.deny.clone(),
+        },
+        deny_action: config.deny_action,
+        rate_limit: r.enabled.then_some(ratelimit::Params {
+            interval: r.interval,
+            burst: r.burst,
+            ipv4_prefix: r.ipv4_prefix,
+            ipv6_prefix: r.ipv6_prefix,
+            max_clients: r.max_clients,
+        }),
+        rate_action: r.action,
+        keys,
+        trusted_keys: config.trusted_keys.clone(),
+        require_auth: config.require_auth,
+    })
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|errors| {
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        anyhow::anyhow!("{} has {} error(s)", path.display(), errors.len())
+    })
+}
+
+/// Runs until SIGTERM or SIGINT. `listen`, when not empty, replaces `server.listen`.
+pub fn run(
+    path: PathBuf,
+    log_level: Option<String>,
+    listen: Vec<SocketAddr>,
+) -> anyhow::Result<()> {
+    let logs = init_logging(log_level.as_deref().unwrap_or("info"));
+    let listen_override = (!listen.is_empty()).then_some(listen);
+    let mut config = load(&path)?;
+    if let Some(listen) = &listen_override {
+        config.server.listen.clone_from(listen);
+    }
+    if log_level.is_none() {
+        let _ = logs.modify(|f| *f = EnvFilter::new(&config.log.level));
+    }
+    let precision = measure_precision();
+    tracing::info!(config = %path.display(), precision, version = env!("CARGO_PKG_VERSION"), "starting");
+    let shared = Arc::new(Shared {
+        clock: ArcSwap::from_pointee(discipline::current_state(
+            &config.sources,
+            realtime_now(),
+            precision,
+        )),
+        policy: ArcSwap::from_pointee(policy(&config.server)?),
+        stats: ServerStats::default(),
+    });
+    let mut server =
+        NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
+
+    let (tx, signals_rx) = mpsc::channel();
+    let mut signals =
+        Signals::new([SIGHUP, SIGTERM, SIGINT]).context("installing signal handlers")?;
+    let signal_handle = signals.handle();
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if tx.send(sig).is_err() {
+                break;
+            }
+        }
+    });
+
+    loop {
+        shared.clock.store(Arc::new(discipline::current_state(
+            &config.sources,
+            realtime_now(),
+            precision,
+        )));
+        match signals_rx.recv_timeout(TICK) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(SIGHUP) => match reload(
+                &path,
+                &config,
+                listen_override.as_deref(),
+                &shared,
+                &mut server,
+            ) {
+                Ok(new) => {
+                    if log_level.is_none() {
+                        let _ = logs.modify(|f| *f = EnvFilter::new(&new.log.level));
+                    }
+                    config = new;
+                    tracing::info!("configuration reloaded");
+                }
+                Err(e) => {
+                    tracing::error!("reload failed, keeping the running configuration: {e:#}")
+                }
+            },
+            Ok(sig) => {
+                tracing::info!(signal = sig, "stopping");
+                break;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    signal_handle.close();
+    server.stop();
+    Ok(())
+}
+
+/// Reads the file again and applies it without closing the sockets that stay configured.
+fn reload(
+    path: &Path,
+    running: &Config,
+    listen_override: Option<&[SocketAddr]>,
+    shared: &Shared,
+    server: &mut NtpServer,
+) -> anyhow::Result<Config> {
+    let mut new = load(path)?;
+    if let Some(listen) = listen_override {
+        new.server.listen = listen.to_vec();
+    }
+    let policy = policy(&new.server)?;
+    if new.server.threads != running.server.threads {
+        tracing::warn!("`server.threads` takes effect at the next restart");
+    }
+    shared.policy.store(Arc::new(policy));
+    server.listen_on(&new.server.listen);
+    Ok(new)
+}

@@ -1,0 +1,99 @@
+//! The clock state the discipline publishes and everything else reads: immutable once built,
+//! swapped atomically, so the NTP hot path never takes a lock.
+
+use crate::server::packet::Leap;
+use crate::time::Realtime;
+
+/// RFC 5905 PHI: the dispersion rate assumed for a free-running clock, 15 ppm.
+pub const PHI: f64 = 15e-6;
+
+/// How the time pitime serves relates to the system clock. With the kernel actuator the system
+/// clock is steered and this is the identity; with the virtual actuator the correction lives
+/// here: served = realtime + offset + freq * (realtime - epoch).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Correction {
+    pub epoch: Realtime,
+    pub offset: f64,
+    pub freq: f64,
+}
+
+impl Correction {
+    pub fn apply(&self, t: Realtime) -> Realtime {
+        if self.offset == 0.0 && self.freq == 0.0 {
+            return t;
+        }
+        t.add_secs_f64(self.offset + self.freq * t.seconds_since(self.epoch))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockSnapshot {
+    /// Whether the clock is synchronised to some reference; when false pitime serves LI=3,
+    /// stratum 16 so that clients ignore it.
+    pub synchronised: bool,
+    /// Leap second announced for the end of the current day (None/Insert/Delete).
+    pub leap: Leap,
+    pub stratum: u8,
+    /// Reference identifier: a four-letter code at stratum 1, an address at stratum 2 and above.
+    pub refid: [u8; 4],
+    /// When the clock was last set or confirmed by its reference (served timescale).
+    pub reference_time: Realtime,
+    /// Round-trip delay to the primary reference, seconds.
+    pub root_delay: f64,
+    /// Error bound relative to the primary reference at `reference_time`, seconds.
+    pub root_dispersion: f64,
+    /// log2 of the clock's reading precision, seconds.
+    pub precision: i8,
+    pub correction: Correction,
+}
+
+impl ClockSnapshot {
+    /// The state before any reference is usable.
+    pub fn unsynchronised(precision: i8) -> Self {
+        ClockSnapshot {
+            synchronised: false,
+            leap: Leap::Unsynchronised,
+            stratum: 16,
+            refid: *b"INIT",
+            reference_time: Realtime::default(),
+            root_delay: 0.0,
+            root_dispersion: 0.0,
+            precision,
+            correction: Correction::default(),
+        }
+    }
+
+    /// Root dispersion at `now`: the bound grows at PHI since the reference time.
+    pub fn root_dispersion_at(&self, now: Realtime) -> f64 {
+        self.root_dispersion + PHI * now.seconds_since(self.reference_time).max(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispersion_grows_at_phi() {
+        let mut s = ClockSnapshot::unsynchronised(-20);
+        s.reference_time = Realtime::from_timespec(1000, 0);
+        s.root_dispersion = 1e-3;
+        let later = Realtime::from_timespec(2000, 0);
+        assert!((s.root_dispersion_at(later) - (1e-3 + 1000.0 * PHI)).abs() < 1e-12);
+        // Before the reference time (clock stepped back) the bound does not shrink.
+        assert_eq!(s.root_dispersion_at(Realtime::from_timespec(0, 0)), 1e-3);
+    }
+
+    #[test]
+    fn correction_applies_offset_and_frequency() {
+        let epoch = Realtime::from_timespec(100, 0);
+        let c = Correction {
+            epoch,
+            offset: 0.5,
+            freq: 1e-5,
+        };
+        let t = Realtime::from_timespec(200, 0);
+        assert!((c.apply(t).seconds_since(t) - (0.5 + 1e-3)).abs() < 1e-9);
+        assert_eq!(Correction::default().apply(t), t);
+    }
+}

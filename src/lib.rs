@@ -1,0 +1,12 @@
+//! pitime: a stratum-1 NTP server for the Raspberry Pi. See DESIGN.md in the shared notes for
+//! the data flow: reference clocks feed the discipline, which publishes clock snapshots that the
+//! NTP server and the status page read.
+
+pub mod clock;
+pub mod config;
+pub mod daemon;
+pub mod discipline;
+pub mod loadgen;
+pub mod refclock;
+pub mod server;
+pub mod time;

@@ -1,0 +1,311 @@
+//! `pitime bench-server`: a closed-loop NTP load generator. Many sockets, each bound to its own
+//! loopback address (all of 127.0.0.0/8 is local on Linux), keep a window of requests in flight;
+//! each reply is matched by its origin timestamp and immediately replaced. Reports replies per
+//! second and latency percentiles. Batched system calls keep the generator cheaper per request
+//! than the servers it measures.
+
+use std::io;
+use std::mem::zeroed;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use crate::server::keys::Key;
+use crate::server::mac::MAX_DIGEST_LEN;
+use crate::server::packet::{Header, Leap, HEADER_LEN, MODE_CLIENT};
+use crate::time::{NtpShort, NtpTimestamp};
+
+const BATCH: usize = 64;
+const MAX_PACKET: usize = HEADER_LEN + 4 + MAX_DIGEST_LEN;
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub server: SocketAddr,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// Number of client sockets, each with its own source address when the server is IPv4.
+    pub sources: usize,
+    /// Requests in flight per socket.
+    pub window: usize,
+    /// A request unanswered this long is counted lost and sent again.
+    pub timeout: Duration,
+    /// Sign requests with this key (id, key).
+    pub key: Option<(u32, Key)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadReport {
+    pub seconds: f64,
+    pub sent: u64,
+    pub replies: u64,
+    pub lost: u64,
+    pub replies_per_second: f64,
+    /// Latency percentiles in microseconds: p50, p90, p99, p99.9.
+    pub latency_us: [f64; 4],
+}
+
+impl LoadReport {
+    pub fn to_json(&self) -> String {
+        let [p50, p90, p99, p999] = self.latency_us;
+        format!(
+            "{{\"seconds\":{:.3},\"sent\":{},\"replies\":{},\"lost\":{},\"replies_per_second\":{:.0},\
+             \"latency_us\":{{\"p50\":{p50:.1},\"p90\":{p90:.1},\"p99\":{p99:.1},\"p99.9\":{p999:.1}}}}}",
+            self.seconds, self.sent, self.replies, self.lost, self.replies_per_second
+        )
+    }
+}
+
+struct Slot {
+    seq: u32,
+    sent_at: Option<Instant>,
+}
+
+struct Flow {
+    socket: UdpSocket,
+    slots: Vec<Slot>,
+}
+
+struct Tally {
+    measuring: bool,
+    sent: u64,
+    replies: u64,
+    lost: u64,
+    latencies_ns: Vec<u32>,
+}
+
+/// Runs the load and returns what it measured.
+pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
+    let mut flows = (0..opts.sources.max(1))
+        .map(|i| open_flow(opts, i))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut tally = Tally {
+        measuring: false,
+        sent: 0,
+        replies: 0,
+        lost: 0,
+        latencies_ns: Vec::new(),
+    };
+    let mut out = [[0u8; MAX_PACKET]; BATCH];
+    let mut inbuf = [[0u8; MAX_PACKET]; BATCH];
+    let mut inlens = [0usize; BATCH];
+    let start = Instant::now();
+    let measure_from = start + opts.warmup;
+    let end = measure_from + opts.duration;
+    for (f, flow) in flows.iter_mut().enumerate() {
+        let slots: Vec<usize> = (0..flow.slots.len()).collect();
+        send_slots(flow, f, &slots, opts, &mut out, &mut tally);
+    }
+    let mut last_scan = Instant::now();
+    let mut ready = Vec::with_capacity(BATCH);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if !tally.measuring && now >= measure_from {
+            tally = Tally {
+                measuring: true,
+                sent: 0,
+                replies: 0,
+                lost: 0,
+                latencies_ns: Vec::with_capacity(1 << 22),
+            };
+        }
+        for (f, flow) in flows.iter_mut().enumerate() {
+            ready.clear();
+            let n = recv_batch(&flow.socket, &mut inbuf, &mut inlens);
+            let now = Instant::now();
+            for (data, len) in inbuf.iter().zip(inlens).take(n) {
+                let Some(h) = Header::parse(&data[..len]) else {
+                    continue;
+                };
+                let id = h.origin.0;
+                let (slot, seq) = (((id >> 32) & 0xffff) as usize, id as u32);
+                if (id >> 48) as usize != f || slot >= flow.slots.len() {
+                    continue;
+                }
+                let s = &mut flow.slots[slot];
+                if let (Some(at), true) = (s.sent_at, s.seq == seq) {
+                    if tally.measuring {
+                        tally.replies += 1;
+                        tally
+                            .latencies_ns
+                            .push(now.duration_since(at).as_nanos().min(u32::MAX as u128) as u32);
+                    }
+                    s.sent_at = None;
+                    ready.push(slot);
+                }
+            }
+            if !ready.is_empty() {
+                send_slots(flow, f, &ready, opts, &mut out, &mut tally);
+            }
+        }
+        if now.duration_since(last_scan) > opts.timeout / 4 {
+            last_scan = now;
+            for (f, flow) in flows.iter_mut().enumerate() {
+                ready.clear();
+                for (i, s) in flow.slots.iter_mut().enumerate() {
+                    if s.sent_at
+                        .is_some_and(|at| now.duration_since(at) > opts.timeout)
+                    {
+                        tally.lost += tally.measuring as u64;
+                        s.sent_at = None;
+                        ready.push(i);
+                    }
+                }
+                if !ready.is_empty() {
+                    send_slots(flow, f, &ready, opts, &mut out, &mut tally);
+                }
+            }
+        }
+    }
+    let seconds = opts.duration.as_secs_f64();
+    let mut lat = tally.latencies_ns;
+    lat.sort_unstable();
+    let pct = |p: f64| {
+        if lat.is_empty() {
+            f64::NAN
+        } else {
+            lat[((lat.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+        }
+    };
+    Ok(LoadReport {
+        seconds,
+        sent: tally.sent,
+        replies: tally.replies,
+        lost: tally.lost,
+        replies_per_second: tally.replies as f64 / seconds,
+        latency_us: [pct(0.5), pct(0.9), pct(0.99), pct(0.999)],
+    })
+}
+
+fn open_flow(opts: &LoadOptions, index: usize) -> io::Result<Flow> {
+    let local: SocketAddr = match opts.server.ip() {
+        // 127.1.0.1, 127.1.0.2, ...: a distinct client address per socket.
+        IpAddr::V4(v4) if v4.is_loopback() => {
+            let n = index as u32 + 1;
+            (Ipv4Addr::new(127, 1, (n >> 8) as u8, n as u8), 0).into()
+        }
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(opts.server)?;
+    socket.set_nonblocking(true)?;
+    let slots = (0..opts.window.clamp(1, u16::MAX as usize))
+        .map(|_| Slot {
+            seq: 0,
+            sent_at: None,
+        })
+        .collect();
+    Ok(Flow { socket, slots })
+}
+
+fn send_slots(
+    flow: &mut Flow,
+    f: usize,
+    slots: &[usize],
+    opts: &LoadOptions,
+    out: &mut [[u8; MAX_PACKET]; BATCH],
+    tally: &mut Tally,
+) {
+    for chunk in slots.chunks(BATCH) {
+        let mut lens = [0usize; BATCH];
+        for (k, &slot) in chunk.iter().enumerate() {
+            let s = &mut flow.slots[slot];
+            s.seq = s.seq.wrapping_add(1);
+            let id = (f as u64) << 48 | (slot as u64) << 32 | s.seq as u64;
+            lens[k] = write_request(&mut out[k], NtpTimestamp(id), opts.key.as_ref());
+        }
+        let now = Instant::now();
+        let sent = send_batch(&flow.socket, &mut out[..chunk.len()], &lens[..chunk.len()]);
+        for &slot in chunk {
+            // Unsent requests time out and are sent again, like lost ones.
+            flow.slots[slot].sent_at = Some(now);
+        }
+        tally.sent += if tally.measuring { sent as u64 } else { 0 };
+    }
+}
+
+fn write_request(
+    buf: &mut [u8; MAX_PACKET],
+    transmit: NtpTimestamp,
+    key: Option<&(u32, Key)>,
+) -> usize {
+    let header = Header {
+        leap: Leap::Unsynchronised,
+        version: 4,
+        mode: MODE_CLIENT,
+        stratum: 0,
+        poll: 6,
+        precision: -20,
+        root_delay: NtpShort(0),
+        root_dispersion: NtpShort(0),
+        refid: [0; 4],
+        reference: NtpTimestamp::ZERO,
+        origin: NtpTimestamp::ZERO,
+        receive: NtpTimestamp::ZERO,
+        transmit,
+    };
+    header.write((&mut buf[..HEADER_LEN]).try_into().expect("header fits"));
+    let Some((id, key)) = key else {
+        return HEADER_LEN;
+    };
+    buf[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&id.to_be_bytes());
+    let mut digest = [0u8; MAX_DIGEST_LEN];
+    let n = key
+        .algorithm
+        .compute(&key.secret, &buf[..HEADER_LEN], &mut digest);
+    buf[HEADER_LEN + 4..HEADER_LEN + 4 + n].copy_from_slice(&digest[..n]);
+    HEADER_LEN + 4 + n
+}
+
+fn send_batch(socket: &UdpSocket, bufs: &mut [[u8; MAX_PACKET]], lens: &[usize]) -> usize {
+    // SAFETY: zeroed iovec/mmsghdr are valid; each points into `bufs`, alive across the call.
+    unsafe {
+        let mut iov: [libc::iovec; BATCH] = zeroed();
+        let mut hdrs: [libc::mmsghdr; BATCH] = zeroed();
+        for i in 0..bufs.len() {
+            iov[i] = libc::iovec {
+                iov_base: bufs[i].as_mut_ptr().cast(),
+                iov_len: lens[i],
+            };
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let n = libc::sendmmsg(socket.as_raw_fd(), hdrs.as_mut_ptr(), bufs.len() as u32, 0);
+        n.max(0) as usize
+    }
+}
+
+fn recv_batch(
+    socket: &UdpSocket,
+    bufs: &mut [[u8; MAX_PACKET]; BATCH],
+    lens: &mut [usize; BATCH],
+) -> usize {
+    // SAFETY: as in send_batch; MSG_DONTWAIT makes the call return at once when nothing waits.
+    unsafe {
+        let mut iov: [libc::iovec; BATCH] = zeroed();
+        let mut hdrs: [libc::mmsghdr; BATCH] = zeroed();
+        for i in 0..BATCH {
+            iov[i] = libc::iovec {
+                iov_base: bufs[i].as_mut_ptr().cast(),
+                iov_len: MAX_PACKET,
+            };
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let n = libc::recvmmsg(
+            socket.as_raw_fd(),
+            hdrs.as_mut_ptr(),
+            BATCH as u32,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        );
+        let n = n.max(0) as usize;
+        for i in 0..n {
+            lens[i] = (hdrs[i].msg_len as usize).min(MAX_PACKET);
+        }
+        n
+    }
+}

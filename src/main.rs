@@ -1,0 +1,138 @@
+//! The `pitime` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use pitime::config::{Config, LOG_LEVELS};
+use pitime::loadgen::{self, LoadOptions};
+use pitime::server::keys::KeyStore;
+
+#[derive(Parser)]
+#[command(
+    name = "pitime",
+    version,
+    about = "A stratum-1 NTP server for GNSS and DCF77 receivers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = "/etc/pitime/pitime.toml")]
+        config: PathBuf,
+        /// Log level, overriding `log.level` in the file.
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(LOG_LEVELS))]
+        log_level: Option<String>,
+        /// Address to serve NTP on, overriding `server.listen` (repeat for several).
+        #[arg(long)]
+        listen: Vec<SocketAddr>,
+    },
+    /// Validate a configuration file: prints every error, or `ok`.
+    CheckConfig {
+        /// Configuration file.
+        file: PathBuf,
+    },
+    /// Load-test an NTP server from many loopback source addresses.
+    BenchServer {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:11123")]
+        server: SocketAddr,
+        /// Seconds to measure, after the warm-up.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Seconds of load before measuring.
+        #[arg(long, default_value_t = 1.0)]
+        warmup: f64,
+        /// Client sockets (each its own 127.1.x.y address for an IPv4 loopback server).
+        #[arg(long, default_value_t = 256)]
+        sources: usize,
+        /// Requests in flight per socket.
+        #[arg(long, default_value_t = 4)]
+        window: usize,
+        /// Milliseconds before an unanswered request counts as lost.
+        #[arg(long, default_value_t = 500)]
+        timeout_ms: u64,
+        /// Keys file for signed requests (with --key-id).
+        #[arg(long, requires = "key_id")]
+        keys_file: Option<PathBuf>,
+        #[arg(long, requires = "keys_file")]
+        key_id: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run {
+            config,
+            log_level,
+            listen,
+        } => match pitime::daemon::run(config, log_level, listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pitime: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(_) => {
+                println!("ok");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in errors {
+                    println!("{e}");
+                }
+                ExitCode::FAILURE
+            }
+        },
+        Command::BenchServer {
+            server,
+            duration,
+            warmup,
+            sources,
+            window,
+            timeout_ms,
+            keys_file,
+            key_id,
+        } => {
+            let key = match (keys_file, key_id) {
+                (Some(path), Some(id)) => match KeyStore::load(&path).map(|k| k.get(id).cloned()) {
+                    Ok(Some(key)) => Some((id, key)),
+                    Ok(None) => return fail(format!("key {id} is not in {}", path.display())),
+                    Err(e) => return fail(e.to_string()),
+                },
+                _ => None,
+            };
+            let opts = LoadOptions {
+                server,
+                duration: Duration::from_secs_f64(duration),
+                warmup: Duration::from_secs_f64(warmup),
+                sources,
+                window,
+                timeout: Duration::from_millis(timeout_ms),
+                key,
+            };
+            match loadgen::run(&opts) {
+                Ok(report) => {
+                    println!("{}", report.to_json());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e.to_string()),
+            }
+        }
+    }
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("pitime: {message}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,3 @@
+//! Reference clocks, one module per kind.
+
+pub mod local;

@@ -1,0 +1,220 @@
+//! The NTP service on UDP: one thread per listening socket (and per `threads`, with
+//! SO_REUSEPORT), each reading the latest clock snapshot and policy without locks.
+
+pub mod acl;
+pub mod keys;
+pub mod mac;
+pub mod packet;
+pub mod ratelimit;
+pub mod respond;
+pub mod stats;
+pub mod udp;
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+
+use crate::clock::system::realtime_now;
+use crate::discipline::snapshot::ClockSnapshot;
+use ratelimit::RateLimiter;
+use respond::{Decision, Policy, Reply};
+use stats::{Outcome, ServerStats};
+use udp::{RecvBatch, SendBatch, BATCH};
+
+/// How often an idle worker checks whether it should stop.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// What the workers read: published by the discipline and by configuration reloads.
+pub struct Shared {
+    pub clock: ArcSwap<ClockSnapshot>,
+    pub policy: ArcSwap<Policy>,
+    pub stats: ServerStats,
+}
+
+pub struct NtpServer {
+    shared: Arc<Shared>,
+    threads: usize,
+    groups: Vec<Group>,
+}
+
+/// The workers serving one configured address.
+struct Group {
+    requested: SocketAddr,
+    local: SocketAddr,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Group {
+    fn start(requested: SocketAddr, threads: usize, shared: &Arc<Shared>) -> anyhow::Result<Group> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut group = Group {
+            requested,
+            local: requested,
+            stop,
+            workers: Vec::new(),
+        };
+        for _ in 0..threads {
+            let socket = udp::bind(group.local, threads > 1, STOP_CHECK)
+                .with_context(|| format!("cannot listen on {}", group.local))?;
+            // With port 0 the kernel picks one: the other threads share it.
+            group.local = socket.local_addr().context("local address of NTP socket")?;
+            let (shared, stop) = (shared.clone(), group.stop.clone());
+            let worker = std::thread::Builder::new()
+                .name(format!("ntp {}", group.local))
+                .spawn(move || serve(socket, &shared, &stop))
+                .context("starting NTP worker")?;
+            group.workers.push(worker);
+        }
+        tracing::info!(addr = %group.local, "serving NTP");
+        Ok(group)
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers {
+            let _ = w.join();
+        }
+        tracing::info!(addr = %self.local, "stopped serving NTP");
+    }
+}
+
+impl NtpServer {
+    /// Binds every address (each `threads` times, with SO_REUSEPORT) and starts serving.
+    /// Addresses that cannot be bound are logged; it fails only if none can.
+    pub fn start(
+        listen: &[SocketAddr],
+        threads: usize,
+        shared: Arc<Shared>,
+    ) -> anyhow::Result<NtpServer> {
+        let mut server = NtpServer {
+            shared,
+            threads,
+            groups: Vec::new(),
+        };
+        server.listen_on(listen);
+        if server.groups.is_empty() {
+            anyhow::bail!("could not listen on any of {listen:?}");
+        }
+        Ok(server)
+    }
+
+    /// Serves exactly `listen`: stops the addresses no longer listed and opens the new ones,
+    /// leaving the others' sockets untouched.
+    pub fn listen_on(&mut self, listen: &[SocketAddr]) {
+        let (keep, gone) = std::mem::take(&mut self.groups)
+            .into_iter()
+            .partition(|g| listen.contains(&g.requested));
+        self.groups = keep;
+        gone.into_iter().for_each(Group::stop);
+        for addr in listen {
+            if self.groups.iter().any(|g| g.requested == *addr) {
+                continue;
+            }
+            match Group::start(*addr, self.threads, &self.shared) {
+                Ok(g) => self.groups.push(g),
+                Err(e) => tracing::error!("{e:#}"),
+            }
+        }
+    }
+
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.groups.iter().map(|g| g.local).collect()
+    }
+
+    /// Stops the workers and waits for them (at most one `STOP_CHECK` each).
+    pub fn stop(self) {
+        self.groups.into_iter().for_each(Group::stop);
+    }
+}
+
+fn new_limiter(policy: &Policy) -> Option<RateLimiter> {
+    policy.rate_limit.map(RateLimiter::new)
+}
+
+fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
+    let mut recv = RecvBatch::default();
+    let mut send = Box::<SendBatch>::default();
+    let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(BATCH);
+    let mut policy = shared.policy.load_full();
+    let mut limiter = new_limiter(&policy);
+    while !stop.load(Ordering::Relaxed) {
+        let n = match recv.recv(&socket) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "receive failed");
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let clock = shared.clock.load();
+        let current = shared.policy.load();
+        if !Arc::ptr_eq(&current, &policy) {
+            policy = arc_swap::Guard::into_inner(current);
+            limiter = match (limiter, policy.rate_limit) {
+                (Some(mut l), Some(p)) if l.params().max_clients == p.max_clients => {
+                    l.set_params(p);
+                    Some(l)
+                }
+                _ => new_limiter(&policy),
+            };
+        }
+        for i in 0..n {
+            let r = recv.get(i);
+            let outcome = match (r.truncated, r.peer.ip()) {
+                (true, _) => Decision::Drop(Outcome::DropOversized),
+                (_, None) => Decision::Drop(Outcome::DropBadSource),
+                (_, Some(_)) if r.peer.port() == 0 => Decision::Drop(Outcome::DropBadSource),
+                (_, Some(ip)) => {
+                    let rx = r.rx.unwrap_or_else(realtime_now);
+                    respond::respond(
+                        r.data,
+                        ip,
+                        rx,
+                        &clock,
+                        &policy,
+                        limiter.as_mut(),
+                        send.next_buf(),
+                    )
+                }
+            };
+            match outcome {
+                Decision::Reply(reply) => {
+                    replies.push((reply, r.data.len()));
+                    send.push(reply.len, r.peer);
+                }
+                Decision::Drop(o) => shared.stats.count(o),
+            }
+        }
+        // Transmit timestamps are taken last, just before the batch goes to the kernel.
+        for (i, (reply, request_len)) in replies.drain(..).enumerate() {
+            let (buf, len) = send.reply_mut(i);
+            *len = respond::finish(&reply, buf, realtime_now(), &clock, &policy);
+            debug_assert!(*len <= request_len, "reply longer than request");
+            shared.stats.count(reply.outcome);
+        }
+        if !send.is_empty() {
+            let queued = send.len();
+            let sent = send.send(&socket);
+            for _ in sent..queued {
+                shared.stats.count(Outcome::DropSendFailed);
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The UDP socket adapter: batched receive with kernel receive timestamps (SO_TIMESTAMPNS) and
+//! destination addresses (IP_PKTINFO), batched send from the address each request was sent to.
+//! Only Linux system calls live here; the decisions are in `respond`.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::time::Realtime;
+
+pub const BATCH: usize = 32;
+/// One byte more than the largest request considered, so oversize is visible.
+const RECV_BUF: usize = super::respond::MAX_REQUEST_LEN + 1;
+const CONTROL_LEN: usize = 128;
+
+/// Opens a UDP socket for the NTP service on `addr`.
+pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // "[::]:123" means IPv6 only; list "0.0.0.0:123" too for IPv4.
+        socket.set_only_v6(true)?;
+    }
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    let fd = socket.as_raw_fd();
+    set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)?;
+    if addr.is_ipv4() {
+        set_flag(fd, libc::IPPROTO_IP, libc::IP_PKTINFO)?;
+    } else {
+        set_flag(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.set_read_timeout(Some(read_timeout))?;
+    // SAFETY: the descriptor is owned by `socket`, whose ownership moves to the UdpSocket.
+    Ok(unsafe { UdpSocket::from_raw_fd(socket.into_raw_fd()) })
+}
+
+fn set_flag(fd: i32, level: i32, name: i32) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: passes a valid pointer to a c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            &one as *const _ as *const libc::c_void,
+            size_of::<libc::c_int>() as u32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Where a datagram came from and which local address it was sent to.
+#[derive(Clone, Copy)]
+pub struct Peer {
+    addr: libc::sockaddr_storage,
+    addr_len: libc::socklen_t,
+    local: Option<LocalAddr>,
+}
+
+#[derive(Clone, Copy)]
+enum LocalAddr {
+    V4(libc::in_pktinfo),
+    V6(libc::in6_pktinfo),
+}
+
+impl Peer {
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.socket_addr().map(|a| a.ip())
+    }
+
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        // SAFETY: the family field says which sockaddr type the kernel wrote.
+        unsafe {
+            match self.addr.ss_family as i32 {
+                libc::AF_INET => {
+                    let a = &*(&self.addr as *const _ as *const libc::sockaddr_in);
+                    let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                    Some(SocketAddr::new(ip.into(), u16::from_be(a.sin_port)))
+                }
+                libc::AF_INET6 => {
+                    let a = &*(&self.addr as *const _ as *const libc::sockaddr_in6);
+                    let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+                    Some(SocketAddr::new(ip.into(), u16::from_be(a.sin6_port)))
+                }
+                _ => None,
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.socket_addr().map_or(0, |a| a.port())
+    }
+}
+
+/// Buffers for receiving up to `BATCH` datagrams with one recvmmsg call.
+pub struct RecvBatch {
+    bufs: Box<[[u8; RECV_BUF]; BATCH]>,
+    control: Box<[Control<CONTROL_LEN>; BATCH]>,
+    addrs: [libc::sockaddr_storage; BATCH],
+    iovecs: [libc::iovec; BATCH],
+    headers: [libc::mmsghdr; BATCH],
+}
+
+/// One received datagram.
+pub struct Received<'a> {
+    pub data: &'a [u8],
+    /// More bytes arrived than the buffer holds.
+    pub truncated: bool,
+    pub peer: Peer,
+    /// Kernel receive timestamp, if the kernel gave one.
+    pub rx: Option<Realtime>,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        unsafe {
+            RecvBatch {
+                bufs: Box::new([[0; RECV_BUF]; BATCH]),
+                control: Box::new([Control([0; CONTROL_LEN]); BATCH]),
+                addrs: zeroed(),
+                iovecs: zeroed(),
+                headers: zeroed(),
+            }
+        }
+    }
+}
+
+impl RecvBatch {
+    /// Blocks until at least one datagram arrives (or the socket's read timeout), then takes
+    /// whatever else is already queued, up to `BATCH`.
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        for i in 0..BATCH {
+            self.iovecs[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: RECV_BUF,
+            };
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
+            h.msg_iov = &mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = self.control[i].0.as_mut_ptr().cast();
+            h.msg_controllen = CONTROL_LEN;
+            h.msg_flags = 0;
+            self.headers[i].msg_len = 0;
+        }
+        // SAFETY: every header points into buffers owned by self that outlive the call.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.headers.as_mut_ptr(),
+                BATCH as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    pub fn get(&self, i: usize) -> Received<'_> {
+        let h = &self.headers[i];
+        let len = (h.msg_len as usize).min(RECV_BUF);
+        let (rx, local) = parse_control(&h.msg_hdr);
+        Received {
+            data: &self.bufs[i][..len],
+            truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len >= RECV_BUF,
+            peer: Peer {
+                addr: self.addrs[i],
+                addr_len: h.msg_hdr.msg_namelen,
+                local,
+            },
+            rx,
+        }
+    }
+}
+
+fn parse_control(h: &libc::msghdr) -> (Option<Realtime>, Option<LocalAddr>) {
+    let (mut rx, mut local) = (None, None);
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled, within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    let ts = std::ptr::read_unaligned(data as *const libc::timespec);
+                    rx = Some(Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64));
+                }
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    local = Some(LocalAddr::V4(std::ptr::read_unaligned(
+                        data as *const libc::in_pktinfo,
+                    )));
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
+                    local = Some(LocalAddr::V6(std::ptr::read_unaligned(
+                        data as *const libc::in6_pktinfo,
+                    )));
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    (rx, local)
+}
+
+/// Replies waiting to be sent with one sendmmsg call.
+pub struct SendBatch {
+    pub bufs: [[u8; super::respond::MAX_REPLY_LEN]; BATCH],
+    lens: [usize; BATCH],
+    peers: [Option<Peer>; BATCH],
+    control: [Control<64>; BATCH],
+    iovecs: [libc::iovec; BATCH],
+    headers: [libc::mmsghdr; BATCH],
+    count: usize,
+}
+
+impl Default for SendBatch {
+    fn default() -> Self {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        unsafe {
+            SendBatch {
+                bufs: [[0; super::respond::MAX_REPLY_LEN]; BATCH],
+                lens: [0; BATCH],
+                peers: [None; BATCH],
+                control: [Control([0; 64]); BATCH],
+                iovecs: zeroed(),
+                headers: zeroed(),
+                count: 0,
+            }
+        }
+    }
+}
+
+impl SendBatch {
+    /// The buffer for the next reply.
+    pub fn next_buf(&mut self) -> &mut [u8; super::respond::MAX_REPLY_LEN] {
+        &mut self.bufs[self.count]
+    }
+
+    /// Queues the reply written into `next_buf`, `len` bytes, for `peer`.
+    pub fn push(&mut self, len: usize, peer: Peer) {
+        self.lens[self.count] = len;
+        self.peers[self.count] = Some(peer);
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Mutable access to queued reply `i` (to add the transmit timestamp).
+    pub fn reply_mut(
+        &mut self,
+        i: usize,
+    ) -> (&mut [u8; super::respond::MAX_REPLY_LEN], &mut usize) {
+        (&mut self.bufs[i], &mut self.lens[i])
+    }
+
+    /// Sends everything queued; returns how many the kernel took. The batch is emptied.
+    pub fn send(&mut self, socket: &UdpSocket) -> usize {
+        let count = std::mem::take(&mut self.count);
+        for i in 0..count {
+            let Some(peer) = self.peers[i].as_mut() else {
+                continue;
+            };
+            self.iovecs[i] = libc::iovec {
+                iov_base: self.bufs[i].as_mut_ptr().cast(),
+                iov_len: self.lens[i],
+            };
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_name = (&mut peer.addr as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = peer.addr_len;
+            h.msg_iov = &mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_flags = 0;
+            let control_len = write_source(&mut self.control[i], peer.local);
+            h.msg_control = if control_len == 0 {
+                std::ptr::null_mut()
+            } else {
+                self.control[i].0.as_mut_ptr().cast()
+            };
+            h.msg_controllen = control_len;
+        }
+        let (mut sent, mut failed) = (0, 0);
+        while sent < count {
+            // SAFETY: headers[sent..count] point into buffers owned by self.
+            let n = unsafe {
+                libc::sendmmsg(
+                    socket.as_raw_fd(),
+                    self.headers[sent..].as_mut_ptr(),
+                    (count - sent) as u32,
+                    0,
+                )
+            };
+            if n <= 0 {
+                // Skip the datagram the kernel refused (e.g. an unreachable address) and go on.
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                tracing::debug!(error = %err, "send failed");
+                sent += 1;
+                failed += 1;
+                continue;
+            }
+            sent += n as usize;
+        }
+        count - failed
+    }
+}
+
+/// Writes a PKTINFO control message so the reply leaves from the address the request was sent
+/// to (a wildcard socket on a host with several addresses would otherwise pick by route).
+fn write_source(buf: &mut Control<64>, local: Option<LocalAddr>) -> usize {
+    match local {
+        None => 0,
+        Some(LocalAddr::V4(info)) => {
+            // SAFETY: all-zero is a valid in_pktinfo.
+            let mut reply: libc::in_pktinfo = unsafe { zeroed() };
+            reply.ipi_spec_dst = info.ipi_addr;
+            write_cmsg(buf, libc::IPPROTO_IP, libc::IP_PKTINFO, &reply)
+        }
+        Some(LocalAddr::V6(info)) => write_cmsg(buf, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info),
+    }
+}
+
+fn write_cmsg<T: Copy>(buf: &mut Control<64>, level: i32, kind: i32, value: &T) -> usize {
+    buf.0.fill(0);
+    // SAFETY: CMSG_SPACE of either pktinfo type is below 64; the buffer is aligned for cmsghdr.
+    unsafe {
+        let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
+        let mut h: libc::msghdr = zeroed();
+        h.msg_control = buf.0.as_mut_ptr().cast();
+        h.msg_controllen = space;
+        let c = libc::CMSG_FIRSTHDR(&h);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = kind;
+        (*c).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut T, *value);
+        space
+    }
+}
+
+/// A control-message buffer aligned for `cmsghdr`.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub struct Control<const N: usize>([u8; N]);
