@@ -274,3 +274,125 @@ fn read_source(
     sec.finish(errs);
     Some(source)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::parse("t.toml", text, Path::new("/etc/pitime"))
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn empty_file_takes_every_default() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.listen.len(), 2);
+        assert_eq!(c.server.deny_action, Refusal::Ignore);
+        assert!(c.server.rate_limit.enabled);
+        assert_eq!(c.server.rate_limit.action, Refusal::Kiss);
+        assert_eq!(c.server.rate_limit.ipv6_prefix, 64);
+        assert_eq!(c.log.level, "info");
+        assert!(c.sources.is_empty());
+    }
+
+    #[test]
+    fn a_file_naming_only_a_source_works() {
+        let c = parse("[[source]]\nkind = \"local\"\n").unwrap();
+        assert_eq!(
+            c.sources,
+            vec![SourceConfig::Local(LocalSourceConfig {
+                name: "local".into(),
+                stratum: 10
+            })]
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported_with_position_and_key() {
+        let text = "\
+[server]
+listen = [\"127.0.0.1:123\", \"nonsense\"]
+allow = \"10.0.0.0/8\"
+deny = [\"10.0.0.0/40\"]
+colour = \"blue\"
+
+[server.rate_limit]
+burst = 0
+interval = \"fast\"
+
+[[source]]
+kind = \"local\"
+stratum = 16
+
+[[source]]
+stratum = 1
+
+[log]
+level = \"loud\"
+";
+        assert_eq!(
+            errors(text),
+            vec![
+                "t.toml:2:28: `server.listen[1]`: expected an address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\"",
+                "t.toml:3:9: `server.allow`: expected an array, found string",
+                "t.toml:4:9: `server.deny[0]`: prefix length `40` is not a number from 0 to 32",
+                "t.toml:5:1: `server.colour`: unknown key, expected one of: listen, allow, deny, deny_action, \
+                 rate_limit, keys_file, trusted_keys, require_auth, threads",
+                "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
+                "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
+                "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
+                "t.toml:15:1: `source[1].kind`: missing, expected one of: local",
+                "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_positions_too() {
+        let errs = parse("[server]\nlisten = [\n").unwrap_err();
+        assert_eq!((errs[0].line, errs[0].file.as_str()), (2, "t.toml"));
+        let errs = parse("a = 1\na = 2\n").unwrap_err();
+        assert!(errs.iter().any(|e| e.line == 2), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_source_kind_is_named() {
+        assert_eq!(
+            errors("[[source]]\nkind = \"sundial\"\n"),
+            vec!["t.toml:2:8: `source[0].kind`: expected one of: local"]
+        );
+    }
+
+    #[test]
+    fn authentication_needs_a_readable_private_keys_file() {
+        let errs = errors("[server]\nrequire_auth = true\nkeys_file = \"/nonexistent/ntp.keys\"\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("t.toml:2:16: `server.require_auth`: requires `keys_file`"));
+        assert!(errs[1].starts_with("t.toml:3:13: `server.keys_file`: /nonexistent/ntp.keys:"));
+    }
+
+    fn shipped(name: &str) -> Config {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("config")
+            .join(name);
+        Config::load(&path).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn shipped_default_file_states_the_defaults() {
+        assert_eq!(shipped("pitime.toml"), parse("").unwrap());
+    }
+
+    #[test]
+    fn demo_file_is_valid() {
+        assert!(!shipped("demo.toml").sources.is_empty());
+    }
+}

@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn bare_header_has_no_trailer() {
-        let t = parse_trailer(&with_tail(&[]), 4).unwrap();
+        let p = with_tail(&[]);
+        let t = parse_trailer(&p, 4).unwrap();
         assert_eq!(
             t,
             Trailer {
@@ -216,7 +217,8 @@ mod tests {
         let mac = parse_trailer(&p, 3).unwrap().mac.unwrap();
         assert_eq!((mac.key_id, mac.digest.len(), mac.signed_len), (7, 16, 48));
         tail.extend_from_slice(&[0xbb; 4]);
-        let mac = parse_trailer(&with_tail(&tail), 4).unwrap().mac.unwrap();
+        let p = with_tail(&tail);
+        let mac = parse_trailer(&p, 4).unwrap().mac.unwrap();
         assert_eq!(mac.digest.len(), 20);
     }
 
@@ -226,7 +228,8 @@ mod tests {
         tail.extend_from_slice(&[0; 24]);
         tail.extend_from_slice(&[0, 0, 0, 9]);
         tail.extend_from_slice(&[1; 16]);
-        let t = parse_trailer(&with_tail(&tail), 4).unwrap();
+        let p = with_tail(&tail);
+        let t = parse_trailer(&p, 4).unwrap();
         assert_eq!(t.extension_fields, 1);
         assert_eq!(t.mac.unwrap().signed_len, 48 + 28);
     }

@@ -235,3 +235,302 @@ pub fn finish(
     out[HEADER_LEN + 4..HEADER_LEN + 4 + n].copy_from_slice(&digest[..n]);
     HEADER_LEN + 4 + n
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::acl::Cidr;
+    use crate::server::mac::Algorithm;
+    use crate::server::packet::MODE_CLIENT;
+    use proptest::prelude::*;
+
+    const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
+                        3 AES128 HEX:000102030405060708090a0b0c0d0e0f\n4 SHA256 sha256secret\n";
+
+    fn policy() -> Policy {
+        Policy {
+            access: AccessList {
+                allow: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
+                deny: vec![],
+            },
+            deny_action: Refusal::Ignore,
+            rate_limit: None,
+            rate_action: Refusal::Kiss,
+            keys: KeyStore::parse(KEYS).unwrap(),
+            trusted_keys: None,
+            require_auth: false,
+        }
+    }
+
+    fn clock() -> ClockSnapshot {
+        ClockSnapshot {
+            synchronised: true,
+            leap: Leap::Insert,
+            stratum: 1,
+            refid: *b"PPS\0",
+            reference_time: Realtime::from_timespec(1_800_000_000, 0),
+            root_delay: 0.0,
+            root_dispersion: 1e-6,
+            precision: -20,
+            correction: Default::default(),
+        }
+    }
+
+    const RX: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);
+    const PEER: &str = "192.0.2.10";
+
+    fn request(version: u8, mode: u8) -> Vec<u8> {
+        let mut p = vec![0u8; HEADER_LEN];
+        p[0] = version << 3 | mode;
+        p[2] = 6;
+        p[40..48].copy_from_slice(&0x1122_3344_5566_7788u64.to_be_bytes());
+        p
+    }
+
+    fn signed(key_id: u32, algorithm: Algorithm, secret: &[u8]) -> Vec<u8> {
+        let mut p = request(4, MODE_CLIENT);
+        let mut digest = [0u8; MAX_DIGEST_LEN];
+        let n = algorithm.compute(secret, &p, &mut digest);
+        p.extend_from_slice(&key_id.to_be_bytes());
+        p.extend_from_slice(&digest[..n]);
+        p
+    }
+
+    /// Runs respond and finish as the server does; returns the outcome and the reply bytes.
+    fn exchange(
+        req: &[u8],
+        policy: &Policy,
+        limiter: Option<&mut RateLimiter>,
+    ) -> (Outcome, Vec<u8>) {
+        let clock = clock();
+        let mut out = [0u8; MAX_REPLY_LEN];
+        match respond(
+            req,
+            PEER.parse().unwrap(),
+            RX,
+            &clock,
+            policy,
+            limiter,
+            &mut out,
+        ) {
+            Decision::Drop(o) => (o, Vec::new()),
+            Decision::Reply(r) => {
+                let len = finish(&r, &mut out, RX.add_secs_f64(1e-5), &clock, policy);
+                (r.outcome, out[..len].to_vec())
+            }
+        }
+    }
+
+    #[test]
+    fn answers_client_requests_of_every_version() {
+        for version in 1..=4 {
+            let (outcome, reply) = exchange(&request(version, MODE_CLIENT), &policy(), None);
+            assert_eq!(outcome, Outcome::Served);
+            let h = Header::parse(&reply).unwrap();
+            assert_eq!(reply.len(), HEADER_LEN);
+            assert_eq!(
+                (h.version, h.mode, h.stratum, h.leap),
+                (version, MODE_SERVER, 1, Leap::Insert)
+            );
+            assert_eq!(h.refid, *b"PPS\0");
+            assert_eq!(h.origin, NtpTimestamp(0x1122_3344_5566_7788));
+            assert_eq!(h.receive, RX.to_ntp());
+            assert_eq!(h.transmit, RX.add_secs_f64(1e-5).to_ntp());
+            assert_eq!(h.reference, clock().reference_time.to_ntp());
+            assert_eq!(h.poll, 6);
+            assert_eq!(h.precision, -20);
+            // 10 s after the reference time: 1 us plus 10 s at 15 ppm.
+            assert!((h.root_dispersion.as_secs_f64() - 151e-6).abs() < 2e-5);
+        }
+    }
+
+    #[test]
+    fn unsynchronised_clock_is_advertised_as_unusable() {
+        let clock = ClockSnapshot::unsynchronised(-20);
+        let mut out = [0u8; MAX_REPLY_LEN];
+        let d = respond(
+            &request(4, MODE_CLIENT),
+            PEER.parse().unwrap(),
+            RX,
+            &clock,
+            &policy(),
+            None,
+            &mut out,
+        );
+        assert!(matches!(d, Decision::Reply(_)));
+        let h = Header::parse(&out).unwrap();
+        assert_eq!(
+            (h.leap, h.stratum, h.reference),
+            (Leap::Unsynchronised, 16, NtpTimestamp::ZERO)
+        );
+    }
+
+    #[test]
+    fn poll_is_echoed_within_limits() {
+        for (asked, echoed) in [(0i8, 4i8), (6, 6), (17, 17), (-3, 4), (40, 17)] {
+            let mut req = request(4, MODE_CLIENT);
+            req[2] = asked as u8;
+            let (_, reply) = exchange(&req, &policy(), None);
+            assert_eq!(Header::parse(&reply).unwrap().poll, echoed);
+        }
+    }
+
+    #[test]
+    fn short_and_oversized_datagrams_are_dropped() {
+        for len in [0, 1, 47] {
+            assert_eq!(
+                exchange(&request(4, MODE_CLIENT)[..len], &policy(), None).0,
+                Outcome::DropTooShort
+            );
+        }
+        let mut big = request(4, MODE_CLIENT);
+        big.resize(MAX_REQUEST_LEN + 1, 0);
+        assert_eq!(exchange(&big, &policy(), None).0, Outcome::DropOversized);
+    }
+
+    #[test]
+    fn wrong_versions_and_modes_are_dropped() {
+        for version in [0, 5, 6, 7] {
+            assert_eq!(
+                exchange(&request(version, MODE_CLIENT), &policy(), None).0,
+                Outcome::DropBadVersion
+            );
+        }
+        for mode in [0, 1, 2, 4, 5, 6, 7] {
+            assert_eq!(
+                exchange(&request(4, mode), &policy(), None).0,
+                Outcome::DropBadMode
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_extension_fields_are_dropped_and_valid_ones_ignored() {
+        let mut garbage = request(4, MODE_CLIENT);
+        garbage.extend_from_slice(&[
+            0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+        ]);
+        assert_eq!(
+            exchange(&garbage, &policy(), None).0,
+            Outcome::DropMalformed
+        );
+        let mut valid = request(4, MODE_CLIENT);
+        valid.extend_from_slice(&[0x12, 0x34, 0, 32]);
+        valid.extend_from_slice(&[0; 28]);
+        let (outcome, reply) = exchange(&valid, &policy(), None);
+        assert_eq!((outcome, reply.len()), (Outcome::Served, HEADER_LEN));
+    }
+
+    #[test]
+    fn denied_clients_are_ignored_or_kissed() {
+        let mut p = policy();
+        p.access.deny = vec!["192.0.2.0/24".parse::<Cidr>().unwrap()];
+        assert_eq!(
+            exchange(&request(4, MODE_CLIENT), &p, None).0,
+            Outcome::DropDenied
+        );
+        p.deny_action = Refusal::Kiss;
+        let (outcome, reply) = exchange(&request(4, MODE_CLIENT), &p, None);
+        assert_eq!(outcome, Outcome::KissDeny);
+        let h = Header::parse(&reply).unwrap();
+        assert_eq!(
+            (h.leap, h.stratum, &h.refid),
+            (Leap::Unsynchronised, 0, b"DENY")
+        );
+        assert_eq!(h.origin, NtpTimestamp(0x1122_3344_5566_7788));
+    }
+
+    #[test]
+    fn rate_limited_clients_get_one_kiss_then_silence() {
+        let params = ratelimit::Params {
+            interval: 8.0,
+            burst: 2,
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+            max_clients: 16,
+        };
+        let mut p = policy();
+        p.rate_limit = Some(params);
+        let mut limiter = RateLimiter::new(params);
+        let req = request(4, MODE_CLIENT);
+        assert_eq!(exchange(&req, &p, Some(&mut limiter)).0, Outcome::Served);
+        assert_eq!(exchange(&req, &p, Some(&mut limiter)).0, Outcome::Served);
+        let (outcome, reply) = exchange(&req, &p, Some(&mut limiter));
+        assert_eq!(outcome, Outcome::KissRate);
+        assert_eq!(&Header::parse(&reply).unwrap().refid, b"RATE");
+        assert_eq!(
+            exchange(&req, &p, Some(&mut limiter)).0,
+            Outcome::DropRateLimited
+        );
+        p.rate_action = Refusal::Ignore;
+        let mut limiter = RateLimiter::new(params);
+        for _ in 0..2 {
+            exchange(&req, &p, Some(&mut limiter));
+        }
+        assert_eq!(
+            exchange(&req, &p, Some(&mut limiter)).0,
+            Outcome::DropRateLimited
+        );
+    }
+
+    #[test]
+    fn authenticated_requests_get_replies_signed_with_the_same_key() {
+        let keys = KeyStore::parse(KEYS).unwrap();
+        for id in 1..=4 {
+            let key = keys.get(id).unwrap();
+            let req = signed(id, key.algorithm, &key.secret);
+            let (outcome, reply) = exchange(&req, &policy(), None);
+            assert_eq!(outcome, Outcome::ServedAuthenticated, "key {id}");
+            assert_eq!(reply.len(), req.len());
+            assert_eq!(u32::from_be_bytes(reply[48..52].try_into().unwrap()), id);
+            assert!(key
+                .algorithm
+                .verify(&key.secret, &reply[..48], &reply[52..]));
+        }
+    }
+
+    #[test]
+    fn bad_or_unknown_keys_get_a_crypto_nak() {
+        let nak = |req: &[u8], p: &Policy| {
+            let (outcome, reply) = exchange(req, p, None);
+            assert_eq!(outcome, Outcome::CryptoNak);
+            assert_eq!(reply.len(), HEADER_LEN + 4);
+            assert_eq!(reply[48..52], [0, 0, 0, 0]);
+        };
+        nak(&signed(99, Algorithm::Md5, b"md5secret"), &policy());
+        nak(&signed(1, Algorithm::Md5, b"wrong"), &policy());
+        let mut p = policy();
+        p.trusted_keys = Some(vec![2]);
+        nak(&signed(1, Algorithm::Md5, b"md5secret"), &p);
+    }
+
+    #[test]
+    fn required_authentication_drops_unsigned_requests() {
+        let mut p = policy();
+        p.require_auth = true;
+        assert_eq!(
+            exchange(&request(4, MODE_CLIENT), &p, None).0,
+            Outcome::DropAuthRequired
+        );
+        assert_eq!(
+            exchange(&signed(1, Algorithm::Md5, b"md5secret"), &p, None).0,
+            Outcome::ServedAuthenticated
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+        #[test]
+        fn never_panics_never_amplifies(data in proptest::collection::vec(any::<u8>(), 0..1500), header in any::<u8>()) {
+            // Half the cases get a plausible first byte so the deeper paths are reached too.
+            let mut data = data;
+            if header & 1 == 1 && !data.is_empty() {
+                data[0] = (header >> 1) & 0b0011_1000 | MODE_CLIENT;
+            }
+            let mut p = policy();
+            p.deny_action = Refusal::Kiss;
+            let (_, reply) = exchange(&data, &p, None);
+            prop_assert!(reply.len() <= data.len());
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub const BATCH: usize = 32;
 /// One byte more than the largest request considered, so oversize is visible.
 const RECV_BUF: usize = super::respond::MAX_REQUEST_LEN + 1;
 const CONTROL_LEN: usize = 128;
+const RECV_SOCKET_BUFFER: usize = 4 << 20;
 
 /// Opens a UDP socket for the NTP service on `addr`.
 pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::Result<UdpSocket> {
@@ -27,12 +28,15 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::R
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
+    // Room for bursts; the kernel caps this at net.core.rmem_max.
+    socket.set_recv_buffer_size(RECV_SOCKET_BUFFER)?;
     let fd = socket.as_raw_fd();
     set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)?;
-    if addr.is_ipv4() {
-        set_flag(fd, libc::IPPROTO_IP, libc::IP_PKTINFO)?;
-    } else {
-        set_flag(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?;
+    // Only a wildcard socket needs to learn (and reply from) each request's destination.
+    match addr.ip() {
+        ip if !ip.is_unspecified() => {}
+        IpAddr::V4(_) => set_flag(fd, libc::IPPROTO_IP, libc::IP_PKTINFO)?,
+        IpAddr::V6(_) => set_flag(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)?,
     }
     socket.bind(&addr.into())?;
     socket.set_read_timeout(Some(read_timeout))?;
