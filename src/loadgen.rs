@@ -16,7 +16,7 @@ use crate::server::packet::{Header, Leap, HEADER_LEN, MODE_CLIENT};
 use crate::time::{NtpShort, NtpTimestamp};
 
 const BATCH: usize = 64;
-const MAX_PACKET: usize = HEADER_LEN + 4 + MAX_DIGEST_LEN;
+const MAX_PACKET: usize = crate::server::respond::MAX_REPLY_LEN;
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
@@ -255,7 +255,7 @@ fn write_request(
     let mut digest = [0u8; MAX_DIGEST_LEN];
     let n = key
         .algorithm
-        .compute(&key.secret, &buf[..HEADER_LEN], &mut digest);
+        .compute(&key.secret, 4, &buf[..HEADER_LEN], &mut digest);
     buf[HEADER_LEN + 4..HEADER_LEN + 4 + n].copy_from_slice(&digest[..n]);
     HEADER_LEN + 4 + n
 }

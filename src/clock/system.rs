@@ -3,6 +3,7 @@
 use crate::time::Realtime;
 
 /// Now, from CLOCK_REALTIME.
+#[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit ARM
 pub fn realtime_now() -> Realtime {
     let mut ts = libc::timespec {
         tv_sec: 0,

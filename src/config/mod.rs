@@ -395,4 +395,23 @@ level = \"loud\"
     fn demo_file_is_valid() {
         assert!(!shipped("demo.toml").sources.is_empty());
     }
+
+    #[test]
+    fn every_key_of_the_default_file_is_documented() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let reference = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+        let default = std::fs::read_to_string(root.join("config/pitime.toml")).unwrap();
+        for line in default.lines() {
+            let line = line.trim_start_matches("# ").trim();
+            let Some((key, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                assert!(
+                    reference.contains(&format!("`{key}`")),
+                    "`{key}` is not in docs/configuration.md"
+                );
+            }
+        }
+    }
 }

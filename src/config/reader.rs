@@ -55,7 +55,11 @@ impl<'s> Errors<'s> {
 
     pub fn push(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
         let offset = span.start.min(self.text.len());
-        let before = &self.text[..self.text.floor_char_boundary(offset)];
+        let offset = (0..=offset)
+            .rev()
+            .find(|&i| self.text.is_char_boundary(i))
+            .unwrap_or(0);
+        let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         self.list.push(ConfigError {

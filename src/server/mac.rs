@@ -1,6 +1,7 @@
 //! Symmetric-key MACs for NTP: the RFC 5905 digest MAC (hash of key then packet) and the
-//! RFC 8573 AES-CMAC. SHA-2 digests are truncated to 20 bytes, as chrony does, because an NTPv4
-//! MAC longer than 24 bytes would read as an extension field (RFC 7822).
+//! RFC 8573 AES-CMAC. In NTPv4 a MAC longer than 24 bytes would read as an extension field
+//! (RFC 7822), so SHA-2 digests are truncated to 20 bytes there, as chrony does; chrony sends
+//! requests with longer digests as NTPv3, where the whole digest is carried.
 
 use aes::{Aes128, Aes256};
 use cmac::Cmac;
@@ -8,8 +9,10 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-/// Longest digest carried in a packet.
-pub const MAX_DIGEST_LEN: usize = 20;
+/// Longest digest carried in a packet (SHA-512 in NTPv3).
+pub const MAX_DIGEST_LEN: usize = 64;
+/// Longest digest in an NTPv4 packet.
+const MAX_V4_DIGEST_LEN: usize = 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
@@ -49,11 +52,19 @@ impl Algorithm {
         }
     }
 
-    /// Length of the digest as carried in a packet.
-    pub fn digest_len(self) -> usize {
-        match self {
+    /// Length of the digest as carried in a packet of this NTP version.
+    pub fn digest_len(self, version: u8) -> usize {
+        let full = match self {
             Algorithm::Md5 | Algorithm::Aes128Cmac | Algorithm::Aes256Cmac => 16,
-            _ => 20,
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 => 32,
+            Algorithm::Sha384 => 48,
+            Algorithm::Sha512 => 64,
+        };
+        if version >= 4 {
+            full.min(MAX_V4_DIGEST_LEN)
+        } else {
+            full
         }
     }
 
@@ -66,9 +77,16 @@ impl Algorithm {
         }
     }
 
-    /// Computes the MAC of `data` with `key` into `out`, returning the digest length.
-    /// The key length must already have been checked against `required_key_len`.
-    pub fn compute(self, key: &[u8], data: &[u8], out: &mut [u8; MAX_DIGEST_LEN]) -> usize {
+    /// Computes the MAC of `data` (an NTP packet of `version`) with `key` into `out`, returning
+    /// the digest length. The key length must already have been checked against
+    /// `required_key_len`.
+    pub fn compute(
+        self,
+        key: &[u8],
+        version: u8,
+        data: &[u8],
+        out: &mut [u8; MAX_DIGEST_LEN],
+    ) -> usize {
         fn hash<D: Digest>(key: &[u8], data: &[u8], out: &mut [u8]) {
             let mut h = D::new();
             h.update(key);
@@ -82,7 +100,7 @@ impl Algorithm {
             m.update(data);
             out.copy_from_slice(&m.finalize().into_bytes()[..out.len()]);
         }
-        let n = self.digest_len();
+        let n = self.digest_len(version);
         let out = &mut out[..n];
         match self {
             Algorithm::Md5 => hash::<Md5>(key, data, out),
@@ -97,9 +115,9 @@ impl Algorithm {
     }
 
     /// Checks a received digest in constant time.
-    pub fn verify(self, key: &[u8], data: &[u8], digest: &[u8]) -> bool {
+    pub fn verify(self, key: &[u8], version: u8, data: &[u8], digest: &[u8]) -> bool {
         let mut buf = [0u8; MAX_DIGEST_LEN];
-        let n = self.compute(key, data, &mut buf);
+        let n = self.compute(key, version, data, &mut buf);
         digest.len() == n
             && buf[..n]
                 .iter()
@@ -126,32 +144,34 @@ mod tests {
         let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
         let msg = hex("6bc1bee22e409f96e93d7e117393172a");
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Aes128Cmac.compute(&key, &msg, &mut out);
+        let n = Algorithm::Aes128Cmac.compute(&key, 4, &msg, &mut out);
         assert_eq!(out[..n], hex("070a16b46b4d4144f79bdd9dd04a287c")[..]);
     }
 
     #[test]
     fn md5_is_hash_of_key_then_data() {
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Md5.compute(b"a", b"bc", &mut out);
+        let n = Algorithm::Md5.compute(b"a", 4, b"bc", &mut out);
         // md5("abc")
         assert_eq!(out[..n], hex("900150983cd24fb0d6963f7d28e17f72")[..]);
     }
 
     #[test]
-    fn sha256_is_truncated_to_20_bytes() {
+    fn sha256_is_truncated_to_20_bytes_in_ntpv4_only() {
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Sha256.compute(b"", b"abc", &mut out);
-        assert_eq!(n, 20);
+        assert_eq!(Algorithm::Sha256.compute(b"", 4, b"abc", &mut out), 20);
         assert_eq!(out[..4], hex("ba7816bf")[..]);
+        assert_eq!(Algorithm::Sha256.compute(b"", 3, b"abc", &mut out), 32);
+        assert_eq!(out[28..32], hex("f20015ad")[..]);
+        assert_eq!(Algorithm::Sha512.compute(b"", 3, b"abc", &mut out), 64);
     }
 
     #[test]
     fn verify_rejects_wrong_digest_and_length() {
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Sha1.compute(b"key", b"data", &mut out);
-        assert!(Algorithm::Sha1.verify(b"key", b"data", &out[..n]));
-        assert!(!Algorithm::Sha1.verify(b"key", b"datA", &out[..n]));
-        assert!(!Algorithm::Sha1.verify(b"key", b"data", &out[..n - 1]));
+        let n = Algorithm::Sha1.compute(b"key", 4, b"data", &mut out);
+        assert!(Algorithm::Sha1.verify(b"key", 4, b"data", &out[..n]));
+        assert!(!Algorithm::Sha1.verify(b"key", 4, b"datA", &out[..n]));
+        assert!(!Algorithm::Sha1.verify(b"key", 4, b"data", &out[..n - 1]));
     }
 }

@@ -5,6 +5,8 @@ use crate::time::{NtpShort, NtpTimestamp};
 pub const HEADER_LEN: usize = 48;
 /// Key identifier plus an MD5/AES-CMAC (16 bytes) or SHA1/truncated SHA-2 (20 bytes) digest.
 const MAC_LENGTHS: [usize; 2] = [4 + 16, 4 + 20];
+/// NTPv3 has no extension fields, so whole SHA-2 digests (32, 48, 64 bytes) fit too.
+const V3_MAC_LENGTHS: [usize; 5] = [4 + 16, 4 + 20, 4 + 32, 4 + 48, 4 + 64];
 const MIN_EXTENSION_LEN: usize = 16;
 
 pub const MODE_CLIENT: u8 = 3;
@@ -133,7 +135,12 @@ pub fn parse_trailer(packet: &[u8], version: u8) -> Result<Trailer<'_>, TrailerE
                 mac: None,
             });
         }
-        if MAC_LENGTHS.contains(&rest) {
+        let mac_lengths: &[usize] = if version < 4 {
+            &V3_MAC_LENGTHS
+        } else {
+            &MAC_LENGTHS
+        };
+        if mac_lengths.contains(&rest) {
             let mac = Mac {
                 key_id: be32(packet, pos),
                 digest: &packet[pos + 4..],

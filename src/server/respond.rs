@@ -14,7 +14,7 @@ use crate::config::Refusal;
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::time::{NtpShort, NtpTimestamp, Realtime};
 
-/// The longest reply: a header and a 20-byte digest MAC.
+/// The longest reply: a header and a 64-byte digest MAC (SHA-512 in NTPv3).
 pub const MAX_REPLY_LEN: usize = HEADER_LEN + 4 + MAX_DIGEST_LEN;
 /// The longest request considered; anything longer is dropped as oversized.
 pub const MAX_REQUEST_LEN: usize = 1500;
@@ -126,8 +126,12 @@ pub fn respond(
         Some(mac) => {
             let valid = policy.trusts(mac.key_id)
                 && policy.keys.get(mac.key_id).is_some_and(|k| {
-                    k.algorithm
-                        .verify(&k.secret, &request[..mac.signed_len], mac.digest)
+                    k.algorithm.verify(
+                        &k.secret,
+                        req.version,
+                        &request[..mac.signed_len],
+                        mac.digest,
+                    )
                 });
             if valid {
                 let outcome = Outcome::ServedAuthenticated;
@@ -229,9 +233,10 @@ pub fn finish(
     };
     out[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&key_id.to_be_bytes());
     let mut digest = [0u8; MAX_DIGEST_LEN];
+    let version = (out[0] >> 3) & 7;
     let n = key
         .algorithm
-        .compute(&key.secret, &out[..HEADER_LEN], &mut digest);
+        .compute(&key.secret, version, &out[..HEADER_LEN], &mut digest);
     out[HEADER_LEN + 4..HEADER_LEN + 4 + n].copy_from_slice(&digest[..n]);
     HEADER_LEN + 4 + n
 }
@@ -288,9 +293,13 @@ mod tests {
     }
 
     fn signed(key_id: u32, algorithm: Algorithm, secret: &[u8]) -> Vec<u8> {
-        let mut p = request(4, MODE_CLIENT);
+        signed_v(4, key_id, algorithm, secret)
+    }
+
+    fn signed_v(version: u8, key_id: u32, algorithm: Algorithm, secret: &[u8]) -> Vec<u8> {
+        let mut p = request(version, MODE_CLIENT);
         let mut digest = [0u8; MAX_DIGEST_LEN];
-        let n = algorithm.compute(secret, &p, &mut digest);
+        let n = algorithm.compute(secret, version, &p, &mut digest);
         p.extend_from_slice(&key_id.to_be_bytes());
         p.extend_from_slice(&digest[..n]);
         p
@@ -476,16 +485,17 @@ mod tests {
     #[test]
     fn authenticated_requests_get_replies_signed_with_the_same_key() {
         let keys = KeyStore::parse(KEYS).unwrap();
-        for id in 1..=4 {
+        for (id, version) in (1..=4).flat_map(|id| [(id, 3), (id, 4)]) {
             let key = keys.get(id).unwrap();
-            let req = signed(id, key.algorithm, &key.secret);
+            let req = signed_v(version, id, key.algorithm, &key.secret);
             let (outcome, reply) = exchange(&req, &policy(), None);
-            assert_eq!(outcome, Outcome::ServedAuthenticated, "key {id}");
+            assert_eq!(outcome, Outcome::ServedAuthenticated, "key {id} v{version}");
             assert_eq!(reply.len(), req.len());
             assert_eq!(u32::from_be_bytes(reply[48..52].try_into().unwrap()), id);
+            let signed = &reply[..48];
             assert!(key
                 .algorithm
-                .verify(&key.secret, &reply[..48], &reply[52..]));
+                .verify(&key.secret, version, signed, &reply[52..]));
         }
     }
 

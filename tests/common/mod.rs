@@ -1,0 +1,217 @@
+//! Shared harness for the end-to-end tests: the real `pitime` binary, real sockets, each test in
+//! a private network namespace so it can use port 123 (which ntpdig insists on) without
+//! colliding with other tests or with a time server on the machine.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::Read;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pitime");
+
+/// Moves the calling test thread (and the processes it starts) into a new network namespace
+/// with only a loopback interface. Needs root, as CI has.
+pub fn private_network() {
+    // SAFETY: unshare only changes this thread's namespace membership.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "unshare(CLONE_NEWNET) failed ({}): run the tests as root",
+        std::io::Error::last_os_error()
+    );
+    run_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
+}
+
+/// Runs a command to completion, panicking with its output if it fails to start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e} (install it: see .ci/run)"))
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A scratch directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!("pitime-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running daemon, stopped with SIGTERM on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub config: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `pitime run` with `config` and waits until it serves `ready_addrs` NTP addresses.
+    pub fn start(config: &str) -> Daemon {
+        let dir = TempDir::new("daemon");
+        let config_path = dir.write("pitime.toml", config);
+        Self::start_in(dir, config_path, &[])
+    }
+
+    pub fn start_in(dir: TempDir, config: PathBuf, extra_args: &[&str]) -> Daemon {
+        let log = dir.path("pitime.log");
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(&config)
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .env("NO_COLOR", "1")
+            .spawn()
+            .expect("start pitime");
+        let daemon = Daemon {
+            child: Some(child),
+            dir,
+            config,
+            log,
+        };
+        daemon.wait_for_log("serving NTP");
+        daemon
+    }
+
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Waits (up to 10 s) until the log has `needle` `count` times.
+    pub fn wait_for_log_n(&self, needle: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.log().matches(needle).count() < count {
+            if Instant::now() > deadline {
+                panic!("`{needle}` not logged {count} times; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_for_log(&self, needle: &str) {
+        self.wait_for_log_n(needle, 1);
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().unwrap().id() as i32;
+        // SAFETY: sends a signal to our own child.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    /// Rewrites the configuration and sends SIGHUP; waits for the daemon to say how it went.
+    pub fn reload(&self, config: &str) {
+        let before = self.log().matches("reload").count();
+        std::fs::write(&self.config, config).unwrap();
+        self.signal(libc::SIGHUP);
+        self.wait_for_log_n("reload", before + 1);
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("pitime did not stop within 5 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A minimal NTPv4 client request with `transmit` as its transmit timestamp.
+pub fn client_request(version: u8, transmit: u64) -> Vec<u8> {
+    let mut p = vec![0u8; 48];
+    p[0] = version << 3 | 3;
+    p[40..48].copy_from_slice(&transmit.to_be_bytes());
+    p
+}
+
+/// Sends `request` to `server` from `from` and returns the reply, or None after 300 ms.
+pub fn exchange_from(from: &str, server: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind(from).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    socket.send_to(request, server).unwrap();
+    let mut buf = [0u8; 2048];
+    match socket.recv_from(&mut buf) {
+        Ok((n, _)) => Some(buf[..n].to_vec()),
+        Err(_) => None,
+    }
+}
+
+pub fn exchange(server: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
+    let from = if server.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    };
+    exchange_from(from, server, request)
+}
+
+/// Stratum and refid of a reply.
+pub fn stratum_refid(reply: &[u8]) -> (u8, [u8; 4]) {
+    (reply[1], reply[12..16].try_into().unwrap())
+}
+
+pub fn file_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}

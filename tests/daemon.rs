@@ -1,0 +1,150 @@
+//! The command line and the daemon's life cycle: check-config, help, SIGHUP reloads, SIGTERM.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn local(stratum: u8, listen: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"{listen}\"]\n[[source]]\nkind = \"local\"\nstratum = {stratum}\n"
+    )
+}
+
+#[test]
+fn check_config_reports_every_error_with_its_position() {
+    let dir = TempDir::new("check");
+    let good = dir.write("good.toml", &local(5, "127.0.0.1:123"));
+    let out = run(Command::new(BIN).arg("check-config").arg(&good));
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+        (Some(0), "ok")
+    );
+
+    let bad = dir.write(
+        "bad.toml",
+        "[server]\nlisten = 123\nallow = [\"10.0.0.0/8\", \"x\"]\n[wibble]\n",
+    );
+    let out = run(Command::new(BIN).arg("check-config").arg(&bad));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let shown = bad.display().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with(&format!("{shown}:2:10: `server.listen`: expected an array")),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{shown}:3:24: `server.allow[1]`: `x` is not an IPv4"
+        )),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{shown}:4:2: `wibble`: unknown key")),
+        "{text}"
+    );
+
+    let out = run(Command::new(BIN)
+        .arg("check-config")
+        .arg(dir.path("missing.toml")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot read"));
+}
+
+#[test]
+fn help_is_there_for_every_command() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["check-config", "--help"],
+        &["bench-server", "--help"],
+    ] {
+        let out = run_ok(Command::new(BIN).args(args));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_config_stops_start_up_with_the_errors() {
+    let dir = TempDir::new("badstart");
+    let bad = dir.write("bad.toml", "[server]\nthreads = 0\n");
+    let out = run(Command::new(BIN)
+        .arg("run")
+        .arg("--config")
+        .arg(&bad)
+        .env("NO_COLOR", "1"));
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("bad.toml:2:11: `server.threads`: expected an integer from 1 to 64"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sighup_applies_a_valid_file_and_keeps_running_on_an_invalid_one() {
+    private_network();
+    let server = "127.0.0.1:123".parse().unwrap();
+    let daemon = Daemon::start(&local(7, "127.0.0.1:123"));
+    assert_eq!(
+        stratum_refid(&exchange(server, &client_request(4, 1)).unwrap()),
+        (7, *b"LOCL")
+    );
+
+    daemon.reload(&local(9, "127.0.0.1:123"));
+    daemon.wait_for_log("configuration reloaded");
+    assert_eq!(
+        stratum_refid(&exchange(server, &client_request(4, 2)).unwrap()).0,
+        9
+    );
+
+    daemon.reload(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\n[[source]]\nkind = \"local\"\nstratum = 99\n",
+    );
+    daemon.wait_for_log("reload failed, keeping the running configuration");
+    assert!(daemon
+        .log()
+        .contains("`source[0].stratum`: expected an integer from 1 to 15"));
+    assert_eq!(
+        stratum_refid(&exchange(server, &client_request(4, 3)).unwrap()).0,
+        9
+    );
+
+    // A new listen address is opened without touching the old one.
+    let both = local(9, "127.0.0.1:123").replace("listen = [", "listen = [\"127.0.0.1:1123\", ");
+    daemon.reload(&both);
+    daemon.wait_for_log("127.0.0.1:1123");
+    assert!(exchange("127.0.0.1:1123".parse().unwrap(), &client_request(4, 4)).is_some());
+    assert!(exchange(server, &client_request(4, 5)).is_some());
+    assert_eq!(
+        daemon
+            .log()
+            .matches("serving NTP addr=127.0.0.1:123")
+            .count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+
+    let status = daemon.stop();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn no_source_means_unsynchronised_replies() {
+    private_network();
+    let _daemon = Daemon::start("[server]\nlisten = [\"[::1]:123\"]\n");
+    let reply = exchange("[::1]:123".parse().unwrap(), &client_request(3, 1)).unwrap();
+    assert_eq!(reply[0] >> 6, 3, "leap indicator");
+    assert_eq!(reply[1], 16, "stratum");
+    assert_eq!((reply[0] >> 3) & 7, 3, "version echoed");
+}

@@ -1,0 +1,143 @@
+//! Real NTP clients from Debian against the real daemon: ntpdig and sntp (ntpsec), and chronyd
+//! as a one-shot client with symmetric keys. Each test runs in its own network namespace, where
+//! the daemon serves port 123 on loopback.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+const LOCAL_STRATUM_10: &str =
+    "[server]\nlisten = [\"127.0.0.1:123\", \"[::1]:123\"]\n\n[[source]]\nkind = \"local\"\n";
+
+/// Parses one line of `ntpdig -j` output into (stratum, offset).
+fn ntpdig_json(client: &str, host: &str) -> (u64, f64) {
+    let out = run_ok(Command::new(client).args(["-j", "-t", "2", host]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| -> String {
+        let start = text
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        text[start + name.len() + 3..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (
+        field("stratum").parse().unwrap(),
+        field("offset").parse().unwrap(),
+    )
+}
+
+#[test]
+fn ntpdig_and_sntp_see_the_local_stratum_and_no_offset() {
+    private_network();
+    let daemon = Daemon::start(LOCAL_STRATUM_10);
+    for (client, host) in [
+        ("ntpdig", "127.0.0.1"),
+        ("ntpdig", "::1"),
+        ("sntp", "127.0.0.1"),
+    ] {
+        let (stratum, offset) = ntpdig_json(client, host);
+        assert_eq!(stratum, 10, "{client} {host}");
+        // Same machine, same clock: only the client's own processing time shows.
+        assert!(offset.abs() < 0.05, "{client} {host}: offset {offset}");
+    }
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn ntpdig_refuses_an_unsynchronised_server() {
+    private_network();
+    let _daemon = Daemon::start("[server]\nlisten = [\"127.0.0.1:123\"]\n");
+    let out = run(Command::new("ntpdig").args(["-t", "2", "127.0.0.1"]));
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "ntpdig accepted an unsynchronised server: {said}"
+    );
+}
+
+const KEYS: &str = "\
+1 MD5 HEX:0102030405060708090a0b0c0d0e0f10
+2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314
+3 AES128 HEX:000102030405060708090a0b0c0d0e0f
+4 SHA256 HEX:0102030405060708090a0b0c0d0e0f1011121314
+5 SHA512 ASCII:pitime-sha512-key
+";
+
+/// Runs `chronyd -Q` (measure once, never touch the clock) against 127.0.0.1:123 with `key`,
+/// using `keys` as its keys file. True when chronyd accepted a measurement.
+fn chronyd_accepts(dir: &TempDir, keys: &str, key: u32) -> bool {
+    let keyfile = dir.write(&format!("chrony-{key}.keys"), keys);
+    file_mode(&keyfile, 0o600);
+    let out = run(Command::new("chronyd").args([
+        "-Q",
+        "-t",
+        "6",
+        "-u",
+        "root",
+        "-f",
+        "/dev/null",
+        &format!("keyfile {}", keyfile.display()),
+        &format!("pidfile {}", dir.path("chronyd.pid").display()),
+        "cmdport 0",
+        &format!("server 127.0.0.1 iburst key {key}"),
+    ]));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let accepted = log.contains("System clock wrong by");
+    assert_eq!(accepted, out.status.success(), "{log}");
+    accepted
+}
+
+#[test]
+fn chronyd_accepts_replies_signed_with_each_key_type() {
+    private_network();
+    let dir = TempDir::new("auth");
+    let keys = dir.write("ntp.keys", KEYS);
+    file_mode(&keys, 0o640);
+    let config = format!("{LOCAL_STRATUM_10}\n");
+    let config = config.replace(
+        "[server]\n",
+        &format!(
+            "[server]\nkeys_file = \"{}\"\nrequire_auth = true\n",
+            keys.display()
+        ),
+    );
+    let daemon = Daemon::start(&config);
+    for key in 1..=5 {
+        assert!(
+            chronyd_accepts(&dir, KEYS, key),
+            "key {key} refused; daemon log:\n{}",
+            daemon.log()
+        );
+    }
+}
+
+#[test]
+fn chronyd_rejects_a_server_with_another_key() {
+    private_network();
+    let dir = TempDir::new("badkey");
+    let keys = dir.write("ntp.keys", KEYS);
+    file_mode(&keys, 0o600);
+    let config = LOCAL_STRATUM_10.replace(
+        "[server]\n",
+        &format!("[server]\nkeys_file = \"{}\"\n", keys.display()),
+    );
+    let _daemon = Daemon::start(&config);
+    // Same key ids, other secrets: every reply fails chronyd's check (pitime answers crypto-NAK).
+    let other = KEYS
+        .replace("0102", "ffee")
+        .replace("0001", "ffee")
+        .replace("pitime", "другой");
+    for key in [1, 3] {
+        assert!(
+            !chronyd_accepts(&dir, &other, key),
+            "key {key} accepted with the wrong secret"
+        );
+    }
+}
