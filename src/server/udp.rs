@@ -16,7 +16,6 @@ pub const BATCH: usize = 32;
 /// One byte more than the largest request considered, so oversize is visible.
 const RECV_BUF: usize = super::respond::MAX_REQUEST_LEN + 1;
 const CONTROL_LEN: usize = 128;
-const RECV_SOCKET_BUFFER: usize = 4 << 20;
 
 /// Opens a UDP socket for the NTP service on `addr`.
 pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::Result<UdpSocket> {
@@ -28,8 +27,8 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::R
     if reuse_port {
         socket.set_reuse_port(true)?;
     }
-    // Room for bursts; the kernel caps this at net.core.rmem_max.
-    socket.set_recv_buffer_size(RECV_SOCKET_BUFFER)?;
+    // The receive buffer stays at the system default (net.core.rmem_default, a few hundred
+    // requests): a deeper queue only makes every client wait longer under overload.
     let fd = socket.as_raw_fd();
     set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)?;
     // Only a wildcard socket needs to learn (and reply from) each request's destination.

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Compares NTP servers under load, in one sitting: pitime, chronyd (-x: never touches the clock)
+# and ntpd-rs (run as nobody, so it cannot touch the clock), each pinned to CPU 0 with rate
+# limiting off, and `pitime bench-server` pinned to CPU 1. Rounds alternate between servers so
+# that machine noise hits all of them alike; the summary gives medians and ratios to chrony.
+#
+#   scripts/bench-server.sh [ROUNDS] [SECONDS]
+#
+# Needs: chrony (Debian), ntpd-rs (`cargo install ntpd --locked`), util-linux (taskset, setpriv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+SECONDS_PER_RUN=${2:-5}
+cargo build --release --quiet
+BIN=$PWD/target/release/pitime
+NTPD_RS=$(command -v ntp-daemon || echo "$HOME/.cargo/bin/ntp-daemon")
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+cat > "$work/pitime.toml" <<TOML
+[server]
+listen = ["127.0.0.1:11123"]
+[server.rate_limit]
+enabled = false
+[[source]]
+kind = "local"
+stratum = 1
+TOML
+cat > "$work/ntpd-rs.toml" <<TOML
+[observability]
+log-level = "warn"
+[[server]]
+listen = "127.0.0.1:11125"
+[synchronization]
+local-stratum = 1
+TOML
+chmod 644 "$work"/*.toml
+cp "$NTPD_RS" "$work/ntp-daemon"
+
+taskset -c 0 "$BIN" run -c "$work/pitime.toml" --log-level warn &
+taskset -c 0 chronyd -x -d -f /dev/null "local stratum 1" "allow" "port 11124" "cmdport 0" \
+  "pidfile $work/chronyd.pid" "driftfile $work/chrony.drift" 2>"$work/chronyd.log" &
+taskset -c 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$work/ntp-daemon" -c "$work/ntpd-rs.toml" \
+  >"$work/ntpd-rs.log" 2>&1 &
+sleep 2
+
+# Saturation: 32 sockets x 32 requests in flight. Light load: 16 sockets x 1 in flight.
+for load in "saturated 32 32" "light 16 1"; do
+  set -- $load
+  for round in $(seq "$ROUNDS"); do
+    for server in pitime:11123 chrony:11124 ntpd-rs:11125; do
+      result=$(taskset -c 1 "$BIN" bench-server --server "127.0.0.1:${server#*:}" \
+        --duration "$SECONDS_PER_RUN" --sources "$2" --window "$3")
+      echo "$1 ${server%%:*} $result" | tee -a "$work/results"
+    done
+  done
+done
+
+python3 - "$work/results" <<'PY'
+import json, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    load, server, js = line.split(" ", 2)
+    rows.setdefault((load, server), []).append(json.loads(js))
+print()
+print("| load | server | replies/s (median) | vs chrony | p50 us | p99 us | p99.9 us | lost |")
+print("|---|---|---|---|---|---|---|---|")
+for load in ("saturated", "light"):
+    med = lambda server, f: statistics.median(f(r) for r in rows[(load, server)])
+    base = med("chrony", lambda r: r["replies_per_second"])
+    for server in ("pitime", "chrony", "ntpd-rs"):
+        rps = med(server, lambda r: r["replies_per_second"])
+        lat = [med(server, lambda r, k=k: r["latency_us"][k]) for k in ("p50", "p99", "p99.9")]
+        lost = sum(r["lost"] for r in rows[(load, server)])
+        print(f"| {load} | {server} | {rps:,.0f} | {rps / base:.2f} | {lat[0]:.0f} | {lat[1]:.0f} | {lat[2]:.0f} | {lost} |")
+PY
