@@ -1,6 +1,7 @@
 //! `pitime run`: wires configuration, the discipline tick and the NTP server together, and
 //! handles signals (SIGHUP reloads, SIGTERM and SIGINT stop).
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -36,6 +37,8 @@ pub fn init_logging(level: &str) -> LogHandle {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
+                // Colours only on a terminal, never in the journal or a log file.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_target(false),
         )
         .init();

@@ -23,16 +23,8 @@ impl Realtime {
         Realtime(secs.saturating_mul(NANOS_PER_SEC).saturating_add(nanos))
     }
 
-    pub fn from_secs_f64(secs: f64) -> Self {
-        Realtime((secs * 1e9).round() as i64)
-    }
-
     pub const fn as_nanos(self) -> i64 {
         self.0
-    }
-
-    pub fn as_secs_f64(self) -> f64 {
-        self.0 as f64 / 1e9
     }
 
     /// `self - earlier` in seconds.
@@ -67,10 +59,6 @@ impl NtpTimestamp {
 
     pub fn to_be_bytes(self) -> [u8; 8] {
         self.0.to_be_bytes()
-    }
-
-    pub fn is_zero(self) -> bool {
-        self.0 == 0
     }
 
     /// The instant this timestamp names, taking the era closest to `pivot` (within ±68 years).

@@ -77,11 +77,7 @@ fn help_is_there_for_every_command() {
 fn bad_config_stops_start_up_with_the_errors() {
     let dir = TempDir::new("badstart");
     let bad = dir.write("bad.toml", "[server]\nthreads = 0\n");
-    let out = run(Command::new(BIN)
-        .arg("run")
-        .arg("--config")
-        .arg(&bad)
-        .env("NO_COLOR", "1"));
+    let out = run(Command::new(BIN).arg("run").arg("--config").arg(&bad));
     assert!(!out.status.success());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(

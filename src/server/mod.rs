@@ -124,10 +124,6 @@ impl NtpServer {
         }
     }
 
-    pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.groups.iter().map(|g| g.local).collect()
-    }
-
     /// Stops the workers and waits for them (at most one `STOP_CHECK` each).
     pub fn stop(self) {
         self.groups.into_iter().for_each(Group::stop);
@@ -177,22 +173,22 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
         }
         for i in 0..n {
             let r = recv.get(i);
-            let outcome = match (r.truncated, r.peer.ip()) {
+            let outcome = match (r.truncated, r.peer.socket_addr()) {
                 (true, _) => Decision::Drop(Outcome::DropOversized),
-                (_, None) => Decision::Drop(Outcome::DropBadSource),
-                (_, Some(_)) if r.peer.port() == 0 => Decision::Drop(Outcome::DropBadSource),
-                (_, Some(ip)) => {
+                (_, Some(from)) if from.port() != 0 => {
                     let rx = r.rx.unwrap_or_else(realtime_now);
+                    let out = send.next_buf();
                     respond::respond(
                         r.data,
-                        ip,
+                        from.ip(),
                         rx,
                         &clock,
                         &policy,
                         limiter.as_mut(),
-                        send.next_buf(),
+                        out,
                     )
                 }
+                _ => Decision::Drop(Outcome::DropBadSource),
             };
             match outcome {
                 Decision::Reply(reply) => {

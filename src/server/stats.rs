@@ -66,18 +66,6 @@ impl Outcome {
             Outcome::DropSendFailed => "send_failed",
         }
     }
-
-    /// Whether a reply was sent.
-    pub fn is_reply(self) -> bool {
-        matches!(
-            self,
-            Outcome::Served
-                | Outcome::ServedAuthenticated
-                | Outcome::CryptoNak
-                | Outcome::KissRate
-                | Outcome::KissDeny
-        )
-    }
 }
 
 #[derive(Default)]

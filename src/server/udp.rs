@@ -77,10 +77,6 @@ enum LocalAddr {
 }
 
 impl Peer {
-    pub fn ip(&self) -> Option<IpAddr> {
-        self.socket_addr().map(|a| a.ip())
-    }
-
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         // SAFETY: the family field says which sockaddr type the kernel wrote.
         unsafe {
@@ -98,10 +94,6 @@ impl Peer {
                 _ => None,
             }
         }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.socket_addr().map_or(0, |a| a.port())
     }
 }
 

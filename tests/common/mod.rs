@@ -98,7 +98,6 @@ impl Daemon {
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
-            .env("NO_COLOR", "1")
             .spawn()
             .expect("start pitime");
         let daemon = Daemon {
