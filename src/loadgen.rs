@@ -11,7 +11,6 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::server::keys::Key;
-use crate::server::mac::MAX_DIGEST_LEN;
 use crate::server::packet::{Header, Leap, HEADER_LEN, MODE_CLIENT};
 use crate::time::{NtpShort, NtpTimestamp};
 
@@ -265,13 +264,7 @@ fn write_request(
     let Some((id, key)) = key else {
         return HEADER_LEN;
     };
-    buf[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&id.to_be_bytes());
-    let mut digest = [0u8; MAX_DIGEST_LEN];
-    let n = key
-        .algorithm
-        .compute(&key.secret, 4, &buf[..HEADER_LEN], &mut digest);
-    buf[HEADER_LEN + 4..HEADER_LEN + 4 + n].copy_from_slice(&digest[..n]);
-    HEADER_LEN + 4 + n
+    key.sign(*id, buf, HEADER_LEN)
 }
 
 /// Sends equal-length requests. With UDP segmentation offload (Linux 4.18+) the batch goes down

@@ -94,27 +94,22 @@ fn chronyd_accepts(dir: &TempDir, keys: &str, key: u32) -> bool {
     accepted
 }
 
+/// A daemon with the test keys, in `dir`, stratum 10.
+fn daemon_with_keys(dir: &TempDir, extra: &str) -> Daemon {
+    let keys = dir.write("ntp.keys", KEYS);
+    file_mode(&keys, 0o640);
+    let server = format!("[server]\nkeys_file = \"{}\"\n{extra}", keys.display());
+    Daemon::start(&LOCAL_STRATUM_10.replace("[server]\n", &server))
+}
+
 #[test]
 fn chronyd_accepts_replies_signed_with_each_key_type() {
     private_network();
     let dir = TempDir::new("auth");
-    let keys = dir.write("ntp.keys", KEYS);
-    file_mode(&keys, 0o640);
-    let config = format!("{LOCAL_STRATUM_10}\n");
-    let config = config.replace(
-        "[server]\n",
-        &format!(
-            "[server]\nkeys_file = \"{}\"\nrequire_auth = true\n",
-            keys.display()
-        ),
-    );
-    let daemon = Daemon::start(&config);
+    let daemon = daemon_with_keys(&dir, "require_auth = true\n");
     for key in 1..=5 {
-        assert!(
-            chronyd_accepts(&dir, KEYS, key),
-            "key {key} refused; daemon log:\n{}",
-            daemon.log()
-        );
+        let accepted = chronyd_accepts(&dir, KEYS, key);
+        assert!(accepted, "key {key} refused; daemon log:\n{}", daemon.log());
     }
 }
 
@@ -122,13 +117,7 @@ fn chronyd_accepts_replies_signed_with_each_key_type() {
 fn chronyd_rejects_a_server_with_another_key() {
     private_network();
     let dir = TempDir::new("badkey");
-    let keys = dir.write("ntp.keys", KEYS);
-    file_mode(&keys, 0o600);
-    let config = LOCAL_STRATUM_10.replace(
-        "[server]\n",
-        &format!("[server]\nkeys_file = \"{}\"\n", keys.display()),
-    );
-    let _daemon = Daemon::start(&config);
+    let _daemon = daemon_with_keys(&dir, "");
     // Same key ids, other secrets: every reply fails chronyd's check (pitime answers crypto-NAK).
     let other = KEYS
         .replace("0102", "ffee")

@@ -6,12 +6,27 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::mac::Algorithm;
+use super::mac::{Algorithm, MAX_DIGEST_LEN};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Key {
     pub algorithm: Algorithm,
     pub secret: Vec<u8>,
+}
+
+impl Key {
+    /// Appends the MAC (key id, then digest) of the first `len` bytes of an NTP `packet`, which
+    /// must have room for it; returns the signed length.
+    pub fn sign(&self, key_id: u32, packet: &mut [u8], len: usize) -> usize {
+        let version = (packet[0] >> 3) & 7;
+        let mut digest = [0u8; MAX_DIGEST_LEN];
+        let n = self
+            .algorithm
+            .compute(&self.secret, version, &packet[..len], &mut digest);
+        packet[len..len + 4].copy_from_slice(&key_id.to_be_bytes());
+        packet[len + 4..len + 4 + n].copy_from_slice(&digest[..n]);
+        len + 4 + n
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -231,14 +231,7 @@ pub fn finish(
     else {
         return reply.len;
     };
-    out[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&key_id.to_be_bytes());
-    let mut digest = [0u8; MAX_DIGEST_LEN];
-    let version = (out[0] >> 3) & 7;
-    let n = key
-        .algorithm
-        .compute(&key.secret, version, &out[..HEADER_LEN], &mut digest);
-    out[HEADER_LEN + 4..HEADER_LEN + 4 + n].copy_from_slice(&digest[..n]);
-    HEADER_LEN + 4 + n
+    key.sign(key_id, out, HEADER_LEN)
 }
 
 #[cfg(test)]
@@ -297,11 +290,14 @@ mod tests {
     }
 
     fn signed_v(version: u8, key_id: u32, algorithm: Algorithm, secret: &[u8]) -> Vec<u8> {
+        let key = crate::server::keys::Key {
+            algorithm,
+            secret: secret.to_vec(),
+        };
         let mut p = request(version, MODE_CLIENT);
-        let mut digest = [0u8; MAX_DIGEST_LEN];
-        let n = algorithm.compute(secret, version, &p, &mut digest);
-        p.extend_from_slice(&key_id.to_be_bytes());
-        p.extend_from_slice(&digest[..n]);
+        p.resize(MAX_REPLY_LEN, 0);
+        let len = key.sign(key_id, &mut p, HEADER_LEN);
+        p.truncate(len);
         p
     }
 
