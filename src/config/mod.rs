@@ -102,7 +102,7 @@ impl Config {
         }
         let mut root = Section::new(Some(doc.get_ref()), "");
         let config = Config {
-            log: read_log(&mut root.table(&mut errs, "log"), &mut errs),
+            log: read_log(root.table(&mut errs, "log"), &mut errs),
             server: read_server(root.table(&mut errs, "server"), &mut errs, base),
             sources: root
                 .tables(&mut errs, "source")
@@ -155,8 +155,9 @@ fn any<T>(_: &T) -> Result<(), String> {
     Ok(())
 }
 
-fn read_log(sec: &mut Section, errs: &mut Errors) -> LogConfig {
+fn read_log(mut sec: Section, errs: &mut Errors) -> LogConfig {
     let level = sec.value(errs, "level", "info".to_string(), one_of(&LOG_LEVELS));
+    sec.finish(errs);
     LogConfig { level }
 }
 
@@ -337,6 +338,7 @@ stratum = 1
 
 [log]
 level = \"loud\"
+verbose = true
 ";
         assert_eq!(
             errors(text),
@@ -351,6 +353,7 @@ level = \"loud\"
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
                 "t.toml:15:1: `source[1].kind`: missing, expected one of: local",
                 "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
+                "t.toml:20:1: `log.verbose`: unknown key, expected one of: level",
             ]
         );
     }
