@@ -230,6 +230,21 @@ mod tests {
     }
 
     #[test]
+    fn ntpv3_carries_whole_sha2_digests() {
+        for digest in [32, 48, 64] {
+            let mut tail = vec![0, 0, 0, 5];
+            tail.extend(std::iter::repeat_n(0xcc, digest));
+            let p = with_tail(&tail);
+            assert_eq!(
+                parse_trailer(&p, 3).unwrap().mac.unwrap().digest.len(),
+                digest
+            );
+            // In NTPv4 the same bytes are an (invalid) extension field.
+            assert!(parse_trailer(&p, 4).is_err());
+        }
+    }
+
+    #[test]
     fn extension_field_then_mac() {
         let mut tail = vec![0x01, 0x04, 0, 28];
         tail.extend_from_slice(&[0; 24]);
