@@ -173,9 +173,8 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
         }
         for i in 0..n {
             let r = recv.get(i);
-            let outcome = match (r.truncated, r.peer.socket_addr()) {
-                (true, _) => Decision::Drop(Outcome::DropOversized),
-                (_, Some(from)) if from.port() != 0 => {
+            let outcome = match r.peer.socket_addr() {
+                Some(from) if from.port() != 0 => {
                     let rx = r.rx.unwrap_or_else(realtime_now);
                     let out = send.next_buf();
                     respond::respond(

@@ -13,7 +13,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::time::Realtime;
 
 pub const BATCH: usize = 32;
-/// One byte more than the largest request considered, so oversize is visible.
+/// One byte more than the largest request considered: a longer datagram arrives cut to this
+/// length, which `respond` drops as oversized.
 const RECV_BUF: usize = super::respond::MAX_REQUEST_LEN + 1;
 const CONTROL_LEN: usize = 128;
 
@@ -109,8 +110,6 @@ pub struct RecvBatch {
 /// One received datagram.
 pub struct Received<'a> {
     pub data: &'a [u8],
-    /// More bytes arrived than the buffer holds.
-    pub truncated: bool,
     pub peer: Peer,
     /// Kernel receive timestamp, if the kernel gave one.
     pub rx: Option<Realtime>,
@@ -173,7 +172,6 @@ impl RecvBatch {
         let (rx, local) = parse_control(&h.msg_hdr);
         Received {
             data: &self.bufs[i][..len],
-            truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len >= RECV_BUF,
             peer: Peer {
                 addr: self.addrs[i],
                 addr_len: h.msg_hdr.msg_namelen,
