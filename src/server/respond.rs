@@ -58,10 +58,13 @@ pub enum Decision {
     Drop(Outcome),
 }
 
+/// What kind of reply to build; the outcome counted follows from it.
 enum Kind {
-    Time,
+    /// Time, signed with this key id if any.
+    Time(Option<u32>),
     CryptoNak,
-    Kiss(&'static [u8; 4]),
+    KissDeny,
+    KissRate,
 }
 
 /// Decides what to answer to `request` from `peer`, received (kernel timestamp) at `rx`.
@@ -93,60 +96,33 @@ pub fn respond(
     if !policy.access.permits(peer) {
         return match policy.deny_action {
             Refusal::Ignore => Drop(Outcome::DropDenied),
-            Refusal::Kiss => build(
-                &req,
-                Kind::Kiss(b"DENY"),
-                None,
-                rx,
-                clock,
-                out,
-                Outcome::KissDeny,
-            ),
+            Refusal::Kiss => build(&req, Kind::KissDeny, rx, clock, out),
         };
     }
     if let (Some(limiter), Some(_)) = (limiter, policy.rate_limit) {
         if let Verdict::Limited { kod } = limiter.check(peer, rx.as_nanos()) {
             return match (policy.rate_action, kod) {
-                (Refusal::Kiss, true) => build(
-                    &req,
-                    Kind::Kiss(b"RATE"),
-                    None,
-                    rx,
-                    clock,
-                    out,
-                    Outcome::KissRate,
-                ),
+                (Refusal::Kiss, true) => build(&req, Kind::KissRate, rx, clock, out),
                 _ => Drop(Outcome::DropRateLimited),
             };
         }
     }
     match trailer.mac {
         None if policy.require_auth => Drop(Outcome::DropAuthRequired),
-        None => build(&req, Kind::Time, None, rx, clock, out, Outcome::Served),
+        None => build(&req, Kind::Time(None), rx, clock, out),
         Some(mac) => {
+            let signed = &request[..mac.signed_len];
             let valid = policy.trusts(mac.key_id)
                 && policy.keys.get(mac.key_id).is_some_and(|k| {
-                    k.algorithm.verify(
-                        &k.secret,
-                        req.version,
-                        &request[..mac.signed_len],
-                        mac.digest,
-                    )
+                    k.algorithm
+                        .verify(&k.secret, req.version, signed, mac.digest)
                 });
-            if valid {
-                let outcome = Outcome::ServedAuthenticated;
-                build(&req, Kind::Time, Some(mac.key_id), rx, clock, out, outcome)
+            let kind = if valid {
+                Kind::Time(Some(mac.key_id))
             } else {
-                build(
-                    &req,
-                    Kind::CryptoNak,
-                    None,
-                    rx,
-                    clock,
-                    out,
-                    Outcome::CryptoNak,
-                )
-            }
+                Kind::CryptoNak
+            };
+            build(&req, kind, rx, clock, out)
         }
     }
 }
@@ -154,11 +130,9 @@ pub fn respond(
 fn build(
     req: &Header,
     kind: Kind,
-    sign_with: Option<u32>,
     rx: Realtime,
     clock: &ClockSnapshot,
     out: &mut [u8; MAX_REPLY_LEN],
-    outcome: Outcome,
 ) -> Decision {
     let served_rx = clock.correction.apply(rx);
     let mut header = Header {
@@ -188,10 +162,14 @@ fn build(
         receive: served_rx.to_ntp(),
         transmit: NtpTimestamp::ZERO,
     };
-    if let Kind::Kiss(code) = kind {
+    if let Kind::KissDeny | Kind::KissRate = kind {
         header.leap = Leap::Unsynchronised;
         header.stratum = 0;
-        header.refid = *code;
+        header.refid = if let Kind::KissDeny = kind {
+            *b"DENY"
+        } else {
+            *b"RATE"
+        };
         header.root_delay = NtpShort(0);
         header.root_dispersion = NtpShort(0);
         header.reference = NtpTimestamp::ZERO;
@@ -200,13 +178,16 @@ fn build(
         .try_into()
         .expect("buffer holds a header");
     header.write(head);
-    let len = match (kind, sign_with) {
+    let (len, sign_with, outcome) = match kind {
+        Kind::Time(None) => (HEADER_LEN, None, Outcome::Served),
+        Kind::Time(key) => (HEADER_LEN, key, Outcome::ServedAuthenticated),
         // A crypto-NAK is the reply with a MAC of key id 0 and no digest.
-        (Kind::CryptoNak, _) => {
+        Kind::CryptoNak => {
             out[HEADER_LEN..HEADER_LEN + 4].fill(0);
-            HEADER_LEN + 4
+            (HEADER_LEN + 4, None, Outcome::CryptoNak)
         }
-        _ => HEADER_LEN,
+        Kind::KissDeny => (HEADER_LEN, None, Outcome::KissDeny),
+        Kind::KissRate => (HEADER_LEN, None, Outcome::KissRate),
     };
     Decision::Reply(Reply {
         len,
