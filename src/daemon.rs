@@ -18,7 +18,6 @@ use crate::clock::system::{measure_precision, realtime_now};
 use crate::config::{Config, ServerConfig};
 use crate::discipline;
 use crate::server::keys::KeyStore;
-use crate::server::ratelimit;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
@@ -58,18 +57,9 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
     }
     let r = &config.rate_limit;
     Ok(Policy {
-        access: crate::server::acl::AccessList {
-            allow: config.allow.clone(),
-            deny: config.deny.clone(),
-        },
+        access: config.access.clone(),
         deny_action: config.deny_action,
-        rate_limit: r.enabled.then_some(ratelimit::Params {
-            interval: r.interval,
-            burst: r.burst,
-            ipv4_prefix: r.ipv4_prefix,
-            ipv6_prefix: r.ipv6_prefix,
-            max_clients: r.max_clients,
-        }),
+        rate_limit: r.enabled.then_some(r.limits),
         rate_action: r.action,
         keys,
         trusted_keys: config.trusted_keys.clone(),

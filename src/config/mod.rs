@@ -14,8 +14,9 @@ use toml::de::{DeTable, DeValue};
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section};
 
-use crate::server::acl::Cidr;
+use crate::server::acl::{AccessList, Cidr};
 use crate::server::keys::KeyStore;
+use crate::server::ratelimit;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -41,8 +42,7 @@ pub enum Refusal {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
-    pub allow: Vec<Cidr>,
-    pub deny: Vec<Cidr>,
+    pub access: AccessList,
     pub deny_action: Refusal,
     pub rate_limit: RateLimitConfig,
     pub keys_file: Option<PathBuf>,
@@ -55,12 +55,8 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateLimitConfig {
     pub enabled: bool,
-    pub interval: f64,
-    pub burst: u32,
     pub action: Refusal,
-    pub ipv4_prefix: u8,
-    pub ipv6_prefix: u8,
-    pub max_clients: usize,
+    pub limits: ratelimit::Params,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -227,8 +223,7 @@ fn read_server(mut sec: Section, errs: &mut Errors, base: &Path) -> ServerConfig
     let threads = sec.value(errs, "threads", 1i64, in_range(1usize, 64)) as usize;
     let server = ServerConfig {
         listen,
-        allow,
-        deny,
+        access: AccessList { allow, deny },
         deny_action,
         rate_limit,
         keys_file,
@@ -241,14 +236,22 @@ fn read_server(mut sec: Section, errs: &mut Errors, base: &Path) -> ServerConfig
 }
 
 fn read_rate_limit(mut sec: Section, errs: &mut Errors) -> RateLimitConfig {
-    let config = RateLimitConfig {
-        enabled: sec.value(errs, "enabled", true, any),
-        interval: sec.value(errs, "interval", 1.0, positive),
-        burst: sec.value(errs, "burst", 16i64, in_range(1u32, 1 << 20)) as u32,
-        action: refusal(&mut sec, errs, "action", Refusal::Kiss),
+    // Read in the order the keys are documented, which is the order unknown-key errors list.
+    let enabled = sec.value(errs, "enabled", true, any);
+    let interval = sec.value(errs, "interval", 1.0, positive);
+    let burst = sec.value(errs, "burst", 16i64, in_range(1u32, 1 << 20)) as u32;
+    let action = refusal(&mut sec, errs, "action", Refusal::Kiss);
+    let limits = ratelimit::Params {
+        interval,
+        burst,
         ipv4_prefix: sec.value(errs, "ipv4_prefix", 32i64, in_range(0u8, 32)) as u8,
         ipv6_prefix: sec.value(errs, "ipv6_prefix", 64i64, in_range(0u8, 128)) as u8,
         max_clients: sec.value(errs, "max_clients", 16384i64, in_range(16usize, 1 << 24)) as usize,
+    };
+    let config = RateLimitConfig {
+        enabled,
+        action,
+        limits,
     };
     sec.finish(errs);
     config
@@ -299,7 +302,7 @@ mod tests {
         assert_eq!(c.server.deny_action, Refusal::Ignore);
         assert!(c.server.rate_limit.enabled);
         assert_eq!(c.server.rate_limit.action, Refusal::Kiss);
-        assert_eq!(c.server.rate_limit.ipv6_prefix, 64);
+        assert_eq!(c.server.rate_limit.limits.ipv6_prefix, 64);
         assert_eq!(c.log.level, "info");
         assert!(c.sources.is_empty());
     }
