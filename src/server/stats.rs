@@ -24,7 +24,9 @@ pub enum Outcome {
     DropDenied,
     DropRateLimited,
     DropAuthRequired,
+    /// A source address the kernel could not give, or port 0 (nowhere to reply to).
     DropBadSource,
+    /// A built reply the kernel refused to send; it is also counted under its reply outcome.
     DropSendFailed,
 }
 
