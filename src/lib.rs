@@ -8,5 +8,6 @@ pub mod daemon;
 pub mod discipline;
 pub mod loadgen;
 pub mod refclock;
+pub mod replay;
 pub mod server;
 pub mod time;

@@ -1,5 +1,6 @@
 //! The `pitime` command line.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,7 +10,10 @@ use clap::{Parser, Subcommand};
 
 use pitime::config::{Config, LOG_LEVELS};
 use pitime::loadgen::{self, LoadOptions};
+use pitime::refclock::gps::decoder::{self, DecoderOptions};
+use pitime::replay;
 use pitime::server::keys::KeyStore;
+use pitime::time::UtcTime;
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +45,9 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
+    /// Decode a receiver capture and print each time accepted or rejected, as JSON lines.
+    #[command(subcommand)]
+    Replay(Replay),
     /// Load-test an NTP server from many loopback source addresses.
     BenchServer {
         /// Server address.
@@ -69,6 +76,24 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum Replay {
+    /// An NMEA capture: `#` lines are comments, the rest the bytes the receiver sent.
+    Nmea {
+        file: PathBuf,
+        /// Reject times before this day (YYYY-MM-DD); default: the day pitime was built.
+        #[arg(long, value_parser = parse_day)]
+        not_before: Option<UtcTime>,
+        /// Accept times from sentences that report no fix.
+        #[arg(long)]
+        allow_no_fix: bool,
+    },
+}
+
+fn parse_day(text: &str) -> Result<UtcTime, String> {
+    decoder::parse_date(text).ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD)"))
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run {
@@ -94,6 +119,28 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Replay(Replay::Nmea {
+            file,
+            not_before,
+            allow_no_fix,
+        }) => {
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => return fail(format!("{}: {e}", file.display())),
+            };
+            let options = DecoderOptions {
+                not_before: not_before.unwrap_or_else(decoder::build_date),
+                require_fix: !allow_no_fix,
+            };
+            let mut out = std::io::stdout().lock();
+            for report in replay::nmea_reports(&bytes, options) {
+                // A closed pipe (`| head`) ends the output quietly.
+                if writeln!(out, "{}", replay::report_json(&report)).is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
         Command::BenchServer {
             server,
             duration,

@@ -1,0 +1,418 @@
+//! Turning accepted NMEA times and PPS edges into samples: which pulse a sentence labels, and
+//! whether the receiver's time can be trusted at all. Pure: every input carries its local
+//! (CLOCK_REALTIME) timestamp.
+//!
+//! - Pairing: a sentence labels the pulse that precedes it by the receiver's sentence delay.
+//!   The delay is configured or learned (as the median of the measured delays, assuming the
+//!   sentence follows its pulse, as u-blox, MediaTek, SiRF and Quectel receivers do); a sentence
+//!   is paired only with the single pulse inside a window around it, and not at all while the
+//!   learned delays are too spread to tell pulses apart.
+//! - Trust: the coarse offset (receiver time minus arrival time) must hold still for a few
+//!   seconds before any sample is given, and once trusted, a jump of a second or more (a
+//!   spoofer, a receiver reset, a wrong leap-second count) is rejected and flagged until the new
+//!   time has held for `jump_confirm` seconds.
+
+use std::collections::VecDeque;
+
+use super::decoder::TimeReport;
+use crate::refclock::Sample;
+use crate::time::Realtime;
+
+/// How far (seconds) coarse offsets may differ and still be the same time: sentence delays
+/// vary by tens of milliseconds, while a wrong label is off by whole seconds.
+const COARSE_TOLERANCE: f64 = 0.5;
+/// Seconds of agreeing times before a receiver is first trusted.
+const ACQUIRE_SECONDS: u32 = 3;
+/// Half-width of the pairing window around the expected pulse, seconds.
+const PAIR_WINDOW: f64 = 0.4;
+/// Learned delays spread wider than this (max distance from the median) make pairing
+/// ambiguous.
+const MAX_DELAY_SPREAD: f64 = 0.3;
+/// Delays measured before the learned delay is used, and how many are kept.
+const MIN_DELAYS: usize = 5;
+const KEPT_DELAYS: usize = 31;
+/// A pulse must come a whole number of seconds after the last, within this (the local clock
+/// may be off in frequency by a few hundred ppm).
+const EDGE_TOLERANCE: f64 = 0.01;
+/// A PPS sample's error: the edge timestamp's jitter on a Pi (interrupt latency).
+pub const PPS_ERROR: f64 = 10e-6;
+/// An NMEA-only sample's error when the sentence delay is neither configured nor learned.
+pub const UNKNOWN_DELAY_ERROR: f64 = 1.0;
+/// The sentence delay assumed when it is neither configured nor learned.
+const TYPICAL_DELAY: f64 = 0.1;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockOptions {
+    /// Whether a PPS input is configured.
+    pub pps: bool,
+    /// Seconds from the pulse to the start of the sentence that labels it; `None` learns it.
+    pub sentence_delay: Option<f64>,
+    /// Seconds a new time must hold after a jump before it is followed.
+    pub jump_confirm: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockCounters {
+    pub pps_edges: u64,
+    /// Pulses not a whole number of seconds after the last: glitches, dropped.
+    pub bad_edges: u64,
+    pub pps_samples: u64,
+    pub nmea_samples: u64,
+    /// Whole-second times no pulse could be paired with.
+    pub unpaired: u64,
+    /// Times rejected because they disagree with the trusted time (jumps) or with each other.
+    pub jumps_rejected: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Trust {
+    /// Not yet trusted: `count` seconds so far agreed on `offset`.
+    Acquiring {
+        offset: f64,
+        count: u32,
+        last: Realtime,
+    },
+    Locked {
+        offset: f64,
+    },
+    /// Trusted at `trusted`, but the receiver now says `offset`, since `since`.
+    Jumped {
+        trusted: f64,
+        offset: f64,
+        since: Realtime,
+    },
+}
+
+/// Alarms for the status page and logs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Alarm {
+    /// The receiver's time jumped by `seconds`; not followed (yet).
+    JumpRejected { seconds: f64 },
+    /// A jump held for `jump_confirm` and is now followed.
+    JumpFollowed { seconds: f64 },
+}
+
+#[derive(Debug)]
+pub struct GpsClock {
+    options: ClockOptions,
+    edges: VecDeque<Realtime>,
+    /// Measured sentence delays (arrival minus paired or preceding pulse), newest last.
+    delays: VecDeque<f64>,
+    trust: Trust,
+    /// A whole-second label not yet paired: (time, arrival).
+    pending: Option<(Realtime, Realtime)>,
+    /// The last second a sample was given for: one sample per second.
+    last_labelled: Option<Realtime>,
+    /// Arrival of the last trusted time.
+    last_trusted: Option<Realtime>,
+    pub counters: ClockCounters,
+    /// The jump currently rejected, if any.
+    pub alarm: Option<Alarm>,
+}
+
+/// What `GpsClock` hands back for one input.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Output {
+    pub sample: Option<Sample>,
+    pub alarm: Option<Alarm>,
+}
+
+impl GpsClock {
+    pub fn new(options: ClockOptions) -> Self {
+        GpsClock {
+            options,
+            edges: VecDeque::new(),
+            delays: VecDeque::new(),
+            trust: Trust::Acquiring {
+                offset: 0.0,
+                count: 0,
+                last: Realtime::default(),
+            },
+            pending: None,
+            last_labelled: None,
+            last_trusted: None,
+            counters: ClockCounters::default(),
+            alarm: None,
+        }
+    }
+
+    /// Whether the receiver's time is trusted (acquired and not jumping).
+    pub fn trusted(&self) -> bool {
+        matches!(self.trust, Trust::Locked { .. })
+    }
+
+    /// The sentence delay in use (configured or learned), and the spread of the measured ones.
+    pub fn sentence_delay(&self) -> Option<(f64, f64)> {
+        if let Some(d) = self.options.sentence_delay {
+            return Some((d, self.spread_around(d)));
+        }
+        if self.delays.len() < MIN_DELAYS {
+            return None;
+        }
+        let mut sorted: Vec<f64> = self.delays.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        Some((median, self.spread_around(median)))
+    }
+
+    fn spread_around(&self, d: f64) -> f64 {
+        self.delays
+            .iter()
+            .map(|x| (x - d).abs())
+            .fold(0.0, f64::max)
+    }
+
+    /// A PPS edge at local time `at`. `numbering`, when another trusted source is available,
+    /// is its estimate of (true time - local time): it numbers pulses that no sentence labels.
+    pub fn on_pps(&mut self, at: Realtime, numbering: Option<f64>) -> Output {
+        self.counters.pps_edges += 1;
+        if let Some(&last) = self.edges.back() {
+            let gap = at.seconds_since(last);
+            if gap < 1.0 - EDGE_TOLERANCE || (gap - gap.round()).abs() > EDGE_TOLERANCE {
+                self.counters.bad_edges += 1;
+                return Output::default();
+            }
+        }
+        self.edges.push_back(at);
+        if self.edges.len() > 4 {
+            self.edges.pop_front();
+        }
+        // A sentence that came before its pulse (a receiver that announces the next second).
+        if let Some((label, rx)) = self.pending {
+            if let Some(sample) = self.pair_with(label, rx, at) {
+                return Output {
+                    sample: Some(sample),
+                    alarm: None,
+                };
+            }
+        }
+        let labelled_recently = self
+            .last_trusted
+            .is_some_and(|t| at.seconds_since(t).abs() < 3.0);
+        match numbering {
+            Some(offset) if !labelled_recently => Output {
+                sample: self.numbered(at, offset),
+                alarm: None,
+            },
+            _ => Output::default(),
+        }
+    }
+
+    /// A pulse numbered by another source: the nearest whole second, if it is near enough.
+    fn numbered(&mut self, at: Realtime, offset: f64) -> Option<Sample> {
+        let estimate = at.add_secs_f64(offset);
+        let second = (estimate.as_nanos() as f64 / 1e9).round() as i64;
+        let label = Realtime::from_timespec(second, 0);
+        if label.seconds_since(estimate).abs() > 0.2 || self.last_labelled == Some(label) {
+            return None;
+        }
+        self.last_labelled = Some(label);
+        self.counters.pps_samples += 1;
+        Some(Sample::new(at, label, PPS_ERROR, *b"PPS\0"))
+    }
+
+    /// An accepted (or rejected) time from the decoder, whose sentence began arriving at `rx`.
+    pub fn on_time(&mut self, report: &TimeReport, rx: Realtime) -> Output {
+        let Some(label) = report
+            .time
+            .filter(|_| report.verdict.is_ok())
+            .and_then(|t| t.to_realtime())
+        else {
+            return Output::default();
+        };
+        let alarm = self.check_trust(label.seconds_since(rx), rx);
+        if !self.trusted() {
+            return Output {
+                sample: None,
+                alarm,
+            };
+        }
+        self.last_trusted = Some(rx);
+        // One sample per second, from its first sentence (the one whose timing is best), and
+        // only for whole seconds: pulses mark those.
+        if label.as_nanos() % 1_000_000_000 != 0 || self.last_labelled >= Some(label) {
+            return Output {
+                sample: None,
+                alarm,
+            };
+        }
+        let sample = if self.options.pps && self.pps_alive(rx) {
+            self.pps_sample(label, rx)
+        } else {
+            self.nmea_sample(label, rx)
+        };
+        Output { sample, alarm }
+    }
+
+    fn pps_alive(&self, now: Realtime) -> bool {
+        self.edges
+            .back()
+            .is_some_and(|&e| now.seconds_since(e).abs() < 3.0)
+    }
+
+    fn pps_sample(&mut self, label: Realtime, rx: Realtime) -> Option<Sample> {
+        if self.options.sentence_delay.is_none() {
+            // Learn from the pulse that precedes the sentence.
+            if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
+                self.learn_delay(rx.seconds_since(edge));
+            }
+        }
+        let (delay, spread) = self.sentence_delay()?;
+        if spread > MAX_DELAY_SPREAD {
+            self.counters.unpaired += 1;
+            return None;
+        }
+        let matches: Vec<Realtime> = self
+            .edges
+            .iter()
+            .copied()
+            .filter(|&e| (rx.seconds_since(e) - delay).abs() <= PAIR_WINDOW)
+            .collect();
+        match matches.as_slice() {
+            [edge] => self.pair_with(label, rx, *edge),
+            [] => {
+                // The pulse may be yet to come (a negative delay); else it was lost.
+                self.pending = Some((label, rx));
+                None
+            }
+            _ => {
+                self.counters.unpaired += 1;
+                None
+            }
+        }
+    }
+
+    fn learn_delay(&mut self, delay: f64) {
+        self.delays.push_back(delay);
+        if self.delays.len() > KEPT_DELAYS {
+            self.delays.pop_front();
+        }
+    }
+
+    fn pair_with(&mut self, label: Realtime, rx: Realtime, edge: Realtime) -> Option<Sample> {
+        let (delay, spread) = self.sentence_delay()?;
+        if spread > MAX_DELAY_SPREAD
+            || (rx.seconds_since(edge) - delay).abs() > PAIR_WINDOW
+            || self.last_labelled >= Some(label)
+        {
+            return None;
+        }
+        self.pending = None;
+        self.last_labelled = Some(label);
+        self.counters.pps_samples += 1;
+        Some(Sample::new(edge, label, PPS_ERROR, *b"PPS\0"))
+    }
+
+    /// Serial timing: the sentence's arrival less the sentence delay.
+    fn nmea_sample(&mut self, label: Realtime, rx: Realtime) -> Option<Sample> {
+        let (delay, error) = match self.sentence_delay() {
+            Some((d, spread)) => (d, spread + 0.005),
+            None => (TYPICAL_DELAY, UNKNOWN_DELAY_ERROR),
+        };
+        self.last_labelled = Some(label);
+        self.counters.nmea_samples += 1;
+        Some(Sample::new(rx.add_secs_f64(-delay), label, error, *b"NMEA"))
+    }
+
+    /// Updates trust with a coarse offset (receiver time minus arrival) seen at `rx`.
+    fn check_trust(&mut self, coarse: f64, rx: Realtime) -> Option<Alarm> {
+        let same = |a: f64, b: f64| (a - b).abs() < COARSE_TOLERANCE;
+        let (trust, alarm) = match self.trust {
+            Trust::Acquiring {
+                offset,
+                count,
+                last,
+            } if same(coarse, offset) => {
+                // Count seconds, not sentences: a receiver sends several per second.
+                let count = count + u32::from(rx.seconds_since(last) > 0.5);
+                let last = if rx.seconds_since(last) > 0.5 {
+                    rx
+                } else {
+                    last
+                };
+                if count >= ACQUIRE_SECONDS {
+                    (Trust::Locked { offset }, None)
+                } else {
+                    (
+                        Trust::Acquiring {
+                            offset,
+                            count,
+                            last,
+                        },
+                        None,
+                    )
+                }
+            }
+            Trust::Acquiring { .. } => (
+                Trust::Acquiring {
+                    offset: coarse,
+                    count: 1,
+                    last: rx,
+                },
+                None,
+            ),
+            Trust::Locked { offset } if same(coarse, offset) => (
+                // Track slowly: the local clock drifts, and the delay jitters.
+                Trust::Locked {
+                    offset: offset + (coarse - offset) * 0.1,
+                },
+                None,
+            ),
+            Trust::Locked { offset } => {
+                self.counters.jumps_rejected += 1;
+                let alarm = Alarm::JumpRejected {
+                    seconds: coarse - offset,
+                };
+                (
+                    Trust::Jumped {
+                        trusted: offset,
+                        offset: coarse,
+                        since: rx,
+                    },
+                    Some(alarm),
+                )
+            }
+            Trust::Jumped { trusted, .. } if same(coarse, trusted) => {
+                self.alarm = None;
+                (Trust::Locked { offset: trusted }, None)
+            }
+            Trust::Jumped {
+                trusted,
+                offset,
+                since,
+            } if same(coarse, offset) => {
+                if rx.seconds_since(since) >= self.options.jump_confirm {
+                    let alarm = Alarm::JumpFollowed {
+                        seconds: coarse - trusted,
+                    };
+                    // Pulses labelled under the old time must not be compared with the new.
+                    self.last_labelled = None;
+                    (Trust::Locked { offset: coarse }, Some(alarm))
+                } else {
+                    self.counters.jumps_rejected += 1;
+                    (self.trust, None)
+                }
+            }
+            Trust::Jumped { trusted, .. } => {
+                self.counters.jumps_rejected += 1;
+                (
+                    Trust::Jumped {
+                        trusted,
+                        offset: coarse,
+                        since: rx,
+                    },
+                    Some(Alarm::JumpRejected {
+                        seconds: coarse - trusted,
+                    }),
+                )
+            }
+        };
+        self.trust = trust;
+        match alarm {
+            Some(a @ Alarm::JumpRejected { .. }) => self.alarm = Some(a),
+            Some(Alarm::JumpFollowed { .. }) => self.alarm = None,
+            None => {}
+        }
+        alarm
+    }
+}

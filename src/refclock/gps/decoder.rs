@@ -1,0 +1,379 @@
+//! From NMEA sentences to time reports and receiver status: the time policy. A report is
+//! accepted only when the sentence says the receiver has a fix (unless configured otherwise), a
+//! full date is known, and the date is not before the floor (the build date, by default), which
+//! catches two-digit-year and GPS week-number rollover errors.
+
+use super::nmea::{self, Constellation, Frame};
+use super::status::{Antenna, FixType, ReceiverStatus, Satellite};
+use crate::time::{civil_from_days, UtcTime};
+
+/// What one time-bearing sentence said, and whether pitime believes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeReport {
+    pub sentence: &'static str,
+    /// The time it labels, when the fields could be read (even if rejected).
+    pub time: Option<UtcTime>,
+    pub verdict: Result<(), Rejection>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    Frame(nmea::FrameError),
+    BadField(&'static str),
+    NoFix,
+    NoDate,
+    BeforeFloor(UtcTime),
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Frame(e) => write!(f, "{e}"),
+            Rejection::BadField(name) => write!(f, "bad {name} field"),
+            Rejection::NoFix => f.write_str("receiver reports no fix"),
+            Rejection::NoDate => f.write_str("no date known yet"),
+            Rejection::BeforeFloor(floor) => {
+                let day = floor.to_string();
+                write!(f, "before {}, the earliest plausible date", &day[..10])
+            }
+        }
+    }
+}
+
+/// The time-bearing sentence types.
+const TIME_SENTENCES: [&str; 5] = ["RMC", "ZDA", "GGA", "GNS", "GLL"];
+
+#[derive(Clone, Debug)]
+pub struct DecoderOptions {
+    /// Times before this are rejected (a receiver cannot report a time before pitime was built).
+    pub not_before: UtcTime,
+    /// Accept times from a receiver that says it has no fix (some keep good time from an
+    /// earlier fix; most do not).
+    pub require_fix: bool,
+}
+
+#[derive(Debug)]
+pub struct NmeaDecoder {
+    options: DecoderOptions,
+    /// The last accepted (day, second of day), to date sentences that carry only a time.
+    date: Option<(i64, u32)>,
+    /// The fix status the most recent sentence that carries one reported.
+    has_fix: Option<bool>,
+    pub status: ReceiverStatus,
+    /// GSV messages of a sequence not yet complete, per system.
+    gsv_pending: Vec<(Constellation, Vec<Satellite>)>,
+}
+
+impl NmeaDecoder {
+    pub fn new(options: DecoderOptions) -> Self {
+        NmeaDecoder {
+            options,
+            date: None,
+            has_fix: None,
+            status: ReceiverStatus::default(),
+            gsv_pending: Vec::new(),
+        }
+    }
+
+    /// Takes one line from `LineReader`. Returns a report for time-bearing sentences and for
+    /// lines that fail their checksum; updates `status` for the rest.
+    pub fn line(&mut self, line: &[u8]) -> Option<TimeReport> {
+        let frame = match Frame::parse(line) {
+            Ok(f) => f,
+            Err(e) => {
+                self.status.counters.bad_frames += 1;
+                // A time sentence's type is readable even when its checksum is not.
+                let kind = line
+                    .get(3..6)
+                    .and_then(|k| TIME_SENTENCES.iter().find(|s| s.as_bytes() == k).copied())?;
+                return Some(TimeReport {
+                    sentence: kind,
+                    time: None,
+                    verdict: Err(Rejection::Frame(e)),
+                });
+            }
+        };
+        if !nmea::is_gnss_talker(frame.talker) {
+            self.status.counters.ignored += 1;
+            return None;
+        }
+        self.status.counters.sentences += 1;
+        let report = match frame.kind {
+            "RMC" => self.rmc(&frame),
+            "ZDA" => self.zda(&frame),
+            "GGA" => self.gga(&frame),
+            "GNS" => self.gns(&frame),
+            "GLL" => self.gll(&frame),
+            "GSA" => {
+                self.gsa(&frame);
+                return None;
+            }
+            "GSV" => {
+                self.gsv(&frame);
+                return None;
+            }
+            "TXT" => {
+                self.txt(&frame);
+                return None;
+            }
+            _ => {
+                self.status.counters.ignored += 1;
+                return None;
+            }
+        };
+        if report.verdict.is_err() {
+            self.status.counters.rejected += 1;
+        }
+        Some(report)
+    }
+
+    fn rmc(&mut self, f: &Frame) -> TimeReport {
+        let fix = f.field(1) == "A" && !matches!(f.field(11), "N" | "E");
+        self.note_fix(fix);
+        if fix {
+            self.note_position(f.field(2), f.field(3), f.field(4), f.field(5), None);
+        }
+        let time = nmea::parse_time(f.field(0));
+        let date = nmea::parse_ddmmyy(f.field(8)).map(|(yy, m, d)| {
+            // RMC's two-digit year: 80..99 are 1980..1999 (GPS began in 1980).
+            (if yy >= 80 { 1900 + yy } else { 2000 + yy } as i64, m, d)
+        });
+        let utc = match (date, time) {
+            (Some(date), Some((hms, ns))) => UtcTime::from_civil(date, hms, ns),
+            _ => None,
+        };
+        let bad = if time.is_some() { "date" } else { "time" };
+        self.judge("RMC", utc, bad, fix)
+    }
+
+    fn zda(&mut self, f: &Frame) -> TimeReport {
+        let time = nmea::parse_time(f.field(0));
+        let num = |i| f.field(i).parse::<u32>().ok();
+        let date = match (num(1), num(2), f.field(3).parse::<i64>().ok()) {
+            (Some(d), Some(m), Some(y)) if f.field(3).len() == 4 => Some((y, m, d)),
+            _ => None,
+        };
+        let utc = match (date, time) {
+            (Some(date), Some((hms, ns))) => UtcTime::from_civil(date, hms, ns),
+            _ => None,
+        };
+        // ZDA carries no validity flag: receivers send it from their RTC before any fix, so it
+        // is trusted only while the other sentences report a fix.
+        let fix = self.has_fix == Some(true);
+        let bad = if time.is_some() { "date" } else { "time" };
+        self.judge("ZDA", utc, bad, fix)
+    }
+
+    fn gga(&mut self, f: &Frame) -> TimeReport {
+        // Quality 1..5: GPS, DGPS, PPS, RTK, float RTK. 0 is none, 6 dead reckoning, 7 manual
+        // input, 8 simulation: none of those is time from the sky.
+        let fix = matches!(f.field(5), "1" | "2" | "3" | "4" | "5");
+        self.note_fix(fix);
+        if fix {
+            let alt = f.field(8).parse().ok();
+            self.note_position(f.field(1), f.field(2), f.field(3), f.field(4), alt);
+        }
+        self.status.satellites_used = f.field(6).parse().ok();
+        self.judge_undated("GGA", f.field(0), fix)
+    }
+
+    fn gns(&mut self, f: &Frame) -> TimeReport {
+        // One mode letter per system; any of A, D, P, R, F is a fix.
+        let fix = f.field(5).chars().any(|c| "ADPRF".contains(c));
+        self.note_fix(fix);
+        if fix {
+            let alt = f.field(8).parse().ok();
+            self.note_position(f.field(1), f.field(2), f.field(3), f.field(4), alt);
+        }
+        self.status.satellites_used = f.field(6).parse().ok();
+        self.judge_undated("GNS", f.field(0), fix)
+    }
+
+    fn gll(&mut self, f: &Frame) -> TimeReport {
+        let fix = f.field(5) == "A" && !matches!(f.field(6), "N" | "E");
+        self.note_fix(fix);
+        self.judge_undated("GLL", f.field(4), fix)
+    }
+
+    fn gsa(&mut self, f: &Frame) {
+        let fix_type = match f.field(1) {
+            "2" => FixType::TwoD,
+            "3" => FixType::ThreeD,
+            _ => FixType::None,
+        };
+        self.status.fix = fix_type;
+        let system = Constellation::from_system_id(f.field(17))
+            .or_else(|| Constellation::from_talker(f.talker));
+        let used: Vec<(Constellation, u16)> = (2..14)
+            .filter_map(|i| f.field(i).parse().ok())
+            .map(|prn| (system.unwrap_or(Constellation::from_prn(prn)), prn))
+            .collect();
+        // One GSA per system: replace that system's list (under GN without a system id, the
+        // systems its numbers belong to).
+        let systems: Vec<Constellation> = match system {
+            Some(c) => vec![c],
+            None => used.iter().map(|u| u.0).collect(),
+        };
+        self.status.used_prns.retain(|(c, _)| !systems.contains(c));
+        self.status.used_prns.extend(used);
+        self.status.mark_used();
+    }
+
+    fn gsv(&mut self, f: &Frame) {
+        let (Ok(total), Ok(number)) = (f.field(0).parse::<u8>(), f.field(1).parse::<u8>()) else {
+            self.status.counters.malformed += 1;
+            return;
+        };
+        let groups = (f.fields.len().saturating_sub(3)) / 4;
+        // NMEA 4.10 appends a signal id after the groups; it does not change the system.
+        let system = match Constellation::from_talker(f.talker) {
+            Some(c) => c,
+            None => {
+                let Some(first) = f.field(3).parse::<u16>().ok() else {
+                    return;
+                };
+                Constellation::from_prn(first)
+            }
+        };
+        let pending = match self.gsv_pending.iter().position(|(c, _)| *c == system) {
+            Some(i) => i,
+            None => {
+                self.gsv_pending.push((system, Vec::new()));
+                self.gsv_pending.len() - 1
+            }
+        };
+        if number == 1 {
+            self.gsv_pending[pending].1.clear();
+        }
+        for g in 0..groups {
+            let at = 3 + g * 4;
+            let Ok(prn) = f.field(at).parse::<u16>() else {
+                continue;
+            };
+            let sat = Satellite {
+                constellation: system,
+                prn,
+                elevation: f.field(at + 1).parse().ok(),
+                azimuth: f.field(at + 2).parse().ok(),
+                snr: f.field(at + 3).parse().ok(),
+                used: false,
+            };
+            let list = &mut self.gsv_pending[pending].1;
+            // Multi-signal receivers repeat a satellite once per signal: keep the strongest.
+            match list.iter().position(|s| s.prn == prn) {
+                Some(i) if list[i].snr < sat.snr => list[i] = sat,
+                Some(_) => {}
+                None if list.len() < 64 => list.push(sat),
+                None => {}
+            }
+        }
+        if number >= total {
+            let done = std::mem::take(&mut self.gsv_pending[pending].1);
+            let sats = &mut self.status.satellites;
+            sats.retain(|s| s.constellation != system);
+            sats.extend(done);
+            self.status.mark_used();
+        }
+    }
+
+    fn txt(&mut self, f: &Frame) {
+        // u-blox, MediaTek and Quectel report the antenna supervisor as `ANTSTATUS=...`.
+        let text = f.field(3);
+        if let Some(state) = text.split("ANTSTATUS=").nth(1) {
+            self.status.antenna = match state.trim() {
+                "OK" => Antenna::Ok,
+                "OPEN" => Antenna::Open,
+                "SHORT" => Antenna::Short,
+                _ => Antenna::Unknown,
+            };
+        }
+    }
+
+    fn note_fix(&mut self, fix: bool) {
+        self.has_fix = Some(fix);
+        if !fix {
+            self.status.fix = FixType::None;
+        } else if self.status.fix == FixType::None {
+            self.status.fix = FixType::Unknown;
+        }
+    }
+
+    fn note_position(&mut self, lat: &str, ns: &str, lon: &str, ew: &str, alt: Option<f64>) {
+        if let (Some(lat), Some(lon)) = (
+            nmea::parse_coordinate(lat, ns),
+            nmea::parse_coordinate(lon, ew),
+        ) {
+            self.status.position = Some((lat, lon, alt.or(self.status.position.and_then(|p| p.2))));
+        }
+    }
+
+    /// GGA, GNS and GLL carry a time of day only; the date comes from the last dated
+    /// sentence, moved on a day when the time of day wrapped past midnight since.
+    fn judge_undated(&mut self, sentence: &'static str, field: &str, fix: bool) -> TimeReport {
+        let Some(((h, m, s), nanos)) = nmea::parse_time(field) else {
+            return self.judge(sentence, None, "time", fix);
+        };
+        let Some((day, second)) = self.date else {
+            return TimeReport {
+                sentence,
+                time: None,
+                verdict: Err(Rejection::NoDate),
+            };
+        };
+        let tod = h * 3600 + m * 60 + s;
+        let day = match (tod as i64) - (second as i64) {
+            d if d < -43_200 => day + 1,
+            d if d > 43_200 => day - 1,
+            _ => day,
+        };
+        let (y, mo, d) = civil_from_days(day);
+        let utc = UtcTime::from_civil((y, mo, d), (h, m, s), nanos);
+        self.judge(sentence, utc, "time", fix)
+    }
+
+    /// The verdict on a sentence's time (`None`: its `bad` field did not read); an accepted
+    /// time dates the undated sentences that follow.
+    fn judge(
+        &mut self,
+        sentence: &'static str,
+        time: Option<UtcTime>,
+        bad: &'static str,
+        fix: bool,
+    ) -> TimeReport {
+        let verdict = match time {
+            None => Err(Rejection::BadField(bad)),
+            Some(_) if !fix && self.options.require_fix => Err(Rejection::NoFix),
+            Some(t) if t < self.options.not_before => {
+                Err(Rejection::BeforeFloor(self.options.not_before))
+            }
+            Some(t) => {
+                self.date = Some((t.day, t.second));
+                Ok(())
+            }
+        };
+        TimeReport {
+            sentence,
+            time,
+            verdict,
+        }
+    }
+}
+
+/// The default floor: the day this binary was built (see build.rs).
+pub fn build_date() -> UtcTime {
+    let days: i64 = env!("PITIME_BUILD_DAY").parse().unwrap_or(0);
+    UtcTime {
+        day: days,
+        second: 0,
+        nanos: 0,
+    }
+}
+
+/// A floor given as `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Option<UtcTime> {
+    let mut parts = text.splitn(3, '-');
+    let y = parts.next()?.parse().ok()?;
+    let m = parts.next()?.parse().ok()?;
+    let d = parts.next()?.parse().ok()?;
+    UtcTime::from_civil((y, m, d), (0, 0, 0), 0)
+}

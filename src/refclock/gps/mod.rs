@@ -1,0 +1,10 @@
+//! GNSS receivers: NMEA over serial, optionally with a PPS pulse.
+//!
+//! `nmea` finds and checks sentences, `decoder` applies the time policy and keeps the receiver
+//! status, `clock` pairs times with pulses and decides whether to trust them; `serial` and `pps`
+//! are the I/O drivers and `driver` runs them.
+
+pub mod clock;
+pub mod decoder;
+pub mod nmea;
+pub mod status;

@@ -1,0 +1,109 @@
+//! What a GNSS receiver says about itself, for the status page and metrics.
+
+use super::nmea::Constellation;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FixType {
+    #[default]
+    None,
+    /// A fix, dimension not (yet) reported by GSA.
+    Unknown,
+    TwoD,
+    ThreeD,
+}
+
+impl FixType {
+    pub fn name(self) -> &'static str {
+        match self {
+            FixType::None => "none",
+            FixType::Unknown => "fix",
+            FixType::TwoD => "2D",
+            FixType::ThreeD => "3D",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Antenna {
+    #[default]
+    Unknown,
+    Ok,
+    Open,
+    Short,
+}
+
+impl Antenna {
+    pub fn name(self) -> &'static str {
+        match self {
+            Antenna::Unknown => "unknown",
+            Antenna::Ok => "ok",
+            Antenna::Open => "open",
+            Antenna::Short => "short",
+        }
+    }
+
+    pub fn is_fault(self) -> bool {
+        matches!(self, Antenna::Open | Antenna::Short)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Satellite {
+    pub constellation: Constellation,
+    pub prn: u16,
+    /// Degrees above the horizon.
+    pub elevation: Option<i16>,
+    /// Degrees from true north.
+    pub azimuth: Option<u16>,
+    /// Carrier-to-noise density, dB-Hz.
+    pub snr: Option<u8>,
+    pub used: bool,
+}
+
+/// Counts of what arrived on the serial line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Sentences with a good checksum from a GNSS talker.
+    pub sentences: u64,
+    /// Lines that failed framing: checksum, non-ASCII bytes, bad address.
+    pub bad_frames: u64,
+    /// Time sentences whose time was not accepted.
+    pub rejected: u64,
+    /// Good sentences of types or talkers pitime does not use.
+    pub ignored: u64,
+    pub malformed: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReceiverStatus {
+    pub fix: FixType,
+    pub satellites_used: Option<u32>,
+    pub satellites: Vec<Satellite>,
+    /// (system, number) of the satellites the last GSA sentences said are used.
+    pub used_prns: Vec<(Constellation, u16)>,
+    /// Latitude and longitude in degrees, altitude in metres.
+    pub position: Option<(f64, f64, Option<f64>)>,
+    pub antenna: Antenna,
+    pub counters: Counters,
+}
+
+impl ReceiverStatus {
+    pub fn mark_used(&mut self) {
+        for s in &mut self.satellites {
+            s.used = self.used_prns.contains(&(s.constellation, s.prn));
+        }
+    }
+
+    /// (system, in view, used) for each system with a satellite in view.
+    pub fn per_constellation(&self) -> Vec<(Constellation, usize, usize)> {
+        Constellation::ALL
+            .iter()
+            .map(|&c| {
+                let sats = self.satellites.iter().filter(|s| s.constellation == c);
+                let used = sats.clone().filter(|s| s.used).count();
+                (c, sats.count(), used)
+            })
+            .filter(|&(_, seen, _)| seen > 0)
+            .collect()
+    }
+}
