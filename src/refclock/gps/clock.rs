@@ -103,6 +103,8 @@ pub struct GpsClock {
     pending: Option<(Realtime, Realtime)>,
     /// The last second a sample was given for: one sample per second.
     last_labelled: Option<Realtime>,
+    /// The label of the last sentence, to find the first of each second.
+    last_seen: Option<Realtime>,
     /// Arrival of the last trusted time.
     last_trusted: Option<Realtime>,
     pub counters: ClockCounters,
@@ -124,12 +126,13 @@ impl GpsClock {
             edges: VecDeque::new(),
             delays: VecDeque::new(),
             trust: Trust::Acquiring {
-                offset: 0.0,
+                offset: f64::NAN,
                 count: 0,
                 last: Realtime::default(),
             },
             pending: None,
             last_labelled: None,
+            last_seen: None,
             last_trusted: None,
             counters: ClockCounters::default(),
             alarm: None,
@@ -220,22 +223,26 @@ impl GpsClock {
         else {
             return Output::default();
         };
+        // Only the first sentence of each second times it (the rest of the burst follows it
+        // at the serial speed), and only whole seconds have pulses.
+        let first = label.as_nanos() % 1_000_000_000 == 0 && self.last_seen != Some(label);
+        self.last_seen = Some(label);
         let alarm = self.check_trust(label.seconds_since(rx), rx);
-        if !self.trusted() {
+        let consistent = alarm.is_none() && !matches!(self.trust, Trust::Jumped { .. });
+        if first && consistent && self.options.pps && self.options.sentence_delay.is_none() {
+            if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
+                if rx.seconds_since(edge) < 2.0 {
+                    self.learn_delay(rx.seconds_since(edge));
+                }
+            }
+        }
+        if !self.trusted() || !first || self.last_labelled >= Some(label) {
             return Output {
                 sample: None,
                 alarm,
             };
         }
         self.last_trusted = Some(rx);
-        // One sample per second, from its first sentence (the one whose timing is best), and
-        // only for whole seconds: pulses mark those.
-        if label.as_nanos() % 1_000_000_000 != 0 || self.last_labelled >= Some(label) {
-            return Output {
-                sample: None,
-                alarm,
-            };
-        }
         let sample = if self.options.pps && self.pps_alive(rx) {
             self.pps_sample(label, rx)
         } else {
@@ -251,12 +258,6 @@ impl GpsClock {
     }
 
     fn pps_sample(&mut self, label: Realtime, rx: Realtime) -> Option<Sample> {
-        if self.options.sentence_delay.is_none() {
-            // Learn from the pulse that precedes the sentence.
-            if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
-                self.learn_delay(rx.seconds_since(edge));
-            }
-        }
         let (delay, spread) = self.sentence_delay()?;
         if spread > MAX_DELAY_SPREAD {
             self.counters.unpaired += 1;
@@ -414,5 +415,190 @@ impl GpsClock {
             None => {}
         }
         alarm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::UtcTime;
+
+    /// The local clock runs 0.3 s behind UTC in these tests.
+    const LOCAL_BEHIND: f64 = 0.3;
+    const START: i64 = 1_800_000_000;
+
+    fn utc(second: i64) -> Realtime {
+        Realtime::from_timespec(START + second, 0)
+    }
+
+    fn local(t: Realtime) -> Realtime {
+        t.add_secs_f64(-LOCAL_BEHIND)
+    }
+
+    fn report(t: Realtime) -> TimeReport {
+        TimeReport {
+            sentence: "RMC",
+            time: Some(UtcTime::from_realtime(t)),
+            verdict: Ok(()),
+        }
+    }
+
+    fn clock(sentence_delay: Option<f64>) -> GpsClock {
+        GpsClock::new(ClockOptions {
+            pps: true,
+            sentence_delay,
+            jump_confirm: 10.0,
+        })
+    }
+
+    /// One second of a receiver: its pulse, then its sentence `delay` later, labelled
+    /// `label_shift` seconds off the truth. Returns the samples given.
+    fn second(c: &mut GpsClock, s: i64, delay: f64, label_shift: i64) -> Vec<Sample> {
+        let edge = local(utc(s));
+        let rx = edge.add_secs_f64(delay);
+        let label = report(utc(s + label_shift));
+        let mut out = Vec::new();
+        if delay < 0.0 {
+            out.extend(c.on_time(&label, rx).sample);
+            out.extend(c.on_pps(edge, None).sample);
+        } else {
+            out.extend(c.on_pps(edge, None).sample);
+            out.extend(c.on_time(&label, rx).sample);
+        }
+        out
+    }
+
+    #[test]
+    fn a_sentence_labels_the_pulse_before_it_once_trusted_and_learned() {
+        let mut c = clock(None);
+        let samples: Vec<Sample> = (0..10).flat_map(|s| second(&mut c, s, 0.12, 0)).collect();
+        // Three seconds to trust, five delays to learn: samples from the fifth second on.
+        assert_eq!(samples.len(), 6);
+        for s in &samples {
+            assert_eq!(&s.refid, b"PPS\0");
+            assert!((s.offset() - LOCAL_BEHIND).abs() < 1e-9);
+            assert_eq!(s.error, PPS_ERROR);
+        }
+        let (delay, spread) = c.sentence_delay().unwrap();
+        assert!((delay - 0.12).abs() < 1e-9 && spread < 1e-9);
+        assert!(c.trusted());
+    }
+
+    #[test]
+    fn a_receiver_that_sends_before_its_pulse_pairs_with_the_next() {
+        let mut c = clock(Some(-0.3));
+        let samples: Vec<Sample> = (0..6).flat_map(|s| second(&mut c, s, -0.3, 0)).collect();
+        assert!(!samples.is_empty());
+        assert!(samples
+            .iter()
+            .all(|s| (s.offset() - LOCAL_BEHIND).abs() < 1e-9));
+    }
+
+    #[test]
+    fn spread_delays_are_ambiguous_and_never_paired() {
+        let mut c = clock(None);
+        let delays = [0.1, 0.45, 0.12, 0.48, 0.1, 0.47, 0.11, 0.46, 0.1, 0.49];
+        let samples: Vec<Sample> = delays
+            .iter()
+            .enumerate()
+            .flat_map(|(s, &d)| second(&mut c, s as i64, d, 0))
+            .collect();
+        assert!(samples.is_empty(), "{samples:?}");
+        assert!(c.counters.unpaired > 0);
+    }
+
+    #[test]
+    fn a_jump_is_rejected_and_flagged_then_followed_only_once_it_holds() {
+        let mut c = clock(None);
+        for s in 0..10 {
+            second(&mut c, s, 0.1, 0);
+        }
+        // A spoofer's time, a day off: no samples, an alarm.
+        let edge = local(utc(10));
+        c.on_pps(edge, None);
+        let out = c.on_time(&report(utc(10 + 86_400)), edge.add_secs_f64(0.1));
+        assert_eq!(out.sample, None);
+        let jumped = |a: Option<Alarm>| match a {
+            Some(Alarm::JumpRejected { seconds } | Alarm::JumpFollowed { seconds }) => {
+                (seconds - 86_400.0).abs() < 0.5
+            }
+            None => false,
+        };
+        assert!(jumped(out.alarm), "{out:?}");
+        assert!(!c.trusted());
+        let during: Vec<Sample> = (11..20)
+            .flat_map(|s| second(&mut c, s, 0.1, 86_400))
+            .collect();
+        assert!(during.is_empty());
+        assert!(c.counters.jumps_rejected >= 10);
+        // Held for jump_confirm (10 s): followed, and said so.
+        let edge = local(utc(21));
+        c.on_pps(edge, None);
+        let out = c.on_time(&report(utc(21 + 86_400)), edge.add_secs_f64(0.1));
+        assert!(matches!(out.alarm, Some(Alarm::JumpFollowed { .. })) && jumped(out.alarm));
+        assert!(c.trusted() && c.alarm.is_none());
+    }
+
+    #[test]
+    fn a_short_excursion_ends_without_following_it() {
+        let mut c = clock(None);
+        for s in 0..10 {
+            second(&mut c, s, 0.1, 0);
+        }
+        assert!(second(&mut c, 10, 0.1, 2).is_empty());
+        assert!(c.alarm.is_some());
+        assert_eq!(second(&mut c, 11, 0.1, 0).len(), 1);
+        assert!(c.trusted() && c.alarm.is_none());
+    }
+
+    #[test]
+    fn without_pulses_serial_timing_is_used_with_its_error() {
+        let mut c = clock(None);
+        for s in 0..10 {
+            second(&mut c, s, 0.1, 0);
+        }
+        // The pulse is gone: sentences alone, less the delay learned from the pulses.
+        let rx = local(utc(15)).add_secs_f64(0.1);
+        let sample = c.on_time(&report(utc(15)), rx).sample.unwrap();
+        assert_eq!(&sample.refid, b"NMEA");
+        assert!((sample.offset() - LOCAL_BEHIND).abs() < 1e-6);
+        // Never learned: a typical delay, and an error bound to match.
+        let mut nmea_only = GpsClock::new(ClockOptions {
+            pps: false,
+            sentence_delay: None,
+            jump_confirm: 10.0,
+        });
+        let samples: Vec<Sample> = (0..5)
+            .filter_map(|s| {
+                let rx = local(utc(s)).add_secs_f64(0.25);
+                nmea_only.on_time(&report(utc(s)), rx).sample
+            })
+            .collect();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(samples[0].error, UNKNOWN_DELAY_ERROR);
+        assert!((samples[0].offset() - (LOCAL_BEHIND - 0.15)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn pulses_numbered_by_another_source_when_no_sentence_labels_them() {
+        let mut c = clock(None);
+        // Another source estimates UTC - local as 0.31 s (10 ms off): pulses are numbered.
+        let s = c.on_pps(local(utc(0)), Some(0.31)).sample.unwrap();
+        assert_eq!((s.reference, &s.refid), (utc(0), b"PPS\0"));
+        // An estimate too far from a whole second numbers nothing.
+        assert_eq!(c.on_pps(local(utc(1)), Some(0.8)).sample, None);
+        // Without an estimate, nothing either.
+        assert_eq!(c.on_pps(local(utc(2)), None).sample, None);
+    }
+
+    #[test]
+    fn glitch_pulses_are_dropped() {
+        let mut c = clock(None);
+        c.on_pps(local(utc(0)), None);
+        c.on_pps(local(utc(0)).add_secs_f64(0.4), None);
+        c.on_pps(local(utc(1)), None);
+        c.on_pps(local(utc(3)), None); // a missed pulse is fine
+        assert_eq!((c.counters.pps_edges, c.counters.bad_edges), (4, 1));
+        assert_eq!(c.edges.len(), 3);
     }
 }

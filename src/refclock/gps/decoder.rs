@@ -314,10 +314,14 @@ impl NmeaDecoder {
             return self.judge(sentence, None, "time", fix);
         };
         let Some((day, second)) = self.date else {
+            let why = match fix || !self.options.require_fix {
+                true => Rejection::NoDate,
+                false => Rejection::NoFix,
+            };
             return TimeReport {
                 sentence,
                 time: None,
-                verdict: Err(Rejection::NoDate),
+                verdict: Err(why),
             };
         };
         let tod = h * 3600 + m * 60 + s;
@@ -376,4 +380,187 @@ pub fn parse_date(text: &str) -> Option<UtcTime> {
     let m = parts.next()?.parse().ok()?;
     let d = parts.next()?.parse().ok()?;
     UtcTime::from_civil((y, m, d), (0, 0, 0), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refclock::gps::nmea::sentence;
+
+    fn decoder() -> NmeaDecoder {
+        NmeaDecoder::new(DecoderOptions {
+            not_before: parse_date("2020-01-01").unwrap(),
+            require_fix: true,
+        })
+    }
+
+    fn feed(d: &mut NmeaDecoder, body: &str) -> Option<TimeReport> {
+        let line = sentence(body);
+        d.line(line.trim_end().as_bytes())
+    }
+
+    fn accepted(d: &mut NmeaDecoder, body: &str) -> String {
+        let r = feed(d, body).unwrap();
+        assert_eq!(r.verdict, Ok(()), "{body}");
+        r.time.unwrap().to_string()
+    }
+
+    fn rejected(d: &mut NmeaDecoder, body: &str) -> String {
+        feed(d, body).unwrap().verdict.unwrap_err().to_string()
+    }
+
+    const RMC: &str = "GPRMC,085001.00,A,4807.038,N,01131.000,E,0.0,0.0,190726,,,A";
+
+    #[test]
+    fn rmc_with_a_fix_gives_its_time() {
+        let mut d = decoder();
+        assert_eq!(accepted(&mut d, RMC), "2026-07-19T08:50:01.000Z");
+        let (lat, lon, _) = d.status.position.unwrap();
+        assert!((lat - 48.1173).abs() < 1e-4 && (lon - 11.5167).abs() < 1e-4);
+    }
+
+    #[test]
+    fn bad_checksums_are_counted_drops() {
+        let mut d = decoder();
+        let r = d.line(b"$GPRMC,085001.00,A,,,,,,,190726,,,A*00").unwrap();
+        assert_eq!(
+            r.verdict,
+            Err(Rejection::Frame(nmea::FrameError::BadChecksum))
+        );
+        assert_eq!(d.status.counters.bad_frames, 1);
+        assert_eq!(d.line(b"$GPGSV,garbage*00"), None);
+        assert_eq!(d.status.counters.bad_frames, 2);
+    }
+
+    #[test]
+    fn no_fix_means_no_time_unless_configured() {
+        let mut d = decoder();
+        let void = "GPRMC,085001.00,V,,,,,,,190726,,,N";
+        assert_eq!(rejected(&mut d, void), "receiver reports no fix");
+        assert_eq!(
+            rejected(&mut d, "GPGGA,085002.00,,,,,0,00,99.9,,,,,,"),
+            "receiver reports no fix"
+        );
+        // Mode N (not valid) overrides status A, as NMEA 2.3 says.
+        assert_eq!(
+            rejected(&mut d, "GPRMC,085001.00,A,,,,,,,190726,,,N"),
+            "receiver reports no fix"
+        );
+        let mut lax = NmeaDecoder::new(DecoderOptions {
+            require_fix: false,
+            ..d.options.clone()
+        });
+        assert_eq!(accepted(&mut lax, void), "2026-07-19T08:50:01.000Z");
+    }
+
+    #[test]
+    fn zda_is_trusted_only_while_a_fix_is_reported() {
+        let mut d = decoder();
+        let zda = "GPZDA,085001.00,19,07,2026,00,00";
+        assert_eq!(rejected(&mut d, zda), "receiver reports no fix");
+        feed(
+            &mut d,
+            "GPGGA,085001.00,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,",
+        );
+        assert_eq!(accepted(&mut d, zda), "2026-07-19T08:50:01.000Z");
+        feed(&mut d, "GPGGA,085002.00,,,,,0,00,99.9,,,,,,");
+        assert_eq!(rejected(&mut d, zda), "receiver reports no fix");
+    }
+
+    #[test]
+    fn time_only_sentences_take_the_last_date_and_cross_midnight() {
+        let mut d = decoder();
+        let gga = |t: &str| format!("GNGGA,{t},4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,");
+        assert_eq!(rejected(&mut d, &gga("235959.00")), "no date known yet");
+        accepted(
+            &mut d,
+            "GPRMC,235959.00,A,4807.038,N,01131.000,E,0.0,0.0,190726,,,A",
+        );
+        assert_eq!(
+            accepted(&mut d, &gga("000000.00")),
+            "2026-07-20T00:00:00.000Z"
+        );
+        assert_eq!(
+            accepted(&mut d, &gga("000001.00")),
+            "2026-07-20T00:00:01.000Z"
+        );
+        let gns = "GNGNS,000002.00,4807.038,N,01131.000,E,NAN,08,0.9,545.4,46.9,,,V";
+        assert_eq!(accepted(&mut d, gns), "2026-07-20T00:00:02.000Z");
+        assert_eq!(
+            rejected(&mut d, "GNGNS,000003.00,,,,,NNN,00,,,,,,V"),
+            "receiver reports no fix"
+        );
+    }
+
+    #[test]
+    fn rollover_and_two_digit_years_below_the_floor_are_rejected() {
+        let mut d = decoder();
+        // A receiver with the 2019 week-number rollover bug reports 1024 weeks back.
+        let rolled = "GPRMC,085001.00,A,4807.038,N,01131.000,E,0.0,0.0,031206,,,A";
+        assert_eq!(
+            rejected(&mut d, rolled),
+            "before 2020-01-01, the earliest plausible date"
+        );
+        // 99 is 1999, never 2099.
+        let y99 = "GPRMC,085001.00,A,4807.038,N,01131.000,E,0.0,0.0,010199,,,A";
+        assert_eq!(
+            feed(&mut d, y99).unwrap().time.unwrap().to_string()[..4],
+            *"1999"
+        );
+        // Nor does a rejected time date the sentences after it.
+        assert_eq!(
+            rejected(&mut d, "GPGLL,4807.038,N,01131.000,E,085002.00,A,A"),
+            "no date known yet"
+        );
+    }
+
+    #[test]
+    fn impossible_fields_are_rejected_not_guessed() {
+        let mut d = decoder();
+        for bad in [
+            "GPRMC,256001.00,A,,,,,,,190726,,,A",
+            "GPRMC,085001.00,A,,,,,,,320726,,,A",
+            "GPRMC,085061.00,A,,,,,,,190726,,,A",
+            "GPRMC,,A,,,,,,,190726,,,A",
+        ] {
+            assert!(rejected(&mut d, bad).starts_with("bad "), "{bad}");
+        }
+        // The leap second is a real time, at 23:59 only.
+        let leap = "GPRMC,235960.00,A,4807.038,N,01131.000,E,0.0,0.0,311226,,,A";
+        assert_eq!(accepted(&mut d, leap), "2026-12-31T23:59:60.000Z");
+    }
+
+    #[test]
+    fn proprietary_and_foreign_talkers_are_ignored() {
+        let mut d = decoder();
+        assert_eq!(feed(&mut d, "PUBX,04,085001.00,190726,1,2,3"), None);
+        assert_eq!(
+            feed(&mut d, "AIVDM,1,1,,A,13aG?P0P00PD;88MD5MTDww@2<0L,0"),
+            None
+        );
+        assert_eq!(feed(&mut d, "IIRMC,085001.00,A,,,,,,,190726,,,A"), None);
+        assert_eq!(d.status.counters.ignored, 3);
+    }
+
+    #[test]
+    fn satellites_antenna_and_fix_are_tracked() {
+        let mut d = decoder();
+        feed(
+            &mut d,
+            "GPGSV,2,1,05,01,40,083,46,02,17,308,41,12,07,344,39,14,22,228,45",
+        );
+        feed(&mut d, "GPGSV,2,2,05,15,05,110,");
+        feed(&mut d, "GLGSV,1,1,01,65,30,100,33");
+        feed(&mut d, "GPGSA,A,3,01,02,14,,,,,,,,,,1.9,1.0,1.6");
+        feed(&mut d, "GPTXT,01,01,02,ANTSTATUS=OPEN");
+        let s = &d.status;
+        assert_eq!(s.fix, FixType::ThreeD);
+        assert_eq!(s.antenna, Antenna::Open);
+        assert_eq!(
+            s.per_constellation(),
+            vec![(Constellation::Gps, 5, 3), (Constellation::Glonass, 1, 0)]
+        );
+        let s15 = s.satellites.iter().find(|s| s.prn == 15).unwrap();
+        assert_eq!((s15.elevation, s15.snr, s15.used), (Some(5), None, false));
+    }
 }

@@ -128,6 +128,12 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// `$BODY*hh\r\n`: a sentence as a receiver sends it.
+pub fn sentence(body: &str) -> String {
+    let sum = body.bytes().fold(0, |acc, b| acc ^ b);
+    format!("${body}*{sum:02X}\r\n")
+}
+
 /// The satellite systems that talker ids (and NMEA 4.10 system ids) name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Constellation {
@@ -290,6 +296,10 @@ mod tests {
     #[test]
     fn checksums_are_mandatory_and_checked() {
         let good = b"$GPZDA,193223.00,23,12,2007,00,00*69";
+        assert_eq!(
+            sentence("GPZDA,193223.00,23,12,2007,00,00").as_bytes(),
+            [&good[..], b"\r\n"].concat()
+        );
         let f = Frame::parse(good).unwrap();
         assert_eq!(
             (f.talker, f.kind, f.field(3), f.field(99)),
