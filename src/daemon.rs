@@ -4,9 +4,9 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -15,8 +15,11 @@ use signal_hook::iterator::Signals;
 use tracing_subscriber::{reload, EnvFilter};
 
 use crate::clock::system::{measure_precision, realtime_now};
-use crate::config::{Config, ServerConfig};
-use crate::discipline;
+use crate::config::{Config, ServerConfig, SourceConfig};
+use crate::discipline::snapshot::ClockSnapshot;
+use crate::discipline::Discipline;
+use crate::refclock::gps::driver::GpsDriver;
+use crate::refclock::Sample;
 use crate::server::keys::KeyStore;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
@@ -94,38 +97,45 @@ pub fn run(
     let precision = measure_precision();
     tracing::info!(config = %path.display(), precision, version = env!("CARGO_PKG_VERSION"), "starting");
     let shared = Arc::new(Shared {
-        clock: ArcSwap::from_pointee(discipline::current_state(
-            &config.sources,
-            realtime_now(),
-            precision,
-        )),
+        clock: ArcSwap::from_pointee(ClockSnapshot::unsynchronised(precision)),
         policy: ArcSwap::from_pointee(policy(&config.server)?),
         stats: ServerStats::default(),
     });
     let mut server =
         NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
 
-    let (tx, signals_rx) = mpsc::channel();
+    let (tx, events) = mpsc::channel();
+    let mut sources = Sources::start(&config.sources, &tx, &shared);
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).context("installing signal handlers")?;
     let signal_handle = signals.handle();
-    std::thread::spawn(move || {
-        for sig in signals.forever() {
-            if tx.send(sig).is_err() {
-                break;
+    std::thread::spawn({
+        let tx = tx.clone();
+        move || {
+            for sig in signals.forever() {
+                if tx.send(Event::Signal(sig)).is_err() {
+                    break;
+                }
             }
         }
     });
 
+    let mut next_tick = Instant::now();
     loop {
-        shared.clock.store(Arc::new(discipline::current_state(
-            &config.sources,
-            realtime_now(),
-            precision,
-        )));
-        match signals_rx.recv_timeout(TICK) {
+        if Instant::now() >= next_tick {
+            let state = sources.discipline.state(realtime_now(), precision);
+            shared.clock.store(Arc::new(state));
+            next_tick += TICK;
+        }
+        match events.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => {}
-            Ok(SIGHUP) => match reload(
+            Ok(Event::Sample(index, sample)) => {
+                sources.discipline.add_sample(index, sample);
+                // Publish at once: a sample is news the clients should have now.
+                let state = sources.discipline.state(realtime_now(), precision);
+                shared.clock.store(Arc::new(state));
+            }
+            Ok(Event::Signal(SIGHUP)) => match reload(
                 &path,
                 &config,
                 listen_override.as_deref(),
@@ -136,6 +146,10 @@ pub fn run(
                     if log_level.is_none() {
                         let _ = logs.modify(|f| *f = EnvFilter::new(&new.log.level));
                     }
+                    if new.sources != config.sources {
+                        std::mem::replace(&mut sources, Sources::none()).stop();
+                        sources = Sources::start(&new.sources, &tx, &shared);
+                    }
                     config = new;
                     tracing::info!("configuration reloaded");
                 }
@@ -143,7 +157,7 @@ pub fn run(
                     tracing::error!("reload failed, keeping the running configuration: {e:#}")
                 }
             },
-            Ok(sig) => {
+            Ok(Event::Signal(sig)) => {
                 tracing::info!(signal = sig, "stopping");
                 break;
             }
@@ -151,8 +165,61 @@ pub fn run(
         }
     }
     signal_handle.close();
+    sources.stop();
     server.stop();
     Ok(())
+}
+
+enum Event {
+    Signal(i32),
+    /// A sample from the source at this index of the configuration.
+    Sample(usize, Sample),
+}
+
+/// The running reference clocks and the discipline their samples feed.
+struct Sources {
+    discipline: Discipline,
+    gps: Vec<GpsDriver>,
+}
+
+impl Sources {
+    fn none() -> Self {
+        Sources {
+            discipline: Discipline::new(&[]),
+            gps: Vec::new(),
+        }
+    }
+
+    /// Starts a driver for each configured reference clock. One that fails to start is
+    /// logged and left out; the others run.
+    fn start(configs: &[SourceConfig], events: &Sender<Event>, shared: &Arc<Shared>) -> Self {
+        let mut gps = Vec::new();
+        for (index, config) in configs.iter().enumerate() {
+            let SourceConfig::Gps(g) = config else {
+                continue;
+            };
+            let events = events.clone();
+            let sample = Box::new(move |s| {
+                let _ = events.send(Event::Sample(index, s));
+            });
+            let shared = shared.clone();
+            let numbering = Box::new(move |at| shared.clock.load().numbering_offset(at));
+            match GpsDriver::start(g, sample, numbering) {
+                Ok(driver) => gps.push(driver),
+                Err(e) => tracing::error!(source = %g.name, "cannot start: {e}"),
+            }
+        }
+        Sources {
+            discipline: Discipline::new(configs),
+            gps,
+        }
+    }
+
+    fn stop(self) {
+        for driver in self.gps {
+            driver.stop();
+        }
+    }
 }
 
 /// Reads the file again and applies it without closing the sockets that stay configured.

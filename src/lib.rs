@@ -10,4 +10,5 @@ pub mod loadgen;
 pub mod refclock;
 pub mod replay;
 pub mod server;
+pub mod sim;
 pub mod time;

@@ -11,27 +11,6 @@ use common::*;
 const LOCAL_STRATUM_10: &str =
     "[server]\nlisten = [\"127.0.0.1:123\", \"[::1]:123\"]\n\n[[source]]\nkind = \"local\"\n";
 
-/// Parses one line of `ntpdig -j` output into (stratum, offset).
-fn ntpdig_json(client: &str, host: &str) -> (u64, f64) {
-    let out = run_ok(Command::new(client).args(["-j", "-t", "2", host]));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |name: &str| -> String {
-        let start = text
-            .find(&format!("\"{name}\":"))
-            .unwrap_or_else(|| panic!("no {name} in {text}"));
-        text[start + name.len() + 3..]
-            .split([',', '}'])
-            .next()
-            .unwrap()
-            .trim()
-            .to_string()
-    };
-    (
-        field("stratum").parse().unwrap(),
-        field("offset").parse().unwrap(),
-    )
-}
-
 #[test]
 fn ntpdig_and_sntp_see_the_local_stratum_and_no_offset() {
     private_network();

@@ -5,6 +5,7 @@
 //! instead of stopping at the first.
 
 mod reader;
+mod sources;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section};
+pub use sources::*;
 
 use crate::server::acl::{AccessList, Cidr};
 use crate::server::keys::KeyStore;
@@ -59,19 +61,7 @@ pub struct RateLimitConfig {
     pub limits: ratelimit::Params,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum SourceConfig {
-    Local(LocalSourceConfig),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct LocalSourceConfig {
-    pub name: String,
-    pub stratum: u8,
-}
-
 pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
-const SOURCE_KINDS: [&str; 1] = ["local"];
 
 impl Config {
     /// Reads and validates a configuration file, including the keys file it names.
@@ -103,7 +93,7 @@ impl Config {
             sources: root
                 .tables(&mut errs, "source")
                 .into_iter()
-                .filter_map(|(s, span)| read_source(s, span, &mut errs))
+                .filter_map(|(s, span)| sources::read_source(s, span, &mut errs))
                 .collect(),
         };
         root.finish(&mut errs);
@@ -116,7 +106,7 @@ impl Config {
     }
 }
 
-fn one_of<'a>(choices: &'a [&'a str]) -> impl Fn(&String) -> Result<(), String> + 'a {
+pub(crate) fn one_of<'a>(choices: &'a [&'a str]) -> impl Fn(&String) -> Result<(), String> + 'a {
     move |v| {
         if choices.contains(&v.as_str()) {
             Ok(())
@@ -126,7 +116,7 @@ fn one_of<'a>(choices: &'a [&'a str]) -> impl Fn(&String) -> Result<(), String> 
     }
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
+pub(crate) fn in_range<T: PartialOrd + std::fmt::Display + Copy>(
     lo: T,
     hi: T,
 ) -> impl Fn(&i64) -> Result<(), String>
@@ -139,7 +129,7 @@ where
     }
 }
 
-fn positive(v: &f64) -> Result<(), String> {
+pub(crate) fn positive(v: &f64) -> Result<(), String> {
     if v.is_finite() && *v > 0.0 {
         Ok(())
     } else {
@@ -147,7 +137,7 @@ fn positive(v: &f64) -> Result<(), String> {
     }
 }
 
-fn any<T>(_: &T) -> Result<(), String> {
+pub(crate) fn any<T>(_: &T) -> Result<(), String> {
     Ok(())
 }
 
@@ -257,28 +247,6 @@ fn read_rate_limit(mut sec: Section, errs: &mut Errors) -> RateLimitConfig {
     config
 }
 
-fn read_source(
-    mut sec: Section,
-    span: std::ops::Range<usize>,
-    errs: &mut Errors,
-) -> Option<SourceConfig> {
-    if !sec.has("kind") {
-        let why = format!("missing, expected one of: {}", SOURCE_KINDS.join(", "));
-        errs.push(span, &sec.key_path("kind"), why);
-        return None;
-    }
-    // Other keys are only checked once the kind is known.
-    let source = match sec.optional(errs, "kind", one_of(&SOURCE_KINDS))?.as_str() {
-        "local" => SourceConfig::Local(LocalSourceConfig {
-            name: sec.value(errs, "name", "local".to_string(), any),
-            stratum: sec.value(errs, "stratum", 10i64, in_range(1u8, 15)) as u8,
-        }),
-        _ => return None,
-    };
-    sec.finish(errs);
-    Some(source)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,7 +322,7 @@ verbose = true
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
-                "t.toml:15:1: `source[1].kind`: missing, expected one of: local",
+                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps",
                 "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
                 "t.toml:20:1: `log.verbose`: unknown key, expected one of: level",
             ]
@@ -373,7 +341,7 @@ verbose = true
     fn unknown_source_kind_is_named() {
         assert_eq!(
             errors("[[source]]\nkind = \"sundial\"\n"),
-            vec!["t.toml:2:8: `source[0].kind`: expected one of: local"]
+            vec!["t.toml:2:8: `source[0].kind`: expected one of: local, gps"]
         );
     }
 

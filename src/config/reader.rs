@@ -117,6 +117,18 @@ impl FromToml for f64 {
     }
 }
 
+/// A span of time `[start, end]` in seconds.
+impl FromToml for (f64, f64) {
+    const EXPECTED: &'static str = "[start, end] in seconds";
+    fn from_toml(value: &DeValue<'_>) -> Option<Self> {
+        let items: Vec<_> = value.as_array()?.iter().collect();
+        match items[..] {
+            [a, b] => Some((f64::from_toml(a.get_ref())?, f64::from_toml(b.get_ref())?)),
+            _ => None,
+        }
+    }
+}
+
 /// One TOML table being read: hands out its keys and reports the ones nobody asked for.
 /// An absent table reads as empty, so every key takes its default.
 pub struct Section<'t, 'i> {

@@ -63,6 +63,15 @@ impl ClockSnapshot {
         }
     }
 
+    /// The estimate (served time - local time) at local time `at` for numbering PPS pulses, when
+    /// the clock follows a source other than a pulse or the local clock and is good to well
+    /// under half a second.
+    pub fn numbering_offset(&self, at: Realtime) -> Option<f64> {
+        let own = matches!(&self.refid, b"PPS\0" | b"NMEA" | b"LOCL");
+        (self.synchronised && self.stratum < 16 && !own && self.root_dispersion < 0.1)
+            .then(|| self.correction.apply(at).seconds_since(at))
+    }
+
     /// Root dispersion at `now`: the bound grows at PHI since the reference time.
     pub fn root_dispersion_at(&self, now: Realtime) -> f64 {
         self.root_dispersion + PHI * now.seconds_since(self.reference_time).max(0.0)

@@ -120,7 +120,11 @@ impl Daemon {
 
     /// Waits (up to 10 s) until the log has `needle` `count` times.
     pub fn wait_for_log_n(&self, needle: &str, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_for_log_within(needle, count, Duration::from_secs(10));
+    }
+
+    pub fn wait_for_log_within(&self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
         while self.log().matches(needle).count() < count {
             if Instant::now() > deadline {
                 panic!("`{needle}` not logged {count} times; log:\n{}", self.log());
@@ -175,6 +179,27 @@ impl Drop for Daemon {
 }
 
 /// A minimal NTPv4 client request with `transmit` as its transmit timestamp.
+/// Parses one line of `ntpdig -j` output into (stratum, offset).
+pub fn ntpdig_json(client: &str, host: &str) -> (u64, f64) {
+    let out = run_ok(Command::new(client).args(["-j", "-t", "2", host]));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |name: &str| -> String {
+        let start = text
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        text[start + name.len() + 3..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (
+        field("stratum").parse().unwrap(),
+        field("offset").parse().unwrap(),
+    )
+}
+
 pub fn client_request(version: u8, transmit: u64) -> Vec<u8> {
     let mut p = vec![0u8; 48];
     p[0] = version << 3 | 3;

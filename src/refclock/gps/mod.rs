@@ -6,5 +6,8 @@
 
 pub mod clock;
 pub mod decoder;
+pub mod driver;
 pub mod nmea;
+pub mod pps;
+pub mod serial;
 pub mod status;

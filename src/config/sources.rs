@@ -1,0 +1,278 @@
+//! The `[[source]]` tables: one per reference clock.
+
+use std::path::PathBuf;
+
+use super::reader::{Errors, Section};
+use super::{any, in_range, one_of, positive};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SourceConfig {
+    Local(LocalSourceConfig),
+    Gps(Box<GpsSourceConfig>),
+}
+
+impl SourceConfig {
+    pub fn name(&self) -> &str {
+        match self {
+            SourceConfig::Local(l) => &l.name,
+            SourceConfig::Gps(g) => &g.name,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalSourceConfig {
+    pub name: String,
+    pub stratum: u8,
+}
+
+/// Where the PPS pulse comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PpsInput {
+    None,
+    /// A kernel PPS device (`/dev/ppsN`, RFC 2783).
+    Kernel(PathBuf),
+    /// A GPIO line's edge events (gpio character device), where no pps-gpio overlay is loaded.
+    Gpio {
+        chip: PathBuf,
+        line: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PpsEdge {
+    Assert,
+    Clear,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpsSourceConfig {
+    pub name: String,
+    pub device: PathBuf,
+    pub baud: u32,
+    pub pps: PpsInput,
+    pub pps_edge: PpsEdge,
+    /// Seconds from the pulse to the sentence that labels it; `None` learns it.
+    pub sentence_delay: Option<f64>,
+    pub require_fix: bool,
+    pub jump_confirm: f64,
+    pub hide_position: bool,
+    /// Runs a simulated receiver instead of opening `device` and `pps`.
+    pub simulate: Option<GpsSimConfig>,
+}
+
+/// The simulated receiver (`sim::gps`): its timing, and faults at set times since start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GpsSimConfig {
+    /// True time minus the system clock, seconds: what pitime must find and correct.
+    pub clock_offset: f64,
+    /// Fixes per second.
+    pub rate: u32,
+    pub sentence_delay: f64,
+    pub sentence_jitter: f64,
+    pub pps_jitter: f64,
+    /// Share of bursts followed by random bytes.
+    pub garbage: f64,
+    pub seed: u64,
+    pub fix_loss: Option<(f64, f64)>,
+    pub antenna_fault: Option<(f64, f64)>,
+    /// The serial device disappears (a USB receiver unplugged).
+    pub unplug: Option<(f64, f64)>,
+    /// The receiver reports a time `jump_seconds` off (a spoofer).
+    pub jump: Option<(f64, f64)>,
+    pub jump_seconds: f64,
+}
+
+const SOURCE_KINDS: [&str; 2] = ["local", "gps"];
+const BAUD_RATES: [i64; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
+
+pub(super) fn read_source(
+    mut sec: Section,
+    span: std::ops::Range<usize>,
+    errs: &mut Errors,
+) -> Option<SourceConfig> {
+    if !sec.has("kind") {
+        let why = format!("missing, expected one of: {}", SOURCE_KINDS.join(", "));
+        errs.push(span, &sec.key_path("kind"), why);
+        return None;
+    }
+    // Other keys are only checked once the kind is known.
+    let source = match sec.optional(errs, "kind", one_of(&SOURCE_KINDS))?.as_str() {
+        "local" => SourceConfig::Local(LocalSourceConfig {
+            name: sec.value(errs, "name", "local".to_string(), any),
+            stratum: sec.value(errs, "stratum", 10i64, in_range(1u8, 15)) as u8,
+        }),
+        "gps" => SourceConfig::Gps(Box::new(read_gps(&mut sec, errs))),
+        _ => return None,
+    };
+    sec.finish(errs);
+    Some(source)
+}
+
+fn read_gps(sec: &mut Section, errs: &mut Errors) -> GpsSourceConfig {
+    let baud_ok = |b: &i64| match BAUD_RATES.contains(b) {
+        true => Ok(()),
+        false => Err(format!("expected a serial speed: {BAUD_RATES:?}")),
+    };
+    let delay_ok = |d: &f64| match (-1.0..=2.0).contains(d) {
+        true => Ok(()),
+        false => Err("expected seconds from -1 to 2".into()),
+    };
+    let simulate = sec.has("simulate").then(|| {
+        let mut sim = sec.table(errs, "simulate");
+        let config = read_gps_sim(&mut sim, errs);
+        sim.finish(errs);
+        config
+    });
+    GpsSourceConfig {
+        name: sec.value(errs, "name", "gps".to_string(), any),
+        device: sec
+            .value(errs, "device", "/dev/serial0".to_string(), any)
+            .into(),
+        baud: sec.value(errs, "baud", 9600, baud_ok) as u32,
+        pps: pps_input(
+            &sec.value(errs, "pps", "/dev/pps0".to_string(), |p: &String| {
+                pps_check(p)
+            }),
+        ),
+        pps_edge: match sec
+            .value(
+                errs,
+                "pps_edge",
+                "assert".to_string(),
+                one_of(&["assert", "clear"]),
+            )
+            .as_str()
+        {
+            "clear" => PpsEdge::Clear,
+            _ => PpsEdge::Assert,
+        },
+        sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
+        require_fix: sec.value(errs, "require_fix", true, any),
+        jump_confirm: sec.value(errs, "jump_confirm", 300.0, positive),
+        hide_position: sec.value(errs, "hide_position", false, any),
+        simulate,
+    }
+}
+
+/// `""` (no PPS), `/dev/ppsN`, or `/dev/gpiochipN:LINE`.
+fn pps_check(p: &str) -> Result<(), String> {
+    match p.split_once(':') {
+        Some((_, line)) if line.parse::<u32>().is_err() => {
+            Err("expected \"\", a PPS device or CHIP:LINE with a line number".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn pps_input(p: &str) -> PpsInput {
+    match p.rsplit_once(':') {
+        _ if p.is_empty() => PpsInput::None,
+        Some((chip, line)) => PpsInput::Gpio {
+            chip: chip.into(),
+            line: line.parse().unwrap_or(0),
+        },
+        None => PpsInput::Kernel(p.into()),
+    }
+}
+
+fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
+    let non_negative = |v: &f64| match v.is_finite() && *v >= 0.0 {
+        true => Ok(()),
+        false => Err("expected a number >= 0".to_string()),
+    };
+    let share = |v: &f64| match (0.0..=1.0).contains(v) {
+        true => Ok(()),
+        false => Err("expected a share from 0 to 1".to_string()),
+    };
+    let mut window = |key: &str| {
+        sec.optional(errs, key, |&(start, end): &(f64, f64)| match start < end {
+            true => Ok(()),
+            false => Err("expected [start, end] with start before end".to_string()),
+        })
+    };
+    let fix_loss = window("fix_loss");
+    let antenna_fault = window("antenna_fault");
+    let unplug = window("unplug");
+    let jump = window("jump");
+    GpsSimConfig {
+        clock_offset: sec.value(errs, "clock_offset", 0.0, |v: &f64| match v.abs() < 1e6 {
+            true => Ok(()),
+            false => Err("expected seconds".to_string()),
+        }),
+        rate: sec.value(errs, "rate", 1i64, in_range(1u32, 10)) as u32,
+        sentence_delay: sec.value(errs, "sentence_delay", 0.12, non_negative),
+        sentence_jitter: sec.value(errs, "sentence_jitter", 0.01, non_negative),
+        pps_jitter: sec.value(errs, "pps_jitter", 2e-6, non_negative),
+        garbage: sec.value(errs, "garbage", 0.0, share),
+        seed: sec.value(errs, "seed", 1i64, in_range(0u64, u64::MAX)) as u64,
+        fix_loss,
+        antenna_fault,
+        unplug,
+        jump,
+        jump_seconds: sec.value(errs, "jump_seconds", 86_400.0, any),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Config, Vec<String>> {
+        Config::parse("t.toml", text, Path::new("/etc/pitime"))
+            .map_err(|e| e.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_gps_source_takes_defaults_and_its_pps_forms() {
+        let c = parse("[[source]]\nkind = \"gps\"\n").unwrap();
+        let SourceConfig::Gps(g) = &c.sources[0] else {
+            panic!()
+        };
+        assert_eq!(g.device, Path::new("/dev/serial0"));
+        assert_eq!((g.baud, g.pps_edge), (9600, PpsEdge::Assert));
+        assert_eq!(g.pps, PpsInput::Kernel("/dev/pps0".into()));
+        assert_eq!((g.sentence_delay, g.simulate.is_none()), (None, true));
+        for (text, pps) in [
+            ("\"\"", PpsInput::None),
+            (
+                "\"/dev/gpiochip0:18\"",
+                PpsInput::Gpio {
+                    chip: "/dev/gpiochip0".into(),
+                    line: 18,
+                },
+            ),
+        ] {
+            let c = parse(&format!("[[source]]\nkind = \"gps\"\npps = {text}\n")).unwrap();
+            let SourceConfig::Gps(g) = &c.sources[0] else {
+                panic!()
+            };
+            assert_eq!(g.pps, pps);
+        }
+    }
+
+    #[test]
+    fn gps_errors_name_the_key() {
+        let text = "[[source]]\nkind = \"gps\"\nbaud = 1234\npps = \"/dev/gpiochip0:x\"\n\
+                    sentence_delay = 5\n[source.simulate]\nfix_loss = [5, 1]\nunplug = 3\nrate = 0\n";
+        let errors = parse(text).unwrap_err();
+        let keys: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split('`').nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "source[0].baud",
+                "source[0].pps",
+                "source[0].sentence_delay",
+                "source[0].simulate.fix_loss",
+                "source[0].simulate.unplug",
+                "source[0].simulate.rate"
+            ],
+            "{errors:?}"
+        );
+    }
+}

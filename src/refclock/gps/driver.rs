@@ -1,0 +1,336 @@
+//! Runs a GPS reference clock: a thread reading the serial port (reopening it when the device
+//! goes away), one reading pulses, and one feeding both to the decoder and the pairing clock,
+//! handing samples to the discipline and publishing the receiver's status.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use super::clock::{Alarm, ClockCounters, ClockOptions, GpsClock};
+use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
+use super::nmea::LineReader;
+use super::pps::Pulses;
+use super::serial::SerialPort;
+use super::status::{FixType, ReceiverStatus};
+use crate::clock::system::realtime_now;
+use crate::config::{GpsSourceConfig, PpsInput};
+use crate::refclock::Sample;
+use crate::sim::gps_runner::SimulatedGps;
+use crate::time::Realtime;
+
+/// How long a read or pulse wait blocks before checking for a stop request.
+const POLL: Duration = Duration::from_millis(500);
+/// Between attempts to open a missing device.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the status page and metrics show for a GPS source.
+#[derive(Clone, Debug, Default)]
+pub struct GpsStatus {
+    pub receiver: ReceiverStatus,
+    pub clock: ClockCounters,
+    pub trusted: bool,
+    pub connected: bool,
+    pub reconnects: u64,
+    pub last_sentence: Option<Realtime>,
+    pub last_pulse: Option<Realtime>,
+    /// The sentence delay in use and the spread of the measured ones, seconds.
+    pub sentence_delay: Option<(f64, f64)>,
+    pub alarm: Option<Alarm>,
+    /// Lines cut short or too long.
+    pub lines_dropped: u64,
+}
+
+enum Input {
+    Bytes(Vec<u8>, Realtime),
+    Pulse(Realtime),
+    Connected,
+    Disconnected,
+}
+
+/// Gives the estimate (true time - local time) of another trusted source at a local time.
+pub type Numbering = Box<dyn Fn(Realtime) -> Option<f64> + Send>;
+
+pub struct GpsDriver {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    _simulator: Option<SimulatedGps>,
+    pub status: Arc<ArcSwap<GpsStatus>>,
+}
+
+impl GpsDriver {
+    /// Starts the threads; `sample` receives every sample the source gives.
+    pub fn start(
+        config: &GpsSourceConfig,
+        sample: Box<dyn Fn(Sample) + Send>,
+        numbering: Numbering,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(ArcSwap::from_pointee(GpsStatus::default()));
+        let (tx, rx) = mpsc::channel();
+        let (device, pulses, simulator) = match &config.simulate {
+            Some(sim) => {
+                let (sim, pulses) = SimulatedGps::start(sim.clone(), &config.name)?;
+                (
+                    sim.device.clone(),
+                    Some(Pulses::Simulated(pulses)),
+                    Some(sim),
+                )
+            }
+            None => (config.device.clone(), None, None),
+        };
+        let has_pps = simulator.is_some() || config.pps != PpsInput::None;
+        let mut threads = vec![spawn("gps-serial", {
+            let (tx, stop, baud) = (tx.clone(), stop.clone(), config.baud);
+            move || read_serial(device, baud, tx, &stop)
+        })?];
+        if has_pps {
+            threads.push(spawn("gps-pps", {
+                let (tx, stop, c) = (tx.clone(), stop.clone(), config.clone());
+                move || read_pulses(pulses, &c, tx, &stop)
+            })?);
+        }
+        drop(tx);
+        let decoder = NmeaDecoder::new(DecoderOptions {
+            not_before: build_date(),
+            require_fix: config.require_fix,
+        });
+        let clock = GpsClock::new(ClockOptions {
+            pps: has_pps,
+            sentence_delay: config.sentence_delay,
+            jump_confirm: config.jump_confirm,
+        });
+        threads.push(spawn("gps", {
+            let (status, name) = (status.clone(), config.name.clone());
+            let hide = config.hide_position;
+            move || {
+                let mut source = Source {
+                    name,
+                    hide_position: hide,
+                    reader: LineReader::default(),
+                    decoder,
+                    clock,
+                    status: GpsStatus::default(),
+                };
+                source.run(rx, &*sample, &*numbering, &status)
+            }
+        })?);
+        Ok(GpsDriver {
+            stop,
+            threads,
+            _simulator: simulator,
+            status,
+        })
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.into()).spawn(f)
+}
+
+fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool) {
+    let mut buf = [0u8; 1024];
+    let mut logged_missing = false;
+    while !stop.load(Ordering::Relaxed) {
+        let mut port = match SerialPort::open(&device, baud) {
+            Ok(p) => p,
+            Err(e) => {
+                if !logged_missing {
+                    tracing::warn!(device = %device.display(), "cannot open the receiver: {e}; retrying");
+                    logged_missing = true;
+                }
+                std::thread::sleep(RETRY);
+                continue;
+            }
+        };
+        logged_missing = false;
+        tracing::info!(device = %device.display(), baud, "receiver connected");
+        if tx.send(Input::Connected).is_err() {
+            return;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            match port.read_timeout(&mut buf, POLL) {
+                Ok(0) => {}
+                Ok(n) => {
+                    if tx
+                        .send(Input::Bytes(buf[..n].to_vec(), realtime_now()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(device = %device.display(), "receiver disconnected: {e}");
+                    let _ = tx.send(Input::Disconnected);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn read_pulses(
+    mut pulses: Option<Pulses>,
+    config: &GpsSourceConfig,
+    tx: Sender<Input>,
+    stop: &AtomicBool,
+) {
+    let mut logged = false;
+    while !stop.load(Ordering::Relaxed) {
+        let p = match &mut pulses {
+            Some(p) => p,
+            None => match Pulses::open(&config.pps, config.pps_edge) {
+                Ok(opened) => {
+                    tracing::info!(pps = ?config.pps, "PPS opened");
+                    pulses = opened;
+                    logged = false;
+                    continue;
+                }
+                Err(e) => {
+                    if !logged {
+                        tracing::warn!(pps = ?config.pps, "cannot open PPS: {e}; retrying");
+                        logged = true;
+                    }
+                    std::thread::sleep(RETRY);
+                    continue;
+                }
+            },
+        };
+        match p.next(POLL) {
+            Ok(Some(t)) => {
+                if tx.send(Input::Pulse(t)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("PPS failed: {e}; reopening");
+                // The simulator's channel cannot be reopened: it ends with the simulator.
+                if matches!(p, Pulses::Simulated(_)) {
+                    return;
+                }
+                pulses = None;
+                std::thread::sleep(RETRY);
+            }
+        }
+    }
+}
+
+struct Source {
+    name: String,
+    hide_position: bool,
+    reader: LineReader<Realtime>,
+    decoder: NmeaDecoder,
+    clock: GpsClock,
+    status: GpsStatus,
+}
+
+impl Source {
+    fn run(
+        &mut self,
+        rx: mpsc::Receiver<Input>,
+        sample: &dyn Fn(Sample),
+        numbering: &dyn Fn(Realtime) -> Option<f64>,
+        published: &ArcSwap<GpsStatus>,
+    ) {
+        loop {
+            match rx.recv_timeout(POLL) {
+                Ok(Input::Bytes(bytes, at)) => {
+                    let mut outputs = Vec::new();
+                    let (decoder, clock) = (&mut self.decoder, &mut self.clock);
+                    self.reader.push(&bytes, at, |line, start| {
+                        if let Some(report) = decoder.line(line) {
+                            outputs.push(clock.on_time(&report, start));
+                        }
+                    });
+                    self.status.last_sentence = Some(at);
+                    for out in outputs {
+                        self.alarm(out.alarm);
+                        out.sample.into_iter().for_each(sample);
+                    }
+                }
+                Ok(Input::Pulse(at)) => {
+                    self.status.last_pulse = Some(at);
+                    let out = self.clock.on_pps(at, numbering(at));
+                    self.alarm(out.alarm);
+                    out.sample.into_iter().for_each(sample);
+                }
+                Ok(Input::Connected) => {
+                    self.status.connected = true;
+                }
+                Ok(Input::Disconnected) => {
+                    self.status.connected = false;
+                    self.status.reconnects += 1;
+                    self.reader.reset();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.publish(published);
+        }
+    }
+
+    fn alarm(&self, alarm: Option<Alarm>) {
+        match alarm {
+            Some(Alarm::JumpRejected { seconds }) => {
+                tracing::warn!(source = %self.name, seconds, "receiver time jumped: not followed")
+            }
+            Some(Alarm::JumpFollowed { seconds }) => {
+                tracing::warn!(source = %self.name, seconds, "receiver time jump held: followed")
+            }
+            None => {}
+        }
+    }
+
+    /// Logs the changes an operator wants to hear about.
+    fn log_changes(&self) {
+        let (old, new) = (&self.status, &self.decoder.status);
+        let name = &self.name;
+        if (old.receiver.fix == FixType::None) != (new.fix == FixType::None) {
+            match new.fix {
+                FixType::None => tracing::warn!(source = %name, "receiver lost its fix"),
+                fix => tracing::info!(source = %name, fix = fix.name(), "receiver has a fix"),
+            }
+        }
+        if old.receiver.antenna != new.antenna {
+            let antenna = new.antenna.name();
+            if new.antenna.is_fault() {
+                tracing::warn!(source = %name, antenna, "antenna fault");
+            } else {
+                tracing::info!(source = %name, antenna, "antenna status");
+            }
+        }
+        if old.trusted != self.clock.trusted() {
+            match self.clock.trusted() {
+                true => tracing::info!(source = %name, "receiver time trusted"),
+                false => tracing::warn!(source = %name, "receiver time not trusted"),
+            }
+        }
+    }
+
+    fn publish(&mut self, published: &ArcSwap<GpsStatus>) {
+        self.log_changes();
+        let s = &mut self.status;
+        s.receiver.clone_from(&self.decoder.status);
+        if self.hide_position {
+            s.receiver.position = None;
+        }
+        s.clock = self.clock.counters;
+        s.trusted = self.clock.trusted();
+        s.sentence_delay = self.clock.sentence_delay();
+        s.alarm = self.clock.alarm;
+        s.lines_dropped = self.reader.dropped;
+        published.store(Arc::new(s.clone()));
+    }
+}

@@ -1,0 +1,224 @@
+//! A simulated GNSS receiver: what it sends for each second of true time, with its timing.
+//! Pure; `gps_runner` plays it in real time on a pseudo-terminal.
+
+use crate::config::GpsSimConfig;
+use crate::refclock::gps::nmea::sentence;
+use crate::sim::rng::Rng;
+use crate::time::{civil_from_days, UtcTime};
+
+/// What the receiver does in one second.
+#[derive(Debug, PartialEq)]
+pub struct Second {
+    /// The pulse's error: seconds after the true top of the second.
+    pub pulse: f64,
+    /// Sentences, each with its start in seconds after the true top of the second.
+    pub sentences: Vec<(f64, Vec<u8>)>,
+    /// Whether the serial device is unplugged in this second.
+    pub unplugged: bool,
+}
+
+/// Satellites in view: (talker, number, elevation, azimuth, mean SNR).
+const SKY: [(&str, u16, i16, u16, f64); 12] = [
+    ("GP", 2, 67, 110, 44.0),
+    ("GP", 5, 41, 250, 40.0),
+    ("GP", 12, 25, 45, 36.0),
+    ("GP", 15, 55, 300, 42.0),
+    ("GP", 18, 12, 190, 30.0),
+    ("GP", 24, 33, 80, 38.0),
+    ("GP", 25, 8, 330, 25.0),
+    ("GP", 29, 72, 200, 45.0),
+    ("GL", 66, 48, 150, 39.0),
+    ("GL", 67, 20, 230, 33.0),
+    ("GL", 76, 61, 20, 41.0),
+    ("GL", 77, 15, 100, 28.0),
+];
+/// 9600 baud, 10 bits a character.
+const SECONDS_PER_BYTE: f64 = 10.0 / 9600.0;
+
+pub struct GpsSimulator {
+    config: GpsSimConfig,
+    rng: Rng,
+}
+
+impl GpsSimulator {
+    pub fn new(config: GpsSimConfig) -> Self {
+        let rng = Rng::new(config.seed);
+        GpsSimulator { config, rng }
+    }
+
+    fn during(window: Option<(f64, f64)>, elapsed: f64) -> bool {
+        window.is_some_and(|(start, end)| elapsed >= start && elapsed < end)
+    }
+
+    /// The second that starts at true time `utc_second` (Unix seconds), `elapsed` seconds
+    /// after the simulation started.
+    pub fn second(&mut self, utc_second: i64, elapsed: f64) -> Second {
+        let c = &self.config;
+        let fix = !Self::during(c.fix_loss, elapsed);
+        let antenna_ok = !Self::during(c.antenna_fault, elapsed);
+        let shift = if Self::during(c.jump, elapsed) {
+            c.jump_seconds.round() as i64
+        } else {
+            0
+        };
+        let pulse = self.rng.normal(c.pps_jitter);
+        let delay = (c.sentence_delay + self.rng.normal(c.sentence_jitter)).max(0.001);
+        let mut at = delay;
+        let mut sentences = Vec::new();
+        let rate = c.rate.max(1);
+        for epoch in 0..rate {
+            let ms = 1000 * epoch / rate;
+            let mut burst = self.fix_sentences(utc_second + shift, ms, fix);
+            if epoch == 0 {
+                burst.push(self.zda(utc_second + shift));
+                if utc_second % 10 == 0 || !antenna_ok {
+                    let state = if antenna_ok { "OK" } else { "OPEN" };
+                    burst.push(sentence(&format!("GPTXT,01,01,02,ANTSTATUS={state}")));
+                }
+            }
+            at = at.max(f64::from(epoch) / f64::from(rate) + delay);
+            for s in burst {
+                let len = s.len() as f64;
+                sentences.push((at, s.into_bytes()));
+                at += len * SECONDS_PER_BYTE;
+            }
+        }
+        if self.rng.uniform() < self.config.garbage {
+            let n = 20 + (self.rng.next_u64() % 80) as usize;
+            let junk: Vec<u8> = (0..n).map(|_| self.rng.next_u64() as u8).collect();
+            sentences.push((at, junk));
+        }
+        Second {
+            pulse,
+            sentences,
+            unplugged: Self::during(self.config.unplug, elapsed),
+        }
+    }
+
+    fn fix_sentences(&mut self, utc_second: i64, ms: u32, fix: bool) -> Vec<String> {
+        let t = UtcTime::from_realtime(crate::time::Realtime::from_timespec(utc_second, 0));
+        let (y, mo, d) = civil_from_days(t.day);
+        let hms = format!(
+            "{:02}{:02}{:02}.{:02}",
+            t.second / 3600,
+            t.second / 60 % 60,
+            t.second % 60,
+            ms / 10
+        );
+        let date = format!("{d:02}{mo:02}{:02}", y % 100);
+        let (status, mode, quality, used) = match fix {
+            true => ("A", "A", 1, 8),
+            false => ("V", "N", 0, 0),
+        };
+        let pos = if fix { "5231.200,N,01324.300,E" } else { ",,," };
+        let mut out = vec![
+            sentence(&format!(
+                "GPRMC,{hms},{status},{pos},0.0,0.0,{date},,,{mode}"
+            )),
+            sentence(&format!(
+                "GPGGA,{hms},{pos},{quality},{used:02},0.9,45.0,M,44.0,M,,"
+            )),
+        ];
+        let gsa_used = |talker: &str| -> String {
+            let prns: Vec<String> = SKY
+                .iter()
+                .filter(|s| fix && s.0 == talker && s.4 > 32.0)
+                .map(|s| s.1.to_string())
+                .collect();
+            let mut fields = prns.clone();
+            fields.resize(12, String::new());
+            fields.join(",")
+        };
+        let fix_type = if fix { 3 } else { 1 };
+        for talker in ["GP", "GL"] {
+            out.push(sentence(&format!(
+                "{talker}GSA,A,{fix_type},{},1.5,0.9,1.2",
+                gsa_used(talker)
+            )));
+            let sats: Vec<_> = SKY.iter().filter(|s| s.0 == talker).collect();
+            let pages = sats.len().div_ceil(4);
+            for (page, group) in sats.chunks(4).enumerate() {
+                let mut body = format!("{talker}GSV,{pages},{},{}", page + 1, sats.len());
+                for s in group {
+                    let snr = (s.4 + self.rng.normal(1.5)).clamp(10.0, 55.0) as u8;
+                    body.push_str(&format!(",{:02},{:02},{:03},{snr:02}", s.1, s.2, s.3));
+                }
+                out.push(sentence(&body));
+            }
+        }
+        out
+    }
+
+    fn zda(&self, utc_second: i64) -> String {
+        let t = UtcTime::from_realtime(crate::time::Realtime::from_timespec(utc_second, 0));
+        let (y, mo, d) = civil_from_days(t.day);
+        let (h, m, s) = (t.second / 3600, t.second / 60 % 60, t.second % 60);
+        sentence(&format!(
+            "GPZDA,{h:02}{m:02}{s:02}.00,{d:02},{mo:02},{y},00,00"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refclock::gps::decoder::{parse_date, DecoderOptions, NmeaDecoder};
+    use crate::refclock::gps::nmea::LineReader;
+
+    fn config() -> GpsSimConfig {
+        GpsSimConfig {
+            clock_offset: 0.0,
+            rate: 1,
+            sentence_delay: 0.12,
+            sentence_jitter: 0.01,
+            pps_jitter: 2e-6,
+            garbage: 0.0,
+            seed: 3,
+            fix_loss: Some((10.0, 20.0)),
+            antenna_fault: None,
+            unplug: None,
+            jump: Some((30.0, 40.0)),
+            jump_seconds: 86_400.0,
+        }
+    }
+
+    /// The times the decoder accepts from one simulated second.
+    fn decode(second: &Second) -> Vec<String> {
+        let mut d = NmeaDecoder::new(DecoderOptions {
+            not_before: parse_date("2020-01-01").unwrap(),
+            require_fix: true,
+        });
+        let mut r = LineReader::default();
+        let mut out = Vec::new();
+        for (_, bytes) in &second.sentences {
+            r.push(bytes, (), |line, ()| {
+                if let Some(rep) = d.line(line) {
+                    if rep.verdict.is_ok() {
+                        out.push(rep.time.unwrap().to_string());
+                    }
+                }
+            });
+        }
+        assert_eq!(d.status.counters.bad_frames, 0);
+        out
+    }
+
+    #[test]
+    fn sends_the_true_time_after_the_pulse_and_its_faults_when_due() {
+        let mut sim = GpsSimulator::new(config());
+        let t = 1_784_451_001; // 2026-07-19T08:50:01Z
+        let s = sim.second(t, 0.0);
+        assert!(s.pulse.abs() < 1e-4);
+        let first = s.sentences[0].0;
+        assert!(first > 0.05 && first < 0.2, "{first}");
+        assert!(s.sentences.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(decode(&s)[0], "2026-07-19T08:50:01.000Z");
+        // No fix: nothing acceptable.
+        assert!(decode(&sim.second(t + 15, 15.0)).is_empty());
+        // The jump: a day on.
+        assert_eq!(
+            decode(&sim.second(t + 35, 35.0))[0],
+            "2026-07-20T08:50:36.000Z"
+        );
+    }
+}

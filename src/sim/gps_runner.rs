@@ -1,0 +1,174 @@
+//! Plays the simulated receiver in real time: NMEA on a pseudo-terminal reached through a
+//! symlink (the path the GPS driver opens, as it would /dev/ttyACM0), and pulses on a channel
+//! (standing in for /dev/pps0). Unplugging closes the terminal and removes the link.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::gps::GpsSimulator;
+use crate::clock::system::realtime_now;
+use crate::config::GpsSimConfig;
+use crate::time::Realtime;
+
+/// A pseudo-terminal pair: the simulator writes the master; the slave stays open so the
+/// device exists (as a plugged-in receiver does) while the driver reconnects.
+struct Pty {
+    master: File,
+    _slave: OwnedFd,
+}
+
+fn open_pty(link: &Path) -> io::Result<Pty> {
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors; the name, termios and winsize are optional.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors are new and owned here.
+    let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    use std::os::fd::AsRawFd;
+    // SAFETY: termios is plain data; the descriptors are open.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(slave.as_raw_fd(), &mut t);
+        libc::cfmakeraw(&mut t);
+        libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t);
+        // Never block the simulator on a reader that is not reading.
+        let flags = libc::fcntl(master.as_raw_fd(), libc::F_GETFL);
+        libc::fcntl(master.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    let target = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd()))?;
+    let tmp = link.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::fs::rename(&tmp, link)?;
+    Ok(Pty {
+        master,
+        _slave: slave,
+    })
+}
+
+pub struct SimulatedGps {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    dir: PathBuf,
+    /// The path to open as the receiver's serial device.
+    pub device: PathBuf,
+}
+
+impl SimulatedGps {
+    /// Starts the receiver; pulses arrive on the returned channel, stamped as the kernel
+    /// would stamp them (local time of the edge).
+    pub fn start(config: GpsSimConfig, name: &str) -> io::Result<(Self, Receiver<Realtime>)> {
+        let dir = std::env::temp_dir().join(format!("pitime-sim-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let device = dir.join("tty");
+        let pty = open_pty(&device)?;
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stop, device) = (stop.clone(), device.clone());
+            std::thread::Builder::new()
+                .name("sim-gps".into())
+                .spawn(move || play(config, pty, &device, tx, &stop))?
+        };
+        Ok((
+            SimulatedGps {
+                stop,
+                thread: Some(thread),
+                dir,
+                device,
+            },
+            rx,
+        ))
+    }
+}
+
+impl Drop for SimulatedGps {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sleeps until the local clock reads `t`; false if asked to stop meanwhile.
+fn sleep_until(t: Realtime, stop: &AtomicBool) -> bool {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        let left = t.seconds_since(realtime_now());
+        if left <= 0.0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_secs_f64(left.min(0.2)));
+    }
+}
+
+fn play(
+    config: GpsSimConfig,
+    pty: Pty,
+    device: &Path,
+    pulses: mpsc::Sender<Realtime>,
+    stop: &AtomicBool,
+) {
+    let offset = config.clock_offset;
+    let mut sim = GpsSimulator::new(config);
+    let mut pty = Some(pty);
+    let start = realtime_now();
+    // The first whole second of true time after now.
+    let mut second = (start.add_secs_f64(offset).as_nanos() as f64 / 1e9).floor() as i64 + 1;
+    loop {
+        // The true top of this second, on the local clock.
+        let top = Realtime::from_timespec(second, 0).add_secs_f64(-offset);
+        let s = sim.second(second, top.seconds_since(start));
+        let edge = top.add_secs_f64(s.pulse);
+        if !sleep_until(edge, stop) {
+            return;
+        }
+        let _ = pulses.send(edge);
+        match (s.unplugged, pty.is_some()) {
+            (true, true) => {
+                pty = None;
+                let _ = std::fs::remove_file(device);
+                tracing::info!("simulated receiver unplugged");
+            }
+            (false, false) => match open_pty(device) {
+                Ok(p) => {
+                    pty = Some(p);
+                    tracing::info!("simulated receiver plugged back in");
+                }
+                Err(e) => tracing::warn!("simulated receiver: {e}"),
+            },
+            _ => {}
+        }
+        for (at, bytes) in &s.sentences {
+            if !sleep_until(top.add_secs_f64(*at), stop) {
+                return;
+            }
+            if let Some(p) = &mut pty {
+                // A full buffer (nobody reading) drops the sentence, as a UART would.
+                let _ = p.master.write_all(bytes);
+            }
+        }
+        second += 1;
+    }
+}

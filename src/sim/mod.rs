@@ -1,0 +1,6 @@
+//! Simulated receivers: what stands in for antennas, serial ports and PPS lines on machines
+//! that have none (tests, the demo, benchmarks).
+
+pub mod gps;
+pub mod gps_runner;
+pub mod rng;

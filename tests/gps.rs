@@ -1,0 +1,149 @@
+//! The GPS reference clock end to end: the simulated receiver on a pseudo-terminal with
+//! simulated PPS, the real daemon reading it through its serial and PPS drivers, and real NTP
+//! clients. Each test runs in its own network namespace.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+/// The simulated receiver's time is this far ahead of the system clock: a client sees it only
+/// if pitime serves the receiver's time.
+const CLOCK_OFFSET: f64 = 0.5;
+
+/// The tests query several times a second: no rate limit.
+fn config(listen: &str, simulate: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"{listen}\"]\nrate_limit.enabled = false\n\n[[source]]\nkind = \"gps\"\n\n\
+         [source.simulate]\nclock_offset = {CLOCK_OFFSET}\n{simulate}\n\n\
+         [[source]]\nkind = \"local\"\n"
+    )
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn ntp_seconds(b: &[u8]) -> f64 {
+    let raw = u64::from_be_bytes(b.try_into().unwrap());
+    (raw >> 32) as f64 - 2_208_988_800.0 + (raw & 0xffff_ffff) as f64 / 4_294_967_296.0
+}
+
+/// One query: stratum, refid and the offset of the served time from the system clock.
+fn query(server: SocketAddr) -> Option<(u8, [u8; 4], f64)> {
+    let t1 = now();
+    let reply = exchange(server, &client_request(4, 0))?;
+    let t4 = now();
+    let offset = ((ntp_seconds(&reply[32..40]) - t1) + (ntp_seconds(&reply[40..48]) - t4)) / 2.0;
+    let (stratum, refid) = stratum_refid(&reply);
+    Some((stratum, refid, offset))
+}
+
+fn wait_for_pps(server: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while query(server).is_none_or(|(s, r, _)| (s, &r) != (1, b"PPS\0")) {
+        assert!(Instant::now() < deadline, "no stratum 1 PPS within 15 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn ntpdig_sees_stratum_1_pps_and_the_receivers_time() {
+    private_network();
+    let daemon = Daemon::start(&config("127.0.0.1:123", ""));
+    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
+    wait_for_pps(server);
+    let (stratum, offset) = ntpdig_json("ntpdig", "127.0.0.1");
+    assert_eq!(stratum, 1);
+    // The simulation's error is microseconds; ntpdig's own on loopback is well under 1 ms.
+    assert!(
+        (offset - CLOCK_OFFSET).abs() < 0.002,
+        "ntpdig offset {offset}"
+    );
+    let (_, _, ours) = query(server).unwrap();
+    assert!((ours - CLOCK_OFFSET).abs() < 0.002, "offset {ours}");
+    assert!(daemon.log().contains("receiver time trusted"));
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn faults_never_reach_the_clients() {
+    private_network();
+    let daemon = Daemon::start(&config(
+        "127.0.0.1:123",
+        "garbage = 0.3\nantenna_fault = [2, 4]\nunplug = [8, 11]\njump = [16, 22]\n\
+         fix_loss = [27, 50]",
+    ));
+    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while start.elapsed() < Duration::from_secs(42) {
+        if let Some(q) = query(server) {
+            seen.push((start.elapsed().as_secs_f64(), q));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = daemon.log();
+    let during = |from: f64, to: f64| seen.iter().filter(move |(t, _)| *t >= from && *t < to);
+    let pps = |q: &(u8, [u8; 4], f64)| q.0 == 1 && &q.1 == b"PPS\0";
+    // Served either the receiver's time or, as the fallback, the system clock's: never the
+    // spoofed day, never anything between.
+    for (t, (stratum, refid, offset)) in &seen {
+        let receiver = (offset - CLOCK_OFFSET).abs() < 0.005;
+        let local = offset.abs() < 0.005 && (*stratum, refid) == (10, b"LOCL");
+        assert!(
+            receiver || local,
+            "at {t:.1} s: stratum {stratum} offset {offset}\n{log}"
+        );
+    }
+    // Through garbage, an antenna fault and before the unplug: stratum 1 from PPS.
+    assert!(during(6.0, 8.0).any(|(_, q)| pps(q)), "{seen:?}\n{log}");
+    assert!(log.contains("antenna fault"), "{log}");
+    // Unplugged and back: reconnected by itself, PPS again.
+    assert!(log.contains("receiver disconnected"), "{log}");
+    assert_eq!(log.matches("receiver connected").count(), 2, "{log}");
+    assert!(during(13.0, 16.0).any(|(_, q)| pps(q)), "{seen:?}\n{log}");
+    // A day's jump: rejected and flagged, not followed; trusted again when it ends.
+    assert!(log.contains("receiver time jumped: not followed"), "{log}");
+    assert!(during(23.0, 27.0).any(|(_, q)| pps(q)), "{seen:?}\n{log}");
+    // Fix lost: the source stops being selectable and the fallback serves.
+    assert!(log.contains("receiver lost its fix"), "{log}");
+    assert!(
+        during(38.0, 42.0).all(|(_, q)| q.0 == 10),
+        "{seen:?}\n{log}"
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn replay_prints_each_verdict_as_json() {
+    let dir = TempDir::new("replay");
+    let capture = dir.write(
+        "capture.log",
+        "# a comment line\n\
+         $GPGGA,085000.00,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*69\r\n\
+         \x00\x7f garbage\r\n\
+         $GPRMC,085001.00,A,4807.038,N,01131.000,E,0.0,0.0,190726,,,A*5B\r\n\
+         $GPRMC,085002.00,A,4807.038,N,01131.000,E,0.0,0.0,190726,,,A*6F\r\n",
+        // (the last checksum is wrong: 58 is right)
+    );
+    let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
+        "replay",
+        "nmea",
+        capture.to_str().unwrap(),
+        "--not-before",
+        "2020-01-01",
+    ]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "{\"sentence\":\"GGA\",\"valid\":false,\"reason\":\"no date known yet\"}\n\
+         {\"sentence\":\"RMC\",\"time\":\"2026-07-19T08:50:01.000Z\",\"valid\":true}\n\
+         {\"sentence\":\"RMC\",\"valid\":false,\"reason\":\"bad checksum\"}\n"
+    );
+}
