@@ -123,8 +123,7 @@ pub fn run(
     let mut next_tick = Instant::now();
     loop {
         if Instant::now() >= next_tick {
-            let state = sources.discipline.state(realtime_now(), precision);
-            shared.clock.store(Arc::new(state));
+            publish(&sources.discipline, &shared, precision);
             next_tick += TICK;
         }
         match events.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
@@ -132,8 +131,7 @@ pub fn run(
             Ok(Event::Sample(index, sample)) => {
                 sources.discipline.add_sample(index, sample);
                 // Publish at once: a sample is news the clients should have now.
-                let state = sources.discipline.state(realtime_now(), precision);
-                shared.clock.store(Arc::new(state));
+                publish(&sources.discipline, &shared, precision);
             }
             Ok(Event::Signal(SIGHUP)) => match reload(
                 &path,
@@ -151,6 +149,8 @@ pub fn run(
                         sources = Sources::start(&new.sources, &tx, &shared);
                     }
                     config = new;
+                    // Publish the state under the new configuration before saying so.
+                    publish(&sources.discipline, &shared, precision);
                     tracing::info!("configuration reloaded");
                 }
                 Err(e) => {
@@ -168,6 +168,12 @@ pub fn run(
     sources.stop();
     server.stop();
     Ok(())
+}
+
+/// Publishes the clock state for the NTP server (and everything else that reads it).
+fn publish(discipline: &Discipline, shared: &Shared, precision: i8) {
+    let state = discipline.state(realtime_now(), precision);
+    shared.clock.store(Arc::new(state));
 }
 
 enum Event {
