@@ -168,25 +168,25 @@ impl NmeaDecoder {
         // Quality 1..5: GPS, DGPS, PPS, RTK, float RTK. 0 is none, 6 dead reckoning, 7 manual
         // input, 8 simulation: none of those is time from the sky.
         let fix = matches!(f.field(5), "1" | "2" | "3" | "4" | "5");
-        self.note_fix(fix);
-        if fix {
-            let alt = f.field(8).parse().ok();
-            self.note_position(f.field(1), f.field(2), f.field(3), f.field(4), alt);
-        }
-        self.status.satellites_used = f.field(6).parse().ok();
-        self.judge_undated("GGA", f.field(0), fix)
+        self.fix_with_position("GGA", f, fix)
     }
 
     fn gns(&mut self, f: &Frame) -> TimeReport {
         // One mode letter per system; any of A, D, P, R, F is a fix.
         let fix = f.field(5).chars().any(|c| "ADPRF".contains(c));
+        self.fix_with_position("GNS", f, fix)
+    }
+
+    /// GGA and GNS share their first fields: time, position, fix, satellites used, HDOP,
+    /// altitude.
+    fn fix_with_position(&mut self, sentence: &'static str, f: &Frame, fix: bool) -> TimeReport {
         self.note_fix(fix);
         if fix {
             let alt = f.field(8).parse().ok();
             self.note_position(f.field(1), f.field(2), f.field(3), f.field(4), alt);
         }
         self.status.satellites_used = f.field(6).parse().ok();
-        self.judge_undated("GNS", f.field(0), fix)
+        self.judge_undated(sentence, f.field(0), fix)
     }
 
     fn gll(&mut self, f: &Frame) -> TimeReport {
