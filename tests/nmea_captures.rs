@@ -1,4 +1,4 @@
-//! Every gpsd regression capture in ../shared/testdata/nmea/gpsd, decoded by pitime and checked
+//! Every gpsd regression capture in tests/data/nmea/gpsd, decoded by pitime and checked
 //! against the times gpsd reported for it (its `.chk` files).
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,8 @@ use pitime::refclock::gps::decoder::{build_date, parse_date, DecoderOptions};
 use pitime::replay::nmea_reports;
 use pitime::time::{Realtime, UtcTime};
 
-const CAPTURES: &str = "../shared/testdata/nmea/gpsd";
+/// Copied from ../shared/testdata/nmea/gpsd (GPSD project, BSD-2-Clause: see COPYING there).
+const CAPTURES: &str = "tests/data/nmea/gpsd";
 /// 1024 GPS weeks, in seconds.
 const WEEK_ROLLOVER: i64 = 1024 * 7 * 86_400;
 
