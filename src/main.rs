@@ -13,6 +13,7 @@ use pitime::loadgen::{self, LoadOptions};
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
 use pitime::replay;
 use pitime::server::keys::KeyStore;
+use pitime::sim::dcf77;
 use pitime::time::UtcTime;
 
 #[derive(Parser)]
@@ -48,6 +49,15 @@ enum Command {
     /// Decode a receiver capture and print each time accepted or rejected, as JSON lines.
     #[command(subcommand)]
     Replay(Replay),
+    /// Sweep DCF77 noise levels through the decoder: minutes accepted and wrong, as JSON lines.
+    BenchDcf77 {
+        /// Minutes of signal per run.
+        #[arg(long, default_value_t = 60)]
+        minutes: usize,
+        /// Runs (seeds) per noise level.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
+    },
     /// Load-test an NTP server from many loopback source addresses.
     BenchServer {
         /// Server address.
@@ -139,6 +149,25 @@ fn main() -> ExitCode {
                     break;
                 }
             }
+            ExitCode::SUCCESS
+        }
+        Command::BenchDcf77 { minutes, seeds } => {
+            for row in dcf77::sweep(minutes, seeds) {
+                let share = row.accepted as f64 / row.minutes.max(1) as f64;
+                println!(
+                    "{}",
+                    serde_json::json!({"noise": row.noise, "level": row.level,
+                        "minutes": row.minutes, "accepted": row.accepted,
+                        "accepted_share": (share * 1000.0).round() / 1000.0, "wrong": row.wrong})
+                );
+            }
+            let mut first = dcf77::time_to_first_minute();
+            first.sort_by(f64::total_cmp);
+            println!(
+                "{}",
+                serde_json::json!({"clean_time_to_first_minute_seconds": {
+                    "min": first.first(), "median": first.get(first.len() / 2), "max": first.last()}})
+            );
             ExitCode::SUCCESS
         }
         Command::BenchServer {

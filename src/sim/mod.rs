@@ -1,6 +1,7 @@
 //! Simulated receivers: what stands in for antennas, serial ports and PPS lines on machines
 //! that have none (tests, the demo, benchmarks).
 
+pub mod dcf77;
 pub mod gps;
 pub mod gps_runner;
 pub mod rng;
