@@ -98,6 +98,16 @@ enum Replay {
         #[arg(long)]
         allow_no_fix: bool,
     },
+    /// A DCF77 capture: one `<seconds since start> <level 0|1>` line per edge.
+    Dcf77 {
+        file: PathBuf,
+        /// Level 0 means carrier reduced (the pulse).
+        #[arg(long)]
+        active_low: bool,
+        /// Decoded minutes in a row that must agree before the first is accepted.
+        #[arg(long, default_value_t = 2)]
+        confirm: usize,
+    },
 }
 
 fn parse_day(text: &str) -> Result<UtcTime, String> {
@@ -146,6 +156,27 @@ fn main() -> ExitCode {
             for report in replay::nmea_reports(&bytes, options) {
                 // A closed pipe (`| head`) ends the output quietly.
                 if writeln!(out, "{}", replay::report_json(&report)).is_err() {
+                    break;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Replay(Replay::Dcf77 {
+            file,
+            active_low,
+            confirm,
+        }) => {
+            let text = match std::fs::read(&file) {
+                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+                Err(e) => return fail(format!("{}: {e}", file.display())),
+            };
+            let (edges, errors) = replay::dcf77_edges(&text);
+            for e in &errors {
+                eprintln!("pitime: {}: {e}", file.display());
+            }
+            let mut out = std::io::stdout().lock();
+            for minute in replay::dcf77_minutes(&edges, active_low, confirm) {
+                if writeln!(out, "{minute}").is_err() {
                     break;
                 }
             }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::refclock::dcf77::decoder::{Dcf77Decoder, Event};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
 use crate::refclock::gps::nmea::LineReader;
 
@@ -36,4 +37,55 @@ pub fn report_json(report: &TimeReport) -> Value {
         v["reason"] = json!(reason.to_string());
     }
     v
+}
+
+/// Reads a DCF77 capture: one `<seconds> <level>` line per edge (`#` lines and blank lines
+/// skipped). Lines that do not parse are returned as errors with their numbers; the rest is
+/// still used.
+pub fn dcf77_edges(text: &str) -> (Vec<(f64, bool)>, Vec<String>) {
+    let mut edges = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        match (
+            parts.next().and_then(|t| t.parse::<f64>().ok()),
+            parts.next(),
+            parts.next(),
+        ) {
+            (Some(t), Some("0"), None) if t.is_finite() => edges.push((t, false)),
+            (Some(t), Some("1"), None) if t.is_finite() => edges.push((t, true)),
+            _ => errors.push(format!(
+                "line {}: expected `<seconds> <0|1>`, found `{line}`",
+                i + 1
+            )),
+        }
+    }
+    (edges, errors)
+}
+
+/// Every minute the DCF77 decoder accepts from a capture's edges.
+pub fn dcf77_minutes(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Value> {
+    let mut decoder = Dcf77Decoder::new(confirm);
+    let mut events: Vec<Event> = Vec::new();
+    for &(t, level) in edges {
+        events.extend(decoder.edge(t, level != active_low));
+    }
+    events.extend(decoder.finish());
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Minute { t, minute } => Some(json!({
+                "t": (t * 1e6).round() / 1e6,
+                "utc": format!("{}Z", &minute.utc.to_string()[..19]),
+                "offset_hours": minute.offset_hours,
+                "dst_announced": minute.dst_announced,
+                "leap_announced": minute.leap_announced,
+            })),
+            Event::Second { .. } => None,
+        })
+        .collect()
 }

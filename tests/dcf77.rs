@@ -1,7 +1,12 @@
 //! The DCF77 decoder over generated signals: every accepted minute must be right, in every
 //! scenario, and a clean or mildly noisy signal must give minutes.
 
-use pitime::sim::dcf77::{evaluate, Dcf77Signal, Score};
+mod common;
+
+use std::process::Command;
+
+use common::{run_ok, TempDir};
+use pitime::sim::dcf77::{evaluate, format_edges, Dcf77Signal, Score};
 use pitime::time::days_from_civil;
 
 const CONFIRM: usize = 2;
@@ -125,4 +130,53 @@ fn pure_noise_gives_nothing() {
         ..Dcf77Signal::default()
     });
     assert_eq!(s.accepted, 0, "{s:?}");
+}
+
+#[test]
+fn replay_prints_each_accepted_minute() {
+    // Inverted polarity, starting mid-minute, through the leap second of 2016-12-31.
+    let day = days_from_civil(2016, 12, 31);
+    let signal = Dcf77Signal {
+        start: day * 86_400 + 86_400 - 200,
+        duration: 330.0,
+        leap_day: Some(day),
+        active_low: true,
+        jitter: 0.003,
+        ..Dcf77Signal::default()
+    };
+    let generated = signal.generate();
+    let dir = TempDir::new("dcf77");
+    let text = format!("# generated\n{}", format_edges(&generated.edges));
+    let file = dir.write("edges.txt", &text);
+    let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
+        "replay",
+        "dcf77",
+        file.to_str().unwrap(),
+        "--active-low",
+    ]));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Minutes start at 20 (23:57 UTC, its frame cut short), 80, 140 (the leap minute, 61 s),
+    // 201 (00:00), 261 and 321; two agreeing minutes are needed first.
+    let utc: Vec<&str> = lines.iter().map(|l| l["utc"].as_str().unwrap()).collect();
+    assert_eq!(
+        utc,
+        [
+            "2016-12-31T23:59:00Z",
+            "2017-01-01T00:00:00Z",
+            "2017-01-01T00:01:00Z",
+            "2017-01-01T00:02:00Z"
+        ]
+    );
+    let t: Vec<f64> = lines.iter().map(|l| l["t"].as_f64().unwrap()).collect();
+    for (t, expected) in t.iter().zip([140.0, 201.0, 261.0, 321.0]) {
+        assert!((t - expected).abs() < 0.02, "{t}");
+    }
+    assert_eq!(lines[0]["offset_hours"], 1);
+    assert_eq!(lines[0]["leap_announced"], true);
+    assert_eq!(lines[1]["leap_announced"], true);
+    assert_eq!(lines[2]["leap_announced"], false);
+    assert_eq!(lines[0]["dst_announced"], false);
 }
