@@ -18,6 +18,7 @@ use crate::clock::system::{measure_precision, realtime_now};
 use crate::config::{Config, ServerConfig, SourceConfig};
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::Discipline;
+use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::GpsDriver;
 use crate::refclock::Sample;
 use crate::server::keys::KeyStore;
@@ -186,6 +187,7 @@ enum Event {
 struct Sources {
     discipline: Discipline,
     gps: Vec<GpsDriver>,
+    dcf77: Vec<Dcf77Driver>,
 }
 
 impl Sources {
@@ -193,38 +195,41 @@ impl Sources {
         Sources {
             discipline: Discipline::new(&[]),
             gps: Vec::new(),
+            dcf77: Vec::new(),
         }
     }
 
     /// Starts a driver for each configured reference clock. One that fails to start is
     /// logged and left out; the others run.
     fn start(configs: &[SourceConfig], events: &Sender<Event>, shared: &Arc<Shared>) -> Self {
-        let mut gps = Vec::new();
+        let mut sources = Sources::none();
         for (index, config) in configs.iter().enumerate() {
-            let SourceConfig::Gps(g) = config else {
-                continue;
-            };
             let events = events.clone();
             let sample = Box::new(move |s| {
                 let _ = events.send(Event::Sample(index, s));
             });
-            let shared = shared.clone();
-            let numbering = Box::new(move |at| shared.clock.load().numbering_offset(at));
-            match GpsDriver::start(g, sample, numbering) {
-                Ok(driver) => gps.push(driver),
-                Err(e) => tracing::error!(source = %g.name, "cannot start: {e}"),
+            let started = match config {
+                SourceConfig::Local(_) => continue,
+                SourceConfig::Gps(g) => {
+                    let shared = shared.clone();
+                    let numbering = Box::new(move |at| shared.clock.load().numbering_offset(at));
+                    GpsDriver::start(g, sample, numbering).map(|d| sources.gps.push(d))
+                }
+                SourceConfig::Dcf77(d) => {
+                    Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
+                }
+            };
+            if let Err(e) = started {
+                tracing::error!(source = %config.name(), "cannot start: {e}");
             }
         }
-        Sources {
-            discipline: Discipline::new(configs),
-            gps,
-        }
+        sources.discipline = Discipline::new(configs);
+        sources
     }
 
     fn stop(self) {
-        for driver in self.gps {
-            driver.stop();
-        }
+        self.gps.into_iter().for_each(GpsDriver::stop);
+        self.dcf77.into_iter().for_each(Dcf77Driver::stop);
     }
 }
 

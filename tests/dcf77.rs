@@ -5,7 +5,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{run_ok, TempDir};
+use common::{
+    client_request, exchange, ntpdig_json, private_network, run_ok, stratum_refid, Daemon, TempDir,
+};
 use pitime::sim::dcf77::{evaluate, format_edges, Dcf77Signal, Score};
 use pitime::time::days_from_civil;
 
@@ -179,4 +181,35 @@ fn replay_prints_each_accepted_minute() {
     assert_eq!(lines[1]["leap_announced"], true);
     assert_eq!(lines[2]["leap_announced"], false);
     assert_eq!(lines[0]["dst_announced"], false);
+}
+
+#[test]
+fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
+    private_network();
+    // The receiver's time is 0.3 s ahead of the system clock; its module delays pulses 40 ms.
+    let daemon = Daemon::start(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\nrate_limit.enabled = false\n\n\
+         [[source]]\nkind = \"dcf77\"\nreceiver_delay = 0.04\nconfirm = 1\n\n\
+         [source.simulate]\nclock_offset = 0.3\njitter = 0.003\nwrong_width_rate = 0.005\n",
+    );
+    let server = "127.0.0.1:123".parse().unwrap();
+    // A first complete frame takes one to two minutes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    while exchange(server, &client_request(4, 1))
+        .is_none_or(|r| stratum_refid(&r) != (1, *b"DCF\0"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DCF77 time:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // Let the median fill with second markers, then ask a real client.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let (stratum, offset) = ntpdig_json("ntpdig", "127.0.0.1");
+    assert_eq!(stratum, 1);
+    assert!((offset - 0.3).abs() < 0.005, "offset {offset}");
+    assert!(daemon.log().contains("DCF77 minute accepted"));
+    assert_eq!(daemon.stop().code(), Some(0));
 }

@@ -9,6 +9,7 @@ use super::{any, in_range, one_of, positive};
 pub enum SourceConfig {
     Local(LocalSourceConfig),
     Gps(Box<GpsSourceConfig>),
+    Dcf77(Box<Dcf77SourceConfig>),
 }
 
 impl SourceConfig {
@@ -16,6 +17,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Local(l) => &l.name,
             SourceConfig::Gps(g) => &g.name,
+            SourceConfig::Dcf77(d) => &d.name,
         }
     }
 }
@@ -83,7 +85,48 @@ pub struct GpsSimConfig {
     pub jump_seconds: f64,
 }
 
-const SOURCE_KINDS: [&str; 2] = ["local", "gps"];
+/// A GPIO line's bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bias {
+    AsIs,
+    PullUp,
+    PullDown,
+    Disabled,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dcf77SourceConfig {
+    pub name: String,
+    pub chip: PathBuf,
+    pub line: u32,
+    /// The module's output is low while the carrier is reduced.
+    pub active_low: bool,
+    pub bias: Bias,
+    /// Kernel debounce period, seconds (0: none).
+    pub debounce: f64,
+    /// A line driven to `pon_level` to power the receiver on.
+    pub pon_line: Option<u32>,
+    pub pon_level: bool,
+    /// From the true second to the pulse's start at the GPIO pin, seconds.
+    pub receiver_delay: f64,
+    /// Decoded minutes in a row that must agree before the first is accepted.
+    pub confirm: usize,
+    pub simulate: Option<Dcf77SimConfig>,
+}
+
+/// The simulated DCF77 receiver (`sim::dcf77`), played in real time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dcf77SimConfig {
+    /// True time minus the system clock, seconds.
+    pub clock_offset: f64,
+    pub jitter: f64,
+    pub glitch_rate: f64,
+    pub wrong_width_rate: f64,
+    pub missing_rate: f64,
+    pub seed: u64,
+}
+
+const SOURCE_KINDS: [&str; 3] = ["local", "gps", "dcf77"];
 const BAUD_RATES: [i64; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
 
 pub(super) fn read_source(
@@ -103,6 +146,7 @@ pub(super) fn read_source(
             stratum: sec.value(errs, "stratum", 10i64, in_range(1u8, 15)) as u8,
         }),
         "gps" => SourceConfig::Gps(Box::new(read_gps(&mut sec, errs))),
+        "dcf77" => SourceConfig::Dcf77(Box::new(read_dcf77(&mut sec, errs))),
         _ => return None,
     };
     sec.finish(errs);
@@ -176,15 +220,80 @@ fn pps_input(p: &str) -> PpsInput {
     }
 }
 
-fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
-    let non_negative = |v: &f64| match v.is_finite() && *v >= 0.0 {
+fn non_negative(v: &f64) -> Result<(), String> {
+    match v.is_finite() && *v >= 0.0 {
         true => Ok(()),
         false => Err("expected a number >= 0".to_string()),
-    };
-    let share = |v: &f64| match (0.0..=1.0).contains(v) {
+    }
+}
+
+fn share(v: &f64) -> Result<(), String> {
+    match (0.0..=1.0).contains(v) {
         true => Ok(()),
         false => Err("expected a share from 0 to 1".to_string()),
-    };
+    }
+}
+
+fn seconds(v: &f64) -> Result<(), String> {
+    match v.abs() < 1e6 {
+        true => Ok(()),
+        false => Err("expected seconds".to_string()),
+    }
+}
+
+fn read_dcf77(sec: &mut Section, errs: &mut Errors) -> Dcf77SourceConfig {
+    let simulate = sec.has("simulate").then(|| {
+        let mut sim = sec.table(errs, "simulate");
+        let config = Dcf77SimConfig {
+            clock_offset: sim.value(errs, "clock_offset", 0.0, seconds),
+            jitter: sim.value(errs, "jitter", 0.003, non_negative),
+            glitch_rate: sim.value(errs, "glitch_rate", 0.0, non_negative),
+            wrong_width_rate: sim.value(errs, "wrong_width_rate", 0.0, share),
+            missing_rate: sim.value(errs, "missing_rate", 0.0, share),
+            seed: sim.value(errs, "seed", 1i64, in_range(0u64, u64::MAX)) as u64,
+        };
+        sim.finish(errs);
+        config
+    });
+    let biases = ["as-is", "pull-up", "pull-down", "disabled"];
+    Dcf77SourceConfig {
+        name: sec.value(errs, "name", "dcf77".to_string(), any),
+        chip: sec
+            .value(errs, "chip", "/dev/gpiochip0".to_string(), any)
+            .into(),
+        line: sec.value(errs, "line", 17i64, in_range(0u32, 511)) as u32,
+        active_low: sec.value(errs, "active_low", false, any),
+        bias: match sec
+            .value(errs, "bias", "pull-up".to_string(), one_of(&biases))
+            .as_str()
+        {
+            "as-is" => Bias::AsIs,
+            "pull-down" => Bias::PullDown,
+            "disabled" => Bias::Disabled,
+            _ => Bias::PullUp,
+        },
+        debounce: sec.value(errs, "debounce", 0.0, |v: &f64| {
+            match (0.0..=0.03).contains(v) {
+                true => Ok(()),
+                false => Err("expected seconds from 0 to 0.03".to_string()),
+            }
+        }),
+        pon_line: sec
+            .optional(errs, "pon_line", in_range(0u32, 511))
+            .map(|l: i64| l as u32),
+        pon_level: sec.value(errs, "pon_level", 0i64, in_range(0u8, 1)) == 1,
+        receiver_delay: sec.value(errs, "receiver_delay", 0.0, |v: &f64| {
+            match (0.0..0.5).contains(v) {
+                true => Ok(()),
+                false => Err("expected seconds from 0 to 0.5".to_string()),
+            }
+        }),
+        confirm: sec.value(errs, "confirm", 2i64, in_range(1usize, 10)) as usize,
+        simulate,
+    }
+}
+
+fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let mut window = |key: &str| {
         sec.optional(errs, key, |&(start, end): &(f64, f64)| match start < end {
             true => Ok(()),
@@ -196,10 +305,7 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let unplug = window("unplug");
     let jump = window("jump");
     GpsSimConfig {
-        clock_offset: sec.value(errs, "clock_offset", 0.0, |v: &f64| match v.abs() < 1e6 {
-            true => Ok(()),
-            false => Err("expected seconds".to_string()),
-        }),
+        clock_offset: sec.value(errs, "clock_offset", 0.0, seconds),
         rate: sec.value(errs, "rate", 1i64, in_range(1u32, 10)) as u32,
         sentence_delay: sec.value(errs, "sentence_delay", 0.12, non_negative),
         sentence_jitter: sec.value(errs, "sentence_jitter", 0.01, non_negative),

@@ -39,7 +39,7 @@ impl Discipline {
             .map(|s| SourceState {
                 local: match s {
                     SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
-                    SourceConfig::Gps(_) => None,
+                    SourceConfig::Gps(_) | SourceConfig::Dcf77(_) => None,
                 },
                 samples: VecDeque::new(),
             })

@@ -110,7 +110,7 @@ impl Drop for SimulatedGps {
 }
 
 /// Sleeps until the local clock reads `t`; false if asked to stop meanwhile.
-fn sleep_until(t: Realtime, stop: &AtomicBool) -> bool {
+pub(crate) fn sleep_until(t: Realtime, stop: &AtomicBool) -> bool {
     loop {
         if stop.load(Ordering::Relaxed) {
             return false;

@@ -4,4 +4,5 @@
 //! minute marks and accepted minutes; `driver` reads the GPIO line.
 
 pub mod decoder;
+pub mod driver;
 pub mod frame;

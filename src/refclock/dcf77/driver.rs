@@ -1,0 +1,214 @@
+//! Runs a DCF77 reference clock: a thread reading the GPIO line's edge events (kernel
+//! timestamps, CLOCK_REALTIME) into the decoder, giving a sample for each second marker of a
+//! trusted minute, and publishing the signal quality.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use gpiocdev::line::{EdgeDetection, EdgeKind, EventClock, Value};
+
+use super::decoder::{Dcf77Decoder, Event, Quality};
+use crate::config::{Bias, Dcf77SourceConfig};
+use crate::refclock::Sample;
+use crate::sim::dcf77_runner::SimulatedDcf77;
+use crate::time::Realtime;
+
+/// A DCF77 second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
+pub const DCF77_ERROR: f64 = 0.005;
+const POLL: Duration = Duration::from_millis(500);
+const RETRY: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug, Default)]
+pub struct Dcf77Status {
+    pub quality: Quality,
+    pub connected: bool,
+    pub last_edge: Option<Realtime>,
+}
+
+enum Edges {
+    Gpio {
+        events: gpiocdev::Request,
+        /// Held so the receiver stays powered.
+        _pon: Option<gpiocdev::Request>,
+    },
+    Simulated(Receiver<(Realtime, bool)>),
+}
+
+impl Edges {
+    fn open(c: &Dcf77SourceConfig) -> Result<Self, gpiocdev::Error> {
+        let pon = match c.pon_line {
+            Some(line) => Some(
+                gpiocdev::Request::builder()
+                    .on_chip(&c.chip)
+                    .with_consumer("pitime-dcf77-pon")
+                    .with_line(line)
+                    .as_output(if c.pon_level {
+                        Value::Active
+                    } else {
+                        Value::Inactive
+                    })
+                    .request()?,
+            ),
+            None => None,
+        };
+        let mut builder = gpiocdev::Request::builder();
+        builder
+            .on_chip(&c.chip)
+            .with_consumer("pitime-dcf77")
+            .with_line(c.line)
+            .as_input()
+            .with_edge_detection(EdgeDetection::BothEdges)
+            .with_event_clock(EventClock::Realtime);
+        if c.active_low {
+            builder.as_active_low();
+        }
+        match c.bias {
+            Bias::AsIs => {}
+            Bias::PullUp => {
+                builder.with_bias(gpiocdev::line::Bias::PullUp);
+            }
+            Bias::PullDown => {
+                builder.with_bias(gpiocdev::line::Bias::PullDown);
+            }
+            Bias::Disabled => {
+                builder.with_bias(gpiocdev::line::Bias::Disabled);
+            }
+        }
+        if c.debounce > 0.0 {
+            builder.with_debounce_period(Duration::from_secs_f64(c.debounce));
+        }
+        Ok(Edges::Gpio {
+            events: builder.request()?,
+            _pon: pon,
+        })
+    }
+
+    /// The next edge: (time, line active), or `None` after `POLL`.
+    fn next(&mut self) -> Result<Option<(Realtime, bool)>, String> {
+        match self {
+            Edges::Gpio { events, .. } => {
+                if !events.wait_edge_event(POLL).map_err(|e| e.to_string())? {
+                    return Ok(None);
+                }
+                let e = events.read_edge_event().map_err(|e| e.to_string())?;
+                let at = Realtime::from_nanos(e.timestamp_ns as i64);
+                Ok(Some((at, e.kind == EdgeKind::Rising)))
+            }
+            Edges::Simulated(rx) => match rx.recv_timeout(POLL) {
+                Ok(edge) => Ok(Some(edge)),
+                Err(RecvTimeoutError::Timeout) => Ok(None),
+                Err(RecvTimeoutError::Disconnected) => Err("simulator stopped".into()),
+            },
+        }
+    }
+}
+
+pub struct Dcf77Driver {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    _simulator: Option<SimulatedDcf77>,
+    pub status: Arc<ArcSwap<Dcf77Status>>,
+}
+
+impl Dcf77Driver {
+    pub fn start(
+        config: &Dcf77SourceConfig,
+        sample: Box<dyn Fn(Sample) + Send>,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(ArcSwap::from_pointee(Dcf77Status::default()));
+        let (edges, simulator) = match &config.simulate {
+            Some(sim) => {
+                let (sim, rx) = SimulatedDcf77::start(sim.clone(), config.receiver_delay)?;
+                (Some(Edges::Simulated(rx)), Some(sim))
+            }
+            None => (None, None),
+        };
+        let thread = std::thread::Builder::new().name("dcf77".into()).spawn({
+            let (stop, status, config) = (stop.clone(), status.clone(), config.clone());
+            move || run(edges, &config, &*sample, &status, &stop)
+        })?;
+        Ok(Dcf77Driver {
+            stop,
+            thread: Some(thread),
+            _simulator: simulator,
+            status,
+        })
+    }
+
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut edges: Option<Edges>,
+    c: &Dcf77SourceConfig,
+    sample: &dyn Fn(Sample),
+    published: &ArcSwap<Dcf77Status>,
+    stop: &AtomicBool,
+) {
+    let mut decoder = Dcf77Decoder::new(c.confirm);
+    let mut status = Dcf77Status::default();
+    // Stream time is seconds since the first edge: the decoder works in f64 seconds.
+    let mut epoch: Option<Realtime> = None;
+    let mut logged = false;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(source) = &mut edges else {
+            match Edges::open(c) {
+                Ok(e) => {
+                    tracing::info!(source = %c.name, chip = %c.chip.display(), line = c.line, "DCF77 line opened");
+                    edges = Some(e);
+                    status.connected = true;
+                    logged = false;
+                }
+                Err(e) => {
+                    if !logged {
+                        tracing::warn!(source = %c.name, "cannot open the DCF77 line: {e}; retrying");
+                        logged = true;
+                    }
+                    std::thread::sleep(RETRY);
+                }
+            }
+            continue;
+        };
+        status.connected = true;
+        let (at, active) = match source.next() {
+            Ok(Some(edge)) => edge,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(source = %c.name, "DCF77 line failed: {e}");
+                if matches!(source, Edges::Simulated(_)) {
+                    return;
+                }
+                edges = None;
+                status.connected = false;
+                continue;
+            }
+        };
+        let epoch = *epoch.get_or_insert(at);
+        for event in decoder.edge(at.seconds_since(epoch), active) {
+            match event {
+                Event::Minute { minute, .. } => {
+                    tracing::info!(source = %c.name, utc = %minute.utc, "DCF77 minute accepted");
+                }
+                Event::Second { t, utc } => {
+                    let local = epoch.add_secs_f64(t - c.receiver_delay);
+                    if let Some(reference) = utc.to_realtime() {
+                        sample(Sample::new(local, reference, DCF77_ERROR, *b"DCF\0"));
+                    }
+                }
+            }
+        }
+        status.last_edge = Some(at);
+        status.quality.clone_from(&decoder.quality);
+        published.store(Arc::new(status.clone()));
+    }
+}
