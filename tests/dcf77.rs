@@ -213,3 +213,33 @@ fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
     assert!(daemon.log().contains("DCF77 minute accepted"));
     assert_eq!(daemon.stop().code(), Some(0));
 }
+
+#[test]
+fn an_extra_pulse_in_the_minute_gap_does_not_lose_the_minute() {
+    use pitime::refclock::dcf77::decoder::{Dcf77Decoder, Event};
+    let signal = Dcf77Signal::default();
+    let mut generated = signal.generate();
+    // A 100 ms pulse where the minute mark's silence should be, in the fourth and fifth minutes.
+    for minute in [3.0, 4.0] {
+        let gap = 60.0 * minute + 59.0;
+        generated.edges.extend([(gap, true), (gap + 0.1, false)]);
+    }
+    generated.edges.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut decoder = Dcf77Decoder::new(CONFIRM);
+    let accepted: Vec<f64> = generated
+        .edges
+        .iter()
+        .flat_map(|&(t, level)| decoder.edge(t, level))
+        .filter_map(|e| match e {
+            Event::Minute { t, .. } => Some(t),
+            Event::Second { .. } => None,
+        })
+        .collect();
+    // Minutes 4 and 5 (at 240 and 300 s) are still found where the count puts them.
+    for t in [240.0, 300.0, 360.0] {
+        assert!(
+            accepted.iter().any(|a| (a - t).abs() < 0.01),
+            "{accepted:?}"
+        );
+    }
+}
