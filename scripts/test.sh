@@ -2,7 +2,7 @@
 # Runs every check pitime has: formatting, lints, unit, property and end-to-end tests.
 # The end-to-end tests drive real NTP clients (ntpdig, sntp, chronyd) against the real binary,
 # each inside its own network namespace, so they need root; missing Debian packages are
-# installed first.
+# installed first (chromium loads the status page in a headless browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,7 @@ command -v ntpdig >/dev/null || need+=(ntpsec-ntpdig)
 command -v sntp >/dev/null || need+=(sntp)
 command -v chronyd >/dev/null || need+=(chrony)
 command -v ip >/dev/null || need+=(iproute2)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: install ${need[*]} (apt-get) or run as root" >&2

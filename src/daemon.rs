@@ -21,10 +21,13 @@ use crate::discipline::Discipline;
 use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::GpsDriver;
 use crate::refclock::Sample;
+use crate::server::acl::AccessList;
 use crate::server::keys::KeyStore;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
+use crate::web::status::{Status, StatusBuilder};
+use crate::web::WebServer;
 
 /// How often the discipline republishes the clock state.
 const TICK: Duration = Duration::from_secs(1);
@@ -107,6 +110,10 @@ pub fn run(
 
     let (tx, events) = mpsc::channel();
     let mut sources = Sources::start(&config.sources, &tx, &shared);
+    let status = Arc::new(ArcSwap::from_pointee(Status::default()));
+    let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
+    let mut web = start_web(&config.web.listen, &status, &web_access);
+    let mut builder = StatusBuilder::new(realtime_now());
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).context("installing signal handlers")?;
     let signal_handle = signals.handle();
@@ -124,7 +131,9 @@ pub fn run(
     let mut next_tick = Instant::now();
     loop {
         if Instant::now() >= next_tick {
+            sources.discipline.tick();
             publish(&sources.discipline, &shared, precision);
+            status.store(Arc::new(sources.status(&mut builder, &shared)));
             next_tick += TICK;
         }
         match events.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
@@ -144,6 +153,13 @@ pub fn run(
                 Ok(new) => {
                     if log_level.is_none() {
                         let _ = logs.modify(|f| *f = EnvFilter::new(&new.log.level));
+                    }
+                    web_access.store(Arc::new(web_access_list(&new)));
+                    if new.web.listen != config.web.listen {
+                        if let Some(w) = web.take() {
+                            w.stop();
+                        }
+                        web = start_web(&new.web.listen, &status, &web_access);
                     }
                     if new.sources != config.sources {
                         std::mem::replace(&mut sources, Sources::none()).stop();
@@ -166,9 +182,35 @@ pub fn run(
         }
     }
     signal_handle.close();
+    if let Some(w) = web {
+        w.stop();
+    }
     sources.stop();
     server.stop();
     Ok(())
+}
+
+/// Who may see the status page: its own lists, or the NTP server's.
+fn web_access_list(config: &Config) -> AccessList {
+    config
+        .web
+        .access
+        .clone()
+        .unwrap_or_else(|| config.server.access.clone())
+}
+
+/// Starts the status page; a failure is logged, not fatal: time service matters more.
+fn start_web(
+    listen: &[SocketAddr],
+    status: &Arc<ArcSwap<Status>>,
+    access: &Arc<ArcSwap<AccessList>>,
+) -> Option<WebServer> {
+    if listen.is_empty() {
+        return None;
+    }
+    WebServer::start(listen, status.clone(), access.clone())
+        .map_err(|e| tracing::error!("cannot serve the status page on {listen:?}: {e}"))
+        .ok()
 }
 
 /// Publishes the clock state for the NTP server (and everything else that reads it).
@@ -225,6 +267,24 @@ impl Sources {
         }
         sources.discipline = Discipline::new(configs);
         sources
+    }
+
+    /// The status of everything, for the page, the API and the metrics.
+    fn status(&self, builder: &mut StatusBuilder, shared: &Shared) -> Status {
+        let now = realtime_now();
+        let gps: Vec<_> = self
+            .gps
+            .iter()
+            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
+            .collect();
+        let dcf77: Vec<_> = self
+            .dcf77
+            .iter()
+            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
+            .collect();
+        let clock = shared.clock.load();
+        let report = self.discipline.report(now);
+        builder.build(now, &clock, report, &gps, &dcf77, &shared.stats)
     }
 
     fn stop(self) {

@@ -12,3 +12,4 @@ pub mod replay;
 pub mod server;
 pub mod sim;
 pub mod time;
+pub mod web;

@@ -15,6 +15,7 @@ use pitime::replay;
 use pitime::server::keys::KeyStore;
 use pitime::sim::dcf77;
 use pitime::time::UtcTime;
+use pitime::web::client;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +47,10 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
+    /// The running daemon's clock, like `chronyc tracking`.
+    Status(Ask),
+    /// The running daemon's sources, like `chronyc sources`.
+    Sources(Ask),
     /// Decode a receiver capture and print each time accepted or rejected, as JSON lines.
     #[command(subcommand)]
     Replay(Replay),
@@ -84,6 +89,49 @@ enum Command {
         #[arg(long, requires = "keys_file")]
         key_id: Option<u32>,
     },
+}
+
+/// How to reach the running daemon: its status page address, given or from its configuration.
+#[derive(clap::Args)]
+struct Ask {
+    /// Configuration file whose `web.listen` to ask.
+    #[arg(long, short, default_value = "/etc/pitime/pitime.toml")]
+    config: PathBuf,
+    /// Status page address (overrides the configuration), e.g. 127.0.0.1:8123.
+    #[arg(long)]
+    address: Option<SocketAddr>,
+}
+
+impl Ask {
+    fn address(&self) -> Result<SocketAddr, String> {
+        if let Some(a) = self.address {
+            return Ok(a);
+        }
+        let config = Config::load(&self.config).map_err(|errors| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        config
+            .web
+            .listen
+            .first()
+            .map(|&a| client::local_address(a))
+            .ok_or_else(|| format!("{}: `web.listen` is empty", self.config.display()))
+    }
+
+    /// Fetches the status and prints it with `format`.
+    fn print(&self, format: fn(&serde_json::Value) -> String) -> ExitCode {
+        match self.address().and_then(client::status) {
+            Ok(status) => {
+                print!("{}", format(&status));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -139,6 +187,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Status(ask) => ask.print(client::tracking),
+        Command::Sources(ask) => ask.print(client::sources),
         Command::Replay(Replay::Nmea {
             file,
             not_before,

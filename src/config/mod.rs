@@ -24,6 +24,7 @@ use crate::server::ratelimit;
 pub struct Config {
     pub log: LogConfig,
     pub server: ServerConfig,
+    pub web: WebConfig,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -52,6 +53,14 @@ pub struct ServerConfig {
     pub trusted_keys: Option<Vec<u32>>,
     pub require_auth: bool,
     pub threads: usize,
+}
+
+/// The status page, JSON API and metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebConfig {
+    pub listen: Vec<SocketAddr>,
+    /// Who may ask; `None` uses the NTP server's allow/deny lists.
+    pub access: Option<AccessList>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +99,7 @@ impl Config {
         let config = Config {
             log: read_log(root.table(&mut errs, "log"), &mut errs),
             server: read_server(root.table(&mut errs, "server"), &mut errs, base),
+            web: read_web(root.table(&mut errs, "web"), &mut errs),
             sources: root
                 .tables(&mut errs, "source")
                 .into_iter()
@@ -173,19 +183,40 @@ fn cidr(v: &DeValue) -> Result<Cidr, String> {
         .parse()
 }
 
+fn socket_addr(v: &DeValue) -> Result<SocketAddr, String> {
+    v.as_str()
+        .and_then(|s| s.parse::<SocketAddr>().ok())
+        .ok_or_else(|| {
+            "expected an address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\"".to_string()
+        })
+}
+
+/// Every IPv4 and IPv6 address.
+fn everyone() -> Vec<Cidr> {
+    vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]
+}
+
+fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
+    let default_listen = vec!["0.0.0.0:80".parse().unwrap(), "[::]:80".parse().unwrap()];
+    let listen = sec
+        .array(errs, "listen", socket_addr)
+        .unwrap_or(default_listen);
+    let allow = sec.array(errs, "allow", cidr);
+    let deny = sec.array(errs, "deny", cidr);
+    let access = (allow.is_some() || deny.is_some()).then(|| AccessList {
+        allow: allow.unwrap_or_else(everyone),
+        deny: deny.unwrap_or_default(),
+    });
+    sec.finish(errs);
+    WebConfig { listen, access }
+}
+
 fn read_server(mut sec: Section, errs: &mut Errors, base: &Path) -> ServerConfig {
     let default_listen = vec!["0.0.0.0:123".parse().unwrap(), "[::]:123".parse().unwrap()];
     let listen = sec
-        .array(errs, "listen", |v| {
-            v.as_str()
-                .and_then(|s| s.parse::<SocketAddr>().ok())
-                .ok_or_else(|| {
-                    "expected an address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\"".to_string()
-                })
-        })
+        .array(errs, "listen", socket_addr)
         .unwrap_or(default_listen);
-    let all = vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()];
-    let allow = sec.array(errs, "allow", cidr).unwrap_or(all);
+    let allow = sec.array(errs, "allow", cidr).unwrap_or_else(everyone);
     let deny = sec.array(errs, "deny", cidr).unwrap_or_default();
     let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
     let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);

@@ -13,6 +13,14 @@ pub enum SourceConfig {
 }
 
 impl SourceConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Local(_) => "local",
+            SourceConfig::Gps(_) => "gps",
+            SourceConfig::Dcf77(_) => "dcf77",
+        }
+    }
+
     pub fn name(&self) -> &str {
         match self {
             SourceConfig::Local(l) => &l.name,

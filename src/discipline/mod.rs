@@ -5,6 +5,7 @@
 //! applied by the virtual actuator). The local clock is the fallback. The filters, intersection,
 //! frequency loop and holdover of a real discipline replace this selection.
 
+pub mod history;
 pub mod snapshot;
 
 use std::collections::VecDeque;
@@ -23,8 +24,38 @@ const KEPT: usize = 16;
 
 #[derive(Debug)]
 struct SourceState {
+    name: String,
+    kind: &'static str,
     local: Option<LocalClock>,
     samples: VecDeque<Sample>,
+    /// One bit a tick, set when a sample arrived: chronyc's reach register.
+    reach: u8,
+    sampled: bool,
+}
+
+/// How a source stands in the selection, as `chronyc sources` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Standing {
+    Selected,
+    Candidate,
+    Unreachable,
+}
+
+/// One row of the sources table.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SourceReport {
+    pub name: String,
+    pub kind: &'static str,
+    pub state: Standing,
+    pub reach: u8,
+    /// Seconds since the last sample.
+    pub last_sample_ago: Option<f64>,
+    /// Median offset (reference minus local clock) and its jitter, seconds.
+    pub offset: Option<f64>,
+    pub jitter: Option<f64>,
+    pub error: Option<f64>,
+    pub refid: Option<String>,
 }
 
 #[derive(Debug)]
@@ -37,11 +68,15 @@ impl Discipline {
         let sources = sources
             .iter()
             .map(|s| SourceState {
+                name: s.name().to_string(),
+                kind: s.kind(),
                 local: match s {
                     SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
                     SourceConfig::Gps(_) | SourceConfig::Dcf77(_) => None,
                 },
                 samples: VecDeque::new(),
+                reach: 0,
+                sampled: false,
             })
             .collect();
         Discipline { sources }
@@ -61,21 +96,80 @@ impl Discipline {
             source.samples.clear();
         }
         source.samples.push_back(sample);
+        source.sampled = true;
         if source.samples.len() > KEPT {
             source.samples.pop_front();
         }
     }
 
-    /// The clock state at `now`.
-    pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
-        let best = self
+    /// Shifts the reach registers: call once a second.
+    pub fn tick(&mut self) {
+        for s in &mut self.sources {
+            s.reach = (s.reach << 1) | u8::from(std::mem::take(&mut s.sampled));
+        }
+    }
+
+    /// The reference clock followed at `now`: the fresh one with the smallest error.
+    fn selected(&self, now: Realtime) -> Option<usize> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.samples.back().map(|last| (i, last)))
+            .filter(|(_, last)| now.seconds_since(last.local).abs() < MAX_AGE)
+            .min_by(|a, b| a.1.error.total_cmp(&b.1.error))
+            .map(|(i, _)| i)
+    }
+
+    /// The sources table at `now`.
+    pub fn report(&self, now: Realtime) -> Vec<SourceReport> {
+        let selected = self.selected(now);
+        let local_selected = selected.is_none();
+        let best_local = self
             .sources
             .iter()
-            .filter_map(|s| s.samples.back().map(|last| (s, last)))
-            .filter(|(_, last)| now.seconds_since(last.local).abs() < MAX_AGE)
-            .min_by(|a, b| a.1.error.total_cmp(&b.1.error));
-        if let Some((source, last)) = best {
-            return refclock_state(source, last, precision);
+            .enumerate()
+            .filter_map(|(i, s)| s.local.as_ref().map(|l| (i, l.stratum)))
+            .min_by_key(|&(_, stratum)| stratum)
+            .map(|(i, _)| i);
+        self.sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let last = s.samples.back();
+                let fresh = last.is_some_and(|l| now.seconds_since(l.local).abs() < MAX_AGE);
+                let state = if selected == Some(i) || (local_selected && best_local == Some(i)) {
+                    Standing::Selected
+                } else if fresh || s.local.is_some() {
+                    Standing::Candidate
+                } else {
+                    Standing::Unreachable
+                };
+                let (offset, jitter) = match median_jitter(&s.samples) {
+                    Some((m, j)) => (Some(m), Some(j)),
+                    None => (None, None),
+                };
+                SourceReport {
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    state,
+                    reach: if s.local.is_some() { u8::MAX } else { s.reach },
+                    last_sample_ago: last.map(|l| now.seconds_since(l.local)),
+                    offset,
+                    jitter,
+                    error: last.map(|l| l.error),
+                    refid: last.map(|l| refid_text(&l.refid)),
+                }
+            })
+            .collect()
+    }
+
+    /// The clock state at `now`.
+    pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
+        if let Some(i) = self.selected(now) {
+            let source = &self.sources[i];
+            if let Some(last) = source.samples.back() {
+                return refclock_state(source, last, precision);
+            }
         }
         let best_local = self
             .sources
@@ -89,12 +183,27 @@ impl Discipline {
     }
 }
 
-fn refclock_state(source: &SourceState, last: &Sample, precision: i8) -> ClockSnapshot {
-    let mut offsets: Vec<f64> = source.samples.iter().map(Sample::offset).collect();
+/// A refid as text: letters for stratum-1 codes.
+pub fn refid_text(refid: &[u8; 4]) -> String {
+    refid
+        .iter()
+        .take_while(|&&b| b != 0)
+        .map(|&b| b as char)
+        .collect()
+}
+
+/// Median offset of the samples and their RMS deviation from it.
+fn median_jitter(samples: &VecDeque<Sample>) -> Option<(f64, f64)> {
+    let mut offsets: Vec<f64> = samples.iter().map(Sample::offset).collect();
     offsets.sort_by(f64::total_cmp);
-    let median = offsets[offsets.len() / 2];
+    let median = *offsets.get(offsets.len() / 2)?;
     let jitter =
         (offsets.iter().map(|o| (o - median).powi(2)).sum::<f64>() / offsets.len() as f64).sqrt();
+    Some((median, jitter))
+}
+
+fn refclock_state(source: &SourceState, last: &Sample, precision: i8) -> ClockSnapshot {
+    let (median, jitter) = median_jitter(&source.samples).unwrap_or((last.offset(), 0.0));
     ClockSnapshot {
         synchronised: true,
         leap: Leap::None,

@@ -311,9 +311,12 @@ impl Dcf77Decoder {
         self.quality.current_bits = self.minute_so_far();
     }
 
-    /// The bits since the minute began (or since the count is unknown, the last ones).
+    /// The bits since the minute began (while the count is unknown, the last ones).
     fn minute_so_far(&self) -> Vec<Option<bool>> {
-        let n = self.count.map_or(0, |c| c + 1).min(self.slots.len());
+        let n = self
+            .count
+            .map_or(FRAME_BITS, |c| c + 1)
+            .min(self.slots.len());
         self.slots
             .iter()
             .skip(self.slots.len() - n)

@@ -112,6 +112,7 @@ pub struct Dcf77Driver {
     thread: Option<JoinHandle<()>>,
     _simulator: Option<SimulatedDcf77>,
     pub status: Arc<ArcSwap<Dcf77Status>>,
+    pub name: String,
 }
 
 impl Dcf77Driver {
@@ -137,6 +138,7 @@ impl Dcf77Driver {
             thread: Some(thread),
             _simulator: simulator,
             status,
+            name: config.name.clone(),
         })
     }
 

@@ -60,6 +60,7 @@ pub struct GpsDriver {
     threads: Vec<JoinHandle<()>>,
     _simulator: Option<SimulatedGps>,
     pub status: Arc<ArcSwap<GpsStatus>>,
+    pub name: String,
 }
 
 impl GpsDriver {
@@ -124,6 +125,7 @@ impl GpsDriver {
             threads,
             _simulator: simulator,
             status,
+            name: config.name.clone(),
         })
     }
 

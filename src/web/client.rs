@@ -1,0 +1,140 @@
+//! `pitime status` and `pitime sources`: ask the running daemon's JSON API and print what
+//! `chronyc tracking` and `chronyc sources` would.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::svg::scaled;
+
+/// The address to ask for a listen address: a wildcard means this machine.
+pub fn local_address(listen: SocketAddr) -> SocketAddr {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
+}
+
+/// GETs `path` over HTTP/1.1 and returns the body of a 200 answer.
+pub fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("cannot reach pitime at {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream
+        .take(16 * 1024 * 1024)
+        .read_to_end(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or("no HTTP answer from the daemon")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!(
+            "the daemon answered: {}",
+            head.lines().next().unwrap_or("")
+        ));
+    }
+    Ok(body.to_string())
+}
+
+pub fn status(addr: SocketAddr) -> Result<Value, String> {
+    serde_json::from_str(&get(addr, "/api/v1/status")?).map_err(|e| e.to_string())
+}
+
+fn seconds(v: &Value) -> String {
+    v.as_f64().map_or("-".into(), |x| scaled(x, "s"))
+}
+
+/// Like `chronyc tracking`.
+pub fn tracking(s: &Value) -> String {
+    let c = &s["clock"];
+    let yes = |b: &Value| {
+        if b.as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
+    };
+    let lines = [
+        (
+            "Reference ID",
+            c["refid"].as_str().unwrap_or("").to_string(),
+        ),
+        ("Stratum", c["stratum"].to_string()),
+        ("Synchronised", yes(&c["synchronised"]).to_string()),
+        (
+            "Ref time (UTC)",
+            c["reference_time"].as_str().unwrap_or("-").to_string(),
+        ),
+        (
+            "Offset",
+            format!(
+                "{} (served minus system clock)",
+                seconds(&c["offset_seconds"])
+            ),
+        ),
+        (
+            "Frequency",
+            format!("{:.3} ppm", c["frequency_ppm"].as_f64().unwrap_or(0.0)),
+        ),
+        ("Root delay", seconds(&c["root_delay_seconds"])),
+        ("Root dispersion", seconds(&c["root_dispersion_seconds"])),
+        ("Leap status", c["leap"].as_str().unwrap_or("").to_string()),
+        (
+            "Uptime",
+            format!("{:.0} s", s["uptime_seconds"].as_f64().unwrap_or(0.0)),
+        ),
+        ("Version", s["version"].as_str().unwrap_or("").to_string()),
+    ];
+    let mut out: String = lines
+        .iter()
+        .map(|(k, v)| format!("{k:<16}: {v}\n"))
+        .collect();
+    for a in s["alarms"].as_array().into_iter().flatten() {
+        out.push_str(&format!("Alarm           : {}\n", a.as_str().unwrap_or("")));
+    }
+    out
+}
+
+/// Like `chronyc sources`: `*` selected, `+` candidate, `?` unreachable.
+pub fn sources(s: &Value) -> String {
+    let mut out = format!(
+        "{:<2} {:<16} {:<6} {:<5} {:>5} {:>8} {:>14} {:>12}\n",
+        "", "Name", "Kind", "Refid", "Reach", "LastRx", "Offset", "Jitter"
+    );
+    for r in s["sources"].as_array().into_iter().flatten() {
+        let mark = match r["state"].as_str() {
+            Some("selected") => "*",
+            Some("candidate") => "+",
+            _ => "?",
+        };
+        let last = r["last_sample_ago"]
+            .as_f64()
+            .map_or("-".into(), |a| format!("{a:.1}s"));
+        out.push_str(&format!(
+            "{mark:<2} {:<16} {:<6} {:<5} {:>5o} {:>8} {:>14} {:>12}\n",
+            r["name"].as_str().unwrap_or(""),
+            r["kind"].as_str().unwrap_or(""),
+            r["refid"].as_str().unwrap_or("-"),
+            r["reach"].as_u64().unwrap_or(0),
+            last,
+            seconds(&r["offset"]),
+            seconds(&r["jitter"]),
+        ));
+    }
+    out
+}

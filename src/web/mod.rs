@@ -1,0 +1,191 @@
+//! The read-only HTTP side: the status page (`/`), the JSON API (`/api/v1/status`) and
+//! Prometheus metrics (`/metrics`), served with axum on a runtime thread of its own.
+//!
+//! Bounds against hostile clients: at most `MAX_CONNECTIONS` at once (the rest wait in the
+//! kernel's backlog), request heads of at most `MAX_HEAD` bytes (431 beyond), `HEAD_TIMEOUT` to
+//! send a head and `CONNECTION_TIMEOUT` for a whole connection; only GET and HEAD; callers outside
+//! the allowed networks are disconnected.
+
+pub mod client;
+pub mod metrics;
+pub mod page;
+pub mod status;
+pub mod svg;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{watch, Semaphore};
+
+use crate::server::acl::AccessList;
+use status::Status;
+
+const MAX_CONNECTIONS: usize = 64;
+const MAX_HEAD: usize = 16 * 1024;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the handlers read: the latest status, published once a second.
+#[derive(Clone)]
+struct Published(Arc<ArcSwap<Status>>);
+
+async fn page(State(s): State<Published>) -> impl IntoResponse {
+    let html = page::render(&s.0.load());
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html)
+}
+
+async fn api(State(s): State<Published>) -> impl IntoResponse {
+    let json = serde_json::to_string(&**s.0.load()).unwrap_or_else(|_| "{}".into());
+    ([(header::CONTENT_TYPE, "application/json")], json)
+}
+
+async fn metrics(State(s): State<Published>) -> impl IntoResponse {
+    let text = metrics::render(&s.0.load());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
+
+fn router(status: Arc<ArcSwap<Status>>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/v1/status", get(api))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(Published(status))
+}
+
+pub struct WebServer {
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WebServer {
+    /// Binds every address now (so a failure is reported at start) and serves on a thread.
+    pub fn start(
+        listen: &[SocketAddr],
+        status: Arc<ArcSwap<Status>>,
+        access: Arc<ArcSwap<AccessList>>,
+    ) -> std::io::Result<Self> {
+        let mut listeners = Vec::new();
+        for addr in listen {
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(*addr),
+                socket2::Type::STREAM,
+                None,
+            )?;
+            socket.set_reuse_address(true)?;
+            if addr.is_ipv6() {
+                socket.set_only_v6(true)?;
+            }
+            socket.bind(&(*addr).into())?;
+            socket.listen(128)?;
+            socket.set_nonblocking(true)?;
+            listeners.push(std::net::TcpListener::from(socket));
+            tracing::info!(%addr, "serving the status page");
+        }
+        let (stop, stopped) = watch::channel(false);
+        let app = router(status);
+        let thread = std::thread::Builder::new()
+            .name("web".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!("web runtime: {e}");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+                    let mut tasks = Vec::new();
+                    for l in listeners {
+                        let Ok(l) = tokio::net::TcpListener::from_std(l) else {
+                            continue;
+                        };
+                        let (app, access, permits) = (app.clone(), access.clone(), permits.clone());
+                        tasks.push(tokio::spawn(accept(
+                            l,
+                            app,
+                            access,
+                            permits,
+                            stopped.clone(),
+                        )));
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                });
+            })?;
+        Ok(WebServer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    access: Arc<ArcSwap<AccessList>>,
+    permits: Arc<Semaphore>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stopped.changed() => return,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!("accept: {e}");
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        if !access.load().permits(peer.ip()) {
+            continue;
+        }
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_HEAD)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,274 @@
+//! The status page: HTML rendered by the server from the same `Status` the JSON API returns.
+//! It refreshes itself; each receiver's section appears only when that receiver is configured.
+
+use std::fmt::Write;
+
+use super::status::{Dcf77View, GpsView, Status};
+use super::svg::{line_chart, scaled, sky_plot};
+use crate::discipline::Standing;
+
+const STYLE: &str = r#"
+body{font-family:system-ui,sans-serif;margin:0 auto;max-width:980px;padding:12px;color:#222;background:#fafafa}
+h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;border-bottom:1px solid #ccc;margin-top:1.4em}
+.headline{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:8px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px}
+.card b{display:block;font-size:1.2em}.ok{color:#186a1e}.bad{color:#a11}
+table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}
+.chart{width:100%;height:auto;background:#fff;border:1px solid #ddd}
+.axis{stroke:#999}.line{fill:none;stroke:#1565c0;stroke-width:1.5}.label{font-size:11px;fill:#444}
+.small{font-size:8px;fill:#333}.ring{fill:none;stroke:#bbb}.sat{fill:#fff;stroke:#1565c0}.sat.used{fill:#1565c0}
+.bar{display:inline-block;height:10px;background:#1565c0;vertical-align:middle}
+.bits{font-family:monospace;word-break:break-all}.alarm{background:#fdecea;border:1px solid #f5c2c0;padding:6px;border-radius:4px}
+"#;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or("-".into(), |v| scaled(v, unit))
+}
+
+fn card(out: &mut String, label: &str, value: &str, class: &str) {
+    let _ = write!(
+        out,
+        r#"<div class="card">{label}<b class="{class}">{}</b></div>"#,
+        esc(value)
+    );
+}
+
+pub fn render(s: &Status) -> String {
+    let mut o = String::with_capacity(32 * 1024);
+    let _ = write!(
+        o,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta http-equiv="refresh" content="5"><title>pitime: stratum {} {}</title><style>{STYLE}</style></head><body><h1>pitime</h1>"#,
+        s.clock.stratum,
+        esc(&s.clock.refid)
+    );
+    headline(&mut o, s);
+    if !s.alarms.is_empty() {
+        o.push_str(r#"<h2>Alarms</h2><div id="alarms" class="alarm"><ul>"#);
+        for a in &s.alarms {
+            let _ = write!(o, "<li>{}</li>", esc(a));
+        }
+        o.push_str("</ul></div>");
+    }
+    sources(&mut o, s);
+    for g in &s.gps {
+        gps(&mut o, g);
+    }
+    for d in &s.dcf77 {
+        dcf77(&mut o, d);
+    }
+    ntp(&mut o, s);
+    charts(&mut o, s);
+    let _ = write!(
+        o,
+        r#"<p class="label">pitime {} · <a href="/api/v1/status">JSON</a> · <a href="/metrics">metrics</a></p></body></html>"#,
+        s.version
+    );
+    o
+}
+
+fn headline(o: &mut String, s: &Status) {
+    let c = &s.clock;
+    o.push_str(r#"<div id="headline" class="headline">"#);
+    let (state, class) = if c.synchronised {
+        ("synchronised", "ok")
+    } else {
+        ("not synchronised", "bad")
+    };
+    card(o, "state", state, class);
+    card(o, "stratum", &c.stratum.to_string(), "");
+    card(o, "reference", &c.refid, "");
+    card(
+        o,
+        "estimated error",
+        &scaled(c.root_dispersion_seconds, "s"),
+        "",
+    );
+    card(o, "offset", &scaled(c.offset_seconds, "s"), "");
+    card(o, "frequency", &format!("{:.3} ppm", c.frequency_ppm), "");
+    card(o, "leap", c.leap, "");
+    let up = s.uptime_seconds as u64;
+    let uptime = format!("{}d {:02}:{:02}", up / 86_400, up / 3600 % 24, up / 60 % 60);
+    card(o, "uptime", &uptime, "");
+    o.push_str("</div>");
+}
+
+fn sources(o: &mut String, s: &Status) {
+    o.push_str(r#"<h2>Sources</h2><table id="sources"><tr><th></th><th>name</th><th>kind</th><th>state</th><th>reach</th><th>last sample</th><th>offset</th><th>jitter</th></tr>"#);
+    for r in &s.sources {
+        let mark = match r.state {
+            Standing::Selected => "*",
+            Standing::Candidate => "+",
+            Standing::Unreachable => "?",
+        };
+        let _ = write!(
+            o,
+            "<tr><td>{mark}</td><td>{}</td><td>{} {}</td><td>{:?}</td><td>{:o}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.name),
+            r.kind,
+            esc(r.refid.as_deref().unwrap_or("")),
+            r.state,
+            r.reach,
+            r.last_sample_ago.map_or("-".into(), |a| format!("{a:.1} s ago")),
+            opt(r.offset, "s"),
+            opt(r.jitter, "s"),
+        );
+    }
+    o.push_str("</table>");
+}
+
+fn gps(o: &mut String, g: &GpsView) {
+    let _ = write!(o, r#"<h2>GPS: {}</h2><div class="headline">"#, esc(&g.name));
+    card(o, "fix", g.fix, if g.fix == "none" { "bad" } else { "ok" });
+    card(
+        o,
+        "antenna",
+        g.antenna,
+        if g.antenna == "ok" { "ok" } else { "" },
+    );
+    card(
+        o,
+        "time",
+        if g.trusted { "trusted" } else { "not trusted" },
+        "",
+    );
+    card(o, "sentence delay", &opt(g.sentence_delay_seconds, "s"), "");
+    if let Some([lat, lon, _]) = g.position {
+        card(o, "position", &format!("{lat:.4}, {lon:.4}"), "");
+    }
+    o.push_str("</div><table><tr><th>system</th><th>in view</th><th>used</th></tr>");
+    for c in &g.constellations {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            c.name, c.in_view, c.used
+        );
+    }
+    o.push_str("</table><div style=\"display:flex;flex-wrap:wrap;gap:12px\"><div style=\"flex:1;min-width:260px\"><table><tr><th>satellite</th><th>signal (dB-Hz)</th></tr>");
+    for sat in &g.satellites {
+        let snr = sat.snr.unwrap_or(0);
+        let _ = write!(
+            o,
+            r#"<tr><td>{} {}{}</td><td><span class="bar" style="width:{}px"></span> {}</td></tr>"#,
+            sat.constellation,
+            sat.prn,
+            if sat.used { " ✓" } else { "" },
+            u32::from(snr) * 3,
+            snr
+        );
+    }
+    let _ = write!(
+        o,
+        r#"</table></div><div style="width:240px">{}</div></div><p class="label">sentences {} · bad {} · rejected times {} · PPS samples {} · NMEA samples {} · bad pulses {} · jumps rejected {} · reconnects {}</p>"#,
+        sky_plot(&g.satellites),
+        g.sentences,
+        g.bad_frames,
+        g.rejected_times,
+        g.pps_samples,
+        g.nmea_samples,
+        g.bad_pulses,
+        g.jumps_rejected,
+        g.reconnects
+    );
+}
+
+fn dcf77(o: &mut String, d: &Dcf77View) {
+    let _ = write!(
+        o,
+        r#"<h2>DCF77: {}</h2><div class="headline">"#,
+        esc(&d.name)
+    );
+    card(
+        o,
+        "signal",
+        if d.locked { "locked" } else { "searching" },
+        if d.locked { "ok" } else { "bad" },
+    );
+    card(
+        o,
+        "last minute",
+        d.last_minute.as_deref().unwrap_or("-"),
+        "",
+    );
+    card(o, "minutes accepted", &d.minutes_accepted.to_string(), "");
+    card(o, "parity errors", &d.parity_errors.to_string(), "");
+    let _ = write!(
+        o,
+        r#"</div><p>this minute: <span id="dcf77-bits" class="bits">{}</span></p><p class="label">pulses {} · glitches {} · wrong widths {} · undecided {} · missing {} · bad frames {} · rejected minutes {} · widths {:.0}/{:.0} ms</p>"#,
+        esc(&d.current_bits),
+        d.pulses,
+        d.glitches,
+        d.wrong_widths,
+        d.undecided,
+        d.missing,
+        d.bad_frames,
+        d.minutes_rejected,
+        d.widths_seconds[0] * 1e3,
+        d.widths_seconds[1] * 1e3
+    );
+}
+
+fn ntp(o: &mut String, s: &Status) {
+    let _ = write!(
+        o,
+        r#"<h2>NTP service</h2><p>{:.1} requests per second</p><table id="ntp"><tr><th>outcome</th><th>count</th></tr>"#,
+        s.ntp.requests_per_second
+    );
+    for (name, n) in s.ntp.counters.iter().filter(|c| c.1 > 0) {
+        let _ = write!(o, "<tr><td>{name}</td><td>{n}</td></tr>");
+    }
+    o.push_str("</table>");
+}
+
+fn charts(o: &mut String, s: &Status) {
+    o.push_str("<h2>Last hour</h2>");
+    let h = &s.history.hour;
+    let series = |f: fn(&crate::discipline::history::Point) -> f64,
+                  pts: &[crate::discipline::history::Point]| {
+        pts.iter().map(|p| (p.t, f(p))).collect::<Vec<_>>()
+    };
+    o.push_str(&line_chart(
+        "chart-offset-hour",
+        "offset",
+        "s",
+        &series(|p| p.offset, h),
+    ));
+    o.push_str(&line_chart(
+        "chart-jitter-hour",
+        "jitter",
+        "s",
+        &series(|p| p.jitter, h),
+    ));
+    o.push_str(&line_chart(
+        "chart-frequency-hour",
+        "frequency",
+        "ppm",
+        &series(|p| p.frequency, h),
+    ));
+    o.push_str("<h2>Last day</h2>");
+    let d = &s.history.day;
+    o.push_str(&line_chart(
+        "chart-offset-day",
+        "offset",
+        "s",
+        &series(|p| p.offset, d),
+    ));
+    o.push_str(&line_chart(
+        "chart-jitter-day",
+        "jitter",
+        "s",
+        &series(|p| p.jitter, d),
+    ));
+    o.push_str(&line_chart(
+        "chart-frequency-day",
+        "frequency",
+        "ppm",
+        &series(|p| p.frequency, d),
+    ));
+}

@@ -1,0 +1,307 @@
+//! The status the page, the JSON API, the metrics and `pitime status` all show: built once a
+//! second by the daemon from what the discipline, the receivers and the server publish.
+
+use serde::Serialize;
+
+use crate::discipline::history::{History, Point};
+use crate::discipline::snapshot::ClockSnapshot;
+use crate::discipline::{refid_text, SourceReport};
+use crate::refclock::dcf77::driver::Dcf77Status;
+use crate::refclock::gps::clock::Alarm;
+use crate::refclock::gps::driver::GpsStatus;
+use crate::server::packet::Leap;
+use crate::server::stats::{Outcome, ServerStats};
+use crate::time::{Realtime, UtcTime};
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Status {
+    pub version: &'static str,
+    pub time: String,
+    pub uptime_seconds: f64,
+    pub clock: ClockView,
+    pub sources: Vec<SourceReport>,
+    pub gps: Vec<GpsView>,
+    pub dcf77: Vec<Dcf77View>,
+    pub ntp: NtpView,
+    pub alarms: Vec<String>,
+    pub history: HistoryView,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ClockView {
+    pub synchronised: bool,
+    pub stratum: u8,
+    pub refid: String,
+    pub leap: &'static str,
+    /// Served time minus the system clock, seconds.
+    pub offset_seconds: f64,
+    pub frequency_ppm: f64,
+    pub root_delay_seconds: f64,
+    /// The error bound clients are told, now.
+    pub root_dispersion_seconds: f64,
+    pub reference_time: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SatelliteView {
+    pub constellation: &'static str,
+    pub prn: u16,
+    pub elevation: Option<i16>,
+    pub azimuth: Option<u16>,
+    pub snr: Option<u8>,
+    pub used: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ConstellationView {
+    pub name: &'static str,
+    pub in_view: usize,
+    pub used: usize,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GpsView {
+    pub name: String,
+    pub connected: bool,
+    pub trusted: bool,
+    pub fix: &'static str,
+    pub satellites_used: Option<u32>,
+    pub constellations: Vec<ConstellationView>,
+    pub satellites: Vec<SatelliteView>,
+    pub position: Option<[f64; 3]>,
+    pub antenna: &'static str,
+    pub sentence_delay_seconds: Option<f64>,
+    pub last_sentence_ago: Option<f64>,
+    pub last_pulse_ago: Option<f64>,
+    pub sentences: u64,
+    pub bad_frames: u64,
+    pub rejected_times: u64,
+    pub pps_samples: u64,
+    pub nmea_samples: u64,
+    pub bad_pulses: u64,
+    pub jumps_rejected: u64,
+    pub reconnects: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Dcf77View {
+    pub name: String,
+    pub connected: bool,
+    pub locked: bool,
+    /// The current minute's bits so far: `0`, `1`, or `?` for undecided or missing.
+    pub current_bits: String,
+    pub last_minute: Option<String>,
+    pub pulses: u64,
+    pub glitches: u64,
+    pub wrong_widths: u64,
+    pub undecided: u64,
+    pub missing: u64,
+    pub parity_errors: u64,
+    pub bad_frames: u64,
+    pub minutes_accepted: u64,
+    pub minutes_rejected: u64,
+    pub widths_seconds: [f64; 2],
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NtpView {
+    pub requests_per_second: f64,
+    /// Replies and drops by outcome since start.
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HistoryView {
+    pub hour: Vec<Point>,
+    pub day: Vec<Point>,
+}
+
+fn leap_name(leap: Leap) -> &'static str {
+    match leap {
+        Leap::None => "none",
+        Leap::Insert => "insert",
+        Leap::Delete => "delete",
+        Leap::Unsynchronised => "unsynchronised",
+    }
+}
+
+fn utc_text(t: Realtime) -> String {
+    UtcTime::from_realtime(t).to_string()
+}
+
+fn ago(now: Realtime, t: Option<Realtime>) -> Option<f64> {
+    t.map(|t| now.seconds_since(t))
+}
+
+/// Keeps what the status needs between seconds: the start, the history, the last counts.
+pub struct StatusBuilder {
+    started: Realtime,
+    history: History,
+    last_requests: Option<(Realtime, u64)>,
+    rate: f64,
+}
+
+impl StatusBuilder {
+    pub fn new(started: Realtime) -> Self {
+        StatusBuilder {
+            started,
+            history: History::default(),
+            last_requests: None,
+            rate: 0.0,
+        }
+    }
+
+    /// The status at `now`; call once a second (it advances the history and the rate).
+    pub fn build(
+        &mut self,
+        now: Realtime,
+        clock: &ClockSnapshot,
+        sources: Vec<SourceReport>,
+        gps: &[(String, GpsStatus)],
+        dcf77: &[(String, Dcf77Status)],
+        stats: &ServerStats,
+    ) -> Status {
+        let requests: u64 = Outcome::ALL.iter().map(|o| stats.get(*o)).sum();
+        if let Some((t, n)) = self.last_requests {
+            let dt = now.seconds_since(t);
+            if dt > 0.0 {
+                self.rate = requests.saturating_sub(n) as f64 / dt;
+            }
+        }
+        self.last_requests = Some((now, requests));
+        let selected_jitter = sources
+            .iter()
+            .find(|s| s.state == crate::discipline::Standing::Selected)
+            .and_then(|s| s.jitter)
+            .unwrap_or(0.0);
+        self.history.push(Point {
+            t: now.as_nanos().div_euclid(1_000_000_000),
+            offset: clock.correction.offset,
+            frequency: clock.correction.freq * 1e6,
+            jitter: selected_jitter,
+        });
+        let mut alarms = Vec::new();
+        let gps: Vec<GpsView> = gps
+            .iter()
+            .map(|(name, g)| {
+                if g.receiver.antenna.is_fault() {
+                    alarms.push(format!("{name}: antenna {}", g.receiver.antenna.name()));
+                }
+                if let Some(Alarm::JumpRejected { seconds }) = g.alarm {
+                    alarms.push(format!(
+                        "{name}: time jumped by {seconds:.0} s, not followed"
+                    ));
+                }
+                gps_view(name, g, now)
+            })
+            .collect();
+        let dcf77 = dcf77.iter().map(|(name, d)| dcf77_view(name, d)).collect();
+        if !clock.synchronised {
+            alarms.push("not synchronised: clients are told to ignore this server".into());
+        }
+        Status {
+            version: env!("CARGO_PKG_VERSION"),
+            time: utc_text(now),
+            uptime_seconds: now.seconds_since(self.started),
+            clock: ClockView {
+                synchronised: clock.synchronised,
+                stratum: clock.stratum,
+                refid: refid_text(&clock.refid),
+                leap: leap_name(clock.leap),
+                offset_seconds: clock.correction.offset,
+                frequency_ppm: clock.correction.freq * 1e6,
+                root_delay_seconds: clock.root_delay,
+                root_dispersion_seconds: clock.root_dispersion_at(now),
+                reference_time: clock.synchronised.then(|| utc_text(clock.reference_time)),
+            },
+            sources,
+            gps,
+            dcf77,
+            ntp: NtpView {
+                requests_per_second: self.rate,
+                counters: stats.snapshot(),
+            },
+            alarms,
+            history: HistoryView {
+                hour: self.history.hour(),
+                day: self.history.day(),
+            },
+        }
+    }
+}
+
+fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
+    let r = &g.receiver;
+    GpsView {
+        name: name.to_string(),
+        connected: g.connected,
+        trusted: g.trusted,
+        fix: r.fix.name(),
+        satellites_used: r.satellites_used,
+        constellations: r
+            .per_constellation()
+            .into_iter()
+            .map(|(c, in_view, used)| ConstellationView {
+                name: c.name(),
+                in_view,
+                used,
+            })
+            .collect(),
+        satellites: r
+            .satellites
+            .iter()
+            .map(|s| SatelliteView {
+                constellation: s.constellation.name(),
+                prn: s.prn,
+                elevation: s.elevation,
+                azimuth: s.azimuth,
+                snr: s.snr,
+                used: s.used,
+            })
+            .collect(),
+        position: r
+            .position
+            .map(|(lat, lon, alt)| [lat, lon, alt.unwrap_or(f64::NAN)]),
+        antenna: r.antenna.name(),
+        sentence_delay_seconds: g.sentence_delay.map(|d| d.0),
+        last_sentence_ago: ago(now, g.last_sentence),
+        last_pulse_ago: ago(now, g.last_pulse),
+        sentences: r.counters.sentences,
+        bad_frames: r.counters.bad_frames,
+        rejected_times: r.counters.rejected,
+        pps_samples: g.clock.pps_samples,
+        nmea_samples: g.clock.nmea_samples,
+        bad_pulses: g.clock.bad_edges,
+        jumps_rejected: g.clock.jumps_rejected,
+        reconnects: g.reconnects,
+    }
+}
+
+fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
+    let q = &d.quality;
+    Dcf77View {
+        name: name.to_string(),
+        connected: d.connected,
+        locked: q.locked,
+        current_bits: q
+            .current_bits
+            .iter()
+            .map(|b| match b {
+                Some(true) => '1',
+                Some(false) => '0',
+                None => '?',
+            })
+            .collect(),
+        last_minute: q.last_accepted.map(|m| m.utc.to_string()),
+        pulses: q.pulses,
+        glitches: q.glitches,
+        wrong_widths: q.wrong_widths,
+        undecided: q.undecided,
+        missing: q.missing,
+        parity_errors: q.parity_errors,
+        bad_frames: q.bad_frames,
+        minutes_accepted: q.minutes_accepted,
+        minutes_rejected: q.minutes_rejected,
+        widths_seconds: [q.widths.0, q.widths.1],
+    }
+}

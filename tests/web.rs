@@ -1,0 +1,246 @@
+//! The status page, JSON API, metrics and status commands against the daemon running the
+//! simulated receivers, and the HTTP side under bad input. Each test in its own network
+//! namespace.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const WEB: &str = "127.0.0.1:8123";
+
+fn config(web_extra: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\n\n[web]\nlisten = [\"{WEB}\"]\n{web_extra}\n\n\
+         [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.0\n\n\
+         [[source]]\nkind = \"dcf77\"\n[source.simulate]\n\n[[source]]\nkind = \"local\"\n"
+    )
+}
+
+/// One raw HTTP exchange: the whole answer (the server closes or we time out).
+fn http(request: &[u8]) -> String {
+    let mut s = TcpStream::connect(WEB).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+fn get(path: &str) -> (u16, String) {
+    let answer =
+        http(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    let code = answer.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |x| x.1)
+        .to_string();
+    (code, body)
+}
+
+fn status() -> serde_json::Value {
+    let (code, body) = get("/api/v1/status");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn wait_for_pps() {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect(WEB).is_ok() && status()["clock"]["refid"] == "PPS" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no PPS within 20 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn api_metrics_page_and_commands_show_the_simulated_receivers() {
+    private_network();
+    let daemon = Daemon::start(&config(""));
+    wait_for_pps();
+    // Two ten-second points make the hour's charts.
+    std::thread::sleep(Duration::from_secs(21));
+
+    let s = status();
+    assert_eq!(s["clock"]["stratum"], 1);
+    assert_eq!(s["clock"]["synchronised"], true);
+    let sources = s["sources"].as_array().unwrap();
+    let names: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names[0], ("gps", "selected"));
+    assert_eq!(names[2], ("local", "candidate"));
+    assert!(sources[0]["reach"].as_u64().unwrap() > 0);
+    let gps = &s["gps"][0];
+    assert_eq!(gps["fix"], "3D");
+    assert_eq!(gps["antenna"], "ok");
+    assert_eq!(gps["constellations"][0]["name"], "GPS");
+    assert_eq!(gps["constellations"][0]["in_view"], 8);
+    assert!(s["dcf77"][0]["pulses"].as_u64().unwrap() > 10);
+    assert!(s["history"]["hour"].as_array().unwrap().len() >= 2);
+
+    // /metrics through a Prometheus text-format parser.
+    let (code, text) = get("/metrics");
+    assert_eq!(code, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+        let sample = scrape
+            .samples
+            .iter()
+            .find(|x| x.metric == name && label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"));
+        match sample.value {
+            prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => panic!("{name}: not a number"),
+        }
+    };
+    assert_eq!(value("pitime_stratum", None), 1.0);
+    assert_eq!(value("pitime_synchronised", None), 1.0);
+    assert_eq!(
+        value("pitime_source_selected", Some(("source", "gps"))),
+        1.0
+    );
+    assert!(value("pitime_source_jitter_seconds", Some(("source", "gps"))) < 1e-3);
+    assert_eq!(
+        value("pitime_gps_satellites", Some(("state", "in_view"))),
+        8.0
+    );
+    assert!(value("pitime_gps_snr_dbhz", Some(("prn", "29"))) > 20.0);
+    assert!(value("pitime_dcf77_events_total", Some(("kind", "pulse"))) > 10.0);
+    assert!(value("pitime_process_resident_memory_bytes", None) > 1e6);
+    assert!(scrape
+        .samples
+        .iter()
+        .any(|x| x.metric == "pitime_ntp_requests_total"));
+
+    // The commands, like chronyc's.
+    let bin = env!("CARGO_BIN_EXE_pitime");
+    let tracking = run_ok(Command::new(bin).args(["status", "--address", WEB]));
+    let tracking = String::from_utf8_lossy(&tracking.stdout);
+    assert!(
+        tracking.contains("Reference ID    : PPS") && tracking.contains("Stratum         : 1"),
+        "{tracking}"
+    );
+    let table = run_ok(Command::new(bin).args(["sources", "-c", daemon.config.to_str().unwrap()]));
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("*  gps"),
+        "{table}"
+    );
+
+    // The page in a real browser: headline, sources table and a chart are drawn.
+    let dir = TempDir::new("chromium");
+    let chromium = |args: &[&str]| {
+        let profile = format!("--user-data-dir={}", dir.path("profile").display());
+        run_ok(
+            Command::new("chromium")
+                .args(["--headless", "--no-sandbox", "--disable-gpu", &profile])
+                .args(args),
+        )
+    };
+    let dom = chromium(&["--dump-dom", &format!("http://{WEB}/")]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for needle in [
+        r#"id="headline""#,
+        "synchronised",
+        r#"id="sources""#,
+        r#"id="chart-offset-hour""#,
+        "<polyline",
+        r#"id="sky""#,
+    ] {
+        assert!(dom.contains(needle), "{needle} not in the page:\n{dom}");
+    }
+    let shot = dir.path("page.png");
+    chromium(&[
+        "--window-size=1000,2200",
+        &format!("--screenshot={}", shot.display()),
+        &format!("http://{WEB}/"),
+    ]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000);
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn bad_http_gets_4xx_and_bounded_resources() {
+    private_network();
+    let daemon = Daemon::start(&config(""));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(WEB).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get("/no/such/page").0, 404);
+    assert!(
+        http(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            .starts_with("HTTP/1.1 405")
+    );
+    assert!(http(b"\x00\x01garbage\r\n\r\n").starts_with("HTTP/1.1 400"));
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert!(http(huge.as_bytes()).starts_with("HTTP/1.1 431"));
+
+    // A slow client that never finishes its head is cut off.
+    let mut slow = TcpStream::connect(WEB).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost:").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "slow client kept"
+    );
+
+    // Hundreds of idle connections: the page is still served, memory stays bounded.
+    let idle: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(WEB).ok())
+        .collect();
+    assert!(idle.len() >= 100);
+    let started = Instant::now();
+    assert_eq!(get("/api/v1/status").0, 200);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    drop(idle);
+    let (_, metrics) = get("/metrics");
+    let rss: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pitime_process_resident_memory_bytes "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rss < 64e6, "resident memory {rss}");
+    // Through all of it: NTP and the daemon are fine.
+    assert!(exchange(
+        "127.0.0.1:123".parse::<SocketAddr>().unwrap(),
+        &client_request(4, 1)
+    )
+    .is_some());
+    assert!(!daemon.log().contains("panicked"));
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn only_allowed_networks_are_answered() {
+    private_network();
+    let daemon = Daemon::start(&config("allow = [\"10.0.0.0/8\"]"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(WEB).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Connected, then closed without an answer.
+    assert_eq!(http(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "");
+    assert_eq!(daemon.stop().code(), Some(0));
+}
