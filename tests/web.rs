@@ -64,6 +64,11 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
     private_network();
     let daemon = Daemon::start(&config(""));
     wait_for_pps();
+    assert!(exchange(
+        "127.0.0.1:123".parse::<SocketAddr>().unwrap(),
+        &client_request(4, 1)
+    )
+    .is_some());
     // Two ten-second points make the hour's charts.
     std::thread::sleep(Duration::from_secs(21));
 
@@ -85,6 +90,12 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
     assert_eq!(gps["constellations"][0]["in_view"], 8);
     assert!(s["dcf77"][0]["pulses"].as_u64().unwrap() > 10);
     assert!(s["history"]["hour"].as_array().unwrap().len() >= 2);
+    assert_eq!(s["ntp"]["clients_seen"], 1.0);
+    assert!(s["ntp"]["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c[0] == "served" && c[1] == 1));
 
     // /metrics through a Prometheus text-format parser.
     let (code, text) = get("/metrics");

@@ -175,6 +175,7 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
             let r = recv.get(i);
             let outcome = match r.peer.socket_addr() {
                 Some(from) if from.port() != 0 => {
+                    shared.stats.clients.observe(from.ip());
                     let rx = r.rx.unwrap_or_else(realtime_now);
                     let out = send.next_buf();
                     respond::respond(

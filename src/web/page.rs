@@ -217,8 +217,8 @@ fn dcf77(o: &mut String, d: &Dcf77View) {
 fn ntp(o: &mut String, s: &Status) {
     let _ = write!(
         o,
-        r#"<h2>NTP service</h2><p>{:.1} requests per second</p><table id="ntp"><tr><th>outcome</th><th>count</th></tr>"#,
-        s.ntp.requests_per_second
+        r#"<h2>NTP service</h2><p>{:.1} requests per second · about {} clients seen</p><table id="ntp"><tr><th>outcome</th><th>count</th></tr>"#,
+        s.ntp.requests_per_second, s.ntp.clients_seen
     );
     for (name, n) in s.ntp.counters.iter().filter(|c| c.1 > 0) {
         let _ = write!(o, "<tr><td>{name}</td><td>{n}</td></tr>");

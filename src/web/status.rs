@@ -106,6 +106,8 @@ pub struct Dcf77View {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct NtpView {
     pub requests_per_second: f64,
+    /// Distinct client addresses since start (estimated, about 6.5%).
+    pub clients_seen: f64,
     /// Replies and drops by outcome since start.
     pub counters: Vec<(&'static str, u64)>,
 }
@@ -219,6 +221,7 @@ impl StatusBuilder {
             dcf77,
             ntp: NtpView {
                 requests_per_second: self.rate,
+                clients_seen: stats.clients.estimate().round(),
                 counters: stats.snapshot(),
             },
             alarms,
