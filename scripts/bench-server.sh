@@ -23,6 +23,8 @@ cat > "$work/pitime.toml" <<TOML
 listen = ["127.0.0.1:11123"]
 [server.rate_limit]
 enabled = false
+[web]
+listen = []
 [[source]]
 kind = "local"
 stratum = 1
