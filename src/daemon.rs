@@ -26,6 +26,7 @@ use crate::server::keys::KeyStore;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
+use crate::systemd;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 
@@ -128,8 +129,16 @@ pub fn run(
         }
     });
 
+    systemd::notify("READY=1\nSTATUS=serving NTP");
+    let watchdog = systemd::watchdog_interval();
+    let mut last_ping = Instant::now();
     let mut next_tick = Instant::now();
     loop {
+        // The watchdog is fed from this loop: if it hangs, systemd restarts pitime.
+        if watchdog.is_some_and(|every| last_ping.elapsed() >= every) {
+            systemd::notify("WATCHDOG=1");
+            last_ping = Instant::now();
+        }
         if Instant::now() >= next_tick {
             sources.discipline.tick();
             publish(&sources.discipline, &shared, precision);
@@ -143,39 +152,45 @@ pub fn run(
                 // Publish at once: a sample is news the clients should have now.
                 publish(&sources.discipline, &shared, precision);
             }
-            Ok(Event::Signal(SIGHUP)) => match reload(
-                &path,
-                &config,
-                listen_override.as_deref(),
-                &shared,
-                &mut server,
-            ) {
-                Ok(new) => {
-                    if log_level.is_none() {
-                        let _ = logs.modify(|f| *f = EnvFilter::new(&new.log.level));
-                    }
-                    web_access.store(Arc::new(web_access_list(&new)));
-                    if new.web.listen != config.web.listen {
-                        if let Some(w) = web.take() {
-                            w.stop();
+            Ok(Event::Signal(SIGHUP)) => {
+                systemd::notify("RELOADING=1");
+                let reloaded = reload(
+                    &path,
+                    &config,
+                    listen_override.as_deref(),
+                    &shared,
+                    &mut server,
+                );
+                match reloaded {
+                    Ok(new) => {
+                        if log_level.is_none() {
+                            let _ = logs.modify(|f| *f = EnvFilter::new(&new.log.level));
                         }
-                        web = start_web(&new.web.listen, &status, &web_access);
+                        web_access.store(Arc::new(web_access_list(&new)));
+                        if new.web.listen != config.web.listen {
+                            if let Some(w) = web.take() {
+                                w.stop();
+                            }
+                            web = start_web(&new.web.listen, &status, &web_access);
+                        }
+                        if new.sources != config.sources {
+                            std::mem::replace(&mut sources, Sources::none()).stop();
+                            sources = Sources::start(&new.sources, &tx, &shared);
+                        }
+                        config = new;
+                        // Publish the state under the new configuration before saying so.
+                        publish(&sources.discipline, &shared, precision);
+                        tracing::info!("configuration reloaded");
                     }
-                    if new.sources != config.sources {
-                        std::mem::replace(&mut sources, Sources::none()).stop();
-                        sources = Sources::start(&new.sources, &tx, &shared);
+                    Err(e) => {
+                        tracing::error!("reload failed, keeping the running configuration: {e:#}")
                     }
-                    config = new;
-                    // Publish the state under the new configuration before saying so.
-                    publish(&sources.discipline, &shared, precision);
-                    tracing::info!("configuration reloaded");
                 }
-                Err(e) => {
-                    tracing::error!("reload failed, keeping the running configuration: {e:#}")
-                }
-            },
+                systemd::notify("READY=1");
+            }
             Ok(Event::Signal(sig)) => {
                 tracing::info!(signal = sig, "stopping");
+                systemd::notify("STOPPING=1");
                 break;
             }
             Err(RecvTimeoutError::Disconnected) => break,

@@ -11,5 +11,6 @@ pub mod refclock;
 pub mod replay;
 pub mod server;
 pub mod sim;
+pub mod systemd;
 pub mod time;
 pub mod web;

@@ -144,3 +144,51 @@ fn no_source_means_unsynchronised_replies() {
     assert_eq!(reply[1], 16, "stratum");
     assert_eq!((reply[0] >> 3) & 7, 3, "version echoed");
 }
+
+#[test]
+fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
+    use std::os::unix::net::UnixDatagram;
+    use std::time::{Duration, Instant};
+    private_network();
+    let dir = TempDir::new("notify");
+    let socket_path = dir.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let config = dir.write("pitime.toml", &local(7, "127.0.0.1:123"));
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Waits for a message, skipping watchdog pings unless one is what is awaited.
+    let expect = |wanted: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 256];
+        loop {
+            assert!(Instant::now() < deadline, "no {wanted:?}");
+            let n = socket.recv(&mut buf).expect("a notification");
+            if String::from_utf8_lossy(&buf[..n]).starts_with(wanted) {
+                return;
+            }
+        }
+    };
+    expect("READY=1");
+    // Pinged at half the watchdog timeout: well within two seconds.
+    let started = Instant::now();
+    expect("WATCHDOG=1");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let pid = child.id() as i32;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    expect("RELOADING=1");
+    expect("READY=1");
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    expect("STOPPING=1");
+    assert!(child.wait().unwrap().success());
+}
