@@ -31,7 +31,11 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::R
     // The receive buffer stays at the system default (net.core.rmem_default, a few hundred
     // requests): a deeper queue only makes every client wait longer under overload.
     let fd = socket.as_raw_fd();
-    set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)?;
+    // Without kernel timestamps (an emulator, an odd kernel) replies still work, stamped on
+    // receipt in user space: worse by the scheduling delay, so say so.
+    if let Err(e) = set_flag(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS) {
+        tracing::warn!(%addr, "no kernel receive timestamps ({e}); using the time of reading");
+    }
     // Only a wildcard socket needs to learn (and reply from) each request's destination.
     match addr.ip() {
         ip if !ip.is_unspecified() => {}
