@@ -110,7 +110,7 @@ pub fn run(
         NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
 
     let (tx, events) = mpsc::channel();
-    let mut sources = Sources::start(&config.sources, &tx, &shared);
+    let mut sources = Sources::start(0, &config.sources, &tx, &shared);
     let status = Arc::new(ArcSwap::from_pointee(Status::default()));
     let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
     let mut web = start_web(&config.web.listen, &status, &web_access);
@@ -143,11 +143,13 @@ pub fn run(
             sources.discipline.tick();
             publish(&sources.discipline, &shared, precision);
             status.store(Arc::new(sources.status(&mut builder, &shared)));
-            next_tick += TICK;
+            // After a stall, carry on from now rather than catch up in a burst.
+            next_tick = (next_tick + TICK).max(Instant::now());
         }
         match events.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
             Err(RecvTimeoutError::Timeout) => {}
-            Ok(Event::Sample(index, sample)) => {
+            Ok(Event::Sample(generation, _, _)) if generation != sources.generation => {}
+            Ok(Event::Sample(_, index, sample)) => {
                 sources.discipline.add_sample(index, sample);
                 // Publish at once: a sample is news the clients should have now.
                 publish(&sources.discipline, &shared, precision);
@@ -174,8 +176,9 @@ pub fn run(
                             web = start_web(&new.web.listen, &status, &web_access);
                         }
                         if new.sources != config.sources {
+                            let generation = sources.generation + 1;
                             std::mem::replace(&mut sources, Sources::none()).stop();
-                            sources = Sources::start(&new.sources, &tx, &shared);
+                            sources = Sources::start(generation, &new.sources, &tx, &shared);
                         }
                         config = new;
                         // Publish the state under the new configuration before saying so.
@@ -236,12 +239,14 @@ fn publish(discipline: &Discipline, shared: &Shared, precision: i8) {
 
 enum Event {
     Signal(i32),
-    /// A sample from the source at this index of the configuration.
-    Sample(usize, Sample),
+    /// A sample from the source at this index of the configuration, of this generation of
+    /// the sources (samples queued by drivers stopped at a reload are dropped).
+    Sample(u64, usize, Sample),
 }
 
 /// The running reference clocks and the discipline their samples feed.
 struct Sources {
+    generation: u64,
     discipline: Discipline,
     gps: Vec<GpsDriver>,
     dcf77: Vec<Dcf77Driver>,
@@ -250,6 +255,7 @@ struct Sources {
 impl Sources {
     fn none() -> Self {
         Sources {
+            generation: 0,
             discipline: Discipline::new(&[]),
             gps: Vec::new(),
             dcf77: Vec::new(),
@@ -258,12 +264,20 @@ impl Sources {
 
     /// Starts a driver for each configured reference clock. One that fails to start is
     /// logged and left out; the others run.
-    fn start(configs: &[SourceConfig], events: &Sender<Event>, shared: &Arc<Shared>) -> Self {
-        let mut sources = Sources::none();
+    fn start(
+        generation: u64,
+        configs: &[SourceConfig],
+        events: &Sender<Event>,
+        shared: &Arc<Shared>,
+    ) -> Self {
+        let mut sources = Sources {
+            generation,
+            ..Sources::none()
+        };
         for (index, config) in configs.iter().enumerate() {
             let events = events.clone();
             let sample = Box::new(move |s| {
-                let _ = events.send(Event::Sample(index, s));
+                let _ = events.send(Event::Sample(generation, index, s));
             });
             let started = match config {
                 SourceConfig::Local(_) => continue,

@@ -243,3 +243,79 @@ fn an_extra_pulse_in_the_minute_gap_does_not_lose_the_minute() {
         );
     }
 }
+
+/// Runs edges through the decoder; returns the accepted minutes (time, UTC) and the number of
+/// second markers whose UTC is not `truth(t)` (Unix seconds).
+fn markers(edges: &[(f64, bool)], truth: impl Fn(f64) -> i64) -> (Vec<(f64, String)>, usize) {
+    use pitime::refclock::dcf77::decoder::{Dcf77Decoder, Event};
+    let mut decoder = Dcf77Decoder::new(CONFIRM);
+    let (mut minutes, mut wrong) = (Vec::new(), 0);
+    for &(t, level) in edges {
+        for e in decoder.edge(t, level) {
+            match e {
+                Event::Minute { t, minute } => minutes.push((t, minute.utc.to_string())),
+                Event::Second { t, utc } => {
+                    if utc.day * 86_400 + i64::from(utc.second) != truth(t) {
+                        wrong += 1;
+                    }
+                }
+            }
+        }
+    }
+    (minutes, wrong)
+}
+
+#[test]
+fn a_flipped_leap_announcement_bit_does_not_shift_the_seconds() {
+    // Found in review: A2 (no parity) set by noise in the frame sent during 23:58 UTC on an
+    // ordinary day used to make the decoder expect a 61-second minute: 1 s wrong seconds.
+    let day = days_from_civil(2026, 11, 22);
+    let start = day * 86_400 + 86_400 - 600;
+    let mut edges = Dcf77Signal {
+        start,
+        duration: 1200.0,
+        ..Dcf77Signal::default()
+    }
+    .generate()
+    .edges;
+    for e in edges.iter_mut() {
+        if !e.1 && (e.0 - 499.1).abs() < 1e-6 {
+            e.0 = 499.2; // bit 19 of that frame: a 1
+        }
+    }
+    let (minutes, wrong) = markers(&edges, |t| start + t.round() as i64);
+    assert_eq!(wrong, 0);
+    // Minutes keep coming after midnight.
+    assert!(minutes.iter().any(|(t, _)| *t > 1000.0), "{minutes:?}");
+}
+
+#[test]
+fn a_leap_second_whose_announcement_was_lost_does_not_shift_the_seconds() {
+    let day = days_from_civil(2016, 12, 31);
+    let start = day * 86_400 + 86_400 - 600;
+    let generated = Dcf77Signal {
+        start,
+        leap_day: Some(day),
+        duration: 900.0,
+        ..Dcf77Signal::default()
+    }
+    .generate();
+    // Lose bits 21-58 of the frame sent during 23:58 (the last to announce the leap).
+    let mut edges = Vec::new();
+    let mut skip = false;
+    for &(t, level) in &generated.edges {
+        if level {
+            skip = t > 500.5 && t < 539.0;
+        }
+        if !skip {
+            edges.push((t, level));
+        }
+    }
+    // Stream second 600 is the inserted 23:59:60; after it the labels are one second behind.
+    let (minutes, wrong) = markers(&edges, |t| {
+        let t = t.round() as i64;
+        start + if t <= 599 { t } else { t - 1 }
+    });
+    assert_eq!(wrong, 0, "{minutes:?}");
+    assert!(minutes.iter().any(|(t, _)| *t > 700.0), "{minutes:?}");
+}

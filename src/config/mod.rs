@@ -100,11 +100,7 @@ impl Config {
             log: read_log(root.table(&mut errs, "log"), &mut errs),
             server: read_server(root.table(&mut errs, "server"), &mut errs, base),
             web: read_web(root.table(&mut errs, "web"), &mut errs),
-            sources: root
-                .tables(&mut errs, "source")
-                .into_iter()
-                .filter_map(|(s, span)| sources::read_source(s, span, &mut errs))
-                .collect(),
+            sources: read_sources(&mut root, &mut errs),
         };
         root.finish(&mut errs);
         let list = errs.into_sorted();
@@ -189,6 +185,25 @@ fn socket_addr(v: &DeValue) -> Result<SocketAddr, String> {
         .ok_or_else(|| {
             "expected an address and port, e.g. \"0.0.0.0:123\" or \"[::]:123\"".to_string()
         })
+}
+
+/// The `[[source]]` tables; names must differ (they label logs, the status and metrics).
+fn read_sources(root: &mut Section, errs: &mut Errors) -> Vec<SourceConfig> {
+    let mut list: Vec<SourceConfig> = Vec::new();
+    for (sec, span) in root.tables(errs, "source") {
+        let key = sec.key_path("name");
+        if let Some(source) = sources::read_source(sec, span.clone(), errs) {
+            if list.iter().any(|s| s.name() == source.name()) {
+                let why = format!(
+                    "`{}` is the name of another source; give each its own",
+                    source.name()
+                );
+                errs.push(span, &key, why);
+            }
+            list.push(source);
+        }
+    }
+    list
 }
 
 /// Every IPv4 and IPv6 address.

@@ -368,6 +368,13 @@ mod tests {
     }
 
     #[test]
+    fn source_names_must_differ() {
+        let errors = parse("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"gps\"\n").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("`source[1].name`: `gps` is the name of another source"));
+    }
+
+    #[test]
     fn gps_errors_name_the_key() {
         let text = "[[source]]\nkind = \"gps\"\nbaud = 1234\npps = \"/dev/gpiochip0:x\"\n\
                     sentence_delay = 5\n[source.simulate]\nfix_loss = [5, 1]\nunplug = 3\nrate = 0\n";

@@ -75,8 +75,17 @@ impl SimulatedGps {
     /// Starts the receiver; pulses arrive on the returned channel, stamped as the kernel
     /// would stamp them (local time of the edge).
     pub fn start(config: GpsSimConfig, name: &str) -> io::Result<(Self, Receiver<Realtime>)> {
-        let dir = std::env::temp_dir().join(format!("pitime-sim-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        // A directory of our own per simulator (the name is only a hint, kept to safe letters).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let safe: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(32)
+            .collect();
+        let dir =
+            std::env::temp_dir().join(format!("pitime-sim-{}-{n}-{safe}", std::process::id()));
+        std::fs::create_dir(&dir)?;
         let device = dir.join("tty");
         let pty = open_pty(&device)?;
         let (tx, rx) = mpsc::channel();
@@ -105,7 +114,10 @@ impl Drop for SimulatedGps {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Only what we made: the link (and a half-made one), then the empty directory.
+        let _ = std::fs::remove_file(&self.device);
+        let _ = std::fs::remove_file(self.device.with_extension("new"));
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }
 

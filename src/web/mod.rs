@@ -168,7 +168,9 @@ async fn accept(
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
+                    // Out of descriptors, say: pause rather than spin.
                     tracing::debug!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },

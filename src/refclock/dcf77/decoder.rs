@@ -40,6 +40,8 @@ struct Slot {
     t: f64,
     width: Option<f64>,
     bit: Option<bool>,
+    /// Two pulses in this second: which was the marker is anyone's guess.
+    doubled: bool,
 }
 
 impl Slot {
@@ -100,10 +102,30 @@ pub struct Dcf77Decoder {
     minute_length: usize,
     /// The minute in progress, when trusted (accepted, or carried from one that was).
     current: Option<UtcTime>,
-    /// Last accepted minute: (stream time, minutes since the epoch).
-    trusted: Option<(f64, i64)>,
-    streak: Vec<(f64, i64)>,
+    /// Last accepted minute.
+    trusted: Option<Anchor>,
+    streak: Vec<Anchor>,
+    /// Minutes in a row that did not decode where the count put them.
+    failures: u32,
     pub quality: Quality,
+}
+
+/// A decoded minute: where it started, which it was, whether it announced a leap second.
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    t: f64,
+    minute: i64,
+    leap: bool,
+}
+
+impl Anchor {
+    /// Whether `later` is whole minutes after this one, to the second.
+    fn followed_by(&self, later: &Anchor) -> bool {
+        let elapsed = later.t - self.t;
+        let k = later.minute - self.minute;
+        let extra = elapsed - 60.0 * k as f64;
+        k >= 1 && (extra.abs() < 0.5 || (self.leap && (extra - 1.0).abs() < 0.5))
+    }
 }
 
 fn minutes(m: &Minute) -> i64 {
@@ -126,6 +148,7 @@ impl Dcf77Decoder {
             current: None,
             trusted: None,
             streak: Vec::new(),
+            failures: 0,
             quality: Quality {
                 widths: (0.1, 0.2),
                 ..Quality::default()
@@ -193,7 +216,7 @@ impl Dcf77Decoder {
             // Two pulses in one second: which is the marker is anyone's guess.
             if let Some(last) = self.slots.back_mut() {
                 last.bit = None;
-                last.width = None;
+                last.doubled = true;
             }
             self.quality.undecided += 1;
             return;
@@ -211,6 +234,7 @@ impl Dcf77Decoder {
                 t: phase + k as f64,
                 width: None,
                 bit: None,
+                doubled: false,
             };
             self.push(slot, events);
         }
@@ -220,6 +244,7 @@ impl Dcf77Decoder {
                 t: start,
                 width: Some(width),
                 bit,
+                doubled: false,
             },
             events,
         );
@@ -229,9 +254,9 @@ impl Dcf77Decoder {
         if !(0.05..=0.26).contains(&width) {
             return;
         }
-        while self.acquiring.front().is_some_and(|&s| start - s > 5.0) {
-            self.acquiring.pop_front();
-        }
+        // Only the last five seconds count (and none from the future: the clock may step).
+        self.acquiring
+            .retain(|&s| (0.0..=5.0).contains(&(start - s)));
         let aligned = self
             .acquiring
             .iter()
@@ -252,6 +277,7 @@ impl Dcf77Decoder {
                 t: start,
                 width: Some(width),
                 bit,
+                doubled: false,
             });
         }
     }
@@ -287,6 +313,12 @@ impl Dcf77Decoder {
             self.slots.pop_front();
         }
         let starts_minute = match self.count {
+            // Second 60 exists only in a leap minute: an empty second after a pulse at 59.
+            // The gap decides, not the (unprotected) A2 bit.
+            Some(59) if slot.empty() && previous.is_some_and(|p| !p.empty()) => {
+                self.minute_length = 61;
+                false
+            }
             Some(c) => c + 1 >= self.minute_length,
             None => !slot.empty() && previous.is_some_and(|p| p.empty()),
         };
@@ -356,22 +388,22 @@ impl Dcf77Decoder {
         }
         let elapsed_current = self.current;
         self.current = None;
+        let leap_minute = self.minute_length == 61;
+        self.minute_length = 60;
         match result {
             Ok(minute) => {
-                self.count = Some(0);
-                self.minute_length = if minute.leap_announced && minute.utc.second == 86_340 {
-                    61
-                } else {
-                    60
-                };
                 self.learn_widths(last_bit);
                 if self.trust(t, &minute) {
+                    // Only a trusted minute fixes the count of seconds.
+                    self.count = Some(0);
+                    self.failures = 0;
                     self.quality.minutes_accepted += 1;
                     self.quality.last_accepted = Some(minute);
                     self.current = Some(minute.utc);
                     events.push(Event::Minute { t, minute });
                 } else {
                     self.quality.minutes_rejected += 1;
+                    self.count = None;
                 }
             }
             Err(e) => {
@@ -379,14 +411,18 @@ impl Dcf77Decoder {
                     FrameError::Parity => self.quality.parity_errors += 1,
                     _ => self.quality.bad_frames += 1,
                 }
+                self.failures += 1;
+                // A guessed leap second that was not one, or two failures in a row where the
+                // count put the minute: the count may be wrong, so find the gap again.
+                if leap_minute || self.failures >= 2 {
+                    self.count = None;
+                }
                 if let Some(c) = &mut self.count {
-                    // Keep counting: the next minute is where the count says.
                     *c = 0;
-                    self.minute_length = 60;
                     // Carry a trusted time over a minute that did not decode.
-                    if let (Some(prev), Some((t0, m0))) = (elapsed_current, self.trusted) {
+                    if let (Some(prev), Some(anchor)) = (elapsed_current, self.trusted) {
                         let next = prev.day * 1440 + i64::from(prev.second / 60) + 1;
-                        if next - m0 <= FLYWHEEL_MINUTES && t - t0 < 60.0 * 11.0 {
+                        if next - anchor.minute <= FLYWHEEL_MINUTES && t - anchor.t < 60.0 * 11.0 {
                             self.current = Some(UtcTime {
                                 day: next.div_euclid(1440),
                                 second: (next.rem_euclid(1440) * 60) as u32,
@@ -421,7 +457,7 @@ impl Dcf77Decoder {
             if let Some(j) = last.checked_sub(FRAME_BITS - 1 - i) {
                 let slot = self.slots[j];
                 *bit = match (hard, slot.width) {
-                    (true, Some(w)) => Some(w > self.threshold()),
+                    (true, Some(w)) if !slot.doubled => Some(w > self.threshold()),
                     _ => slot.bit,
                 };
             }
@@ -447,20 +483,24 @@ impl Dcf77Decoder {
         }
     }
 
-    /// Whether a decoded minute can be believed: it follows the last accepted one, or
-    /// `confirm` decoded minutes in a row agree (more when they contradict a trusted time).
+    /// Whether a decoded minute can be believed: it follows the last accepted one (whole
+    /// minutes later, to the second, one more if a leap second was announced), or `confirm`
+    /// decoded minutes in a row agree (more when they contradict a trusted time).
     fn trust(&mut self, t: f64, minute: &Minute) -> bool {
-        let m = minutes(minute);
-        let follows = |(t0, m0): (f64, i64)| m == m0 + ((t - t0) / 60.0).round() as i64;
-        if self.trusted.is_some_and(follows) {
-            self.trusted = Some((t, m));
+        let now = Anchor {
+            t,
+            minute: minutes(minute),
+            leap: minute.leap_announced,
+        };
+        if self.trusted.is_some_and(|a| a.followed_by(&now)) {
+            self.trusted = Some(now);
             self.streak.clear();
             return true;
         }
-        if !self.streak.last().is_some_and(|&last| follows(last)) {
+        if !self.streak.last().is_some_and(|a| a.followed_by(&now)) {
             self.streak.clear();
         }
-        self.streak.push((t, m));
+        self.streak.push(now);
         let needed = if self.trusted.is_some() {
             self.confirm.max(3)
         } else {
@@ -472,7 +512,7 @@ impl Dcf77Decoder {
                     "DCF77: following a new time that {needed} minutes in a row agree on"
                 );
             }
-            self.trusted = Some((t, m));
+            self.trusted = Some(now);
             self.streak.clear();
             return true;
         }

@@ -21,6 +21,8 @@ use crate::time::Realtime;
 pub const DCF77_ERROR: f64 = 0.005;
 const POLL: Duration = Duration::from_millis(500);
 const RETRY: Duration = Duration::from_secs(5);
+/// Seconds without an edge after which the signal counts as lost (pulses come every second).
+const SILENT: f64 = 5.0;
 
 #[derive(Clone, Debug, Default)]
 pub struct Dcf77Status {
@@ -184,7 +186,10 @@ fn run(
         status.connected = true;
         let (at, active) = match source.next() {
             Ok(Some(edge)) => edge,
-            Ok(None) => continue,
+            Ok(None) => {
+                publish(&mut status, &decoder, published);
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(source = %c.name, "DCF77 line failed: {e}");
                 if matches!(source, Edges::Simulated(_)) {
@@ -192,6 +197,7 @@ fn run(
                 }
                 edges = None;
                 status.connected = false;
+                publish(&mut status, &decoder, published);
                 continue;
             }
         };
@@ -210,7 +216,16 @@ fn run(
             }
         }
         status.last_edge = Some(at);
-        status.quality.clone_from(&decoder.quality);
-        published.store(Arc::new(status.clone()));
+        publish(&mut status, &decoder, published);
     }
+}
+
+/// Publishes the status; a line silent for `SILENT` seconds is not shown as locked.
+fn publish(status: &mut Dcf77Status, decoder: &Dcf77Decoder, published: &ArcSwap<Dcf77Status>) {
+    status.quality.clone_from(&decoder.quality);
+    let silent = status
+        .last_edge
+        .is_none_or(|t| crate::clock::system::realtime_now().seconds_since(t) > SILENT);
+    status.quality.locked &= !silent;
+    published.store(Arc::new(status.clone()));
 }

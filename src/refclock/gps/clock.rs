@@ -171,7 +171,11 @@ impl GpsClock {
         self.counters.pps_edges += 1;
         if let Some(&last) = self.edges.back() {
             let gap = at.seconds_since(last);
-            if gap < 1.0 - EDGE_TOLERANCE || (gap - gap.round()).abs() > EDGE_TOLERANCE {
+            if !(0.0..=2.5).contains(&gap) {
+                // After an outage the local clock's drift makes the old pulse no reference
+                // (30 ppm over ten minutes is 18 ms): start afresh.
+                self.edges.clear();
+            } else if gap < 1.0 - EDGE_TOLERANCE || (gap - gap.round()).abs() > EDGE_TOLERANCE {
                 self.counters.bad_edges += 1;
                 return Output::default();
             }
@@ -600,5 +604,20 @@ mod tests {
         c.on_pps(local(utc(3)), None); // a missed pulse is fine
         assert_eq!((c.counters.pps_edges, c.counters.bad_edges), (4, 1));
         assert_eq!(c.edges.len(), 3);
+    }
+
+    #[test]
+    fn pulses_after_an_outage_are_taken_again_despite_drift() {
+        // Found in review: a local clock 30 ppm fast and ten minutes without pulses put every
+        // later pulse 18 ms off the old one's whole seconds, and all were dropped.
+        let mut c = clock(None);
+        let drifting = |s: i64| local(utc(s)).add_secs_f64(s as f64 * 30e-6);
+        c.on_pps(drifting(0), None);
+        c.on_pps(drifting(1), None);
+        for s in 601..610 {
+            c.on_pps(drifting(s), None);
+        }
+        assert_eq!(c.counters.bad_edges, 0);
+        assert_eq!(c.edges.len(), 4);
     }
 }

@@ -179,6 +179,8 @@ fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool)
                 }
             }
         }
+        // A device that opens but fails every read must not make this loop spin.
+        std::thread::sleep(RETRY);
     }
 }
 
