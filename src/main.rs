@@ -202,14 +202,11 @@ fn main() -> ExitCode {
                 not_before: not_before.unwrap_or_else(decoder::build_date),
                 require_fix: !allow_no_fix,
             };
-            let mut out = std::io::stdout().lock();
-            for report in replay::nmea_reports(&bytes, options) {
-                // A closed pipe (`| head`) ends the output quietly.
-                if writeln!(out, "{}", replay::report_json(&report)).is_err() {
-                    break;
-                }
-            }
-            ExitCode::SUCCESS
+            print_lines(
+                replay::nmea_reports(&bytes, options)
+                    .iter()
+                    .map(replay::report_json),
+            )
         }
         Command::Replay(Replay::Dcf77 {
             file,
@@ -224,13 +221,7 @@ fn main() -> ExitCode {
             for e in &errors {
                 eprintln!("pitime: {}: {e}", file.display());
             }
-            let mut out = std::io::stdout().lock();
-            for minute in replay::dcf77_minutes(&edges, active_low, confirm) {
-                if writeln!(out, "{minute}").is_err() {
-                    break;
-                }
-            }
-            ExitCode::SUCCESS
+            print_lines(replay::dcf77_minutes(&edges, active_low, confirm))
         }
         Command::BenchDcf77 { minutes, seeds } => {
             for row in dcf77::sweep(minutes, seeds) {
@@ -287,6 +278,17 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Prints one item a line; a closed pipe (`| head`) ends the output quietly.
+fn print_lines(items: impl IntoIterator<Item = impl std::fmt::Display>) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    for item in items {
+        if writeln!(out, "{item}").is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail(message: String) -> ExitCode {

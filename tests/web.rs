@@ -48,6 +48,15 @@ fn status() -> serde_json::Value {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Waits (up to 10 s) until the status page accepts connections.
+fn wait_for_web() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(WEB).is_err() {
+        assert!(Instant::now() < deadline, "no status page on {WEB}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn wait_for_pps() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -185,11 +194,7 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
 fn bad_http_gets_4xx_and_bounded_resources() {
     private_network();
     let daemon = Daemon::start(&config(""));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(WEB).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_web();
     assert_eq!(get("/no/such/page").0, 404);
     assert!(
         http(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
@@ -246,11 +251,7 @@ fn bad_http_gets_4xx_and_bounded_resources() {
 fn only_allowed_networks_are_answered() {
     private_network();
     let daemon = Daemon::start(&config("allow = [\"10.0.0.0/8\"]"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(WEB).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_web();
     // Connected, then closed without an answer.
     assert_eq!(http(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "");
     assert_eq!(daemon.stop().code(), Some(0));

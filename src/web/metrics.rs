@@ -220,18 +220,18 @@ pub fn render(s: &Status) -> String {
         m.sample(
             "dcf77_locked",
             &[("source", &d.name)],
-            f64::from(u8::from(d.locked)),
+            f64::from(u8::from(d.quality.locked)),
         );
         for (kind, n) in [
-            ("pulse", d.pulses),
-            ("glitch", d.glitches),
-            ("wrong_width", d.wrong_widths),
-            ("undecided", d.undecided),
-            ("missing", d.missing),
-            ("parity_error", d.parity_errors),
-            ("bad_frame", d.bad_frames),
-            ("minute_accepted", d.minutes_accepted),
-            ("minute_rejected", d.minutes_rejected),
+            ("pulse", d.quality.pulses),
+            ("glitch", d.quality.glitches),
+            ("wrong_width", d.quality.wrong_widths),
+            ("undecided", d.quality.undecided),
+            ("missing", d.quality.missing),
+            ("parity_error", d.quality.parity_errors),
+            ("bad_frame", d.quality.bad_frames),
+            ("minute_accepted", d.quality.minutes_accepted),
+            ("minute_rejected", d.quality.minutes_rejected),
         ] {
             m.sample(
                 "dcf77_events_total",

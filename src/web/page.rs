@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use super::status::{Dcf77View, GpsView, Status};
 use super::svg::{line_chart, scaled, sky_plot};
+use crate::discipline::history::Point;
 use crate::discipline::Standing;
 
 const STYLE: &str = r#"
@@ -187,8 +188,12 @@ fn dcf77(o: &mut String, d: &Dcf77View) {
     card(
         o,
         "signal",
-        if d.locked { "locked" } else { "searching" },
-        if d.locked { "ok" } else { "bad" },
+        if d.quality.locked {
+            "locked"
+        } else {
+            "searching"
+        },
+        if d.quality.locked { "ok" } else { "bad" },
     );
     card(
         o,
@@ -196,19 +201,24 @@ fn dcf77(o: &mut String, d: &Dcf77View) {
         d.last_minute.as_deref().unwrap_or("-"),
         "",
     );
-    card(o, "minutes accepted", &d.minutes_accepted.to_string(), "");
-    card(o, "parity errors", &d.parity_errors.to_string(), "");
+    card(
+        o,
+        "minutes accepted",
+        &d.quality.minutes_accepted.to_string(),
+        "",
+    );
+    card(o, "parity errors", &d.quality.parity_errors.to_string(), "");
     let _ = write!(
         o,
         r#"</div><p>this minute: <span id="dcf77-bits" class="bits">{}</span></p><p class="label">pulses {} · glitches {} · wrong widths {} · undecided {} · missing {} · bad frames {} · rejected minutes {} · widths {:.0}/{:.0} ms</p>"#,
         esc(&d.current_bits),
-        d.pulses,
-        d.glitches,
-        d.wrong_widths,
-        d.undecided,
-        d.missing,
-        d.bad_frames,
-        d.minutes_rejected,
+        d.quality.pulses,
+        d.quality.glitches,
+        d.quality.wrong_widths,
+        d.quality.undecided,
+        d.quality.missing,
+        d.quality.bad_frames,
+        d.quality.minutes_rejected,
         d.widths_seconds[0] * 1e3,
         d.widths_seconds[1] * 1e3
     );
@@ -227,48 +237,25 @@ fn ntp(o: &mut String, s: &Status) {
 }
 
 fn charts(o: &mut String, s: &Status) {
-    o.push_str("<h2>Last hour</h2>");
-    let h = &s.history.hour;
-    let series = |f: fn(&crate::discipline::history::Point) -> f64,
-                  pts: &[crate::discipline::history::Point]| {
-        pts.iter().map(|p| (p.t, f(p))).collect::<Vec<_>>()
-    };
-    o.push_str(&line_chart(
-        "chart-offset-hour",
-        "offset",
-        "s",
-        &series(|p| p.offset, h),
-    ));
-    o.push_str(&line_chart(
-        "chart-jitter-hour",
-        "jitter",
-        "s",
-        &series(|p| p.jitter, h),
-    ));
-    o.push_str(&line_chart(
-        "chart-frequency-hour",
-        "frequency",
-        "ppm",
-        &series(|p| p.frequency, h),
-    ));
-    o.push_str("<h2>Last day</h2>");
-    let d = &s.history.day;
-    o.push_str(&line_chart(
-        "chart-offset-day",
-        "offset",
-        "s",
-        &series(|p| p.offset, d),
-    ));
-    o.push_str(&line_chart(
-        "chart-jitter-day",
-        "jitter",
-        "s",
-        &series(|p| p.jitter, d),
-    ));
-    o.push_str(&line_chart(
-        "chart-frequency-day",
-        "frequency",
-        "ppm",
-        &series(|p| p.frequency, d),
-    ));
+    type Series = (&'static str, &'static str, fn(&Point) -> f64);
+    const SERIES: [Series; 3] = [
+        ("offset", "s", |p| p.offset),
+        ("jitter", "s", |p| p.jitter),
+        ("frequency", "ppm", |p| p.frequency),
+    ];
+    for (span, title, points) in [
+        ("hour", "Last hour", &s.history.hour),
+        ("day", "Last day", &s.history.day),
+    ] {
+        let _ = write!(o, "<h2>{title}</h2>");
+        for (name, unit, value) in SERIES {
+            let values: Vec<(i64, f64)> = points.iter().map(|p| (p.t, value(p))).collect();
+            o.push_str(&line_chart(
+                &format!("chart-{name}-{span}"),
+                name,
+                unit,
+                &values,
+            ));
+        }
+    }
 }

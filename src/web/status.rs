@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::{refid_text, SourceReport};
+use crate::refclock::dcf77::decoder::Quality;
 use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::clock::Alarm;
 use crate::refclock::gps::driver::GpsStatus;
@@ -87,19 +88,12 @@ pub struct GpsView {
 pub struct Dcf77View {
     pub name: String,
     pub connected: bool,
-    pub locked: bool,
+    /// The decoder's counters and lock, as they are.
+    #[serde(flatten)]
+    pub quality: Quality,
     /// The current minute's bits so far: `0`, `1`, or `?` for undecided or missing.
     pub current_bits: String,
     pub last_minute: Option<String>,
-    pub pulses: u64,
-    pub glitches: u64,
-    pub wrong_widths: u64,
-    pub undecided: u64,
-    pub missing: u64,
-    pub parity_errors: u64,
-    pub bad_frames: u64,
-    pub minutes_accepted: u64,
-    pub minutes_rejected: u64,
     pub widths_seconds: [f64; 2],
 }
 
@@ -285,7 +279,7 @@ fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
     Dcf77View {
         name: name.to_string(),
         connected: d.connected,
-        locked: q.locked,
+        quality: q.clone(),
         current_bits: q
             .current_bits
             .iter()
@@ -296,15 +290,6 @@ fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
             })
             .collect(),
         last_minute: q.last_accepted.map(|m| m.utc.to_string()),
-        pulses: q.pulses,
-        glitches: q.glitches,
-        wrong_widths: q.wrong_widths,
-        undecided: q.undecided,
-        missing: q.missing,
-        parity_errors: q.parity_errors,
-        bad_frames: q.bad_frames,
-        minutes_accepted: q.minutes_accepted,
-        minutes_rejected: q.minutes_rejected,
         widths_seconds: [q.widths.0, q.widths.1],
     }
 }

@@ -51,7 +51,7 @@ impl Slot {
 }
 
 /// Signal quality, as dcf77pi shows it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Quality {
     pub pulses: u64,
     pub glitches: u64,
@@ -70,9 +70,12 @@ pub struct Quality {
     pub minutes_rejected: u64,
     pub locked: bool,
     /// The 0-bit and 1-bit widths learned, seconds.
+    #[serde(skip)]
     pub widths: (f64, f64),
+    #[serde(skip)]
     pub last_accepted: Option<Minute>,
     /// The bits of the minute in progress, as they arrive.
+    #[serde(skip)]
     pub current_bits: Vec<Option<bool>>,
 }
 
