@@ -327,6 +327,7 @@ mod tests {
         assert_eq!(
             c.sources,
             vec![SourceConfig::Local(LocalSourceConfig {
+                select: Default::default(),
                 name: "local".into(),
                 stratum: 10
             })]

@@ -28,11 +28,29 @@ impl SourceConfig {
             SourceConfig::Dcf77(d) => &d.name,
         }
     }
+
+    pub fn select(&self) -> Select {
+        match self {
+            SourceConfig::Local(l) => l.select,
+            SourceConfig::Gps(g) => g.select,
+            SourceConfig::Dcf77(d) => d.select,
+        }
+    }
+}
+
+/// How the selection treats a source, like chrony's `prefer` and `noselect`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Select {
+    /// Followed alone whenever it is among the truechimers.
+    pub prefer: bool,
+    /// Measured and shown, never followed.
+    pub noselect: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocalSourceConfig {
     pub name: String,
+    pub select: Select,
     pub stratum: u8,
 }
 
@@ -58,6 +76,7 @@ pub enum PpsEdge {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GpsSourceConfig {
     pub name: String,
+    pub select: Select,
     pub device: PathBuf,
     pub baud: u32,
     pub pps: PpsInput,
@@ -105,6 +124,7 @@ pub enum Bias {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dcf77SourceConfig {
     pub name: String,
+    pub select: Select,
     pub chip: PathBuf,
     pub line: u32,
     /// The module's output is low while the carrier is reduced.
@@ -148,20 +168,26 @@ pub(super) fn read_source(
         return None;
     }
     // Other keys are only checked once the kind is known.
-    let source = match sec.optional(errs, "kind", one_of(&SOURCE_KINDS))?.as_str() {
+    let kind = sec.optional(errs, "kind", one_of(&SOURCE_KINDS))?;
+    let select = Select {
+        prefer: sec.value(errs, "prefer", false, any),
+        noselect: sec.value(errs, "noselect", false, any),
+    };
+    let source = match kind.as_str() {
         "local" => SourceConfig::Local(LocalSourceConfig {
             name: sec.value(errs, "name", "local".to_string(), any),
+            select,
             stratum: sec.value(errs, "stratum", 10i64, in_range(1u8, 15)) as u8,
         }),
-        "gps" => SourceConfig::Gps(Box::new(read_gps(&mut sec, errs))),
-        "dcf77" => SourceConfig::Dcf77(Box::new(read_dcf77(&mut sec, errs))),
+        "gps" => SourceConfig::Gps(Box::new(read_gps(&mut sec, errs, select))),
+        "dcf77" => SourceConfig::Dcf77(Box::new(read_dcf77(&mut sec, errs, select))),
         _ => return None,
     };
     sec.finish(errs);
     Some(source)
 }
 
-fn read_gps(sec: &mut Section, errs: &mut Errors) -> GpsSourceConfig {
+fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceConfig {
     let baud_ok = |b: &i64| match BAUD_RATES.contains(b) {
         true => Ok(()),
         false => Err(format!("expected a serial speed: {BAUD_RATES:?}")),
@@ -178,6 +204,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors) -> GpsSourceConfig {
     });
     GpsSourceConfig {
         name: sec.value(errs, "name", "gps".to_string(), any),
+        select,
         device: sec
             .value(errs, "device", "/dev/serial0".to_string(), any)
             .into(),
@@ -249,7 +276,7 @@ fn seconds(v: &f64) -> Result<(), String> {
     }
 }
 
-fn read_dcf77(sec: &mut Section, errs: &mut Errors) -> Dcf77SourceConfig {
+fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77SourceConfig {
     let simulate = sec.has("simulate").then(|| {
         let mut sim = sec.table(errs, "simulate");
         let config = Dcf77SimConfig {
@@ -266,6 +293,7 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors) -> Dcf77SourceConfig {
     let biases = ["as-is", "pull-up", "pull-down", "disabled"];
     Dcf77SourceConfig {
         name: sec.value(errs, "name", "dcf77".to_string(), any),
+        select,
         chip: sec
             .value(errs, "chip", "/dev/gpiochip0".to_string(), any)
             .into(),

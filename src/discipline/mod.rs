@@ -228,6 +228,7 @@ mod tests {
 
     fn local(stratum: u8) -> SourceConfig {
         SourceConfig::Local(LocalSourceConfig {
+            select: Default::default(),
             name: "l".into(),
             stratum,
         })

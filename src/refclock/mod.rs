@@ -4,6 +4,7 @@ pub mod dcf77;
 pub mod gps;
 pub mod local;
 
+use crate::server::packet::Leap;
 use crate::time::Realtime;
 
 /// One measurement of the local clock against a reference.
@@ -15,8 +16,16 @@ pub struct Sample {
     pub reference: Realtime,
     /// Bound on the error of this one measurement, seconds.
     pub error: f64,
-    /// What kind of reference it was, as NTP's refid at stratum 1.
+    /// What kind of reference it was, as NTP's refid at stratum 1; an upstream server's
+    /// address (or its hash) otherwise.
     pub refid: [u8; 4],
+    /// The reference's stratum: 0 for a reference clock, the server's for an NTP upstream.
+    pub stratum: u8,
+    /// Round-trip delay to the primary reference, seconds (NTP's root delay plus the path to
+    /// the upstream); 0 for a reference clock.
+    pub root_delay: f64,
+    /// The leap second the reference announces for the end of the current UTC day.
+    pub leap: Leap,
 }
 
 impl Sample {
@@ -26,7 +35,15 @@ impl Sample {
             reference,
             error,
             refid,
+            stratum: 0,
+            root_delay: 0.0,
+            leap: Leap::None,
         }
+    }
+
+    /// The same sample with a leap-second announcement.
+    pub fn with_leap(self, leap: Leap) -> Self {
+        Sample { leap, ..self }
     }
 
     /// Reference minus local clock, seconds: what the local clock must be corrected by.
