@@ -14,12 +14,15 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::{reload, EnvFilter};
 
+use crate::clock::kernel::KernelClock;
 use crate::clock::system::{measure_precision, realtime_now};
-use crate::config::{Config, ServerConfig, SourceConfig};
+use crate::clock::{Actuator, Adjustment};
+use crate::config::{ActuatorKind, Config, ServerConfig, SourceConfig};
+use crate::discipline::driftfile;
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::Discipline;
 use crate::refclock::dcf77::driver::Dcf77Driver;
-use crate::refclock::gps::driver::GpsDriver;
+use crate::refclock::gps::driver::{ClockFeedback, GpsDriver};
 use crate::refclock::Sample;
 use crate::server::acl::AccessList;
 use crate::server::keys::KeyStore;
@@ -110,6 +113,7 @@ pub fn run(
         NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
 
     let (tx, events) = mpsc::channel();
+    let mut clock = DisciplinedClock::start(&config)?;
     let mut sources = Sources::start(0, &config.sources, &tx, &shared);
     let status = Arc::new(ArcSwap::from_pointee(Status::default()));
     let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
@@ -140,9 +144,13 @@ pub fn run(
             last_ping = Instant::now();
         }
         if Instant::now() >= next_tick {
-            sources.discipline.tick();
-            publish(&sources.discipline, &shared, precision);
-            status.store(Arc::new(sources.status(&mut builder, &shared)));
+            clock.tick();
+            publish(&clock.discipline, &shared, precision);
+            status.store(Arc::new(sources.status(
+                &clock.discipline,
+                &mut builder,
+                &shared,
+            )));
             // After a stall, carry on from now rather than catch up in a burst.
             next_tick = (next_tick + TICK).max(Instant::now());
         }
@@ -150,9 +158,10 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => {}
             Ok(Event::Sample(generation, _, _)) if generation != sources.generation => {}
             Ok(Event::Sample(_, index, sample)) => {
-                sources.discipline.add_sample(index, sample);
+                let adjustments = clock.discipline.add_sample(index, sample, realtime_now());
+                clock.apply(adjustments);
                 // Publish at once: a sample is news the clients should have now.
-                publish(&sources.discipline, &shared, precision);
+                publish(&clock.discipline, &shared, precision);
             }
             Ok(Event::Signal(SIGHUP)) => {
                 systemd::notify("RELOADING=1");
@@ -180,9 +189,15 @@ pub fn run(
                             std::mem::replace(&mut sources, Sources::none()).stop();
                             sources = Sources::start(generation, &new.sources, &tx, &shared);
                         }
+                        if new.discipline.actuator != config.discipline.actuator {
+                            tracing::warn!(
+                                "`discipline.actuator` takes effect at the next restart"
+                            );
+                        }
+                        clock.discipline.reconfigure(&new.sources, &new.discipline);
                         config = new;
                         // Publish the state under the new configuration before saying so.
-                        publish(&sources.discipline, &shared, precision);
+                        publish(&clock.discipline, &shared, precision);
                         tracing::info!("configuration reloaded");
                     }
                     Err(e) => {
@@ -204,6 +219,7 @@ pub fn run(
         w.stop();
     }
     sources.stop();
+    clock.save_drift();
     server.stop();
     Ok(())
 }
@@ -244,10 +260,77 @@ enum Event {
     Sample(u64, usize, Sample),
 }
 
-/// The running reference clocks and the discipline their samples feed.
+/// How often the learned frequency is saved (ntpd writes its drift file hourly).
+const DRIFT_SAVE: Duration = Duration::from_secs(3600);
+
+/// The discipline, and the kernel clock when it steers it.
+struct DisciplinedClock {
+    discipline: Discipline,
+    kernel: Option<KernelClock>,
+    drift_file: Option<PathBuf>,
+    last_save: Instant,
+}
+
+impl DisciplinedClock {
+    fn start(config: &Config) -> anyhow::Result<Self> {
+        let d = &config.discipline;
+        let kernel = match d.actuator {
+            ActuatorKind::Kernel => Some(KernelClock::open().context(
+                "the kernel actuator needs CAP_SYS_TIME (or set discipline.actuator = \"virtual\")",
+            )?),
+            ActuatorKind::Virtual => None,
+        };
+        let drift = d.drift_file.as_deref().and_then(|path| {
+            driftfile::read(path)
+                .map_err(|e| tracing::warn!("ignoring the drift file: {e}"))
+                .ok()
+                .flatten()
+                .map(|ppm| ppm * 1e-6)
+        });
+        let mut clock = DisciplinedClock {
+            discipline: Discipline::new(&config.sources, d, drift),
+            kernel,
+            drift_file: d.drift_file.clone(),
+            last_save: Instant::now(),
+        };
+        let initial = clock.discipline.initial_adjustments();
+        clock.apply(initial);
+        Ok(clock)
+    }
+
+    fn apply(&mut self, adjustments: Vec<Adjustment>) {
+        let Some(kernel) = &mut self.kernel else {
+            return;
+        };
+        for a in adjustments {
+            if let Err(e) = kernel.apply(a) {
+                tracing::error!("cannot adjust the system clock ({a:?}): {e}");
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let adjustments = self.discipline.tick(realtime_now());
+        self.apply(adjustments);
+        if self.last_save.elapsed() >= DRIFT_SAVE {
+            self.save_drift();
+        }
+    }
+
+    fn save_drift(&mut self) {
+        self.last_save = Instant::now();
+        let (Some(path), Some(freq)) = (&self.drift_file, self.discipline.frequency()) else {
+            return;
+        };
+        if let Err(e) = driftfile::write(path, freq * 1e6) {
+            tracing::warn!("cannot write the drift file {}: {e}", path.display());
+        }
+    }
+}
+
+/// The running reference clocks.
 struct Sources {
     generation: u64,
-    discipline: Discipline,
     gps: Vec<GpsDriver>,
     dcf77: Vec<Dcf77Driver>,
 }
@@ -256,7 +339,6 @@ impl Sources {
     fn none() -> Self {
         Sources {
             generation: 0,
-            discipline: Discipline::new(&[]),
             gps: Vec::new(),
             dcf77: Vec::new(),
         }
@@ -283,8 +365,14 @@ impl Sources {
                 SourceConfig::Local(_) => continue,
                 SourceConfig::Gps(g) => {
                     let shared = shared.clone();
-                    let numbering = Box::new(move |at| shared.clock.load().numbering_offset(at));
-                    GpsDriver::start(g, sample, numbering).map(|d| sources.gps.push(d))
+                    let feedback = Box::new(move |at| {
+                        let clock = shared.clock.load();
+                        ClockFeedback {
+                            numbering: clock.numbering_offset(at),
+                            stepped: clock.stepped,
+                        }
+                    });
+                    GpsDriver::start(g, sample, feedback).map(|d| sources.gps.push(d))
                 }
                 SourceConfig::Dcf77(d) => {
                     Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
@@ -294,12 +382,16 @@ impl Sources {
                 tracing::error!(source = %config.name(), "cannot start: {e}");
             }
         }
-        sources.discipline = Discipline::new(configs);
         sources
     }
 
     /// The status of everything, for the page, the API and the metrics.
-    fn status(&self, builder: &mut StatusBuilder, shared: &Shared) -> Status {
+    fn status(
+        &self,
+        discipline: &Discipline,
+        builder: &mut StatusBuilder,
+        shared: &Shared,
+    ) -> Status {
         let now = realtime_now();
         let gps: Vec<_> = self
             .gps
@@ -312,8 +404,7 @@ impl Sources {
             .map(|d| (d.name.clone(), (**d.status.load()).clone()))
             .collect();
         let clock = shared.clock.load();
-        let report = self.discipline.report(now);
-        builder.build(now, &clock, report, &gps, &dcf77, &shared.stats)
+        builder.build(now, &clock, discipline, &gps, &dcf77, &shared.stats)
     }
 
     fn stop(self) {

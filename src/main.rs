@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use pitime::config::{Config, LOG_LEVELS};
+use pitime::config::{ActuatorKind, Config, LOG_LEVELS};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
 use pitime::replay;
 use pitime::server::keys::KeyStore;
 use pitime::sim::dcf77;
+use pitime::sim::oscillator::OscillatorParams;
+use pitime::sim::scenario::{self, Scenario};
 use pitime::time::UtcTime;
 use pitime::web::client;
 
@@ -63,6 +65,9 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         seeds: u64,
     },
+    /// Run the discipline against a simulated oscillator and GPS receiver, faster than real
+    /// time, and print a JSON summary of the served time's error.
+    Simulate(Simulate),
     /// Load-test an NTP server from many loopback source addresses.
     BenchServer {
         /// Server address.
@@ -132,6 +137,63 @@ impl Ask {
             Err(e) => fail(e),
         }
     }
+}
+
+#[derive(clap::Args)]
+struct Simulate {
+    /// Simulated seconds.
+    #[arg(long, default_value_t = 7200)]
+    duration: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// PPS timestamp jitter (RMS), nanoseconds.
+    #[arg(long, default_value_t = 1000.0)]
+    pps_jitter_ns: f64,
+    /// The oscillator's initial frequency error, ppm.
+    #[arg(long, default_value_t = 30.0, allow_negative_numbers = true)]
+    freq_offset_ppm: f64,
+    /// Random-walk wander: RMS frequency change per hour, ppm (0.01: a Pi at steady temperature).
+    #[arg(long, default_value_t = 0.01)]
+    wander_ppm: f64,
+    /// Amplitude of a daily temperature-driven frequency swing, ppm.
+    #[arg(long, default_value_t = 0.0)]
+    temperature_ppm: f64,
+    /// The system clock's error at start, seconds.
+    #[arg(long, default_value_t = 0.4, allow_negative_numbers = true)]
+    clock_offset: f64,
+    /// From the pulse to the sentence, seconds.
+    #[arg(long, default_value_t = 0.15)]
+    sentence_delay: f64,
+    /// The receiver is silent from START to END seconds (repeat for several).
+    #[arg(long, value_parser = parse_window)]
+    outage: Vec<(u64, u64)>,
+    /// The receiver reports a time off by SECONDS from START to END: START:END:SECONDS.
+    #[arg(long, value_parser = parse_jump)]
+    jump: Option<(u64, u64, f64)>,
+    /// Where corrections go: "virtual" (served time) or "kernel" (the simulated clock).
+    #[arg(long, default_value = "virtual", value_parser = ["virtual", "kernel"])]
+    actuator: String,
+    /// Start from this drift-file frequency, ppm.
+    #[arg(long, allow_negative_numbers = true)]
+    drift_ppm: Option<f64>,
+}
+
+fn parse_window(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once(':').ok_or("expected START:END")?;
+    let (a, b) = (
+        a.parse().map_err(|e| format!("{e}"))?,
+        b.parse().map_err(|e| format!("{e}"))?,
+    );
+    if a >= b {
+        return Err("START must be before END".into());
+    }
+    Ok((a, b))
+}
+
+fn parse_jump(s: &str) -> Result<(u64, u64, f64), String> {
+    let (window, seconds) = s.rsplit_once(':').ok_or("expected START:END:SECONDS")?;
+    let (a, b) = parse_window(window)?;
+    Ok((a, b, seconds.parse().map_err(|e| format!("{e}"))?))
 }
 
 #[derive(Subcommand)]
@@ -222,6 +284,30 @@ fn main() -> ExitCode {
                 eprintln!("pitime: {}: {e}", file.display());
             }
             print_lines(replay::dcf77_minutes(&edges, active_low, confirm))
+        }
+        Command::Simulate(a) => {
+            let scenario = Scenario {
+                duration: a.duration,
+                seed: a.seed,
+                oscillator: OscillatorParams {
+                    freq: a.freq_offset_ppm * 1e-6,
+                    wander: a.wander_ppm * 1e-6,
+                    temperature: a.temperature_ppm * 1e-6,
+                    offset: a.clock_offset,
+                },
+                pps_jitter: a.pps_jitter_ns * 1e-9,
+                sentence_delay: a.sentence_delay,
+                sentence_jitter: 0.005,
+                outages: a.outage,
+                jump: a.jump,
+                actuator: match a.actuator.as_str() {
+                    "kernel" => ActuatorKind::Kernel,
+                    _ => ActuatorKind::Virtual,
+                },
+                drift: a.drift_ppm.map(|p| p * 1e-6),
+            };
+            println!("{}", serde_json::json!(scenario::run(&scenario)));
+            ExitCode::SUCCESS
         }
         Command::BenchDcf77 { minutes, seeds } => {
             for row in dcf77::sweep(minutes, seeds) {

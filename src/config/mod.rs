@@ -4,6 +4,7 @@
 //! is the reference. Reading collects every error (file:line:column, key, what was expected)
 //! instead of stopping at the first.
 
+mod discipline;
 mod reader;
 mod sources;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
+pub use discipline::{ActuatorKind, DisciplineConfig};
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section};
 pub use sources::*;
@@ -25,6 +27,7 @@ pub struct Config {
     pub log: LogConfig,
     pub server: ServerConfig,
     pub web: WebConfig,
+    pub discipline: DisciplineConfig,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -100,6 +103,11 @@ impl Config {
             log: read_log(root.table(&mut errs, "log"), &mut errs),
             server: read_server(root.table(&mut errs, "server"), &mut errs, base),
             web: read_web(root.table(&mut errs, "web"), &mut errs),
+            discipline: discipline::read_discipline(
+                root.table(&mut errs, "discipline"),
+                &mut errs,
+                base,
+            ),
             sources: read_sources(&mut root, &mut errs),
         };
         root.finish(&mut errs);

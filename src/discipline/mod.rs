@@ -1,45 +1,90 @@
-//! Turning samples from the sources into one clock state.
+//! Turning samples from the sources into one disciplined clock.
 //!
-//! For now: the reference clock with the smallest error among those with a fresh sample is
-//! selected, and the served time is corrected by the median of its recent offsets (phase only,
-//! applied by the virtual actuator). The local clock is the fallback. The filters, intersection,
-//! frequency loop and holdover of a real discipline replace this selection.
+//! Each sample goes through its source's filter (`filter`), then the selection (`select`)
+//! decides which sources tell the truth and which are followed; samples of followed sources
+//! update the loop (`kalman`). The result is published as a `ClockSnapshot`; corrections of the
+//! system clock, when the kernel actuator is used, are returned as `Adjustment`s for the caller
+//! to apply. Everything here takes explicit timestamps and does no I/O.
+//!
+//! Guards: once the clock is set, followed sources that move beyond `jump_limit` are not
+//! followed until they have stayed there `jump_confirm` seconds (the selection already makes
+//! sure they are a majority); at start, a step backwards beyond `backward_limit` needs two
+//! agreeing sources or the same confirmation. Without followed sources the loop holds over on
+//! its learned frequency, its error bound growing with the frequency's uncertainty, until
+//! `holdover` seconds have passed.
 
+pub mod driftfile;
+pub mod filter;
 pub mod history;
+pub mod kalman;
+pub mod select;
 pub mod snapshot;
 
-use std::collections::VecDeque;
-
-use crate::config::SourceConfig;
+use crate::clock::kernel::MAX_FREQ;
+use crate::clock::Adjustment;
+use crate::config::{DisciplineConfig, Select, SourceConfig};
 use crate::refclock::local::LocalClock;
 use crate::refclock::Sample;
 use crate::server::packet::Leap;
 use crate::time::Realtime;
-use snapshot::{ClockSnapshot, Correction};
+use filter::SampleFilter;
+use kalman::ClockModel;
+use select::{Candidate, Verdict};
+use snapshot::{ClockSnapshot, Correction, PHI};
 
-/// A sample older than this (seconds) no longer makes its source selectable.
-const MAX_AGE: f64 = 8.0;
-/// Samples kept per source for the median.
-const KEPT: usize = 16;
+/// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
+/// crystal at a steady temperature, as measured by `pitime simulate` sweeps.
+const WANDER: f64 = 1e-18;
+/// The smallest measurement noise assumed for any source, seconds.
+const NOISE_FLOOR: f64 = 1e-8;
+/// Error the loop does not model (temperature changes), added to the frequency's uncertainty
+/// when the error bound grows: chrony's `maxclockerror` default, 1 ppm.
+const CLOCK_ERROR: f64 = 1e-6;
+/// The kernel actuator corrects the phase over at least this many seconds.
+const MIN_TIME_CONSTANT: f64 = 16.0;
 
 #[derive(Debug)]
 struct SourceState {
     name: String,
     kind: &'static str,
+    select: Select,
     local: Option<LocalClock>,
-    samples: VecDeque<Sample>,
+    filter: SampleFilter,
     /// One bit a tick, set when a sample arrived: chronyc's reach register.
     reach: u8,
     sampled: bool,
+    verdict: Option<Verdict>,
 }
 
 /// How a source stands in the selection, as `chronyc sources` shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Standing {
+    /// Followed by the clock.
     Selected,
+    /// Agrees with the majority; not followed (coarser than the best, or the local clock).
     Candidate,
+    /// Disagrees with the majority, or no majority exists.
+    Falseticker,
+    /// Configured `noselect`: measured, never followed.
+    Noselect,
     Unreachable,
+}
+
+/// The clock's state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockState {
+    /// Never set by a reference since start.
+    #[default]
+    Unsynchronised,
+    /// Following a reference.
+    Locked,
+    /// The references are gone; serving on the learned frequency.
+    Holdover,
+    /// Holdover lasted longer than `holdover`: served as unsynchronised (or at the local
+    /// clock's stratum).
+    Expired,
 }
 
 /// One row of the sources table.
@@ -51,79 +96,423 @@ pub struct SourceReport {
     pub reach: u8,
     /// Seconds since the last sample.
     pub last_sample_ago: Option<f64>,
-    /// Median offset (reference minus local clock) and its jitter, seconds.
+    /// Offset (reference minus served time) and its jitter, seconds.
     pub offset: Option<f64>,
     pub jitter: Option<f64>,
     pub error: Option<f64>,
     pub refid: Option<String>,
+    pub stratum: Option<u8>,
+    /// Samples refused as outliers since start.
+    pub outliers: u64,
+}
+
+/// What the followed sources said at the last update.
+#[derive(Clone, Copy, Debug)]
+struct Reference {
+    refid: [u8; 4],
+    stratum: u8,
+    root_delay: f64,
+    error: f64,
+    leap: Leap,
 }
 
 #[derive(Debug)]
 pub struct Discipline {
     sources: Vec<SourceState>,
+    config: DisciplineConfig,
+    /// The kernel actuator carries out corrections (else they stay in the served time).
+    steers: bool,
+    model: Option<ClockModel>,
+    /// Frequency the actuator applies (kernel), dimensionless.
+    applied_freq: f64,
+    /// The drift file's frequency, for the first model.
+    known_freq: Option<f64>,
+    /// Local time of the last update of the loop.
+    last_update: Option<Realtime>,
+    reference: Option<Reference>,
+    /// Since when the followed sources have been beyond `jump_limit` (or, before the first
+    /// setting, asked for a large step backwards), and by how much.
+    pending_jump: Option<(Realtime, f64)>,
+    /// Seconds the clock has been stepped since start.
+    stepped: f64,
 }
 
 impl Discipline {
-    pub fn new(sources: &[SourceConfig]) -> Self {
-        let sources = sources
+    /// `drift` is the drift file's frequency (dimensionless) when there is one.
+    pub fn new(sources: &[SourceConfig], config: &DisciplineConfig, drift: Option<f64>) -> Self {
+        let steers = config.actuator == crate::config::ActuatorKind::Kernel;
+        let mut discipline = Discipline {
+            sources: Vec::new(),
+            config: config.clone(),
+            steers,
+            model: None,
+            applied_freq: if steers { drift.unwrap_or(0.0) } else { 0.0 },
+            known_freq: drift,
+            last_update: None,
+            reference: None,
+            pending_jump: None,
+            stepped: 0.0,
+        };
+        discipline.reconfigure(sources, config);
+        discipline
+    }
+
+    /// Takes a new configuration (a reload) without losing what the loop learned; sources
+    /// that keep their name and kind keep their samples. The actuator cannot change.
+    pub fn reconfigure(&mut self, sources: &[SourceConfig], config: &DisciplineConfig) {
+        let mut old = std::mem::take(&mut self.sources);
+        self.sources = sources
             .iter()
-            .map(|s| SourceState {
-                name: s.name().to_string(),
-                kind: s.kind(),
-                local: match s {
-                    SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
-                    SourceConfig::Gps(_) | SourceConfig::Dcf77(_) => None,
-                },
-                samples: VecDeque::new(),
-                reach: 0,
-                sampled: false,
+            .map(|s| {
+                let kept = old
+                    .iter()
+                    .position(|o| o.name == s.name() && o.kind == s.kind())
+                    .map(|i| old.swap_remove(i));
+                SourceState {
+                    name: s.name().to_string(),
+                    kind: s.kind(),
+                    select: s.select(),
+                    local: match s {
+                        SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
+                        _ => None,
+                    },
+                    filter: kept.map(|k| k.filter).unwrap_or_default(),
+                    reach: 0,
+                    sampled: false,
+                    verdict: None,
+                }
             })
             .collect();
-        Discipline { sources }
-    }
-
-    /// A sample from source `index` (its position in the configuration).
-    pub fn add_sample(&mut self, index: usize, sample: Sample) {
-        let Some(source) = self.sources.get_mut(index) else {
-            return;
+        let actuator = self.config.actuator;
+        self.config = DisciplineConfig {
+            actuator,
+            ..config.clone()
         };
-        // A change of kind (PPS lost, NMEA only) starts the median afresh.
-        if source
-            .samples
-            .back()
-            .is_some_and(|s| s.refid != sample.refid)
-        {
-            source.samples.clear();
-        }
-        source.samples.push_back(sample);
-        source.sampled = true;
-        if source.samples.len() > KEPT {
-            source.samples.pop_front();
+    }
+
+    /// What the actuator must do before the first sample: take the learned frequency.
+    pub fn initial_adjustments(&self) -> Vec<Adjustment> {
+        match self.steers {
+            true => vec![Adjustment::Frequency(self.applied_freq)],
+            false => Vec::new(),
         }
     }
 
-    /// Shifts the reach registers: call once a second.
-    pub fn tick(&mut self) {
+    /// A sample from source `index` (its position in the configuration), handled at local time
+    /// `now` (after the sample's own instant: a pulse is labelled when its sentence comes);
+    /// returns what the actuator must do now.
+    pub fn add_sample(&mut self, index: usize, sample: Sample, now: Realtime) -> Vec<Adjustment> {
+        let Some(source) = self.sources.get_mut(index) else {
+            return Vec::new();
+        };
+        let consistent = source.filter.add(sample, self.model.as_ref());
+        source.sampled = true;
+        self.select(now);
+        if self.sources[index].verdict != Some(Verdict::Combined) || !consistent {
+            return Vec::new();
+        }
+        let Some(followed) = self.followed() else {
+            return Vec::new();
+        };
+        let variance = self.sources[index]
+            .filter
+            .filtered(self.model.as_ref())
+            .map_or(sample.error, |f| f.jitter)
+            .max(NOISE_FLOOR)
+            .powi(2);
+        let mut adjustments = Vec::new();
+        let Some(model) = &mut self.model else {
+            // The first setting of the clock.
+            let backwards = followed.offset < -self.config.backward_limit;
+            if backwards && followed.agreeing < 2 && !self.confirmed(now, followed.offset) {
+                return Vec::new();
+            }
+            let mut model = ClockModel::new(
+                sample.local,
+                sample.offset(),
+                variance,
+                self.known_freq,
+                WANDER,
+            );
+            model.predict(now);
+            if self.steers {
+                model.freq = 0.0;
+                if model.phase.abs() > self.config.makestep {
+                    tracing::info!(seconds = model.phase, "stepping the clock");
+                    adjustments.push(self.step(&mut model));
+                }
+            }
+            tracing::info!(source = %self.sources[index].name, offset = sample.offset(), "clock set");
+            self.model = Some(model);
+            self.pending_jump = None;
+            self.updated(now, followed.reference);
+            return adjustments;
+        };
+        if followed.offset.abs() > self.config.jump_limit {
+            if !self.confirmed(now, followed.offset) {
+                return Vec::new();
+            }
+            tracing::warn!(
+                seconds = followed.offset,
+                "followed sources jumped; following"
+            );
+            let model = self.model.as_mut().expect("checked above");
+            model.predict(now);
+            model.reset_phase(followed.offset, variance);
+            if self.steers {
+                let mut model = self.model.take().expect("checked above");
+                adjustments.push(self.step(&mut model));
+                self.model = Some(model);
+            }
+            self.updated(now, followed.reference);
+            return adjustments;
+        }
+        self.pending_jump = None;
+        let interval = self
+            .last_update
+            .map_or(1.0, |t| now.seconds_since(t).max(1.0));
+        model.update(sample.local, sample.offset(), variance);
+        // Corrections act from now on, not from the sample's instant.
+        model.predict(now);
+        if self.steers {
+            // Correct the phase over the time constant, through the frequency.
+            let tau = (4.0 * interval).max(MIN_TIME_CONSTANT);
+            let target =
+                (self.applied_freq + model.freq + model.phase / tau).clamp(-MAX_FREQ, MAX_FREQ);
+            model.applied(0.0, target - self.applied_freq);
+            self.applied_freq = target;
+            adjustments.push(Adjustment::Frequency(target));
+        }
+        self.updated(now, followed.reference);
+        adjustments
+    }
+
+    /// Steps the clock by the model's phase.
+    fn step(&mut self, model: &mut ClockModel) -> Adjustment {
+        let seconds = model.phase;
+        model.applied(seconds, 0.0);
+        model.epoch = model.epoch.add_secs_f64(seconds);
+        for s in &mut self.sources {
+            s.filter.stepped(seconds);
+        }
+        if let Some(t) = &mut self.last_update {
+            *t = t.add_secs_f64(seconds);
+        }
+        self.stepped += seconds;
+        Adjustment::Step(seconds)
+    }
+
+    fn updated(&mut self, now: Realtime, reference: Reference) {
+        self.last_update = Some(now);
+        self.reference = Some(reference);
+    }
+
+    /// Whether a jump of `offset` seconds has lasted `jump_confirm` seconds (starting the
+    /// count when it is new).
+    fn confirmed(&mut self, now: Realtime, offset: f64) -> bool {
+        match self.pending_jump {
+            Some((since, _)) if now.seconds_since(since) >= self.config.jump_confirm => {
+                self.pending_jump = None;
+                true
+            }
+            Some((since, _)) => {
+                self.pending_jump = Some((since, offset));
+                false
+            }
+            None => {
+                tracing::warn!(
+                    seconds = offset,
+                    "followed sources jumped; waiting for confirmation"
+                );
+                self.pending_jump = Some((now, offset));
+                false
+            }
+        }
+    }
+
+    /// Runs the selection at `now` and records each source's verdict.
+    fn select(&mut self, now: Realtime) {
+        let model = self.model.as_ref();
+        let mut indices = Vec::new();
+        let mut candidates = Vec::new();
+        for (i, s) in self.sources.iter_mut().enumerate() {
+            s.verdict = None;
+            if s.local.is_some() || s.select.noselect || !s.filter.is_fresh(now) {
+                continue;
+            }
+            let Some(f) = s.filter.filtered(model) else {
+                continue;
+            };
+            let age = now.seconds_since(f.last.local).max(0.0);
+            indices.push(i);
+            candidates.push(Candidate {
+                offset: f.residual,
+                distance: f.last.error + f.jitter + f.last.root_delay / 2.0 + PHI * age,
+                prefer: s.select.prefer,
+            });
+        }
+        for (i, verdict) in indices.into_iter().zip(select::select(&candidates)) {
+            self.sources[i].verdict = Some(verdict);
+        }
+    }
+
+    /// The followed sources' combined offset from the loop, weighted by their distances.
+    fn followed(&self) -> Option<Followed> {
+        let model = self.model.as_ref();
+        let mut sum = 0.0;
+        let mut weights = 0.0;
+        let mut best: Option<(f64, Reference)> = None;
+        let mut agreeing = 0;
+        let mut combined = 0;
+        let mut leaps = (0, 0);
+        for s in &self.sources {
+            match s.verdict {
+                Some(Verdict::Combined) => {}
+                Some(Verdict::Truechimer) => {
+                    agreeing += 1;
+                    continue;
+                }
+                _ => continue,
+            }
+            agreeing += 1;
+            combined += 1;
+            let f = s.filter.filtered(model)?;
+            let distance = f.last.error + f.jitter + f.last.root_delay / 2.0;
+            let w = 1.0 / distance.max(NOISE_FLOOR).powi(2);
+            sum += w * f.residual;
+            weights += w;
+            match f.last.leap {
+                Leap::Insert => leaps.0 += 1,
+                Leap::Delete => leaps.1 += 1,
+                _ => {}
+            }
+            if best.is_none_or(|(d, _)| distance < d) {
+                let reference = Reference {
+                    refid: f.last.refid,
+                    stratum: f.last.stratum,
+                    root_delay: f.last.root_delay,
+                    error: distance,
+                    leap: Leap::None,
+                };
+                best = Some((distance, reference));
+            }
+        }
+        let (_, mut reference) = best?;
+        // A leap second announced by a majority of the followed sources (ntpd's rule).
+        reference.leap = if 2 * leaps.0 > combined {
+            Leap::Insert
+        } else if 2 * leaps.1 > combined {
+            Leap::Delete
+        } else {
+            Leap::None
+        };
+        Some(Followed {
+            offset: sum / weights,
+            agreeing,
+            reference,
+        })
+    }
+
+    /// Shifts the reach registers and renews the verdicts (they go stale with their samples):
+    /// call once a second. Returns the kernel's status to set (leap flags, error estimate).
+    pub fn tick(&mut self, now: Realtime) -> Vec<Adjustment> {
         for s in &mut self.sources {
             s.reach = (s.reach << 1) | u8::from(std::mem::take(&mut s.sampled));
         }
+        self.select(now);
+        if !self.steers {
+            return Vec::new();
+        }
+        let state = self.state(now, -20);
+        vec![Adjustment::Status {
+            leap: state.leap,
+            synchronised: state.synchronised,
+            error: state.root_dispersion_at(now),
+        }]
     }
 
-    /// The reference clock followed at `now`: the fresh one with the smallest error.
-    fn selected(&self, now: Realtime) -> Option<usize> {
-        self.sources
+    /// The state of the clock at `now`.
+    pub fn clock_state(&self, now: Realtime) -> ClockState {
+        match self.last_update {
+            None => ClockState::Unsynchronised,
+            Some(t) if now.seconds_since(t) > self.config.holdover => ClockState::Expired,
+            Some(_)
+                if self
+                    .sources
+                    .iter()
+                    .any(|s| s.verdict == Some(Verdict::Combined)) =>
+            {
+                ClockState::Locked
+            }
+            Some(_) => ClockState::Holdover,
+        }
+    }
+
+    /// The frequency learned so far (what the drift file keeps), dimensionless.
+    pub fn frequency(&self) -> Option<f64> {
+        let model = self.model.as_ref()?;
+        Some(self.applied_freq + model.freq)
+    }
+
+    /// The clock state to publish at `now`.
+    pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
+        let resolution = 2f64.powi(precision as i32);
+        let correction = self
+            .model
+            .as_ref()
+            .map_or_else(Correction::default, |m| Correction {
+                epoch: m.epoch,
+                offset: m.phase,
+                freq: m.freq,
+            });
+        let best_local = self
+            .sources
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.samples.back().map(|last| (i, last)))
-            .filter(|(_, last)| now.seconds_since(last.local).abs() < MAX_AGE)
-            .min_by(|a, b| a.1.error.total_cmp(&b.1.error))
-            .map(|(i, _)| i)
+            .filter_map(|s| s.local.as_ref())
+            .min_by_key(|l| l.stratum);
+        let fallback = || match best_local {
+            Some(local) => ClockSnapshot {
+                stepped: self.stepped,
+                ..local.snapshot(now, precision, correction)
+            },
+            None => ClockSnapshot {
+                correction,
+                stepped: self.stepped,
+                ..ClockSnapshot::unsynchronised(precision)
+            },
+        };
+        let (Some(model), Some(updated), Some(reference)) =
+            (&self.model, self.last_update, self.reference)
+        else {
+            return fallback();
+        };
+        if self.clock_state(now) == ClockState::Expired {
+            return fallback();
+        }
+        ClockSnapshot {
+            synchronised: true,
+            leap: reference.leap,
+            stratum: reference.stratum.saturating_add(1).min(16),
+            refid: reference.refid,
+            reference_time: correction.apply(updated),
+            root_delay: reference.root_delay,
+            root_dispersion: reference.error + 3.0 * model.phase_sigma_at(updated) + resolution,
+            precision,
+            correction,
+            dispersion_rate: 3.0 * model.freq_sigma() + CLOCK_ERROR,
+            frequency: self.applied_freq + model.freq,
+            stepped: self.stepped,
+        }
     }
 
     /// The sources table at `now`.
     pub fn report(&self, now: Realtime) -> Vec<SourceReport> {
-        let selected = self.selected(now);
-        let local_selected = selected.is_none();
+        let model = self.model.as_ref();
+        let local_selected = !self
+            .sources
+            .iter()
+            .any(|s| s.verdict == Some(Verdict::Combined))
+            && self.clock_state(now) != ClockState::Holdover;
         let best_local = self
             .sources
             .iter()
@@ -135,56 +524,113 @@ impl Discipline {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                let last = s.samples.back();
-                let fresh = last.is_some_and(|l| now.seconds_since(l.local).abs() < MAX_AGE);
-                let state = if selected == Some(i) || (local_selected && best_local == Some(i)) {
-                    Standing::Selected
-                } else if fresh || s.local.is_some() {
-                    Standing::Candidate
-                } else {
-                    Standing::Unreachable
+                let last = s.filter.last();
+                let state = match s.verdict {
+                    Some(Verdict::Combined) => Standing::Selected,
+                    Some(Verdict::Truechimer) => Standing::Candidate,
+                    Some(Verdict::Falseticker | Verdict::NoMajority) => Standing::Falseticker,
+                    None if s.local.is_some() && local_selected && best_local == Some(i) => {
+                        Standing::Selected
+                    }
+                    None if s.local.is_some() => Standing::Candidate,
+                    None if s.select.noselect && s.filter.is_fresh(now) => Standing::Noselect,
+                    None => Standing::Unreachable,
                 };
-                let (offset, jitter) = match median_jitter(&s.samples) {
-                    Some((m, j)) => (Some(m), Some(j)),
-                    None => (None, None),
-                };
+                let filtered = s.filter.filtered(model);
                 SourceReport {
                     name: s.name.clone(),
                     kind: s.kind,
                     state,
                     reach: if s.local.is_some() { u8::MAX } else { s.reach },
                     last_sample_ago: last.map(|l| now.seconds_since(l.local)),
-                    offset,
-                    jitter,
+                    offset: filtered.map(|f| f.residual),
+                    jitter: filtered.map(|f| f.jitter),
                     error: last.map(|l| l.error),
                     refid: last.map(|l| refid_text(&l.refid)),
+                    stratum: last.map(|l| l.stratum),
+                    outliers: s.filter.outliers,
                 }
             })
             .collect()
     }
 
-    /// The clock state at `now`.
-    pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
-        if let Some(i) = self.selected(now) {
-            let source = &self.sources[i];
-            if let Some(last) = source.samples.back() {
-                return refclock_state(source, last, precision);
+    /// What an operator should know now: disagreeing sources, a pending jump, holdover.
+    pub fn alarms(&self, now: Realtime) -> Vec<String> {
+        let mut alarms = Vec::new();
+        let model = self.model.as_ref();
+        let followed = self.followed().map(|f| f.offset);
+        for s in &self.sources {
+            let Some(f) = s.filter.filtered(model) else {
+                continue;
+            };
+            match s.verdict {
+                Some(Verdict::Falseticker) => alarms.push(format!(
+                    "{}: disagrees with the majority of the sources (offset {})",
+                    s.name,
+                    seconds(f.residual)
+                )),
+                Some(Verdict::NoMajority) => alarms.push(format!(
+                    "{}: no majority of the sources agrees (offset {}); holding over",
+                    s.name,
+                    seconds(f.residual)
+                )),
+                Some(Verdict::Truechimer)
+                    if followed
+                        .is_some_and(|o| (f.residual - o).abs() > self.config.disagreement) =>
+                {
+                    alarms.push(format!(
+                        "{}: {} from the followed time",
+                        s.name,
+                        seconds(f.residual - followed.unwrap_or(0.0))
+                    ))
+                }
+                _ => {}
             }
         }
-        let best_local = self
-            .sources
-            .iter()
-            .filter_map(|s| s.local.as_ref())
-            .min_by_key(|l| l.stratum);
-        match best_local {
-            Some(local) => local.snapshot(now, precision),
-            None => ClockSnapshot::unsynchronised(precision),
+        if let Some((since, offset)) = self.pending_jump {
+            alarms.push(format!(
+                "the followed sources jumped by {}; not followed for another {:.0} s",
+                seconds(offset),
+                (self.config.jump_confirm - now.seconds_since(since)).max(0.0)
+            ));
         }
+        let since = self.last_update.map_or(0.0, |t| now.seconds_since(t));
+        match self.clock_state(now) {
+            ClockState::Holdover => alarms.push(format!(
+                "holdover: no reference for {since:.0} s, estimated error {}",
+                seconds(self.state(now, -20).root_dispersion_at(now))
+            )),
+            ClockState::Expired => alarms.push(format!(
+                "holdover ended after {since:.0} s: served as unsynchronised"
+            )),
+            ClockState::Locked | ClockState::Unsynchronised => {}
+        }
+        alarms
     }
 }
 
-/// A refid as text: letters for stratum-1 codes.
+struct Followed {
+    /// Combined offset of the followed sources from the loop's estimate, seconds.
+    offset: f64,
+    /// Sources that agree with the majority (followed or not).
+    agreeing: usize,
+    reference: Reference,
+}
+
+/// Seconds with a unit that suits their size.
+fn seconds(s: f64) -> String {
+    match s.abs() {
+        a if a >= 1.0 => format!("{s:.3} s"),
+        a if a >= 1e-3 => format!("{:.3} ms", s * 1e3),
+        _ => format!("{:.1} us", s * 1e6),
+    }
+}
+
+/// A refid as text: letters for stratum-1 codes, an IPv4 address above.
 pub fn refid_text(refid: &[u8; 4]) -> String {
+    if refid.iter().any(|b| !b.is_ascii_graphic() && *b != 0) {
+        return std::net::Ipv4Addr::from(*refid).to_string();
+    }
     refid
         .iter()
         .take_while(|&&b| b != 0)
@@ -192,76 +638,172 @@ pub fn refid_text(refid: &[u8; 4]) -> String {
         .collect()
 }
 
-/// Median offset of the samples and their RMS deviation from it.
-fn median_jitter(samples: &VecDeque<Sample>) -> Option<(f64, f64)> {
-    let mut offsets: Vec<f64> = samples.iter().map(Sample::offset).collect();
-    offsets.sort_by(f64::total_cmp);
-    let median = *offsets.get(offsets.len() / 2)?;
-    let jitter =
-        (offsets.iter().map(|o| (o - median).powi(2)).sum::<f64>() / offsets.len() as f64).sqrt();
-    Some((median, jitter))
-}
-
-fn refclock_state(source: &SourceState, last: &Sample, precision: i8) -> ClockSnapshot {
-    let (median, jitter) = median_jitter(&source.samples).unwrap_or((last.offset(), 0.0));
-    ClockSnapshot {
-        synchronised: true,
-        leap: Leap::None,
-        stratum: 1,
-        refid: last.refid,
-        reference_time: last.reference,
-        root_delay: 0.0,
-        root_dispersion: last.error + jitter + 2f64.powi(precision as i32),
-        precision,
-        correction: Correction {
-            epoch: last.local,
-            offset: median,
-            freq: 0.0,
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LocalSourceConfig;
+    use crate::config::Config;
 
-    fn local(stratum: u8) -> SourceConfig {
-        SourceConfig::Local(LocalSourceConfig {
-            select: Default::default(),
-            name: "l".into(),
-            stratum,
-        })
+    fn sources(toml: &str) -> Vec<SourceConfig> {
+        Config::parse("t", toml, std::path::Path::new("."))
+            .unwrap()
+            .sources
     }
+
+    fn discipline(toml: &str) -> Discipline {
+        Discipline::new(&sources(toml), &DisciplineConfig::default(), None)
+    }
+
+    fn at(s: f64) -> Realtime {
+        Realtime::from_timespec(1_800_000_000, 0).add_secs_f64(s)
+    }
+
+    /// A sample at local time `t` saying the reference is `offset` ahead.
+    fn sample(t: f64, offset: f64, error: f64, refid: &[u8; 4]) -> Sample {
+        Sample::new(at(t), at(t + offset), error, *refid)
+    }
+
+    const THREE: &str = r#"
+        [[source]]
+        kind = "gps"
+        [[source]]
+        kind = "dcf77"
+        [[source]]
+        kind = "local"
+        name = "other"
+        "#;
 
     #[test]
     fn no_source_means_unsynchronised() {
-        let s = Discipline::new(&[]).state(Realtime::from_nanos(0), -20);
+        let s = discipline("").state(at(0.0), -20);
         assert!(!s.synchronised);
         assert_eq!(s.stratum, 16);
     }
 
     #[test]
-    fn lowest_local_stratum_wins() {
-        let d = Discipline::new(&[local(12), local(9)]);
-        let s = d.state(Realtime::from_nanos(5), -20);
+    fn lowest_local_stratum_wins_without_references() {
+        let d = discipline(
+            "[[source]]\nkind = \"local\"\nstratum = 12\n[[source]]\nkind = \"local\"\nname = \"b\"\nstratum = 9\n",
+        );
+        let s = d.state(at(5.0), -20);
         assert!(s.synchronised);
         assert_eq!((s.stratum, &s.refid), (9, b"LOCL"));
-        assert_eq!(s.reference_time, Realtime::from_nanos(5));
     }
 
     #[test]
-    fn a_fresh_refclock_wins_with_its_median_offset_and_goes_stale() {
-        let mut d = Discipline::new(&[local(10), local(10)]);
-        let at = |s: i64| Realtime::from_timespec(s, 0);
-        for (i, off) in [0.5, 0.5001, 0.4999, 0.9, 0.5].into_iter().enumerate() {
-            let t = at(100 + i as i64);
-            d.add_sample(1, Sample::new(t, t.add_secs_f64(off), 1e-5, *b"PPS\0"));
+    fn learns_the_offset_then_holds_over_then_expires() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        for t in 0..60 {
+            let t = t as f64;
+            d.add_sample(0, sample(t, 0.25 + 10e-6 * t, 10e-6, b"PPS\0"), at(t));
+            d.tick(at(t + 0.5));
         }
-        let s = d.state(at(105), -20);
-        assert_eq!((s.stratum, &s.refid), (1, b"PPS\0"));
-        assert_eq!(s.correction.offset, 0.5);
-        assert!(s.root_dispersion > 1e-5 && s.root_dispersion < 0.2);
-        assert_eq!(d.state(at(120), -20).stratum, 10);
+        let s = d.state(at(60.0), -20);
+        assert_eq!(
+            (s.stratum, &s.refid, d.clock_state(at(60.0))),
+            (1, b"PPS\0", ClockState::Locked)
+        );
+        let served = s.correction.apply(at(60.0)).seconds_since(at(60.0));
+        assert!((served - (0.25 + 600e-6)).abs() < 1e-6, "{served}");
+        assert!((d.frequency().unwrap() - 10e-6).abs() < 1e-7);
+        // The receiver goes quiet: holdover, with a bound that grows.
+        d.tick(at(100.0));
+        assert_eq!(d.clock_state(at(100.0)), ClockState::Holdover);
+        let later = d.state(at(3600.0), -20);
+        assert!(later.synchronised);
+        assert!(later.root_dispersion_at(at(3600.0)) > s.root_dispersion_at(at(60.0)) + 1e-3);
+        assert!(d
+            .alarms(at(3600.0))
+            .iter()
+            .any(|a| a.starts_with("holdover")));
+        // After the holdover limit clients are told to ignore the clock.
+        let expired = at(60.0 + DisciplineConfig::default().holdover + 1.0);
+        assert_eq!(d.clock_state(expired), ClockState::Expired);
+        assert_eq!(d.state(expired, -20).stratum, 16);
+    }
+
+    #[test]
+    fn the_source_that_disagrees_with_two_others_is_a_falseticker() {
+        let mut d = discipline(THREE.replace("kind = \"local\"", "kind = \"gps\"").as_str());
+        for t in 0..20 {
+            let t = t as f64;
+            d.add_sample(0, sample(t, 0.1, 10e-6, b"PPS\0"), at(t));
+            d.add_sample(1, sample(t, 0.102, 5e-3, b"DCF\0"), at(t));
+            d.add_sample(2, sample(t, 0.6, 1e-3, b"NMEA"), at(t));
+        }
+        let report = d.report(at(20.0));
+        let states: Vec<_> = report.iter().map(|r| r.state).collect();
+        assert_eq!(
+            states,
+            [
+                Standing::Selected,
+                Standing::Candidate,
+                Standing::Falseticker
+            ]
+        );
+        let alarms = d.alarms(at(20.0));
+        assert!(
+            alarms.iter().any(|a| a.starts_with("other: disagrees")),
+            "{alarms:?}"
+        );
+        let served = d.state(at(20.0), -20).correction.apply(at(20.0));
+        assert!((served.seconds_since(at(20.0)) - 0.1).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_jump_is_followed_only_after_it_is_confirmed() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        let served = |d: &Discipline, t: f64| {
+            d.state(at(t), -20)
+                .correction
+                .apply(at(t))
+                .seconds_since(at(t))
+        };
+        for t in 0..30 {
+            d.add_sample(0, sample(t as f64, 0.0, 10e-6, b"PPS\0"), at(t as f64));
+        }
+        let confirm = DisciplineConfig::default().jump_confirm;
+        let mut t = 30.0;
+        while t < 30.0 + confirm - 1.0 {
+            d.add_sample(0, sample(t, 2.0, 10e-6, b"PPS\0"), at(t));
+            t += 1.0;
+        }
+        assert!(served(&d, t).abs() < 1e-3, "followed too early");
+        assert!(d.alarms(at(t)).iter().any(|a| a.contains("jumped")));
+        // Confirmation counts from when the filter's median moved (half its window).
+        for _ in 0..20 {
+            d.add_sample(0, sample(t, 2.0, 10e-6, b"PPS\0"), at(t));
+            t += 1.0;
+        }
+        assert!((served(&d, t) - 2.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_large_first_step_backwards_waits_for_a_second_opinion() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        d.add_sample(0, sample(0.0, -30.0, 10e-6, b"PPS\0"), at(0.0));
+        assert!(!d.state(at(0.5), -20).synchronised);
+        let mut two = discipline("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n");
+        two.add_sample(1, sample(0.0, -30.0, 5e-3, b"DCF\0"), at(0.0));
+        two.add_sample(0, sample(0.0, -30.0, 10e-6, b"PPS\0"), at(0.0));
+        assert!(two.state(at(0.5), -20).synchronised);
+    }
+
+    #[test]
+    fn a_leap_second_announced_by_the_followed_source_is_served() {
+        let mut d = discipline("[[source]]\nkind = \"dcf77\"\n");
+        d.add_sample(
+            0,
+            sample(0.0, 0.0, 5e-3, b"DCF\0").with_leap(Leap::Insert),
+            at(0.0),
+        );
+        assert_eq!(d.state(at(0.5), -20).leap, Leap::Insert);
+    }
+
+    #[test]
+    fn noselect_sources_are_measured_not_followed() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\nnoselect = true\n");
+        d.add_sample(0, sample(0.0, 0.1, 10e-6, b"PPS\0"), at(0.0));
+        assert!(!d.state(at(0.5), -20).synchronised);
+        assert_eq!(d.report(at(0.5))[0].state, Standing::Noselect);
     }
 }

@@ -45,6 +45,14 @@ pub struct ClockSnapshot {
     /// log2 of the clock's reading precision, seconds.
     pub precision: i8,
     pub correction: Correction,
+    /// How fast the error bound grows after `reference_time` (dimensionless): PHI for a
+    /// free-running clock, the learned frequency's uncertainty for a disciplined one.
+    pub dispersion_rate: f64,
+    /// The clock's total frequency correction (actuator plus served), dimensionless.
+    pub frequency: f64,
+    /// Seconds the kernel actuator has stepped the system clock since start: drivers that
+    /// keep local times restate them when this changes.
+    pub stepped: f64,
 }
 
 impl ClockSnapshot {
@@ -60,6 +68,9 @@ impl ClockSnapshot {
             root_dispersion: 0.0,
             precision,
             correction: Correction::default(),
+            dispersion_rate: PHI,
+            frequency: 0.0,
+            stepped: 0.0,
         }
     }
 
@@ -72,9 +83,10 @@ impl ClockSnapshot {
             .then(|| self.correction.apply(at).seconds_since(at))
     }
 
-    /// Root dispersion at `now`: the bound grows at PHI since the reference time.
+    /// Root dispersion at `now`: the bound grows since the reference time.
     pub fn root_dispersion_at(&self, now: Realtime) -> f64 {
-        self.root_dispersion + PHI * now.seconds_since(self.reference_time).max(0.0)
+        self.root_dispersion
+            + self.dispersion_rate * now.seconds_since(self.reference_time).max(0.0)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The local clock as a last-resort reference (ntpd's LOCAL driver, chrony's `local stratum`):
 //! serves the system clock as it is, at a high stratum, so clients can tell it from real time.
 
-use crate::discipline::snapshot::{ClockSnapshot, Correction};
+use crate::discipline::snapshot::{ClockSnapshot, Correction, PHI};
 use crate::server::packet::Leap;
 use crate::time::Realtime;
 
@@ -11,8 +11,9 @@ pub struct LocalClock {
 }
 
 impl LocalClock {
-    /// The clock state when the local clock is the selected reference at `now`.
-    pub fn snapshot(&self, now: Realtime, precision: i8) -> ClockSnapshot {
+    /// The clock state when the local clock is the selected reference at `now`, serving the
+    /// system clock with `correction` (what the discipline last learned, if anything).
+    pub fn snapshot(&self, now: Realtime, precision: i8, correction: Correction) -> ClockSnapshot {
         ClockSnapshot {
             synchronised: true,
             leap: Leap::None,
@@ -22,7 +23,10 @@ impl LocalClock {
             root_delay: 0.0,
             root_dispersion: 2f64.powi(precision as i32),
             precision,
-            correction: Correction::default(),
+            correction,
+            dispersion_rate: PHI,
+            frequency: correction.freq,
+            stepped: 0.0,
         }
     }
 }

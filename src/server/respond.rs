@@ -251,7 +251,7 @@ mod tests {
             root_delay: 0.0,
             root_dispersion: 1e-6,
             precision: -20,
-            correction: Default::default(),
+            ..ClockSnapshot::unsynchronised(-20)
         }
     }
 

@@ -1,8 +1,10 @@
-//! Simulated receivers: what stands in for antennas, serial ports and PPS lines on machines
+//! Simulated receivers and oscillators: what stands in for antennas, serial ports and PPS lines on machines
 //! that have none (tests, the demo, benchmarks).
 
 pub mod dcf77;
 pub mod dcf77_runner;
 pub mod gps;
 pub mod gps_runner;
+pub mod oscillator;
 pub mod rng;
+pub mod scenario;

@@ -106,6 +106,8 @@ fn sources(o: &mut String, s: &Status) {
         let mark = match r.state {
             Standing::Selected => "*",
             Standing::Candidate => "+",
+            Standing::Falseticker => "x",
+            Standing::Noselect => "-",
             Standing::Unreachable => "?",
         };
         let _ = write!(

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::ClockSnapshot;
-use crate::discipline::{refid_text, SourceReport};
+use crate::discipline::{refid_text, ClockState, Discipline, SourceReport};
 use crate::refclock::dcf77::decoder::Quality;
 use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::clock::Alarm;
@@ -31,6 +31,7 @@ pub struct Status {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ClockView {
     pub synchronised: bool,
+    pub state: ClockState,
     pub stratum: u8,
     pub refid: String,
     pub leap: &'static str,
@@ -152,7 +153,7 @@ impl StatusBuilder {
         &mut self,
         now: Realtime,
         clock: &ClockSnapshot,
-        sources: Vec<SourceReport>,
+        discipline: &Discipline,
         gps: &[(String, GpsStatus)],
         dcf77: &[(String, Dcf77Status)],
         stats: &ServerStats,
@@ -165,6 +166,7 @@ impl StatusBuilder {
             }
         }
         self.last_requests = Some((now, requests));
+        let sources = discipline.report(now);
         let selected_jitter = sources
             .iter()
             .find(|s| s.state == crate::discipline::Standing::Selected)
@@ -176,7 +178,7 @@ impl StatusBuilder {
             frequency: clock.correction.freq * 1e6,
             jitter: selected_jitter,
         });
-        let mut alarms = Vec::new();
+        let mut alarms = discipline.alarms(now);
         let gps: Vec<GpsView> = gps
             .iter()
             .map(|(name, g)| {
@@ -201,11 +203,12 @@ impl StatusBuilder {
             uptime_seconds: now.seconds_since(self.started),
             clock: ClockView {
                 synchronised: clock.synchronised,
+                state: discipline.clock_state(now),
                 stratum: clock.stratum,
                 refid: refid_text(&clock.refid),
                 leap: leap_name(clock.leap),
                 offset_seconds: clock.correction.offset,
-                frequency_ppm: clock.correction.freq * 1e6,
+                frequency_ppm: clock.frequency * 1e6,
                 root_delay_seconds: clock.root_delay,
                 root_dispersion_seconds: clock.root_dispersion_at(now),
                 reference_time: clock.synchronised.then(|| utc_text(clock.reference_time)),

@@ -139,6 +139,36 @@ impl GpsClock {
         }
     }
 
+    /// The local clock was stepped by `seconds`: restate the local times kept so far, so that
+    /// pairing and trust carry on as if nothing happened.
+    pub fn stepped(&mut self, seconds: f64) {
+        let shift = |t: &mut Realtime| *t = t.add_secs_f64(seconds);
+        self.edges.iter_mut().for_each(shift);
+        if let Some((_, rx)) = &mut self.pending {
+            shift(rx);
+        }
+        if let Some(t) = &mut self.last_trusted {
+            shift(t);
+        }
+        // Offsets are receiver time minus local time.
+        match &mut self.trust {
+            Trust::Acquiring { offset, last, .. } => {
+                *offset -= seconds;
+                shift(last);
+            }
+            Trust::Locked { offset } => *offset -= seconds,
+            Trust::Jumped {
+                trusted,
+                offset,
+                since,
+            } => {
+                *trusted -= seconds;
+                *offset -= seconds;
+                shift(since);
+            }
+        }
+    }
+
     /// Whether the receiver's time is trusted (acquired and not jumping).
     pub fn trusted(&self) -> bool {
         matches!(self.trust, Trust::Locked { .. })

@@ -53,7 +53,15 @@ enum Input {
 }
 
 /// Gives the estimate (true time - local time) of another trusted source at a local time.
-pub type Numbering = Box<dyn Fn(Realtime) -> Option<f64> + Send>;
+pub type Feedback = Box<dyn Fn(Realtime) -> ClockFeedback + Send>;
+
+/// What the driver learns from the discipline's published clock at a local time.
+pub struct ClockFeedback {
+    /// (true time - local time), when another source can number pulses.
+    pub numbering: Option<f64>,
+    /// Seconds the system clock has been stepped since start.
+    pub stepped: f64,
+}
 
 pub struct GpsDriver {
     stop: Arc<AtomicBool>,
@@ -68,7 +76,7 @@ impl GpsDriver {
     pub fn start(
         config: &GpsSourceConfig,
         sample: Box<dyn Fn(Sample) + Send>,
-        numbering: Numbering,
+        feedback: Feedback,
     ) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(ArcSwap::from_pointee(GpsStatus::default()));
@@ -117,7 +125,7 @@ impl GpsDriver {
                     clock,
                     status: GpsStatus::default(),
                 };
-                source.run(rx, &*sample, &*numbering, &status)
+                source.run(rx, &*sample, &*feedback, &status)
             }
         })?);
         Ok(GpsDriver {
@@ -245,11 +253,25 @@ impl Source {
         &mut self,
         rx: mpsc::Receiver<Input>,
         sample: &dyn Fn(Sample),
-        numbering: &dyn Fn(Realtime) -> Option<f64>,
+        feedback: &dyn Fn(Realtime) -> ClockFeedback,
         published: &ArcSwap<GpsStatus>,
     ) {
+        let mut stepped = 0.0;
         loop {
-            match rx.recv_timeout(POLL) {
+            let input = rx.recv_timeout(POLL);
+            let at = match &input {
+                Ok(Input::Bytes(_, at) | Input::Pulse(at)) => Some(*at),
+                _ => None,
+            };
+            let fed = at.map(feedback);
+            // Times kept from before a step of the system clock are restated after it.
+            if let Some(f) = &fed {
+                if f.stepped != stepped {
+                    self.clock.stepped(f.stepped - stepped);
+                    stepped = f.stepped;
+                }
+            }
+            match input {
                 Ok(Input::Bytes(bytes, at)) => {
                     let mut outputs = Vec::new();
                     let (decoder, clock) = (&mut self.decoder, &mut self.clock);
@@ -266,7 +288,7 @@ impl Source {
                 }
                 Ok(Input::Pulse(at)) => {
                     self.status.last_pulse = Some(at);
-                    let out = self.clock.on_pps(at, numbering(at));
+                    let out = self.clock.on_pps(at, fed.and_then(|f| f.numbering));
                     self.alarm(out.alarm);
                     out.sample.into_iter().for_each(sample);
                 }
