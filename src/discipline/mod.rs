@@ -5,6 +5,7 @@
 //! applied by the virtual actuator). The local clock is the fallback. The filters, intersection,
 //! frequency loop and holdover of a real discipline replace this selection.
 
+pub mod driftfile;
 pub mod history;
 pub mod snapshot;
 
