@@ -148,8 +148,8 @@ mod tests {
         assert_eq!(parse("500.000\n"), Ok(500.0));
         // chrony: frequency and skew, padded to 20 columns, opposite sign.
         assert_eq!(
-            parse("           -3.141593            0.012345\n"),
-            Ok(3.141593)
+            parse("           -3.250000            0.012345\n"),
+            Ok(3.25)
         );
     }
 
