@@ -7,6 +7,7 @@
 
 pub mod driftfile;
 pub mod history;
+pub mod leapfile;
 pub mod snapshot;
 
 use std::collections::VecDeque;
