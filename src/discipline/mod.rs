@@ -9,6 +9,7 @@ pub mod driftfile;
 pub mod history;
 pub mod leapfile;
 pub mod snapshot;
+pub mod statsfiles;
 
 use std::collections::VecDeque;
 
