@@ -160,7 +160,7 @@ pub fn parse(text: &str) -> Result<LeapTable, LeapFileError> {
                 if at <= previous_at {
                     return Err(fail("entry not after the one before"));
                 }
-                if (offset - previous_offset).abs() != 1 {
+                if offset.abs_diff(previous_offset) != 1 {
                     return Err(fail("TAI-UTC changes by other than one second"));
                 }
             }
@@ -437,6 +437,11 @@ mod tests {
                 "TAI-UTC changes by other than one second",
             ),
             ("#@ 1\n#@ 2", 2, "a second #@ line"),
+            (
+                "2272060800 -2147483648\n2287785600 2147483647",
+                2,
+                "TAI-UTC changes by other than one second",
+            ),
         ];
         for (text, line, reason) in cases {
             let err = parse(text).unwrap_err();
@@ -468,6 +473,11 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn file_shaped_text_never_panics(text in "((#[$@h#])?[ \t]*[-0-9a-f \t]{0,40}\n){0,8}") {
             let _ = parse(&text);
         }
 
