@@ -17,8 +17,10 @@ pub mod driftfile;
 pub mod filter;
 pub mod history;
 pub mod kalman;
+pub mod leapfile;
 pub mod select;
 pub mod snapshot;
+pub mod statsfiles;
 
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
