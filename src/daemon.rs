@@ -18,9 +18,11 @@ use crate::clock::kernel::KernelClock;
 use crate::clock::system::{measure_precision, realtime_now};
 use crate::clock::{Actuator, Adjustment};
 use crate::config::{ActuatorKind, Config, ServerConfig, SourceConfig};
-use crate::discipline::driftfile;
+use crate::discipline::leapfile::{self, LeapTable};
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
 use crate::discipline::Discipline;
+use crate::discipline::{driftfile, Standing};
 use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::{ClockFeedback, GpsDriver};
 use crate::refclock::Sample;
@@ -30,6 +32,7 @@ use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
 use crate::systemd;
+use crate::time::Realtime;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 
@@ -194,7 +197,7 @@ pub fn run(
                                 "`discipline.actuator` takes effect at the next restart"
                             );
                         }
-                        clock.discipline.reconfigure(&new.sources, &new.discipline);
+                        clock.configure(&new);
                         config = new;
                         // Publish the state under the new configuration before saying so.
                         publish(&clock.discipline, &shared, precision);
@@ -263,12 +266,17 @@ enum Event {
 /// How often the learned frequency is saved (ntpd writes its drift file hourly).
 const DRIFT_SAVE: Duration = Duration::from_secs(3600);
 
+/// Statistics are written every this many ticks (ntpd's 16 s minimum poll).
+const STATS_EVERY: u64 = 16;
+
 /// The discipline, and the kernel clock when it steers it.
 struct DisciplinedClock {
     discipline: Discipline,
     kernel: Option<KernelClock>,
     drift_file: Option<PathBuf>,
     last_save: Instant,
+    stats: Option<StatsFiles>,
+    ticks: u64,
 }
 
 impl DisciplinedClock {
@@ -290,9 +298,12 @@ impl DisciplinedClock {
         let mut clock = DisciplinedClock {
             discipline: Discipline::new(&config.sources, d, drift),
             kernel,
-            drift_file: d.drift_file.clone(),
+            drift_file: None,
             last_save: Instant::now(),
+            stats: None,
+            ticks: 0,
         };
+        clock.configure(config);
         let initial = clock.discipline.initial_adjustments();
         clock.apply(initial);
         Ok(clock)
@@ -309,11 +320,58 @@ impl DisciplinedClock {
         }
     }
 
+    /// Takes the file settings of a (re)loaded configuration.
+    fn configure(&mut self, config: &Config) {
+        let d = &config.discipline;
+        self.discipline.reconfigure(&config.sources, d);
+        self.discipline
+            .set_leap_table(d.leap_file.as_deref().and_then(load_leap_table));
+        self.drift_file.clone_from(&d.drift_file);
+        if self.stats.as_ref().map(StatsFiles::dir) != d.stats_dir.as_deref() {
+            self.stats = d.stats_dir.clone().map(StatsFiles::new);
+        }
+    }
+
     fn tick(&mut self) {
-        let adjustments = self.discipline.tick(realtime_now());
+        let now = realtime_now();
+        let adjustments = self.discipline.tick(now);
         self.apply(adjustments);
         if self.last_save.elapsed() >= DRIFT_SAVE {
             self.save_drift();
+        }
+        self.ticks += 1;
+        if self.ticks % STATS_EVERY == 0 {
+            self.write_stats(now);
+        }
+    }
+
+    /// loopstats and peerstats, in ntpd's formats; a failure is logged once, not every time.
+    fn write_stats(&mut self, now: Realtime) {
+        let Some(stats) = &mut self.stats else {
+            return;
+        };
+        let mut written = Ok(());
+        if let Some((offset, freq, jitter, wander)) = self.discipline.loop_stats() {
+            written = stats.loop_stats(now, offset, freq, jitter, wander, 4);
+        }
+        for r in self.discipline.report(now) {
+            let (Some(offset), Some(jitter)) = (r.offset, r.jitter) else {
+                continue;
+            };
+            let select = match r.state {
+                Standing::Selected => PeerSelect::SysPeer,
+                Standing::Candidate => PeerSelect::Candidate,
+                Standing::Falseticker => PeerSelect::Falsetick,
+                Standing::Noselect | Standing::Unreachable => PeerSelect::Reject,
+            };
+            let status = peer_status_word(select, r.reach != 0);
+            let dispersion = r.error.unwrap_or(0.0);
+            written = written
+                .and(stats.peer_stats(now, &r.name, status, offset, 0.0, dispersion, jitter));
+        }
+        if let Err(e) = written {
+            tracing::warn!("cannot write statistics to {}: {e}", stats.dir().display());
+            self.stats = None;
         }
     }
 
@@ -324,6 +382,24 @@ impl DisciplinedClock {
         };
         if let Err(e) = driftfile::write(path, freq * 1e6) {
             tracing::warn!("cannot write the drift file {}: {e}", path.display());
+        }
+    }
+}
+
+/// Reads the leap-seconds.list; a bad or expired file is logged and not used.
+fn load_leap_table(path: &Path) -> Option<LeapTable> {
+    match leapfile::load(path) {
+        Ok(table) if table.expires() < realtime_now() => {
+            tracing::warn!(
+                "{} expired; update tzdata (leap seconds now come only from the sources)",
+                path.display()
+            );
+            None
+        }
+        Ok(table) => Some(table),
+        Err(e) => {
+            tracing::warn!("ignoring the leap-seconds file: {e}");
+            None
         }
     }
 }

@@ -94,6 +94,14 @@ impl SampleFilter {
         })
     }
 
+    /// A leap second passed at local time `at`: the references of earlier samples move by
+    /// `step` seconds (-1 for an inserted second), as if they had been taken after it.
+    pub fn leapt(&mut self, at: Realtime, step: f64) {
+        for s in self.samples.iter_mut().filter(|s| s.local < at) {
+            s.reference = s.reference.add_secs_f64(step);
+        }
+    }
+
     /// The local clock was stepped by `seconds`: restate the kept samples' local times.
     pub fn stepped(&mut self, seconds: f64) {
         for s in &mut self.samples {

@@ -31,8 +31,9 @@ use crate::server::packet::Leap;
 use crate::time::Realtime;
 use filter::SampleFilter;
 use kalman::ClockModel;
+use leapfile::LeapTable;
 use select::{Candidate, Verdict};
-use snapshot::{ClockSnapshot, Correction, PHI};
+use snapshot::{ClockSnapshot, Correction, LeapCorrection, PHI};
 
 /// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
 /// crystal at a steady temperature, as measured by `pitime simulate` sweeps.
@@ -137,6 +138,11 @@ pub struct Discipline {
     pending_jump: Option<(Realtime, f64)>,
     /// Seconds the clock has been stepped since start.
     stepped: f64,
+    leap_table: Option<LeapTable>,
+    /// The last leap second passed (so that it is not announced again while 23:59:59 repeats).
+    leap_passed: Option<Realtime>,
+    /// The leap second due as of the last sample or tick, until it has passed.
+    leap_pending: Option<(Leap, Realtime)>,
 }
 
 impl Discipline {
@@ -154,6 +160,9 @@ impl Discipline {
             reference: None,
             pending_jump: None,
             stepped: 0.0,
+            leap_table: None,
+            leap_passed: None,
+            leap_pending: None,
         };
         discipline.reconfigure(sources, config);
         discipline
@@ -192,6 +201,58 @@ impl Discipline {
         };
     }
 
+    /// The leap-seconds.list in use, for leaps no source announces.
+    pub fn set_leap_table(&mut self, table: Option<LeapTable>) {
+        self.leap_table = table;
+    }
+
+    /// The leap second due and its midnight: the one pending (even just after its midnight,
+    /// until `pass_leap` has taken it over), else the one announced at local time `now`.
+    fn leap_due(&self, now: Realtime) -> Option<(Leap, Realtime)> {
+        self.leap_pending.or_else(|| self.leap_announced(now))
+    }
+
+    /// The leap second announced for the end of the current UTC day, and that midnight.
+    fn leap_announced(&self, now: Realtime) -> Option<(Leap, Realtime)> {
+        let model = self.model.as_ref()?;
+        let served = now.add_secs_f64(model.phase_at(now));
+        let day = served.as_nanos().div_euclid(86_400_000_000_000) + 1;
+        let midnight = Realtime::from_timespec(day * 86_400, 0);
+        let announced = self.reference.map_or(Leap::None, |r| r.leap);
+        let leap = match (announced, &self.leap_table) {
+            (Leap::Insert | Leap::Delete, _) => announced,
+            (_, Some(table)) => table.announcement(served),
+            _ => Leap::None,
+        };
+        (matches!(leap, Leap::Insert | Leap::Delete) && self.leap_passed != Some(midnight))
+            .then_some((leap, midnight))
+    }
+
+    /// Once the served time has passed a leap second inserted or deleted by the virtual
+    /// actuator, the loop's phase takes it over, and so do the kept samples' references.
+    fn pass_leap(&mut self, now: Realtime) {
+        let Some(model) = self.model.as_mut() else {
+            return;
+        };
+        let served = now.add_secs_f64(model.phase_at(now));
+        let Some((leap, midnight)) = self.leap_pending.filter(|p| served >= p.1) else {
+            self.leap_pending = self.leap_announced(now);
+            return;
+        };
+        self.leap_pending = None;
+        tracing::info!(?leap, "leap second");
+        self.leap_passed = Some(midnight);
+        if self.steers {
+            return;
+        }
+        let step = if leap == Leap::Insert { -1.0 } else { 1.0 };
+        model.applied(-step, 0.0);
+        let leap_local = midnight.add_secs_f64(-model.phase_at(now));
+        for s in &mut self.sources {
+            s.filter.leapt(leap_local, step);
+        }
+    }
+
     /// What the actuator must do before the first sample: take the learned frequency.
     pub fn initial_adjustments(&self) -> Vec<Adjustment> {
         match self.steers {
@@ -207,8 +268,9 @@ impl Discipline {
         let Some(source) = self.sources.get_mut(index) else {
             return Vec::new();
         };
-        let consistent = source.filter.add(sample, self.model.as_ref());
         source.sampled = true;
+        self.pass_leap(now);
+        let consistent = self.sources[index].filter.add(sample, self.model.as_ref());
         self.select(now);
         if self.sources[index].verdict != Some(Verdict::Combined) || !consistent {
             return Vec::new();
@@ -421,6 +483,7 @@ impl Discipline {
         for s in &mut self.sources {
             s.reach = (s.reach << 1) | u8::from(std::mem::take(&mut s.sampled));
         }
+        self.pass_leap(now);
         self.select(now);
         if !self.steers {
             return Vec::new();
@@ -450,6 +513,26 @@ impl Discipline {
         }
     }
 
+    /// What ntpd's loopstats records: offset of the followed sources from the loop
+    /// (seconds), frequency (ppm), their jitter (seconds) and the frequency's uncertainty (ppm).
+    pub fn loop_stats(&self) -> Option<(f64, f64, f64, f64)> {
+        let model = self.model.as_ref()?;
+        let followed = self.followed();
+        let jitter = self
+            .sources
+            .iter()
+            .filter(|s| s.verdict == Some(Verdict::Combined))
+            .filter_map(|s| s.filter.filtered(Some(model)))
+            .map(|f| f.jitter)
+            .fold(0.0, f64::max);
+        Some((
+            followed.map_or(0.0, |f| f.offset),
+            self.frequency()? * 1e6,
+            jitter,
+            model.freq_sigma() * 1e6,
+        ))
+    }
+
     /// The frequency learned so far (what the drift file keeps), dimensionless.
     pub fn frequency(&self) -> Option<f64> {
         let model = self.model.as_ref()?;
@@ -459,6 +542,7 @@ impl Discipline {
     /// The clock state to publish at `now`.
     pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
         let resolution = 2f64.powi(precision as i32);
+        let due = self.leap_due(now);
         let correction = self
             .model
             .as_ref()
@@ -466,7 +550,18 @@ impl Discipline {
                 epoch: m.epoch,
                 offset: m.phase,
                 freq: m.freq,
+                leap: due.map(|(leap, at)| LeapCorrection {
+                    at,
+                    leap,
+                    step: !self.steers,
+                    smear: self.config.leap_smear,
+                }),
             });
+        // Smeared time carries the leap in its rate: clients must not apply it again.
+        let leap = match due {
+            Some((leap, _)) if !self.config.leap_smear => leap,
+            _ => Leap::None,
+        };
         let best_local = self
             .sources
             .iter()
@@ -493,7 +588,7 @@ impl Discipline {
         }
         ClockSnapshot {
             synchronised: true,
-            leap: reference.leap,
+            leap,
             stratum: reference.stratum.saturating_add(1).min(16),
             refid: reference.refid,
             reference_time: correction.apply(updated),
@@ -799,6 +894,42 @@ mod tests {
             at(0.0),
         );
         assert_eq!(d.state(at(0.5), -20).leap, Leap::Insert);
+    }
+
+    #[test]
+    fn the_virtual_actuator_inserts_the_announced_leap_second() {
+        // 2016-12-31T23:59:00Z, a minute before the last leap second.
+        let start = Realtime::from_timespec(1_483_228_740, 0);
+        let local = |t: f64| start.add_secs_f64(t);
+        let mut d = discipline("[[source]]\nkind = \"dcf77\"\n");
+        let served = |d: &Discipline, t: f64| {
+            let s = d.state(local(t), -20);
+            (s.correction.apply(local(t)).seconds_since(start), s.leap)
+        };
+        for t in 0..70 {
+            let t = t as f64;
+            // After the leap the reference (UTC) is a second behind the continuous local clock.
+            let (offset, leap) = if t < 60.0 {
+                (0.0, Leap::Insert)
+            } else {
+                (-1.0, Leap::None)
+            };
+            let sample = Sample::new(local(t), local(t + offset), 5e-3, *b"DCF\0").with_leap(leap);
+            d.add_sample(0, sample, local(t));
+            d.tick(local(t + 0.5));
+            if t == 58.0 {
+                assert_eq!(served(&d, 59.5), (59.5, Leap::Insert));
+                // 23:59:59 comes twice, from the snapshot published before midnight.
+                let published = d.state(local(59.0), -20).correction;
+                assert_eq!(published.apply(local(60.5)).seconds_since(start), 59.5);
+            }
+        }
+        assert_eq!(served(&d, 70.0), (69.0, Leap::None));
+        assert!(
+            d.alarms(local(70.0)).is_empty(),
+            "{:?}",
+            d.alarms(local(70.0))
+        );
     }
 
     #[test]

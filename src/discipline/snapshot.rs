@@ -1,6 +1,7 @@
 //! The clock state the discipline publishes and everything else reads: immutable once built,
 //! swapped atomically, so the NTP hot path never takes a lock.
 
+use super::leapfile::smear_offset;
 use crate::server::packet::Leap;
 use crate::time::Realtime;
 
@@ -15,14 +16,47 @@ pub struct Correction {
     pub epoch: Realtime,
     pub offset: f64,
     pub freq: f64,
+    /// A leap second at the end of this UTC day, when the served time must carry it.
+    pub leap: Option<LeapCorrection>,
 }
+
+/// How the served time passes a leap second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeapCorrection {
+    /// Midnight UTC at the end of the day with the leap second.
+    pub at: Realtime,
+    pub leap: Leap,
+    /// The served time inserts or deletes the second itself (virtual actuator); with the
+    /// kernel actuator the system clock does.
+    pub step: bool,
+    /// Spread the second over 24 hours around `at` instead (non-standard, off by default).
+    pub smear: bool,
+}
+
+/// Seconds over which a smeared leap second is spread (Google's noon-to-noon smear).
+pub const SMEAR_WINDOW: f64 = 86_400.0;
 
 impl Correction {
     pub fn apply(&self, t: Realtime) -> Realtime {
-        if self.offset == 0.0 && self.freq == 0.0 {
+        if self.offset == 0.0 && self.freq == 0.0 && self.leap.is_none() {
             return t;
         }
-        t.add_secs_f64(self.offset + self.freq * t.seconds_since(self.epoch))
+        let mut served = t.add_secs_f64(self.offset + self.freq * t.seconds_since(self.epoch));
+        if let Some(l) = &self.leap {
+            if l.step {
+                served = match l.leap {
+                    // 23:59:59 is served twice, as the kernel does it.
+                    Leap::Insert if served >= l.at => served.add_secs_f64(-1.0),
+                    // 23:59:59 never comes.
+                    Leap::Delete if served >= l.at.add_secs_f64(-1.0) => served.add_secs_f64(1.0),
+                    _ => served,
+                };
+            }
+            if l.smear {
+                served = served.add_secs_f64(smear_offset(l.at, served, SMEAR_WINDOW, l.leap));
+            }
+        }
+        served
     }
 }
 
@@ -112,6 +146,7 @@ mod tests {
             epoch,
             offset: 0.5,
             freq: 1e-5,
+            leap: None,
         };
         let t = Realtime::from_timespec(200, 0);
         assert!((c.apply(t).seconds_since(t) - (0.5 + 1e-3)).abs() < 1e-9);

@@ -184,6 +184,10 @@ pub struct StatsFiles {
 }
 
 impl StatsFiles {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     pub fn new(dir: PathBuf) -> Self {
         StatsFiles {
             dir,
