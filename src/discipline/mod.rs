@@ -312,7 +312,10 @@ impl Discipline {
             self.updated(now, followed.reference);
             return adjustments;
         };
-        if followed.offset.abs() > self.config.jump_limit {
+        // Beyond the limit and beyond what the last reference could be wrong by: a PPS that
+        // corrects a first setting from coarse NMEA time is a refinement, not a jump.
+        let known = self.reference.map_or(0.0, |r| r.error);
+        if followed.offset.abs() > self.config.jump_limit + known {
             if !self.confirmed(now, followed.offset) {
                 return Vec::new();
             }

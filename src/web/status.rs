@@ -175,7 +175,7 @@ impl StatusBuilder {
         self.history.push(Point {
             t: now.as_nanos().div_euclid(1_000_000_000),
             offset: clock.correction.offset,
-            frequency: clock.correction.freq * 1e6,
+            frequency: clock.frequency * 1e6,
             jitter: selected_jitter,
         });
         let mut alarms = discipline.alarms(now);
