@@ -27,6 +27,7 @@ use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
 use crate::systemd;
+use crate::upstream::driver::NtpDriver;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 
@@ -250,6 +251,7 @@ struct Sources {
     discipline: Discipline,
     gps: Vec<GpsDriver>,
     dcf77: Vec<Dcf77Driver>,
+    ntp: Vec<NtpDriver>,
 }
 
 impl Sources {
@@ -259,6 +261,7 @@ impl Sources {
             discipline: Discipline::new(&[]),
             gps: Vec::new(),
             dcf77: Vec::new(),
+            ntp: Vec::new(),
         }
     }
 
@@ -289,6 +292,7 @@ impl Sources {
                 SourceConfig::Dcf77(d) => {
                     Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
                 }
+                SourceConfig::Ntp(n) => NtpDriver::start(n, sample).map(|d| sources.ntp.push(d)),
             };
             if let Err(e) = started {
                 tracing::error!(source = %config.name(), "cannot start: {e}");
@@ -319,6 +323,7 @@ impl Sources {
     fn stop(self) {
         self.gps.into_iter().for_each(GpsDriver::stop);
         self.dcf77.into_iter().for_each(Dcf77Driver::stop);
+        self.ntp.into_iter().for_each(NtpDriver::stop);
     }
 }
 

@@ -72,7 +72,7 @@ impl Discipline {
                 kind: s.kind(),
                 local: match s {
                     SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
-                    SourceConfig::Gps(_) | SourceConfig::Dcf77(_) => None,
+                    SourceConfig::Gps(_) | SourceConfig::Dcf77(_) | SourceConfig::Ntp(_) => None,
                 },
                 samples: VecDeque::new(),
                 reach: 0,
