@@ -169,7 +169,9 @@ fn run(
                 link = None;
                 continue;
             }
-            let request = client.request(realtime_now(), cookie());
+            // T1 as late as possible: the cookie is fetched before it.
+            let cookie = cookie();
+            let request = client.request(realtime_now(), cookie);
             if let Err(e) = socket.send(&request) {
                 tracing::debug!(source = %c.name, "send failed: {e}");
             }

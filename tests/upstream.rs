@@ -1,0 +1,92 @@
+//! An upstream NTP server as a source, end to end: a real chronyd (`-x`: never touches the
+//! clock) serving its local clock at stratum 3, and pitime polling it, in a private network
+//! namespace.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use pitime::web::client::status;
+
+const CHRONYD_PORT: u16 = 10123;
+const WEB: &str = "127.0.0.1:8123";
+
+/// chronyd serving on 127.0.0.1, killed on drop.
+struct Chronyd(Child);
+
+impl Chronyd {
+    fn start(dir: &TempDir) -> Chronyd {
+        let conf = dir.write(
+            "chrony.conf",
+            &format!(
+                "local stratum 3\nallow 127.0.0.1\nport {CHRONYD_PORT}\nbindaddress 127.0.0.1\n\
+                 cmdport 0\npidfile {}\ndriftfile {}\n",
+                dir.path("chronyd.pid").display(),
+                dir.path("chrony.drift").display()
+            ),
+        );
+        let log = std::fs::File::create(dir.path("chronyd.log")).unwrap();
+        let child = Command::new("chronyd")
+            .args(["-x", "-d", "-u", "root", "-f"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start chronyd (install chrony)");
+        Chronyd(child)
+    }
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn pitime_measures_a_chronyd_upstream() {
+    private_network();
+    let dir = TempDir::new("chronyd");
+    let _chronyd = Chronyd::start(&dir);
+    let daemon = Daemon::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:11123\"]\n\n[web]\nlisten = [\"{WEB}\"]\n\n\
+         [[source]]\nkind = \"ntp\"\nname = \"chronyd\"\nserver = \"127.0.0.1\"\n\
+         port = {CHRONYD_PORT}\n"
+    ));
+    let web: SocketAddr = WEB.parse().unwrap();
+    // The iburst's four requests go out within 6 s; chronyd answers from the start.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let source = loop {
+        let row = status(web).ok().and_then(|s| {
+            s["sources"]
+                .as_array()
+                .and_then(|rows| rows.iter().find(|r| r["name"] == "chronyd").cloned())
+        });
+        if let Some(row) = row.filter(|r| r["reach"].as_u64() > Some(0) && r["offset"].is_f64()) {
+            break row;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sample from chronyd within 25 s; pitime log:\n{}\nchronyd log:\n{}",
+            daemon.log(),
+            std::fs::read_to_string(dir.path("chronyd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(source["kind"], "ntp");
+    let offset = source["offset"].as_f64().unwrap();
+    assert!(
+        offset.abs() < 0.01,
+        "offset {offset} s from a server on this clock"
+    );
+    assert!(
+        daemon.log().contains("polling NTP server"),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.stop().success());
+}
