@@ -28,7 +28,7 @@ use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
 use crate::systemd;
 use crate::upstream::driver::NtpDriver;
-use crate::web::status::{Status, StatusBuilder};
+use crate::web::status::{DriverStatus, Status, StatusBuilder};
 use crate::web::WebServer;
 
 /// How often the discipline republishes the clock state.
@@ -315,9 +315,19 @@ impl Sources {
             .iter()
             .map(|d| (d.name.clone(), (**d.status.load()).clone()))
             .collect();
+        let ntp: Vec<_> = self
+            .ntp
+            .iter()
+            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
+            .collect();
         let clock = shared.clock.load();
         let report = self.discipline.report(now);
-        builder.build(now, &clock, report, &gps, &dcf77, &shared.stats)
+        let drivers = DriverStatus {
+            gps: &gps,
+            dcf77: &dcf77,
+            upstream: &ntp,
+        };
+        builder.build(now, &clock, report, drivers, &shared.stats)
     }
 
     fn stop(self) {

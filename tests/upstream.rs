@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use pitime::web::client::status;
+use pitime::web::client::{get, status};
 
 const CHRONYD_PORT: u16 = 10123;
 const WEB: &str = "127.0.0.1:8123";
@@ -83,10 +83,23 @@ fn pitime_measures_a_chronyd_upstream() {
         offset.abs() < 0.01,
         "offset {offset} s from a server on this clock"
     );
+    // The driver's own view: chronyd's address, reached, the filter's offset and delay.
+    let s = status(web).unwrap();
+    let up = &s["upstream"][0];
+    assert_eq!(up["address"], format!("127.0.0.1:{CHRONYD_PORT}"));
+    assert!(up["reach"].as_u64() > Some(0), "{up}");
+    assert!(up["offset_seconds"].as_f64().unwrap().abs() < 0.01, "{up}");
+    assert!(up["delay_seconds"].as_f64().unwrap() < 0.01, "{up}");
+    assert_eq!(
+        (up["dropped"].as_u64(), up["denied"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let page = get(web, "/").unwrap();
+    assert!(page.contains(r#"<table id="upstream">"#));
+    let metrics = get(web, "/metrics").unwrap();
     assert!(
-        daemon.log().contains("polling NTP server"),
-        "{}",
-        daemon.log()
+        metrics.contains(r#"pitime_upstream_reach{source="chronyd"}"#),
+        "{metrics}"
     );
     assert!(daemon.stop().success());
 }
