@@ -47,27 +47,27 @@ impl Drop for Chronyd {
     }
 }
 
-#[test]
-fn pitime_measures_a_chronyd_upstream() {
-    private_network();
-    let dir = TempDir::new("chronyd");
-    let _chronyd = Chronyd::start(&dir);
-    let daemon = Daemon::start(&format!(
+/// pitime polling chronyd, `extra` added to its source table.
+fn pitime(extra: &str) -> Daemon {
+    Daemon::start(&format!(
         "[server]\nlisten = [\"127.0.0.1:11123\"]\n\n[web]\nlisten = [\"{WEB}\"]\n\n\
          [[source]]\nkind = \"ntp\"\nname = \"chronyd\"\nserver = \"127.0.0.1\"\n\
-         port = {CHRONYD_PORT}\n"
-    ));
+         port = {CHRONYD_PORT}\n{extra}"
+    ))
+}
+
+/// Waits (up to 25 s) for the ntp source's row in the sources table with a sample.
+fn wait_for_sample(daemon: &Daemon, dir: &TempDir) -> serde_json::Value {
     let web: SocketAddr = WEB.parse().unwrap();
-    // The iburst's four requests go out within 6 s; chronyd answers from the start.
     let deadline = Instant::now() + Duration::from_secs(25);
-    let source = loop {
+    loop {
         let row = status(web).ok().and_then(|s| {
             s["sources"]
                 .as_array()
                 .and_then(|rows| rows.iter().find(|r| r["name"] == "chronyd").cloned())
         });
         if let Some(row) = row.filter(|r| r["reach"].as_u64() > Some(0) && r["offset"].is_f64()) {
-            break row;
+            return row;
         }
         assert!(
             Instant::now() < deadline,
@@ -76,7 +76,17 @@ fn pitime_measures_a_chronyd_upstream() {
             std::fs::read_to_string(dir.path("chronyd.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(200));
-    };
+    }
+}
+
+#[test]
+fn pitime_measures_a_chronyd_upstream() {
+    private_network();
+    let dir = TempDir::new("chronyd");
+    let _chronyd = Chronyd::start(&dir);
+    let daemon = pitime("");
+    // The iburst's four requests go out within 6 s; chronyd answers from the start.
+    let source = wait_for_sample(&daemon, &dir);
     assert_eq!(source["kind"], "ntp");
     let offset = source["offset"].as_f64().unwrap();
     assert!(
@@ -84,6 +94,7 @@ fn pitime_measures_a_chronyd_upstream() {
         "offset {offset} s from a server on this clock"
     );
     // The driver's own view: chronyd's address, reached, the filter's offset and delay.
+    let web: SocketAddr = WEB.parse().unwrap();
     let s = status(web).unwrap();
     let up = &s["upstream"][0];
     assert_eq!(up["address"], format!("127.0.0.1:{CHRONYD_PORT}"));
@@ -101,5 +112,19 @@ fn pitime_measures_a_chronyd_upstream() {
         metrics.contains(r#"pitime_upstream_reach{source="chronyd"}"#),
         "{metrics}"
     );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn an_upstream_that_starts_late_is_found() {
+    private_network();
+    let dir = TempDir::new("chronyd");
+    // Polls every 2 s, refused (ICMP port unreachable) until chronyd runs; after four the
+    // name is resolved again.
+    let daemon = pitime("minpoll = 1\n");
+    std::thread::sleep(Duration::from_secs(9));
+    let _chronyd = Chronyd::start(&dir);
+    let source = wait_for_sample(&daemon, &dir);
+    assert!(source["offset"].as_f64().unwrap().abs() < 0.01, "{source}");
     assert!(daemon.stop().success());
 }

@@ -79,11 +79,12 @@ struct Link {
     addr: SocketAddr,
 }
 
-/// Resolves the server's name and connects a socket to its first address.
-fn connect(c: &NtpSourceConfig) -> io::Result<Link> {
-    let addr = (c.server.as_str(), c.port)
-        .to_socket_addrs()?
-        .next()
+/// Resolves the server's name and connects a socket to its `turn`th address, round-robin: a
+/// name whose first address does not answer (IPv6 without a route) is tried at the next.
+fn connect(c: &NtpSourceConfig, turn: usize) -> io::Result<Link> {
+    let addrs: Vec<SocketAddr> = (c.server.as_str(), c.port).to_socket_addrs()?.collect();
+    let addr = *addrs
+        .get(turn % addrs.len().max(1))
         .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the name has no address"))?;
     let local: SocketAddr = match addr {
         SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
@@ -126,12 +127,13 @@ fn run(
     let mut client: Option<Client> = None;
     let mut batch = RecvBatch::default();
     let mut status = NtpStatus::default();
-    // The loss count at the last resolution, so one count resolves once.
-    let mut resolved_at_loss = 0;
+    // Set when the name was resolved for the poll now due, so that poll is sent.
+    let mut resolved = false;
+    let mut turn = 0;
     let mut logged = false;
     while !stop.load(Ordering::Relaxed) {
         let Some(Link { socket, .. }) = &link else {
-            match connect(c) {
+            match connect(c, turn) {
                 Ok(l) => {
                     if status.address != Some(l.addr) {
                         tracing::info!(source = %c.name, address = %l.addr, "polling NTP server");
@@ -146,7 +148,7 @@ fn run(
                 }
                 Err(e) => {
                     if !logged {
-                        tracing::warn!(source = %c.name, server = %c.server, "cannot reach the NTP server: {e}; retrying");
+                        tracing::warn!(source = %c.name, server = %c.server, "cannot resolve or connect to the NTP server: {e}; retrying");
                         logged = true;
                     }
                     pause(RETRY, stop);
@@ -164,11 +166,13 @@ fn run(
         };
         if wait <= 0.0 {
             let lost = client.unanswered();
-            if lost >= RESOLVE_AFTER && lost % RESOLVE_AFTER == 0 && lost != resolved_at_loss {
-                resolved_at_loss = lost;
+            if !resolved && lost > 0 && lost % RESOLVE_AFTER == 0 {
+                resolved = true;
+                turn += 1;
                 link = None;
                 continue;
             }
+            resolved = false;
             // T1 as late as possible: the cookie is fetched before it.
             let cookie = cookie();
             let request = client.request(realtime_now(), cookie);
