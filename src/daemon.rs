@@ -292,7 +292,8 @@ impl Sources {
                 SourceConfig::Dcf77(d) => {
                     Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
                 }
-                SourceConfig::Ntp(n) => NtpDriver::start(n, sample).map(|d| sources.ntp.push(d)),
+                SourceConfig::Ntp(n) => NtpDriver::start(n, &shared.policy.load().keys, sample)
+                    .map(|d| sources.ntp.push(d)),
             };
             if let Err(e) = started {
                 tracing::error!(source = %config.name(), "cannot start: {e}");

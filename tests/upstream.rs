@@ -14,16 +14,20 @@ use pitime::web::client::{get, status};
 const CHRONYD_PORT: u16 = 10123;
 const WEB: &str = "127.0.0.1:8123";
 
+/// The keys file chronyd and pitime share in the authenticated test.
+const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n";
+
 /// chronyd serving on 127.0.0.1, killed on drop.
 struct Chronyd(Child);
 
 impl Chronyd {
-    fn start(dir: &TempDir) -> Chronyd {
+    /// Starts chronyd with `extra` lines of configuration.
+    fn start(dir: &TempDir, extra: &str) -> Chronyd {
         let conf = dir.write(
             "chrony.conf",
             &format!(
                 "local stratum 3\nallow 127.0.0.1\nport {CHRONYD_PORT}\nbindaddress 127.0.0.1\n\
-                 cmdport 0\npidfile {}\ndriftfile {}\n",
+                 cmdport 0\npidfile {}\ndriftfile {}\n{extra}",
                 dir.path("chronyd.pid").display(),
                 dir.path("chrony.drift").display()
             ),
@@ -47,12 +51,13 @@ impl Drop for Chronyd {
     }
 }
 
-/// pitime polling chronyd, `extra` added to its source table.
-fn pitime(extra: &str) -> Daemon {
+/// pitime polling chronyd, with `server` added to its `[server]` table and `source` to its
+/// source table.
+fn pitime(server: &str, source: &str) -> Daemon {
     Daemon::start(&format!(
-        "[server]\nlisten = [\"127.0.0.1:11123\"]\n\n[web]\nlisten = [\"{WEB}\"]\n\n\
+        "[server]\nlisten = [\"127.0.0.1:11123\"]\n{server}\n[web]\nlisten = [\"{WEB}\"]\n\n\
          [[source]]\nkind = \"ntp\"\nname = \"chronyd\"\nserver = \"127.0.0.1\"\n\
-         port = {CHRONYD_PORT}\n{extra}"
+         port = {CHRONYD_PORT}\n{source}"
     ))
 }
 
@@ -83,8 +88,8 @@ fn wait_for_sample(daemon: &Daemon, dir: &TempDir) -> serde_json::Value {
 fn pitime_measures_a_chronyd_upstream() {
     private_network();
     let dir = TempDir::new("chronyd");
-    let _chronyd = Chronyd::start(&dir);
-    let daemon = pitime("");
+    let _chronyd = Chronyd::start(&dir, "");
+    let daemon = pitime("", "");
     // The iburst's four requests go out within 6 s; chronyd answers from the start.
     let source = wait_for_sample(&daemon, &dir);
     assert_eq!(source["kind"], "ntp");
@@ -121,10 +126,37 @@ fn an_upstream_that_starts_late_is_found() {
     let dir = TempDir::new("chronyd");
     // Polls every 2 s, refused (ICMP port unreachable) until chronyd runs; after four the
     // name is resolved again.
-    let daemon = pitime("minpoll = 1\n");
+    let daemon = pitime("", "minpoll = 1\n");
     std::thread::sleep(Duration::from_secs(9));
-    let _chronyd = Chronyd::start(&dir);
+    let _chronyd = Chronyd::start(&dir, "");
     let source = wait_for_sample(&daemon, &dir);
     assert!(source["offset"].as_f64().unwrap().abs() < 0.01, "{source}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_keyed_upstream_is_measured_and_a_wrong_key_is_not() {
+    private_network();
+    let dir = TempDir::new("chronyd");
+    let keys = dir.write("ntp.keys", KEYS);
+    file_mode(&keys, 0o600);
+    let _chronyd = Chronyd::start(&dir, &format!("keyfile {}\n", keys.display()));
+    let server = format!("keys_file = \"{}\"\n", keys.display());
+    let daemon = pitime(&server, "key = 2\nminpoll = 1\n");
+    let source = wait_for_sample(&daemon, &dir);
+    assert!(source["offset"].as_f64().unwrap().abs() < 0.01, "{source}");
+    assert!(daemon.stop().success());
+
+    // Same key id, another secret: chronyd does not answer requests it cannot verify.
+    let other = dir.write("other.keys", &KEYS.replace("0102", "ffff"));
+    file_mode(&other, 0o600);
+    let server = format!("keys_file = \"{}\"\n", other.display());
+    let daemon = pitime(&server, "key = 2\nminpoll = 1\n");
+    std::thread::sleep(Duration::from_secs(6));
+    let s = status(WEB.parse().unwrap()).unwrap();
+    let up = &s["upstream"][0];
+    assert_eq!(up["reach"], 0, "{up}");
+    assert!(up["offset_seconds"].is_null(), "{up}");
+    assert!(s["sources"][0]["offset"].is_null(), "{s}");
     assert!(daemon.stop().success());
 }

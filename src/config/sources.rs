@@ -171,6 +171,8 @@ pub struct NtpSourceConfig {
     /// Bounds of the poll interval, log2 seconds.
     pub minpoll: i8,
     pub maxpoll: i8,
+    /// Symmetric key (an id in `server.keys_file`) that signs requests and must sign replies.
+    pub key: Option<u32>,
 }
 
 const SOURCE_KINDS: [&str; 4] = ["local", "gps", "dcf77", "ntp"];
@@ -374,6 +376,9 @@ fn read_ntp(
             false => Err(format!("expected at least minpoll ({minpoll})")),
         }
     }) as i8;
+    let key = sec
+        .optional(errs, "key", in_range(1u32, u32::MAX))
+        .map(|k: i64| k as u32);
     let Some(server) = server else {
         if !sec.has("server") {
             let why = "missing, expected the upstream server's host name or address";
@@ -389,6 +394,7 @@ fn read_ntp(
         iburst,
         minpoll,
         maxpoll: maxpoll.max(minpoll),
+        key,
     })
 }
 
@@ -469,6 +475,7 @@ mod tests {
             ("ptbtime1.ptb.de", "ptbtime1.ptb.de")
         );
         assert_eq!((n.port, n.iburst, n.minpoll, n.maxpoll), (123, true, 6, 10));
+        assert_eq!(n.key, None);
         assert_eq!(c.sources[0].kind(), "ntp");
         // A minpoll above the default maxpoll raises it.
         let c = parse("[[source]]\nkind = \"ntp\"\nserver = \"::1\"\nminpoll = 12\n").unwrap();

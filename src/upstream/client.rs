@@ -17,7 +17,9 @@ use md5::{Digest, Md5};
 use super::filter::{Best, ClockFilter, Measurement};
 use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
-use crate::server::packet::{Header, Leap, HEADER_LEN, MODE_CLIENT, MODE_SERVER};
+use crate::server::keys::Key;
+use crate::server::mac::MAX_DIGEST_LEN;
+use crate::server::packet::{parse_trailer, Header, Leap, HEADER_LEN, MODE_CLIENT, MODE_SERVER};
 use crate::time::{NtpShort, NtpTimestamp, Realtime};
 
 /// Requests in a burst (`iburst`) and the seconds between them.
@@ -52,6 +54,8 @@ pub enum Rejected {
     Unexpected,
     #[error("origin timestamp is not our request's (spoofed or stale)")]
     WrongOrigin,
+    #[error("not signed with our key")]
+    Unauthenticated,
     #[error("the server is unsynchronised")]
     Unsynchronised,
     #[error("unknown kiss code {0:?}")]
@@ -76,6 +80,8 @@ pub struct Client {
     minpoll: i8,
     maxpoll: i8,
     iburst: bool,
+    /// Signs requests; replies must carry a valid MAC with it.
+    key: Option<(u32, Key)>,
     refid: [u8; 4],
     poll: i8,
     /// One bit per request, set when it was answered (newest in bit 0).
@@ -102,12 +108,14 @@ pub fn refid(ip: IpAddr) -> [u8; 4] {
 }
 
 impl Client {
-    /// A client for the server at `peer`, whose first request is due at `now`.
-    pub fn new(config: &NtpSourceConfig, peer: IpAddr, now: Realtime) -> Self {
+    /// A client for the server at `peer`, whose first request is due at `now`; `key` is the
+    /// one `config.key` names.
+    pub fn new(config: &NtpSourceConfig, key: Option<Key>, peer: IpAddr, now: Realtime) -> Self {
         Client {
             minpoll: config.minpoll,
             maxpoll: config.maxpoll,
             iburst: config.iburst,
+            key: config.key.zip(key),
             refid: refid(peer),
             poll: config.minpoll,
             reach: 0,
@@ -171,7 +179,7 @@ impl Client {
 
     /// The request to send at `now` (T1). `cookie` must be random: it is the transmit
     /// timestamp, which only a reply from someone who saw the request can echo.
-    pub fn request(&mut self, now: Realtime, cookie: u64) -> [u8; HEADER_LEN] {
+    pub fn request(&mut self, now: Realtime, cookie: u64) -> Vec<u8> {
         if self.pending.is_some() {
             self.unanswered += 1;
         }
@@ -186,7 +194,7 @@ impl Client {
         let cookie = NtpTimestamp(cookie);
         self.pending = Some(Pending { cookie, sent: now });
         // Everything but the transmit timestamp is zero: a request tells nothing about us.
-        let mut out = [0; HEADER_LEN];
+        let mut header = [0; HEADER_LEN];
         Header {
             leap: Leap::None,
             version: 4,
@@ -202,7 +210,13 @@ impl Client {
             receive: NtpTimestamp::ZERO,
             transmit: cookie,
         }
-        .write(&mut out);
+        .write(&mut header);
+        let mut out = header.to_vec();
+        if let Some((id, key)) = &self.key {
+            out.resize(HEADER_LEN + 4 + MAX_DIGEST_LEN, 0);
+            let len = key.sign(*id, &mut out, HEADER_LEN);
+            out.truncate(len);
+        }
         out
     }
 
@@ -215,6 +229,9 @@ impl Client {
         let pending = self.pending.ok_or(Rejected::Unexpected)?;
         if h.origin != pending.cookie {
             return Err(Rejected::WrongOrigin);
+        }
+        if !self.signed(data, h.version) {
+            return Err(Rejected::Unauthenticated);
         }
         // Answered: the cookie is spent, so a replay of this reply is `Unexpected`.
         self.pending = None;
@@ -251,6 +268,20 @@ impl Client {
             leap: h.leap,
         };
         Ok(Reply::Sample(sample))
+    }
+
+    /// Whether `data` carries a valid MAC with our key, if we have one.
+    fn signed(&self, data: &[u8], version: u8) -> bool {
+        let Some((id, key)) = &self.key else {
+            return true;
+        };
+        let mac = parse_trailer(data, version).ok().and_then(|t| t.mac);
+        mac.is_some_and(|m| {
+            m.key_id == *id
+                && key
+                    .algorithm
+                    .verify(&key.secret, version, &data[..m.signed_len], m.digest)
+        })
     }
 
     fn kiss(&mut self, code: [u8; 4], server_poll: i8, sent: Realtime) -> Result<Reply, Rejected> {
@@ -331,6 +362,7 @@ mod tests {
             iburst,
             minpoll,
             maxpoll,
+            key: None,
         }
     }
 
@@ -384,7 +416,7 @@ mod tests {
 
     #[test]
     fn the_request_carries_only_the_cookie() {
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         let req = c.request(at(0.0), 0x0123_4567_89ab_cdef);
         let h = Header::parse(&req).unwrap();
         assert_eq!((h.version, h.mode, h.poll), (4, MODE_CLIENT, 6));
@@ -395,7 +427,7 @@ mod tests {
 
     #[test]
     fn offset_delay_and_the_sample_follow_rfc_5905() {
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         // T1 = 0, T2 = 0.25, T3 = 0.251, T4 = 0.021: offset 0.24, delay 0.02.
         let s = sample(exchange(&mut c, 0.0, 0.25, 0.02));
         assert_eq!(s.local, at(0.021));
@@ -415,7 +447,7 @@ mod tests {
 
     #[test]
     fn replays_spoofs_and_strangers_are_dropped() {
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         let rep = [0u8; HEADER_LEN];
         assert_eq!(c.receive(&rep, at(0.0)), Err(Rejected::NotServer(0)));
         assert_eq!(c.receive(&rep[..47], at(0.0)), Err(Rejected::Short));
@@ -436,8 +468,53 @@ mod tests {
     }
 
     #[test]
+    fn with_a_key_requests_are_signed_and_only_signed_replies_taken() {
+        let key = Key {
+            algorithm: crate::server::mac::Algorithm::Sha1,
+            secret: b"pitime upstream key".to_vec(),
+        };
+        let config = NtpSourceConfig {
+            key: Some(7),
+            ..config(false, 6, 10)
+        };
+        let mut c = Client::new(&config, Some(key.clone()), PEER, at(0.0));
+        let req = c.request(at(0.0), 5);
+        let mac = parse_trailer(&req, 4).unwrap().mac.unwrap();
+        assert_eq!(
+            (req.len(), mac.key_id, mac.signed_len),
+            (48 + 4 + 20, 7, 48)
+        );
+        let unsigned = reply(&req, at(0.0), at(0.0));
+        assert_eq!(
+            c.receive(&unsigned, at(0.01)),
+            Err(Rejected::Unauthenticated)
+        );
+        let mut signed = [0u8; 48 + 4 + MAX_DIGEST_LEN];
+        signed[..48].copy_from_slice(&unsigned);
+        let other = Key {
+            secret: b"another key".to_vec(),
+            ..key.clone()
+        };
+        let len = other.sign(7, &mut signed, 48);
+        assert_eq!(
+            c.receive(&signed[..len], at(0.01)),
+            Err(Rejected::Unauthenticated)
+        );
+        let len = key.sign(8, &mut signed, 48);
+        assert_eq!(
+            c.receive(&signed[..len], at(0.01)),
+            Err(Rejected::Unauthenticated)
+        );
+        let len = key.sign(7, &mut signed, 48);
+        assert!(matches!(
+            c.receive(&signed[..len], at(0.01)),
+            Ok(Reply::Sample(_))
+        ));
+    }
+
+    #[test]
     fn unsynchronised_and_distant_servers_are_ignored() {
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         for (byte, value) in [(0, 0xe4u8), (1, 16)] {
             let req = c.request(at(0.0), 7);
             let mut rep = reply(&req, at(0.0), at(0.0));
@@ -468,7 +545,7 @@ mod tests {
 
     #[test]
     fn rate_kisses_back_off_and_deny_stops_polling() {
-        let mut c = Client::new(&config(true, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(true, 6, 10), None, PEER, at(0.0));
         assert_eq!(kiss(&mut c, 0.0, b"RATE"), Ok(Reply::RateLimited));
         // The burst is off and the interval doubled, from the request's time.
         assert_eq!(c.poll(), 7);
@@ -476,14 +553,14 @@ mod tests {
         assert_eq!(kiss(&mut c, 128.0, b"XXXX"), Err(Rejected::Kiss(*b"XXXX")));
         assert_eq!(kiss(&mut c, 256.0, b"DENY"), Ok(Reply::Denied(*b"DENY")));
         assert_eq!(c.until_poll(at(300.0)), None);
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         assert_eq!(kiss(&mut c, 0.0, b"RSTR"), Ok(Reply::Denied(*b"RSTR")));
         assert_eq!(c.until_poll(at(1.0)), None);
     }
 
     #[test]
     fn iburst_sends_four_two_seconds_apart_then_polls_at_minpoll() {
-        let mut c = Client::new(&config(true, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(true, 6, 10), None, PEER, at(0.0));
         let mut t = 0.0;
         let mut sent = Vec::new();
         while sent.len() < 7 {
@@ -499,7 +576,7 @@ mod tests {
 
     #[test]
     fn reachability_loss_starts_another_burst() {
-        let mut c = Client::new(&config(true, 4, 4), PEER, at(0.0));
+        let mut c = Client::new(&config(true, 4, 4), None, PEER, at(0.0));
         sample(exchange(&mut c, 0.0, 0.0, 0.01));
         let (mut t, mut sent) = (0.0, Vec::new());
         for i in 0..9 {
@@ -515,7 +592,7 @@ mod tests {
 
     #[test]
     fn the_poll_grows_while_consistent_and_drops_on_scatter() {
-        let mut c = Client::new(&config(false, 4, 6), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 4, 6), None, PEER, at(0.0));
         let mut t = 0.0;
         let mut polls = Vec::new();
         // Offsets within 1 ms of each other, 10 ms delays: consistent.
@@ -535,7 +612,7 @@ mod tests {
 
     #[test]
     fn the_filter_keeps_the_lowest_delay_offset() {
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         sample(exchange(&mut c, 0.0, 0.002, 0.004));
         // A congested exchange: the offset it shows is worse, its sample still the best one's.
         let s = sample(exchange(&mut c, 64.0, 0.030, 0.080));
@@ -545,7 +622,7 @@ mod tests {
 
     #[test]
     fn a_new_address_is_a_new_server() {
-        let mut c = Client::new(&config(false, 6, 10), PEER, at(0.0));
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         sample(exchange(&mut c, 0.0, 0.0, 0.01));
         c.set_peer(PEER);
         assert!(c.best().is_some());

@@ -15,6 +15,7 @@ use super::client::{Client, Reply};
 use crate::clock::system::realtime_now;
 use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
+use crate::server::keys::{Key, KeyStore};
 use crate::server::udp::{self, RecvBatch};
 
 /// The longest wait for a datagram: how soon a stop is noticed.
@@ -50,12 +51,24 @@ pub struct NtpDriver {
 }
 
 impl NtpDriver {
-    pub fn start(config: &NtpSourceConfig, sample: Box<dyn Fn(Sample) + Send>) -> io::Result<Self> {
+    /// Starts polling; `keys` must hold the configured key, if any.
+    pub fn start(
+        config: &NtpSourceConfig,
+        keys: &KeyStore,
+        sample: Box<dyn Fn(Sample) + Send>,
+    ) -> io::Result<Self> {
+        let key = match config.key {
+            Some(id) => Some(keys.get(id).cloned().ok_or_else(|| {
+                let why = format!("key {id} is not in the server's keys file");
+                io::Error::new(io::ErrorKind::InvalidInput, why)
+            })?),
+            None => None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(ArcSwap::from_pointee(NtpStatus::default()));
         let thread = std::thread::Builder::new().name("ntp".into()).spawn({
             let (stop, status, config) = (stop.clone(), status.clone(), config.clone());
-            move || run(&config, &*sample, &status, &stop)
+            move || run(&config, key, &*sample, &status, &stop)
         })?;
         Ok(NtpDriver {
             stop,
@@ -119,6 +132,7 @@ fn pause(total: Duration, stop: &AtomicBool) {
 
 fn run(
     c: &NtpSourceConfig,
+    key: Option<Key>,
     sample: &dyn Fn(Sample),
     published: &ArcSwap<NtpStatus>,
     stop: &AtomicBool,
@@ -140,7 +154,7 @@ fn run(
                     }
                     let now = realtime_now();
                     client
-                        .get_or_insert_with(|| Client::new(c, l.addr.ip(), now))
+                        .get_or_insert_with(|| Client::new(c, key.clone(), l.addr.ip(), now))
                         .set_peer(l.addr.ip());
                     status.address = Some(l.addr);
                     link = Some(l);
