@@ -305,8 +305,10 @@ impl Client {
 
     /// The poll rule in the module's comment.
     fn adjust_poll(&mut self, new: &Measurement, chosen: &Measurement, now: Realtime) {
-        let reach = (new.delay + chosen.delay) / 2.0 + new.dispersion + chosen.dispersion_at(now);
-        if (new.offset - chosen.offset).abs() <= reach {
+        // Each offset is uncertain by half its delay plus its dispersion.
+        let tolerance =
+            (new.delay + chosen.delay) / 2.0 + new.dispersion + chosen.dispersion_at(now);
+        if (new.offset - chosen.offset).abs() <= tolerance {
             self.consistent += 1;
             if self.consistent >= GROW_AFTER && self.poll < self.maxpoll {
                 self.poll += 1;

@@ -26,7 +26,7 @@ const RETRY: Duration = Duration::from_secs(10);
 const RESOLVE_AFTER: u32 = 4;
 
 /// What the status page shows of one upstream server.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct NtpStatus {
     /// The address polled, once the name resolved.
     pub address: Option<SocketAddr>,
@@ -193,10 +193,15 @@ fn run(
             if let Err(e) = socket.send(&request) {
                 tracing::debug!(source = %c.name, "send failed: {e}");
             }
+            if status.reach != 0 && client.reach() == 0 {
+                tracing::warn!(source = %c.name, "NTP server unreachable: no reply to eight requests");
+            }
             publish(&mut status, client, published);
             continue;
         }
-        let timeout = Duration::from_secs_f64(wait).clamp(Duration::from_millis(1), STEP);
+        let timeout = Duration::try_from_secs_f64(wait)
+            .unwrap_or(STEP)
+            .clamp(Duration::from_millis(1), STEP);
         let _ = socket.set_read_timeout(Some(timeout));
         let count = match batch.recv(socket) {
             Ok(n) => n,
@@ -213,7 +218,12 @@ fn run(
         for i in 0..count {
             let got = batch.get(i);
             match client.receive(got.data, got.rx.unwrap_or(read_at)) {
-                Ok(Reply::Sample(s)) => sample(s),
+                Ok(Reply::Sample(s)) => {
+                    if status.reach == 0 {
+                        tracing::info!(source = %c.name, offset = s.offset(), stratum = s.stratum, "NTP server reached");
+                    }
+                    sample(s);
+                }
                 Ok(Reply::RateLimited) => {
                     tracing::info!(source = %c.name, poll = client.poll(), "NTP server asks us to slow down (RATE)");
                 }
