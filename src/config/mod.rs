@@ -96,11 +96,20 @@ impl Config {
             errs.push(e.span().unwrap_or(0..0), "", e.message().to_string());
         }
         let mut root = Section::new(Some(doc.get_ref()), "");
+        let log = read_log(root.table(&mut errs, "log"), &mut errs);
+        let server = read_server(root.table(&mut errs, "server"), &mut errs, base);
+        let web = read_web(root.table(&mut errs, "web"), &mut errs);
+        // Upstream sources name keys from the server's keys file (already checked readable).
+        let keys = server.keys_file.as_deref().map(KeyStore::load);
+        let keys = match &keys {
+            Some(Ok(keys)) => Some(keys),
+            _ => None,
+        };
         let config = Config {
-            log: read_log(root.table(&mut errs, "log"), &mut errs),
-            server: read_server(root.table(&mut errs, "server"), &mut errs, base),
-            web: read_web(root.table(&mut errs, "web"), &mut errs),
-            sources: read_sources(&mut root, &mut errs),
+            log,
+            server,
+            web,
+            sources: read_sources(&mut root, &mut errs, keys),
         };
         root.finish(&mut errs);
         let list = errs.into_sorted();
@@ -188,11 +197,15 @@ fn socket_addr(v: &DeValue) -> Result<SocketAddr, String> {
 }
 
 /// The `[[source]]` tables; names must differ (they label logs, the status and metrics).
-fn read_sources(root: &mut Section, errs: &mut Errors) -> Vec<SourceConfig> {
+fn read_sources(
+    root: &mut Section,
+    errs: &mut Errors,
+    keys: Option<&KeyStore>,
+) -> Vec<SourceConfig> {
     let mut list: Vec<SourceConfig> = Vec::new();
     for (sec, span) in root.tables(errs, "source") {
         let key = sec.key_path("name");
-        if let Some(source) = sources::read_source(sec, span.clone(), errs) {
+        if let Some(source) = sources::read_source(sec, span.clone(), errs, keys) {
             if list.iter().any(|s| s.name() == source.name()) {
                 let why = format!(
                     "`{}` is the name of another source; give each its own",

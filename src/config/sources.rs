@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
 use super::{any, in_range, one_of, positive};
+use crate::server::keys::KeyStore;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
@@ -182,6 +183,7 @@ pub(super) fn read_source(
     mut sec: Section,
     span: std::ops::Range<usize>,
     errs: &mut Errors,
+    keys: Option<&KeyStore>,
 ) -> Option<SourceConfig> {
     if !sec.has("kind") {
         let why = format!("missing, expected one of: {}", SOURCE_KINDS.join(", "));
@@ -206,7 +208,9 @@ pub(super) fn read_source(
         "dcf77" => Some(SourceConfig::Dcf77(Box::new(read_dcf77(
             &mut sec, errs, select,
         )))),
-        "ntp" => read_ntp(&mut sec, span, errs, select).map(|n| SourceConfig::Ntp(Box::new(n))),
+        "ntp" => {
+            read_ntp(&mut sec, span, errs, select, keys).map(|n| SourceConfig::Ntp(Box::new(n)))
+        }
         _ => None,
     };
     sec.finish(errs);
@@ -360,6 +364,7 @@ fn read_ntp(
     span: std::ops::Range<usize>,
     errs: &mut Errors,
     select: Select,
+    keys: Option<&KeyStore>,
 ) -> Option<NtpSourceConfig> {
     let name: Option<String> = sec.optional(errs, "name", any);
     let server = sec.optional(errs, "server", |s: &String| match s.trim().is_empty() {
@@ -377,7 +382,16 @@ fn read_ntp(
         }
     }) as i8;
     let key = sec
-        .optional(errs, "key", in_range(1u32, u32::MAX))
+        .optional(errs, "key", |id: &i64| {
+            in_range(1u32, u32::MAX)(id)?;
+            match keys {
+                None => Err("requires `server.keys_file`".to_string()),
+                Some(k) if !k.contains(*id as u32) => {
+                    Err(format!("key {id} is not in `server.keys_file`"))
+                }
+                Some(_) => Ok(()),
+            }
+        })
         .map(|k: i64| k as u32);
     let Some(server) = server else {
         if !sec.has("server") {
@@ -502,6 +516,38 @@ mod tests {
         assert!(errors[0].contains("`source[0].server`: expected a host name or address"));
         assert!(errors[1].contains("`source[0].minpoll`: expected an integer from 0 to 17"));
         assert!(errors[2].contains("`source[1].maxpoll`: expected at least minpoll (8)"));
+    }
+
+    #[test]
+    fn an_ntp_key_must_be_in_the_keys_file() {
+        let dir = std::env::temp_dir().join(format!("pitime-ntp-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = dir.join("ntp.keys");
+        std::fs::write(
+            &keys,
+            "3 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let source = "[[source]]\nkind = \"ntp\"\nserver = \"a\"\n";
+        let with_keys = format!("[server]\nkeys_file = \"{}\"\n{source}", keys.display());
+        let c = parse(&format!("{with_keys}key = 3\n")).unwrap();
+        let SourceConfig::Ntp(n) = &c.sources[0] else {
+            panic!()
+        };
+        assert_eq!(n.key, Some(3));
+        let errors = parse(&format!("{with_keys}key = 4\n")).unwrap_err();
+        assert_eq!(
+            errors,
+            ["t.toml:6:7: `source[0].key`: key 4 is not in `server.keys_file`"]
+        );
+        let errors = parse(&format!("{source}key = 3\n")).unwrap_err();
+        assert_eq!(
+            errors,
+            ["t.toml:4:7: `source[0].key`: requires `server.keys_file`"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
