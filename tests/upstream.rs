@@ -4,11 +4,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use pitime::clock::system::realtime_now;
+use pitime::server::packet::{Header, Leap, HEADER_LEN, MODE_SERVER};
+use pitime::time::{NtpShort, NtpTimestamp};
 use pitime::web::client::{get, status};
 
 const CHRONYD_PORT: u16 = 10123;
@@ -158,5 +161,77 @@ fn a_keyed_upstream_is_measured_and_a_wrong_key_is_not() {
     assert_eq!(up["reach"], 0, "{up}");
     assert!(up["offset_seconds"].is_null(), "{up}");
     assert!(s["sources"][0]["offset"].is_null(), "{s}");
+    assert!(daemon.stop().success());
+}
+
+/// A server on this clock's time answering `request` (stratum 2), echoing `origin`.
+fn reply(request: &[u8], origin: NtpTimestamp) -> [u8; HEADER_LEN] {
+    let now = realtime_now().to_ntp();
+    let mut out = [0; HEADER_LEN];
+    Header {
+        leap: Leap::None,
+        version: 4,
+        mode: MODE_SERVER,
+        stratum: 2,
+        poll: request[2] as i8,
+        precision: -20,
+        root_delay: NtpShort(64),
+        root_dispersion: NtpShort(64),
+        refid: [192, 0, 2, 1],
+        reference: now,
+        origin,
+        receive: now,
+        transmit: now,
+    }
+    .write(&mut out);
+    out
+}
+
+#[test]
+fn garbage_forgeries_and_replays_are_counted_drops() {
+    private_network();
+    let server = UdpSocket::bind(("127.0.0.1", CHRONYD_PORT)).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Each request gets a short datagram, a reply with another origin, a reply from another
+    // port, then the genuine reply, twice.
+    let answering = std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        let mut answered = 0;
+        while let Ok((n, client)) = server.recv_from(&mut buf) {
+            let request = &buf[..n];
+            let cookie = NtpTimestamp::from_be_bytes(request[40..48].try_into().unwrap());
+            let genuine = reply(request, cookie);
+            server.send_to(&[0x24; 10], client).unwrap();
+            server
+                .send_to(&reply(request, NtpTimestamp(cookie.0 ^ 1)), client)
+                .unwrap();
+            stranger.send_to(&genuine, client).unwrap();
+            server.send_to(&genuine, client).unwrap();
+            server.send_to(&genuine, client).unwrap();
+            answered += 1;
+            if answered == 2 {
+                return;
+            }
+        }
+    });
+    let dir = TempDir::new("fake");
+    let daemon = pitime("", "");
+    wait_for_sample(&daemon, &dir);
+    answering.join().unwrap();
+    // Short, wrong origin and replay from each exchange; the stranger never gets through.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let up = loop {
+        let s = status(WEB.parse().unwrap()).unwrap();
+        let up = s["upstream"][0].clone();
+        if up["dropped"].as_u64() >= Some(6) || Instant::now() > deadline {
+            break up;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(up["dropped"], 6, "{up}");
+    assert!(up["offset_seconds"].as_f64().unwrap().abs() < 0.01, "{up}");
     assert!(daemon.stop().success());
 }
