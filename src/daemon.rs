@@ -33,7 +33,8 @@ use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
 use crate::systemd;
 use crate::time::Realtime;
-use crate::web::status::{Status, StatusBuilder};
+use crate::upstream::driver::NtpDriver;
+use crate::web::status::{DriverStatus, Status, StatusBuilder};
 use crate::web::WebServer;
 
 /// How often the discipline republishes the clock state.
@@ -409,6 +410,7 @@ struct Sources {
     generation: u64,
     gps: Vec<GpsDriver>,
     dcf77: Vec<Dcf77Driver>,
+    ntp: Vec<NtpDriver>,
 }
 
 impl Sources {
@@ -417,6 +419,7 @@ impl Sources {
             generation: 0,
             gps: Vec::new(),
             dcf77: Vec::new(),
+            ntp: Vec::new(),
         }
     }
 
@@ -453,6 +456,8 @@ impl Sources {
                 SourceConfig::Dcf77(d) => {
                     Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
                 }
+                SourceConfig::Ntp(n) => NtpDriver::start(n, &shared.policy.load().keys, sample)
+                    .map(|d| sources.ntp.push(d)),
             };
             if let Err(e) = started {
                 tracing::error!(source = %config.name(), "cannot start: {e}");
@@ -479,13 +484,24 @@ impl Sources {
             .iter()
             .map(|d| (d.name.clone(), (**d.status.load()).clone()))
             .collect();
+        let ntp: Vec<_> = self
+            .ntp
+            .iter()
+            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
+            .collect();
         let clock = shared.clock.load();
-        builder.build(now, &clock, discipline, &gps, &dcf77, &shared.stats)
+        let drivers = DriverStatus {
+            gps: &gps,
+            dcf77: &dcf77,
+            upstream: &ntp,
+        };
+        builder.build(now, &clock, discipline, drivers, &shared.stats)
     }
 
     fn stop(self) {
         self.gps.into_iter().for_each(GpsDriver::stop);
         self.dcf77.into_iter().for_each(Dcf77Driver::stop);
+        self.ntp.into_iter().for_each(NtpDriver::stop);
     }
 }
 

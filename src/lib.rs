@@ -13,4 +13,5 @@ pub mod server;
 pub mod sim;
 pub mod systemd;
 pub mod time;
+pub mod upstream;
 pub mod web;

@@ -99,16 +99,25 @@ impl Config {
             errs.push(e.span().unwrap_or(0..0), "", e.message().to_string());
         }
         let mut root = Section::new(Some(doc.get_ref()), "");
+        let log = read_log(root.table(&mut errs, "log"), &mut errs);
+        let server = read_server(root.table(&mut errs, "server"), &mut errs, base);
+        let web = read_web(root.table(&mut errs, "web"), &mut errs);
+        // Upstream sources name keys from the server's keys file (already checked readable).
+        let keys = server.keys_file.as_deref().map(KeyStore::load);
+        let keys = match &keys {
+            Some(Ok(keys)) => Some(keys),
+            _ => None,
+        };
         let config = Config {
-            log: read_log(root.table(&mut errs, "log"), &mut errs),
-            server: read_server(root.table(&mut errs, "server"), &mut errs, base),
-            web: read_web(root.table(&mut errs, "web"), &mut errs),
+            log,
+            server,
+            web,
             discipline: discipline::read_discipline(
                 root.table(&mut errs, "discipline"),
                 &mut errs,
                 base,
             ),
-            sources: read_sources(&mut root, &mut errs),
+            sources: read_sources(&mut root, &mut errs, keys),
         };
         root.finish(&mut errs);
         let list = errs.into_sorted();
@@ -196,11 +205,15 @@ fn socket_addr(v: &DeValue) -> Result<SocketAddr, String> {
 }
 
 /// The `[[source]]` tables; names must differ (they label logs, the status and metrics).
-fn read_sources(root: &mut Section, errs: &mut Errors) -> Vec<SourceConfig> {
+fn read_sources(
+    root: &mut Section,
+    errs: &mut Errors,
+    keys: Option<&KeyStore>,
+) -> Vec<SourceConfig> {
     let mut list: Vec<SourceConfig> = Vec::new();
     for (sec, span) in root.tables(errs, "source") {
         let key = sec.key_path("name");
-        if let Some(source) = sources::read_source(sec, span.clone(), errs) {
+        if let Some(source) = sources::read_source(sec, span.clone(), errs, keys) {
             if list.iter().any(|s| s.name() == source.name()) {
                 let why = format!(
                     "`{}` is the name of another source; give each its own",
@@ -377,7 +390,7 @@ verbose = true
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
-                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77",
+                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, ntp",
                 "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
                 "t.toml:20:1: `log.verbose`: unknown key, expected one of: level",
             ]
@@ -396,7 +409,7 @@ verbose = true
     fn unknown_source_kind_is_named() {
         assert_eq!(
             errors("[[source]]\nkind = \"sundial\"\n"),
-            vec!["t.toml:2:8: `source[0].kind`: expected one of: local, gps, dcf77"]
+            vec!["t.toml:2:8: `source[0].kind`: expected one of: local, gps, dcf77, ntp"]
         );
     }
 

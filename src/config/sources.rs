@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
 use super::{any, in_range, one_of, positive};
+use crate::server::keys::KeyStore;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
     Local(LocalSourceConfig),
     Gps(Box<GpsSourceConfig>),
     Dcf77(Box<Dcf77SourceConfig>),
+    Ntp(Box<NtpSourceConfig>),
 }
 
 impl SourceConfig {
@@ -18,6 +20,7 @@ impl SourceConfig {
             SourceConfig::Local(_) => "local",
             SourceConfig::Gps(_) => "gps",
             SourceConfig::Dcf77(_) => "dcf77",
+            SourceConfig::Ntp(_) => "ntp",
         }
     }
 
@@ -26,6 +29,7 @@ impl SourceConfig {
             SourceConfig::Local(l) => &l.name,
             SourceConfig::Gps(g) => &g.name,
             SourceConfig::Dcf77(d) => &d.name,
+            SourceConfig::Ntp(n) => &n.name,
         }
     }
 
@@ -34,6 +38,7 @@ impl SourceConfig {
             SourceConfig::Local(l) => l.select,
             SourceConfig::Gps(g) => g.select,
             SourceConfig::Dcf77(d) => d.select,
+            SourceConfig::Ntp(n) => n.select,
         }
     }
 }
@@ -154,13 +159,31 @@ pub struct Dcf77SimConfig {
     pub seed: u64,
 }
 
-const SOURCE_KINDS: [&str; 3] = ["local", "gps", "dcf77"];
+/// An upstream NTP server polled in client mode (`upstream::client`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NtpSourceConfig {
+    pub name: String,
+    pub select: Select,
+    /// Host name or address, resolved at start and again after unanswered polls.
+    pub server: String,
+    pub port: u16,
+    /// Four requests 2 s apart at start and whenever the server is unreachable.
+    pub iburst: bool,
+    /// Bounds of the poll interval, log2 seconds.
+    pub minpoll: i8,
+    pub maxpoll: i8,
+    /// Symmetric key (an id in `server.keys_file`) that signs requests and must sign replies.
+    pub key: Option<u32>,
+}
+
+const SOURCE_KINDS: [&str; 4] = ["local", "gps", "dcf77", "ntp"];
 const BAUD_RATES: [i64; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
 
 pub(super) fn read_source(
     mut sec: Section,
     span: std::ops::Range<usize>,
     errs: &mut Errors,
+    keys: Option<&KeyStore>,
 ) -> Option<SourceConfig> {
     if !sec.has("kind") {
         let why = format!("missing, expected one of: {}", SOURCE_KINDS.join(", "));
@@ -174,17 +197,24 @@ pub(super) fn read_source(
         noselect: sec.value(errs, "noselect", false, any),
     };
     let source = match kind.as_str() {
-        "local" => SourceConfig::Local(LocalSourceConfig {
+        "local" => Some(SourceConfig::Local(LocalSourceConfig {
             name: sec.value(errs, "name", "local".to_string(), any),
             select,
             stratum: sec.value(errs, "stratum", 10i64, in_range(1u8, 15)) as u8,
-        }),
-        "gps" => SourceConfig::Gps(Box::new(read_gps(&mut sec, errs, select))),
-        "dcf77" => SourceConfig::Dcf77(Box::new(read_dcf77(&mut sec, errs, select))),
-        _ => return None,
+        })),
+        "gps" => Some(SourceConfig::Gps(Box::new(read_gps(
+            &mut sec, errs, select,
+        )))),
+        "dcf77" => Some(SourceConfig::Dcf77(Box::new(read_dcf77(
+            &mut sec, errs, select,
+        )))),
+        "ntp" => {
+            read_ntp(&mut sec, span, errs, select, keys).map(|n| SourceConfig::Ntp(Box::new(n)))
+        }
+        _ => None,
     };
     sec.finish(errs);
-    Some(source)
+    source
 }
 
 fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceConfig {
@@ -329,6 +359,59 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77Sour
     }
 }
 
+fn read_ntp(
+    sec: &mut Section,
+    span: std::ops::Range<usize>,
+    errs: &mut Errors,
+    select: Select,
+    keys: Option<&KeyStore>,
+) -> Option<NtpSourceConfig> {
+    let name: Option<String> = sec.optional(errs, "name", any);
+    let server = sec.optional(errs, "server", |s: &String| match s.trim().is_empty() {
+        true => Err("expected a host name or address".to_string()),
+        false => Ok(()),
+    });
+    let port = sec.value(errs, "port", 123i64, in_range(1u16, 65535)) as u16;
+    let iburst = sec.value(errs, "iburst", true, any);
+    let minpoll = sec.value(errs, "minpoll", 6i64, in_range(0i8, 17)) as i8;
+    let maxpoll = sec.value(errs, "maxpoll", 10i64, |p: &i64| {
+        in_range(0i8, 17)(p)?;
+        match *p >= minpoll as i64 {
+            true => Ok(()),
+            false => Err(format!("expected at least minpoll ({minpoll})")),
+        }
+    }) as i8;
+    let key = sec
+        .optional(errs, "key", |id: &i64| {
+            in_range(1u32, u32::MAX)(id)?;
+            match keys {
+                None => Err("requires `server.keys_file`".to_string()),
+                Some(k) if !k.contains(*id as u32) => {
+                    Err(format!("key {id} is not in `server.keys_file`"))
+                }
+                Some(_) => Ok(()),
+            }
+        })
+        .map(|k: i64| k as u32);
+    let Some(server) = server else {
+        if !sec.has("server") {
+            let why = "missing, expected the upstream server's host name or address";
+            errs.push(span, &sec.key_path("server"), why);
+        }
+        return None;
+    };
+    Some(NtpSourceConfig {
+        name: name.unwrap_or_else(|| server.clone()),
+        select,
+        server,
+        port,
+        iburst,
+        minpoll,
+        maxpoll: maxpoll.max(minpoll),
+        key,
+    })
+}
+
 fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let mut window = |key: &str| {
         sec.optional(errs, key, |&(start, end): &(f64, f64)| match start < end {
@@ -393,6 +476,78 @@ mod tests {
             };
             assert_eq!(g.pps, pps);
         }
+    }
+
+    #[test]
+    fn an_ntp_source_takes_defaults_and_is_named_after_its_server() {
+        let c = parse("[[source]]\nkind = \"ntp\"\nserver = \"ptbtime1.ptb.de\"\n").unwrap();
+        let SourceConfig::Ntp(n) = &c.sources[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (n.name.as_str(), n.server.as_str()),
+            ("ptbtime1.ptb.de", "ptbtime1.ptb.de")
+        );
+        assert_eq!((n.port, n.iburst, n.minpoll, n.maxpoll), (123, true, 6, 10));
+        assert_eq!(n.key, None);
+        assert_eq!(c.sources[0].kind(), "ntp");
+        // A minpoll above the default maxpoll raises it.
+        let c = parse("[[source]]\nkind = \"ntp\"\nserver = \"::1\"\nminpoll = 12\n").unwrap();
+        let SourceConfig::Ntp(n) = &c.sources[0] else {
+            panic!()
+        };
+        assert_eq!((n.minpoll, n.maxpoll), (12, 12));
+    }
+
+    #[test]
+    fn ntp_errors_name_the_key() {
+        assert_eq!(
+            parse("[[source]]\nkind = \"ntp\"\nport = 0\n").unwrap_err(),
+            [
+                "t.toml:1:1: `source[0].server`: missing, expected the upstream server's host \
+                 name or address",
+                "t.toml:3:8: `source[0].port`: expected an integer from 1 to 65535"
+            ]
+        );
+        let text = "[[source]]\nkind = \"ntp\"\nserver = \"\"\nminpoll = 18\n\
+                    [[source]]\nkind = \"ntp\"\nserver = \"a\"\nminpoll = 8\nmaxpoll = 7\n";
+        let errors = parse(text).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("`source[0].server`: expected a host name or address"));
+        assert!(errors[1].contains("`source[0].minpoll`: expected an integer from 0 to 17"));
+        assert!(errors[2].contains("`source[1].maxpoll`: expected at least minpoll (8)"));
+    }
+
+    #[test]
+    fn an_ntp_key_must_be_in_the_keys_file() {
+        let dir = std::env::temp_dir().join(format!("pitime-ntp-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = dir.join("ntp.keys");
+        std::fs::write(
+            &keys,
+            "3 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let source = "[[source]]\nkind = \"ntp\"\nserver = \"a\"\n";
+        let with_keys = format!("[server]\nkeys_file = \"{}\"\n{source}", keys.display());
+        let c = parse(&format!("{with_keys}key = 3\n")).unwrap();
+        let SourceConfig::Ntp(n) = &c.sources[0] else {
+            panic!()
+        };
+        assert_eq!(n.key, Some(3));
+        let errors = parse(&format!("{with_keys}key = 4\n")).unwrap_err();
+        assert_eq!(
+            errors,
+            ["t.toml:6:7: `source[0].key`: key 4 is not in `server.keys_file`"]
+        );
+        let errors = parse(&format!("{source}key = 3\n")).unwrap_err();
+        assert_eq!(
+            errors,
+            ["t.toml:4:7: `source[0].key`: requires `server.keys_file`"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -242,6 +242,36 @@ pub fn render(s: &Status) -> String {
     }
 
     m.family(
+        "upstream_reach",
+        "gauge",
+        "Reach register of an upstream server: the last eight requests, bit 0 the newest.",
+    );
+    m.family(
+        "upstream_offset_seconds",
+        "gauge",
+        "Upstream server's time minus the local clock, from the clock filter.",
+    );
+    m.family(
+        "upstream_delay_seconds",
+        "gauge",
+        "Round-trip delay to an upstream server, from the clock filter.",
+    );
+    m.family(
+        "upstream_dropped_total",
+        "counter",
+        "Datagrams from an upstream server that failed the checks.",
+    );
+    for u in &s.upstream {
+        let l = [("source", u.name.as_str())];
+        m.sample("upstream_reach", &l, f64::from(u.reach));
+        if let (Some(offset), Some(delay)) = (u.offset_seconds, u.delay_seconds) {
+            m.sample("upstream_offset_seconds", &l, offset);
+            m.sample("upstream_delay_seconds", &l, delay);
+        }
+        m.sample("upstream_dropped_total", &l, u.dropped as f64);
+    }
+
+    m.family(
         "ntp_requests_total",
         "counter",
         "NTP requests by what was done with them.",

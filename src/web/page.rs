@@ -64,6 +64,7 @@ pub fn render(s: &Status) -> String {
     for d in &s.dcf77 {
         dcf77(&mut o, d);
     }
+    upstream(&mut o, s);
     ntp(&mut o, s);
     charts(&mut o, s);
     let _ = write!(
@@ -224,6 +225,28 @@ fn dcf77(o: &mut String, d: &Dcf77View) {
         d.widths_seconds[0] * 1e3,
         d.widths_seconds[1] * 1e3
     );
+}
+
+fn upstream(o: &mut String, s: &Status) {
+    if s.upstream.is_empty() {
+        return;
+    }
+    o.push_str(r#"<h2>Upstream servers</h2><table id="upstream"><tr><th>name</th><th>address</th><th>reach</th><th>poll</th><th>offset</th><th>delay</th><th>jitter</th><th>dropped</th></tr>"#);
+    for u in &s.upstream {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{:o}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&u.name),
+            esc(u.address.as_deref().unwrap_or("-")),
+            u.reach,
+            if u.denied { "refused".into() } else { format!("{} s", u.poll_seconds) },
+            opt(u.offset_seconds, "s"),
+            opt(u.delay_seconds, "s"),
+            opt(u.jitter_seconds, "s"),
+            u.dropped,
+        );
+    }
+    o.push_str("</table>");
 }
 
 fn ntp(o: &mut String, s: &Status) {

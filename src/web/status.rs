@@ -13,6 +13,7 @@ use crate::refclock::gps::driver::GpsStatus;
 use crate::server::packet::Leap;
 use crate::server::stats::{Outcome, ServerStats};
 use crate::time::{Realtime, UtcTime};
+use crate::upstream::driver::NtpStatus;
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Status {
@@ -23,6 +24,7 @@ pub struct Status {
     pub sources: Vec<SourceReport>,
     pub gps: Vec<GpsView>,
     pub dcf77: Vec<Dcf77View>,
+    pub upstream: Vec<UpstreamView>,
     pub ntp: NtpView,
     pub alarms: Vec<String>,
     pub history: HistoryView,
@@ -98,6 +100,21 @@ pub struct Dcf77View {
     pub widths_seconds: [f64; 2],
 }
 
+/// An upstream NTP server as its client sees it, like a line of `ntpq -p`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UpstreamView {
+    pub name: String,
+    pub address: Option<String>,
+    pub reach: u8,
+    pub poll_seconds: f64,
+    /// The clock filter's choice: server minus local clock, round-trip delay, and jitter.
+    pub offset_seconds: Option<f64>,
+    pub delay_seconds: Option<f64>,
+    pub jitter_seconds: Option<f64>,
+    pub dropped: u64,
+    pub denied: bool,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct NtpView {
     pub requests_per_second: f64,
@@ -131,6 +148,14 @@ fn ago(now: Realtime, t: Option<Realtime>) -> Option<f64> {
 }
 
 /// Keeps what the status needs between seconds: the start, the history, the last counts.
+/// What each source's driver publishes, by source name.
+#[derive(Clone, Copy, Debug)]
+pub struct DriverStatus<'a> {
+    pub gps: &'a [(String, GpsStatus)],
+    pub dcf77: &'a [(String, Dcf77Status)],
+    pub upstream: &'a [(String, NtpStatus)],
+}
+
 pub struct StatusBuilder {
     started: Realtime,
     history: History,
@@ -154,8 +179,7 @@ impl StatusBuilder {
         now: Realtime,
         clock: &ClockSnapshot,
         discipline: &Discipline,
-        gps: &[(String, GpsStatus)],
-        dcf77: &[(String, Dcf77Status)],
+        drivers: DriverStatus,
         stats: &ServerStats,
     ) -> Status {
         let requests: u64 = Outcome::ALL.iter().map(|o| stats.get(*o)).sum();
@@ -179,7 +203,8 @@ impl StatusBuilder {
             jitter: selected_jitter,
         });
         let mut alarms = discipline.alarms(now);
-        let gps: Vec<GpsView> = gps
+        let gps: Vec<GpsView> = drivers
+            .gps
             .iter()
             .map(|(name, g)| {
                 if g.receiver.antenna.is_fault() {
@@ -193,7 +218,11 @@ impl StatusBuilder {
                 gps_view(name, g, now)
             })
             .collect();
-        let dcf77 = dcf77.iter().map(|(name, d)| dcf77_view(name, d)).collect();
+        let dcf77 = drivers
+            .dcf77
+            .iter()
+            .map(|(n, d)| dcf77_view(n, d))
+            .collect();
         if !clock.synchronised {
             alarms.push("not synchronised: clients are told to ignore this server".into());
         }
@@ -216,6 +245,11 @@ impl StatusBuilder {
             sources,
             gps,
             dcf77,
+            upstream: drivers
+                .upstream
+                .iter()
+                .map(|(n, u)| upstream_view(n, u))
+                .collect(),
             ntp: NtpView {
                 requests_per_second: self.rate,
                 clients_seen: stats.clients.estimate().round(),
@@ -294,5 +328,19 @@ fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
             .collect(),
         last_minute: q.last_accepted.map(|m| m.utc.to_string()),
         widths_seconds: [q.widths.0, q.widths.1],
+    }
+}
+
+fn upstream_view(name: &str, u: &NtpStatus) -> UpstreamView {
+    UpstreamView {
+        name: name.to_string(),
+        address: u.address.map(|a| a.to_string()),
+        reach: u.reach,
+        poll_seconds: 2f64.powi(u.poll.into()),
+        offset_seconds: u.offset,
+        delay_seconds: u.delay,
+        jitter_seconds: u.jitter,
+        dropped: u.dropped,
+        denied: u.denied,
     }
 }
