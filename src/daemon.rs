@@ -22,7 +22,7 @@ use crate::discipline::leapfile::{self, LeapTable};
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
 use crate::discipline::Discipline;
-use crate::discipline::{driftfile, Standing};
+use crate::discipline::{driftfile, Alarm, Standing};
 use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::{ClockFeedback, GpsDriver};
 use crate::refclock::Sample;
@@ -278,6 +278,8 @@ struct DisciplinedClock {
     last_save: Instant,
     stats: Option<StatsFiles>,
     ticks: u64,
+    /// Alarms raised at the last tick, to log each once when raised and when cleared.
+    alarms: Vec<Alarm>,
 }
 
 impl DisciplinedClock {
@@ -303,6 +305,7 @@ impl DisciplinedClock {
             last_save: Instant::now(),
             stats: None,
             ticks: 0,
+            alarms: Vec::new(),
         };
         clock.configure(config);
         let initial = clock.discipline.initial_adjustments();
@@ -340,10 +343,30 @@ impl DisciplinedClock {
         if self.last_save.elapsed() >= DRIFT_SAVE {
             self.save_drift();
         }
+        self.log_alarms(now);
         self.ticks += 1;
         if self.ticks % STATS_EVERY == 0 {
             self.write_stats(now);
         }
+    }
+
+    fn log_alarms(&mut self, now: Realtime) {
+        let alarms = self.discipline.alarms(now);
+        let same = |a: &Alarm, b: &Alarm| a.subject == b.subject && a.kind == b.kind;
+        for a in alarms
+            .iter()
+            .filter(|a| !self.alarms.iter().any(|b| same(a, b)))
+        {
+            tracing::warn!("{}", a.text);
+        }
+        for a in self
+            .alarms
+            .iter()
+            .filter(|a| !alarms.iter().any(|b| same(a, b)))
+        {
+            tracing::info!("cleared: {}", a.text);
+        }
+        self.alarms = alarms;
     }
 
     /// loopstats and peerstats, in ntpd's formats; a failure is logged once, not every time.

@@ -235,3 +235,54 @@ fn garbage_forgeries_and_replays_are_counted_drops() {
     assert!(up["offset_seconds"].as_f64().unwrap().abs() < 0.01, "{up}");
     assert!(daemon.stop().success());
 }
+
+/// Three independent sources, as the seeds advise: two receivers agree that true time is
+/// 0.3 s ahead of the system clock, the upstream serves the system clock. The upstream is the
+/// falseticker: flagged, alarmed, and not followed.
+#[test]
+fn the_source_that_disagrees_with_two_others_is_a_falseticker() {
+    private_network();
+    let dir = TempDir::new("chronyd");
+    let _chronyd = Chronyd::start(&dir, "");
+    let receiver = |name: &str, seed: u32| {
+        format!(
+            "[[source]]\nkind = \"gps\"\nname = \"{name}\"\n\
+             [source.simulate]\nclock_offset = 0.3\nseed = {seed}\n"
+        )
+    };
+    let daemon = pitime("", &(receiver("gps-a", 1) + &receiver("gps-b", 2)));
+    let web: SocketAddr = WEB.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let state = |s: &serde_json::Value, name: &str| {
+        s["sources"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name))
+            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
+    };
+    loop {
+        let s = status(web).unwrap_or_default();
+        if state(&s, "chronyd").as_deref() == Some("falseticker")
+            && state(&s, "gps-a").as_deref() == Some("selected")
+        {
+            let alarms = s["alarms"].to_string();
+            assert!(alarms.contains("chronyd: disagrees"), "{alarms}");
+            assert_eq!(s["clock"]["stratum"], 1);
+            let offset = s["clock"]["offset_seconds"].as_f64().unwrap();
+            assert!((offset - 0.3).abs() < 0.01, "served {offset}");
+            let metrics = get(web, "/metrics").unwrap();
+            assert!(
+                metrics.contains(r#"pitime_source_falseticker{source="chronyd"} 1"#),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        daemon.log().contains("chronyd: disagrees"),
+        "{}",
+        daemon.log()
+    );
+    assert!(daemon.stop().success());
+}

@@ -65,19 +65,11 @@ impl SampleFilter {
         self.samples.back()
     }
 
-    /// Whether the newest sample is recent: within 8 s for a source that samples every
-    /// second, within three of its own intervals for a slower one (an NTP upstream).
-    pub fn is_fresh(&self, now: Realtime) -> bool {
-        let Some(last) = self.samples.back() else {
-            return false;
-        };
-        let span = match self.samples.front() {
-            Some(first) if self.samples.len() > 1 => {
-                last.local.seconds_since(first.local) / (self.samples.len() - 1) as f64
-            }
-            _ => 0.0,
-        };
-        now.seconds_since(last.local).abs() < (3.0 * span).max(8.0)
+    /// Whether the newest sample is younger than `max_age` seconds.
+    pub fn is_fresh(&self, now: Realtime, max_age: f64) -> bool {
+        self.samples
+            .back()
+            .is_some_and(|last| now.seconds_since(last.local).abs() < max_age)
     }
 
     /// Median residual and jitter of the kept samples.
@@ -151,14 +143,5 @@ mod tests {
         let got = f.filtered(Some(&model)).unwrap();
         assert!((got.residual - 5e-6).abs() < 1e-9);
         assert!(got.jitter < 1e-9);
-    }
-
-    #[test]
-    fn freshness_scales_with_the_sampling_interval() {
-        let mut f = SampleFilter::default();
-        f.add(pps(0, 0.0), None);
-        f.add(pps(64, 0.0), None);
-        assert!(f.is_fresh(Realtime::from_timespec(200, 0)));
-        assert!(!f.is_fresh(Realtime::from_timespec(300, 0)));
     }
 }

@@ -6,10 +6,10 @@
 //! system clock, when the kernel actuator is used, are returned as `Adjustment`s for the caller
 //! to apply. Everything here takes explicit timestamps and does no I/O.
 //!
-//! Guards: once the clock is set, followed sources that move beyond `jump_limit` are not
-//! followed until they have stayed there `jump_confirm` seconds (the selection already makes
-//! sure they are a majority); at start, a step backwards beyond `backward_limit` needs two
-//! agreeing sources or the same confirmation. Without followed sources the loop holds over on
+//! Guards: once the clock is set, a followed source that moves beyond `jump_limit` alone is not
+//! followed until it has stayed there `jump_confirm` seconds; two or more agreeing sources (the
+//! selection makes sure they are a majority) are followed at once. At start, a step backwards
+//! beyond `backward_limit` needs two agreeing sources or the same confirmation. Without followed sources the loop holds over on
 //! its learned frequency, its error bound growing with the frequency's uncertainty, until
 //! `holdover` seconds have passed.
 
@@ -43,6 +43,9 @@ const NOISE_FLOOR: f64 = 1e-8;
 /// Error the loop does not model (temperature changes), added to the frequency's uncertainty
 /// when the error bound grows: chrony's `maxclockerror` default, 1 ppm.
 const CLOCK_ERROR: f64 = 1e-6;
+/// A reference clock's sample older than this (seconds) no longer makes it selectable: they
+/// come every second.
+const REFCLOCK_AGE: f64 = 8.0;
 /// The kernel actuator corrects the phase over at least this many seconds.
 const MIN_TIME_CONSTANT: f64 = 16.0;
 
@@ -52,6 +55,8 @@ struct SourceState {
     kind: &'static str,
     select: Select,
     local: Option<LocalClock>,
+    /// A sample older than this (seconds) no longer makes the source selectable.
+    max_age: f64,
     filter: SampleFilter,
     /// One bit a tick, set when a sample arrived: chronyc's reach register.
     reach: u8,
@@ -187,6 +192,12 @@ impl Discipline {
                         SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
                         _ => None,
                     },
+                    max_age: match s {
+                        // Two polls at the longest interval (chrony calls a source unreachable
+                        // after eight missed polls; its growing distance weighs it down first).
+                        SourceConfig::Ntp(n) => 2.0 * 2f64.powi(n.maxpoll.into()) + REFCLOCK_AGE,
+                        _ => REFCLOCK_AGE,
+                    },
                     filter: kept.map(|k| k.filter).unwrap_or_default(),
                     reach: 0,
                     sampled: false,
@@ -316,12 +327,15 @@ impl Discipline {
         // corrects a first setting from coarse NMEA time is a refinement, not a jump.
         let known = self.reference.map_or(0.0, |r| r.error);
         if followed.offset.abs() > self.config.jump_limit + known {
-            if !self.confirmed(now, followed.offset) {
+            // Two or more agreeing sources (a majority, or the selection would not follow
+            // them) are believed at once; a lone source must insist.
+            if followed.agreeing < 2 && !self.confirmed(now, followed.offset) {
                 return Vec::new();
             }
             tracing::warn!(
                 seconds = followed.offset,
-                "followed sources jumped; following"
+                sources = followed.agreeing,
+                "the followed sources jumped; following"
             );
             let model = self.model.as_mut().expect("checked above");
             model.predict(now);
@@ -404,7 +418,7 @@ impl Discipline {
         let mut candidates = Vec::new();
         for (i, s) in self.sources.iter_mut().enumerate() {
             s.verdict = None;
-            if s.local.is_some() || s.select.noselect || !s.filter.is_fresh(now) {
+            if s.local.is_some() || s.select.noselect || !s.filter.is_fresh(now, s.max_age) {
                 continue;
             }
             let Some(f) = s.filter.filtered(model) else {
@@ -633,7 +647,9 @@ impl Discipline {
                         Standing::Selected
                     }
                     None if s.local.is_some() => Standing::Candidate,
-                    None if s.select.noselect && s.filter.is_fresh(now) => Standing::Noselect,
+                    None if s.select.noselect && s.filter.is_fresh(now, s.max_age) => {
+                        Standing::Noselect
+                    }
                     None => Standing::Unreachable,
                 };
                 let filtered = s.filter.filtered(model);
@@ -646,7 +662,7 @@ impl Discipline {
                     offset: filtered.map(|f| f.residual),
                     jitter: filtered.map(|f| f.jitter),
                     error: last.map(|l| l.error),
-                    refid: last.map(|l| refid_text(&l.refid)),
+                    refid: last.map(|l| refid_text(&l.refid, l.stratum.saturating_add(1))),
                     stratum: last.map(|l| l.stratum),
                     outliers: s.filter.outliers,
                 }
@@ -655,58 +671,102 @@ impl Discipline {
     }
 
     /// What an operator should know now: disagreeing sources, a pending jump, holdover.
-    pub fn alarms(&self, now: Realtime) -> Vec<String> {
+    pub fn alarms(&self, now: Realtime) -> Vec<Alarm> {
         let mut alarms = Vec::new();
+        let mut raise = |subject: &str, kind, text: String| {
+            alarms.push(Alarm {
+                subject: subject.to_string(),
+                kind,
+                text: match subject {
+                    CLOCK => text,
+                    _ => format!("{subject}: {text}"),
+                },
+            })
+        };
         let model = self.model.as_ref();
         let followed = self.followed().map(|f| f.offset);
         for s in &self.sources {
             let Some(f) = s.filter.filtered(model) else {
                 continue;
             };
+            let offset = seconds(f.residual);
             match s.verdict {
-                Some(Verdict::Falseticker) => alarms.push(format!(
-                    "{}: disagrees with the majority of the sources (offset {})",
-                    s.name,
-                    seconds(f.residual)
-                )),
-                Some(Verdict::NoMajority) => alarms.push(format!(
-                    "{}: no majority of the sources agrees (offset {}); holding over",
-                    s.name,
-                    seconds(f.residual)
-                )),
-                Some(Verdict::Truechimer)
-                    if followed
-                        .is_some_and(|o| (f.residual - o).abs() > self.config.disagreement) =>
-                {
-                    alarms.push(format!(
-                        "{}: {} from the followed time",
-                        s.name,
-                        seconds(f.residual - followed.unwrap_or(0.0))
-                    ))
+                Some(Verdict::Falseticker) => raise(
+                    &s.name,
+                    AlarmKind::Falseticker,
+                    format!("disagrees with the majority of the sources (offset {offset})"),
+                ),
+                Some(Verdict::NoMajority) => raise(
+                    &s.name,
+                    AlarmKind::NoMajority,
+                    format!("no majority of the sources agrees (offset {offset}); holding over"),
+                ),
+                Some(Verdict::Truechimer) => {
+                    if let Some(o) =
+                        followed.filter(|o| (f.residual - o).abs() > self.config.disagreement)
+                    {
+                        raise(
+                            &s.name,
+                            AlarmKind::Disagreement,
+                            format!("{} from the followed time", seconds(f.residual - o)),
+                        );
+                    }
                 }
                 _ => {}
             }
         }
         if let Some((since, offset)) = self.pending_jump {
-            alarms.push(format!(
-                "the followed sources jumped by {}; not followed for another {:.0} s",
-                seconds(offset),
-                (self.config.jump_confirm - now.seconds_since(since)).max(0.0)
-            ));
+            raise(
+                CLOCK,
+                AlarmKind::Jump,
+                format!(
+                    "the followed sources jumped by {}; not followed for another {:.0} s",
+                    seconds(offset),
+                    (self.config.jump_confirm - now.seconds_since(since)).max(0.0)
+                ),
+            );
         }
         let since = self.last_update.map_or(0.0, |t| now.seconds_since(t));
         match self.clock_state(now) {
-            ClockState::Holdover => alarms.push(format!(
-                "holdover: no reference for {since:.0} s, estimated error {}",
-                seconds(self.state(now, -20).root_dispersion_at(now))
-            )),
-            ClockState::Expired => alarms.push(format!(
-                "holdover ended after {since:.0} s: served as unsynchronised"
-            )),
+            ClockState::Holdover => raise(
+                CLOCK,
+                AlarmKind::Holdover,
+                format!(
+                    "holdover: no reference for {since:.0} s, estimated error {}",
+                    seconds(self.state(now, -20).root_dispersion_at(now))
+                ),
+            ),
+            ClockState::Expired => raise(
+                CLOCK,
+                AlarmKind::Expired,
+                format!("holdover ended after {since:.0} s: served as unsynchronised"),
+            ),
             ClockState::Locked | ClockState::Unsynchronised => {}
         }
         alarms
     }
+}
+
+/// The subject of alarms about the clock itself.
+const CLOCK: &str = "clock";
+
+/// Something wrong with a source or the clock, for the log, the status page and the metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alarm {
+    /// The source's name, or `CLOCK`.
+    pub subject: String,
+    pub kind: AlarmKind,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AlarmKind {
+    Falseticker,
+    NoMajority,
+    Disagreement,
+    Jump,
+    Holdover,
+    Expired,
 }
 
 struct Followed {
@@ -726,9 +786,10 @@ fn seconds(s: f64) -> String {
     }
 }
 
-/// A refid as text: letters for stratum-1 codes, an IPv4 address above.
-pub fn refid_text(refid: &[u8; 4]) -> String {
-    if refid.iter().any(|b| !b.is_ascii_graphic() && *b != 0) {
+/// A refid as text: the letters of a reference clock's code (stratum 1 and 16, RFC 5905), an
+/// IPv4 address (or an IPv6 address's hash) above.
+pub fn refid_text(refid: &[u8; 4], stratum: u8) -> String {
+    if (2..16).contains(&stratum) {
         return std::net::Ipv4Addr::from(*refid).to_string();
     }
     refid
@@ -814,7 +875,7 @@ mod tests {
         assert!(d
             .alarms(at(3600.0))
             .iter()
-            .any(|a| a.starts_with("holdover")));
+            .any(|a| a.kind == AlarmKind::Holdover));
         // After the holdover limit clients are told to ignore the clock.
         let expired = at(60.0 + DisciplineConfig::default().holdover + 1.0);
         assert_eq!(d.clock_state(expired), ClockState::Expired);
@@ -842,7 +903,9 @@ mod tests {
         );
         let alarms = d.alarms(at(20.0));
         assert!(
-            alarms.iter().any(|a| a.starts_with("other: disagrees")),
+            alarms
+                .iter()
+                .any(|a| a.text.starts_with("other: disagrees")),
             "{alarms:?}"
         );
         let served = d.state(at(20.0), -20).correction.apply(at(20.0));
@@ -868,7 +931,7 @@ mod tests {
             t += 1.0;
         }
         assert!(served(&d, t).abs() < 1e-3, "followed too early");
-        assert!(d.alarms(at(t)).iter().any(|a| a.contains("jumped")));
+        assert!(d.alarms(at(t)).iter().any(|a| a.kind == AlarmKind::Jump));
         // Confirmation counts from when the filter's median moved (half its window).
         for _ in 0..20 {
             d.add_sample(0, sample(t, 2.0, 10e-6, b"PPS\0"), at(t));

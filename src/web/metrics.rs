@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::status::Status;
-use crate::discipline::Standing;
+use crate::discipline::{ClockState, Standing};
 
 struct Metrics(String);
 
@@ -59,6 +59,16 @@ pub fn render(s: &Status) -> String {
     );
     m.gauge("stratum", "Stratum served.", f64::from(c.stratum));
     m.gauge(
+        "holdover",
+        "1 while the clock holds over without references.",
+        f64::from(u8::from(c.state == ClockState::Holdover)),
+    );
+    m.gauge(
+        "alarms",
+        "Alarms raised now (the status page lists them).",
+        s.alarms.len() as f64,
+    );
+    m.gauge(
         "offset_seconds",
         "Served time minus the system clock.",
         c.offset_seconds,
@@ -97,6 +107,18 @@ pub fn render(s: &Status) -> String {
             "source_selected",
             &[("source", &r.name)],
             f64::from(u8::from(r.state == Standing::Selected)),
+        );
+    }
+    m.family(
+        "source_falseticker",
+        "gauge",
+        "1 for a source that disagrees with the majority (or when no majority exists).",
+    );
+    for r in &s.sources {
+        m.sample(
+            "source_falseticker",
+            &[("source", &r.name)],
+            f64::from(u8::from(r.state == Standing::Falseticker)),
         );
     }
     m.family(

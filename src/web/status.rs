@@ -202,7 +202,7 @@ impl StatusBuilder {
             frequency: clock.frequency * 1e6,
             jitter: selected_jitter,
         });
-        let mut alarms = discipline.alarms(now);
+        let mut alarms: Vec<String> = discipline.alarms(now).into_iter().map(|a| a.text).collect();
         let gps: Vec<GpsView> = drivers
             .gps
             .iter()
@@ -234,7 +234,7 @@ impl StatusBuilder {
                 synchronised: clock.synchronised,
                 state: discipline.clock_state(now),
                 stratum: clock.stratum,
-                refid: refid_text(&clock.refid),
+                refid: refid_text(&clock.refid, clock.stratum),
                 leap: leap_name(clock.leap),
                 offset_seconds: clock.correction.offset,
                 frequency_ppm: clock.frequency * 1e6,
