@@ -33,6 +33,8 @@ pub struct Filtered {
     pub jitter: f64,
     /// The newest sample.
     pub last: Sample,
+    /// Samples kept.
+    pub count: usize,
 }
 
 impl SampleFilter {
@@ -83,6 +85,7 @@ impl SampleFilter {
             residual: median,
             jitter,
             last,
+            count: r.len(),
         })
     }
 

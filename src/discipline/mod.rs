@@ -38,6 +38,8 @@ use snapshot::{ClockSnapshot, Correction, LeapCorrection, PHI};
 /// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
 /// crystal at a steady temperature, as measured by `pitime simulate` sweeps.
 const WANDER: f64 = 1e-18;
+/// Samples a source's jitter needs before it is taken as its noise.
+const TRUSTED_JITTER_SAMPLES: usize = 8;
 /// The smallest measurement noise assumed for any source, seconds.
 const NOISE_FLOOR: f64 = 1e-8;
 /// Error the loop does not model (temperature changes), added to the frequency's uncertainty
@@ -289,12 +291,14 @@ impl Discipline {
         let Some(followed) = self.followed() else {
             return Vec::new();
         };
-        let variance = self.sources[index]
-            .filter
-            .filtered(self.model.as_ref())
-            .map_or(sample.error, |f| f.jitter)
-            .max(NOISE_FLOOR)
-            .powi(2);
+        // The measurement noise is the source's jitter, once there are enough samples to tell;
+        // until then its error bound, so that a few noisy first samples are not over-trusted.
+        let noise = match self.sources[index].filter.filtered(self.model.as_ref()) {
+            Some(f) if f.count >= TRUSTED_JITTER_SAMPLES => f.jitter,
+            Some(f) => f.jitter.max(sample.error),
+            None => sample.error,
+        };
+        let variance = noise.max(NOISE_FLOOR).powi(2);
         let mut adjustments = Vec::new();
         let Some(model) = &mut self.model else {
             // The first setting of the clock.
