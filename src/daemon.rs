@@ -150,11 +150,9 @@ pub fn run(
         if Instant::now() >= next_tick {
             clock.tick();
             publish(&clock.discipline, &shared, precision);
-            status.store(Arc::new(sources.status(
-                &clock.discipline,
-                &mut builder,
-                &shared,
-            )));
+            let now = Arc::new(sources.status(&clock.discipline, &mut builder, &shared));
+            clock.write_stats(&now);
+            status.store(now);
             // After a stall, carry on from now rather than catch up in a burst.
             next_tick = (next_tick + TICK).max(Instant::now());
         }
@@ -344,10 +342,6 @@ impl DisciplinedClock {
             self.save_drift();
         }
         self.log_alarms(now);
-        self.ticks += 1;
-        if self.ticks % STATS_EVERY == 0 {
-            self.write_stats(now);
-        }
     }
 
     fn log_alarms(&mut self, now: Realtime) {
@@ -369,11 +363,18 @@ impl DisciplinedClock {
         self.alarms = alarms;
     }
 
-    /// loopstats and peerstats, in ntpd's formats; a failure is logged once, not every time.
-    fn write_stats(&mut self, now: Realtime) {
-        let Some(stats) = &mut self.stats else {
+    /// loopstats, peerstats and clockstats in ntpd's formats, every `STATS_EVERY` ticks; a
+    /// failure is logged once, not every time.
+    fn write_stats(&mut self, status: &Status) {
+        self.ticks += 1;
+        let Some(stats) = self
+            .stats
+            .as_mut()
+            .filter(|_| self.ticks % STATS_EVERY == 0)
+        else {
             return;
         };
+        let now = realtime_now();
         let mut written = Ok(());
         if let Some((offset, freq, jitter, wander)) = self.discipline.loop_stats() {
             written = stats.loop_stats(now, offset, freq, jitter, wander, 4);
@@ -392,6 +393,30 @@ impl DisciplinedClock {
             let dispersion = r.error.unwrap_or(0.0);
             written = written
                 .and(stats.peer_stats(now, &r.name, status, offset, 0.0, dispersion, jitter));
+        }
+        // What the receivers say, as ntpd writes its reference clocks' timecodes.
+        for g in &status.gps {
+            let text = format!(
+                "fix={} used={} trusted={} antenna={} pps_samples={} nmea_samples={} \
+                 bad_pulses={} jumps_rejected={}",
+                g.fix,
+                g.satellites_used.unwrap_or(0),
+                g.trusted,
+                g.antenna,
+                g.pps_samples,
+                g.nmea_samples,
+                g.bad_pulses,
+                g.jumps_rejected
+            );
+            written = written.and(stats.clock_stats(now, &g.name, &text));
+        }
+        for d in &status.dcf77 {
+            let text = format!(
+                "connected={} last_minute={}",
+                d.connected,
+                d.last_minute.as_deref().unwrap_or("-")
+            );
+            written = written.and(stats.clock_stats(now, &d.name, &text));
         }
         if let Err(e) = written {
             tracing::warn!("cannot write statistics to {}: {e}", stats.dir().display());

@@ -192,3 +192,50 @@ fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
     expect("STOPPING=1");
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn statistics_and_the_drift_file_are_written_where_configured() {
+    let state = TempDir::new("state");
+    let daemon = Daemon::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = []\n\
+         [discipline]\ndrift_file = \"{}\"\nstats_dir = \"{}\"\n\
+         [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.2\n",
+        state.path("drift").display(),
+        state.path("stats").display()
+    ));
+    let read = |kind: &str| -> String {
+        std::fs::read_dir(state.path("stats"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{kind}."))
+            })
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect()
+    };
+    // Written every 16 s; the receiver is trusted after a few seconds.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    while read("loopstats").is_empty() || read("clockstats").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "{}", daemon.log());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    // ntpd's formats: MJD, seconds of the day, then the figures.
+    let loops = read("loopstats");
+    let fields: Vec<&str> = loops.lines().next().unwrap().split(' ').collect();
+    assert_eq!(fields.len(), 7, "{loops}");
+    assert!(fields[0].parse::<u32>().unwrap() > 60_000, "{loops}");
+    let peers = read("peerstats");
+    assert!(
+        peers.lines().any(|l| l.split(' ').nth(2) == Some("gps")),
+        "{peers}"
+    );
+    assert!(read("clockstats").contains("gps fix="));
+    assert_eq!(daemon.stop().code(), Some(0));
+    // The learned frequency is saved at exit, in ppm.
+    let drift = std::fs::read_to_string(state.path("drift")).unwrap();
+    let ppm: f64 = drift.trim().parse().unwrap();
+    assert!(ppm.abs() < 500.0, "{drift}");
+}

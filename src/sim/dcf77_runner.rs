@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::dcf77::Dcf77Signal;
-use super::gps_runner::sleep_until;
-use crate::clock::system::realtime_now;
+use super::true_clock::TrueClock;
 use crate::config::Dcf77SimConfig;
 use crate::time::Realtime;
 
@@ -31,9 +30,8 @@ impl SimulatedDcf77 {
             .spawn({
                 let stop = stop.clone();
                 move || {
-                    let offset = config.clock_offset;
-                    let mut start =
-                        realtime_now().add_secs_f64(offset).as_nanos() / 1_000_000_000 + 1;
+                    let clock = TrueClock::new(config.clock_offset);
+                    let mut start = clock.now().as_nanos().div_euclid(1_000_000_000) + 1;
                     for chunk in 0u64.. {
                         let signal = Dcf77Signal {
                             start,
@@ -46,10 +44,12 @@ impl SimulatedDcf77 {
                             seed: config.seed.wrapping_add(chunk),
                             ..Dcf77Signal::default()
                         };
-                        let origin = Realtime::from_timespec(start, 0).add_secs_f64(-offset);
+                        let origin = Realtime::from_timespec(start, 0);
                         for (t, level) in signal.generate().edges {
-                            let at = origin.add_secs_f64(t);
-                            if !sleep_until(at, &stop) || tx.send((at, level)).is_err() {
+                            let Some(at) = clock.sleep_until(origin.add_secs_f64(t), &stop) else {
+                                return;
+                            };
+                            if tx.send((at, level)).is_err() {
                                 return;
                             }
                         }

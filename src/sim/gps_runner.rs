@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use super::gps::GpsSimulator;
-use crate::clock::system::realtime_now;
+use super::true_clock::TrueClock;
 use crate::config::GpsSimConfig;
 use crate::time::Realtime;
 
@@ -121,20 +120,6 @@ impl Drop for SimulatedGps {
     }
 }
 
-/// Sleeps until the local clock reads `t`; false if asked to stop meanwhile.
-pub(crate) fn sleep_until(t: Realtime, stop: &AtomicBool) -> bool {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        let left = t.seconds_since(realtime_now());
-        if left <= 0.0 {
-            return true;
-        }
-        std::thread::sleep(Duration::from_secs_f64(left.min(0.2)));
-    }
-}
-
 fn play(
     config: GpsSimConfig,
     pty: Pty,
@@ -142,20 +127,18 @@ fn play(
     pulses: mpsc::Sender<Realtime>,
     stop: &AtomicBool,
 ) {
-    let offset = config.clock_offset;
+    let clock = TrueClock::new(config.clock_offset);
     let mut sim = GpsSimulator::new(config);
     let mut pty = Some(pty);
-    let start = realtime_now();
+    let start = clock.now();
     // The first whole second of true time after now.
-    let mut second = (start.add_secs_f64(offset).as_nanos() as f64 / 1e9).floor() as i64 + 1;
+    let mut second = start.as_nanos().div_euclid(1_000_000_000) + 1;
     loop {
-        // The true top of this second, on the local clock.
-        let top = Realtime::from_timespec(second, 0).add_secs_f64(-offset);
+        let top = Realtime::from_timespec(second, 0);
         let s = sim.second(second, top.seconds_since(start));
-        let edge = top.add_secs_f64(s.pulse);
-        if !sleep_until(edge, stop) {
+        let Some(edge) = clock.sleep_until(top.add_secs_f64(s.pulse), stop) else {
             return;
-        }
+        };
         let _ = pulses.send(edge);
         match (s.unplugged, pty.is_some()) {
             (true, true) => {
@@ -173,7 +156,7 @@ fn play(
             _ => {}
         }
         for (at, bytes) in &s.sentences {
-            if !sleep_until(top.add_secs_f64(*at), stop) {
+            if clock.sleep_until(top.add_secs_f64(*at), stop).is_none() {
                 return;
             }
             if let Some(p) = &mut pty {

@@ -8,3 +8,4 @@ pub mod gps_runner;
 pub mod oscillator;
 pub mod rng;
 pub mod scenario;
+pub mod true_clock;
