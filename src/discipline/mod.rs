@@ -67,7 +67,7 @@ struct SourceState {
 }
 
 /// How a source stands in the selection, as `chronyc sources` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Standing {
     /// Followed by the clock.
@@ -79,6 +79,19 @@ pub enum Standing {
     /// Configured `noselect`: measured, never followed.
     Noselect,
     Unreachable,
+}
+
+impl Standing {
+    /// chronyc's one-character mark.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Standing::Selected => "*",
+            Standing::Candidate => "+",
+            Standing::Falseticker => "x",
+            Standing::Noselect => "-",
+            Standing::Unreachable => "?",
+        }
+    }
 }
 
 /// The clock's state.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::svg::scaled;
+use crate::discipline::Standing;
 
 /// The address to ask for a listen address: a wildcard means this machine.
 pub fn local_address(listen: SocketAddr) -> SocketAddr {
@@ -117,11 +118,8 @@ pub fn sources(s: &Value) -> String {
         "", "Name", "Kind", "Refid", "Reach", "LastRx", "Offset", "Jitter"
     );
     for r in s["sources"].as_array().into_iter().flatten() {
-        let mark = match r["state"].as_str() {
-            Some("selected") => "*",
-            Some("candidate") => "+",
-            _ => "?",
-        };
+        let mark =
+            serde_json::from_value::<Standing>(r["state"].clone()).map_or("?", Standing::mark);
         let last = r["last_sample_ago"]
             .as_f64()
             .map_or("-".into(), |a| format!("{a:.1}s"));

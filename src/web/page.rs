@@ -6,7 +6,6 @@ use std::fmt::Write;
 use super::status::{Dcf77View, GpsView, Status};
 use super::svg::{line_chart, scaled, sky_plot};
 use crate::discipline::history::Point;
-use crate::discipline::Standing;
 
 const STYLE: &str = r#"
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:980px;padding:12px;color:#222;background:#fafafa}
@@ -104,13 +103,7 @@ fn headline(o: &mut String, s: &Status) {
 fn sources(o: &mut String, s: &Status) {
     o.push_str(r#"<h2>Sources</h2><table id="sources"><tr><th></th><th>name</th><th>kind</th><th>state</th><th>reach</th><th>last sample</th><th>offset</th><th>jitter</th></tr>"#);
     for r in &s.sources {
-        let mark = match r.state {
-            Standing::Selected => "*",
-            Standing::Candidate => "+",
-            Standing::Falseticker => "x",
-            Standing::Noselect => "-",
-            Standing::Unreachable => "?",
-        };
+        let mark = r.state.mark();
         let _ = write!(
             o,
             "<tr><td>{mark}</td><td>{}</td><td>{} {}</td><td>{:?}</td><td>{:o}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
