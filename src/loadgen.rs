@@ -11,8 +11,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::server::keys::Key;
-use crate::server::packet::{Header, Leap, HEADER_LEN, MODE_CLIENT};
-use crate::time::{NtpShort, NtpTimestamp};
+use crate::server::packet::{Header, HEADER_LEN};
+use crate::time::NtpTimestamp;
 
 const BATCH: usize = 64;
 const MAX_PACKET: usize = crate::server::respond::MAX_REPLY_LEN;
@@ -246,21 +246,7 @@ fn write_request(
     transmit: NtpTimestamp,
     key: Option<&(u32, Key)>,
 ) -> usize {
-    let header = Header {
-        leap: Leap::Unsynchronised,
-        version: 4,
-        mode: MODE_CLIENT,
-        stratum: 0,
-        poll: 6,
-        precision: -20,
-        root_delay: NtpShort(0),
-        root_dispersion: NtpShort(0),
-        refid: [0; 4],
-        reference: NtpTimestamp::ZERO,
-        origin: NtpTimestamp::ZERO,
-        receive: NtpTimestamp::ZERO,
-        transmit,
-    };
+    let header = Header::client_request(6, transmit);
     header.write((&mut buf[..HEADER_LEN]).try_into().expect("header fits"));
     let Some((id, key)) = key else {
         return HEADER_LEN;

@@ -48,6 +48,27 @@ fn ts(d: &[u8], at: usize) -> NtpTimestamp {
 }
 
 impl Header {
+    /// A client's request (mode 3, version 4) that says nothing about the client but its poll
+    /// interval: every other field is zero, and `transmit` is the origin cookie the reply must
+    /// echo.
+    pub fn client_request(poll: i8, transmit: NtpTimestamp) -> Header {
+        Header {
+            leap: Leap::None,
+            version: 4,
+            mode: MODE_CLIENT,
+            stratum: 0,
+            poll,
+            precision: 0,
+            root_delay: NtpShort(0),
+            root_dispersion: NtpShort(0),
+            refid: [0; 4],
+            reference: NtpTimestamp::ZERO,
+            origin: NtpTimestamp::ZERO,
+            receive: NtpTimestamp::ZERO,
+            transmit,
+        }
+    }
+
     /// Decodes the header at the start of `data`; `None` if shorter than 48 bytes.
     pub fn parse(data: &[u8]) -> Option<Header> {
         if data.len() < HEADER_LEN {

@@ -19,8 +19,8 @@ use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
 use crate::server::keys::Key;
 use crate::server::mac::MAX_DIGEST_LEN;
-use crate::server::packet::{parse_trailer, Header, Leap, HEADER_LEN, MODE_CLIENT, MODE_SERVER};
-use crate::time::{NtpShort, NtpTimestamp, Realtime};
+use crate::server::packet::{parse_trailer, Header, Leap, HEADER_LEN, MODE_SERVER};
+use crate::time::{NtpTimestamp, Realtime};
 
 /// Requests in a burst (`iburst`) and the seconds between them.
 pub const BURST: u8 = 4;
@@ -195,22 +195,7 @@ impl Client {
         self.pending = Some(Pending { cookie, sent: now });
         // Everything but the transmit timestamp is zero: a request tells nothing about us.
         let mut header = [0; HEADER_LEN];
-        Header {
-            leap: Leap::None,
-            version: 4,
-            mode: MODE_CLIENT,
-            stratum: 0,
-            poll: self.poll,
-            precision: 0,
-            root_delay: NtpShort(0),
-            root_dispersion: NtpShort(0),
-            refid: [0; 4],
-            reference: NtpTimestamp::ZERO,
-            origin: NtpTimestamp::ZERO,
-            receive: NtpTimestamp::ZERO,
-            transmit: cookie,
-        }
-        .write(&mut header);
+        Header::client_request(self.poll, cookie).write(&mut header);
         let mut out = header.to_vec();
         if let Some((id, key)) = &self.key {
             out.resize(HEADER_LEN + 4 + MAX_DIGEST_LEN, 0);
@@ -351,6 +336,8 @@ fn measure(h: &Header, t1: Realtime, t4: Realtime) -> Result<Measurement, Reject
 mod tests {
     use super::*;
     use crate::config::Select;
+    use crate::server::packet::MODE_CLIENT;
+    use crate::time::NtpShort;
     use std::net::Ipv4Addr;
 
     const PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
