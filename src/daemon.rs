@@ -546,10 +546,9 @@ impl Sources {
         builder.build(now, &clock, discipline, drivers, &shared.stats)
     }
 
+    /// Stops every driver (each stops its threads when dropped).
     fn stop(self) {
-        self.gps.into_iter().for_each(GpsDriver::stop);
-        self.dcf77.into_iter().for_each(Dcf77Driver::stop);
-        self.ntp.into_iter().for_each(NtpDriver::stop);
+        drop(self);
     }
 }
 

@@ -15,3 +15,4 @@ pub mod systemd;
 pub mod time;
 pub mod upstream;
 pub mod web;
+pub mod worker;

@@ -8,13 +8,12 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use super::gps::GpsSimulator;
 use super::true_clock::TrueClock;
 use crate::config::GpsSimConfig;
 use crate::time::Realtime;
+use crate::worker::Workers;
 
 /// A pseudo-terminal pair: the simulator writes the master; the slave stays open so the
 /// device exists (as a plugged-in receiver does) while the driver reconnects.
@@ -63,8 +62,7 @@ fn open_pty(link: &Path) -> io::Result<Pty> {
 }
 
 pub struct SimulatedGps {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    workers: Workers,
     dir: PathBuf,
     /// The path to open as the receiver's serial device.
     pub device: PathBuf,
@@ -88,17 +86,14 @@ impl SimulatedGps {
         let device = dir.join("tty");
         let pty = open_pty(&device)?;
         let (tx, rx) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (stop, device) = (stop.clone(), device.clone());
-            std::thread::Builder::new()
-                .name("sim-gps".into())
-                .spawn(move || play(config, pty, &device, tx, &stop))?
-        };
+        let mut workers = Workers::default();
+        workers.spawn("sim-gps", {
+            let device = device.clone();
+            move |stop| play(config, pty, &device, tx, stop)
+        })?;
         Ok((
             SimulatedGps {
-                stop,
-                thread: Some(thread),
+                workers,
                 dir,
                 device,
             },
@@ -109,10 +104,8 @@ impl SimulatedGps {
 
 impl Drop for SimulatedGps {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        // Stopped first, so that it cannot plug the device back in.
+        drop(std::mem::take(&mut self.workers));
         // Only what we made: the link (and a half-made one), then the empty directory.
         let _ = std::fs::remove_file(&self.device);
         let _ = std::fs::remove_file(self.device.with_extension("new"));

@@ -6,7 +6,6 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -17,6 +16,7 @@ use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
 use crate::server::keys::{Key, KeyStore};
 use crate::server::udp::{self, RecvBatch};
+use crate::worker::Workers;
 
 /// The longest wait for a datagram: how soon a stop is noticed.
 const STEP: Duration = Duration::from_millis(500);
@@ -43,9 +43,9 @@ pub struct NtpStatus {
     pub denied: bool,
 }
 
+/// Polls until dropped.
 pub struct NtpDriver {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _workers: Workers,
     pub status: Arc<ArcSwap<NtpStatus>>,
     pub name: String,
 }
@@ -64,25 +64,17 @@ impl NtpDriver {
             })?),
             None => None,
         };
-        let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(ArcSwap::from_pointee(NtpStatus::default()));
-        let thread = std::thread::Builder::new().name("ntp".into()).spawn({
-            let (stop, status, config) = (stop.clone(), status.clone(), config.clone());
-            move || run(&config, key, &*sample, &status, &stop)
+        let mut workers = Workers::default();
+        workers.spawn("ntp", {
+            let (status, config) = (status.clone(), config.clone());
+            move |stop| run(&config, key, &*sample, &status, stop)
         })?;
         Ok(NtpDriver {
-            stop,
-            thread: Some(thread),
+            _workers: workers,
             status,
             name: config.name.clone(),
         })
-    }
-
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

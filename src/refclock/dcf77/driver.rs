@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -16,6 +15,7 @@ use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
 use crate::sim::dcf77_runner::SimulatedDcf77;
 use crate::time::Realtime;
+use crate::worker::Workers;
 
 /// A DCF77 second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
 pub const DCF77_ERROR: f64 = 0.005;
@@ -109,9 +109,9 @@ impl Edges {
     }
 }
 
+/// Decodes the receiver until dropped.
 pub struct Dcf77Driver {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _workers: Workers,
     _simulator: Option<SimulatedDcf77>,
     pub status: Arc<ArcSwap<Dcf77Status>>,
     pub name: String,
@@ -122,7 +122,6 @@ impl Dcf77Driver {
         config: &Dcf77SourceConfig,
         sample: Box<dyn Fn(Sample) + Send>,
     ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(ArcSwap::from_pointee(Dcf77Status::default()));
         let (edges, simulator) = match &config.simulate {
             Some(sim) => {
@@ -131,24 +130,17 @@ impl Dcf77Driver {
             }
             None => (None, None),
         };
-        let thread = std::thread::Builder::new().name("dcf77".into()).spawn({
-            let (stop, status, config) = (stop.clone(), status.clone(), config.clone());
-            move || run(edges, &config, &*sample, &status, &stop)
+        let mut workers = Workers::default();
+        workers.spawn("dcf77", {
+            let (status, config) = (status.clone(), config.clone());
+            move |stop| run(edges, &config, &*sample, &status, stop)
         })?;
         Ok(Dcf77Driver {
-            stop,
-            thread: Some(thread),
+            _workers: workers,
             _simulator: simulator,
             status,
             name: config.name.clone(),
         })
-    }
-
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

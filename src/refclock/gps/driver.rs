@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -22,6 +21,7 @@ use crate::config::{GpsSourceConfig, PpsInput};
 use crate::refclock::Sample;
 use crate::sim::gps_runner::SimulatedGps;
 use crate::time::Realtime;
+use crate::worker::Workers;
 
 /// How long a read or pulse wait blocks before checking for a stop request.
 const POLL: Duration = Duration::from_millis(500);
@@ -63,9 +63,9 @@ pub struct ClockFeedback {
     pub stepped: f64,
 }
 
+/// Reads the receiver until dropped.
 pub struct GpsDriver {
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    _workers: Workers,
     _simulator: Option<SimulatedGps>,
     pub status: Arc<ArcSwap<GpsStatus>>,
     pub name: String,
@@ -78,7 +78,6 @@ impl GpsDriver {
         sample: Box<dyn Fn(Sample) + Send>,
         feedback: Feedback,
     ) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
         let status = Arc::new(ArcSwap::from_pointee(GpsStatus::default()));
         let (tx, rx) = mpsc::channel();
         let (device, pulses, simulator) = match &config.simulate {
@@ -93,15 +92,16 @@ impl GpsDriver {
             None => (config.device.clone(), None, None),
         };
         let has_pps = simulator.is_some() || config.pps != PpsInput::None;
-        let mut threads = vec![spawn("gps-serial", {
-            let (tx, stop, baud) = (tx.clone(), stop.clone(), config.baud);
-            move || read_serial(device, baud, tx, &stop)
-        })?];
+        let mut workers = Workers::default();
+        workers.spawn("gps-serial", {
+            let (tx, baud) = (tx.clone(), config.baud);
+            move |stop| read_serial(device, baud, tx, stop)
+        })?;
         if has_pps {
-            threads.push(spawn("gps-pps", {
-                let (tx, stop, c) = (tx.clone(), stop.clone(), config.clone());
-                move || read_pulses(pulses, &c, tx, &stop)
-            })?);
+            workers.spawn("gps-pps", {
+                let (tx, c) = (tx.clone(), config.clone());
+                move |stop| read_pulses(pulses, &c, tx, stop)
+            })?;
         }
         drop(tx);
         let decoder = NmeaDecoder::new(DecoderOptions {
@@ -113,10 +113,11 @@ impl GpsDriver {
             sentence_delay: config.sentence_delay,
             jump_confirm: config.jump_confirm,
         });
-        threads.push(spawn("gps", {
+        // Runs until the readers stop and close the channel.
+        workers.spawn("gps", {
             let (status, name) = (status.clone(), config.name.clone());
             let hide = config.hide_position;
-            move || {
+            move |_| {
                 let mut source = Source {
                     name,
                     hide_position: hide,
@@ -127,26 +128,14 @@ impl GpsDriver {
                 };
                 source.run(rx, &*sample, &*feedback, &status)
             }
-        })?);
+        })?;
         Ok(GpsDriver {
-            stop,
-            threads,
+            _workers: workers,
             _simulator: simulator,
             status,
             name: config.name.clone(),
         })
     }
-
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(name.into()).spawn(f)
 }
 
 fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool) {
