@@ -633,6 +633,12 @@ impl Discipline {
             dispersion_rate: 3.0 * model.freq_sigma() + CLOCK_ERROR,
             frequency: self.applied_freq + model.freq,
             stepped: self.stepped,
+            numbering: self.sources.iter().any(|s| {
+                matches!(s.verdict, Some(Verdict::Combined | Verdict::Truechimer))
+                    && s.filter
+                        .last()
+                        .is_some_and(|l| !matches!(&l.refid, b"PPS\0" | b"NMEA") && l.error < 0.1)
+            }),
         }
     }
 
@@ -1013,6 +1019,23 @@ mod tests {
             "{:?}",
             d.alarms(local(70.0))
         );
+    }
+
+    #[test]
+    fn pulses_are_numbered_only_while_another_kind_of_source_vouches_for_the_second() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n");
+        for t in 0..10 {
+            let t = t as f64;
+            d.add_sample(0, sample(t, 0.2, 10e-6, b"PPS\0"), at(t));
+        }
+        assert_eq!(d.state(at(10.0), -20).numbering_offset(at(10.0)), None);
+        for t in 10..20 {
+            let t = t as f64;
+            d.add_sample(0, sample(t, 0.2, 10e-6, b"PPS\0"), at(t));
+            d.add_sample(1, sample(t, 0.201, 5e-3, b"DCF\0"), at(t));
+        }
+        let offset = d.state(at(20.0), -20).numbering_offset(at(20.0)).unwrap();
+        assert!((offset - 0.2).abs() < 1e-4);
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub struct ClockSnapshot {
     /// Seconds the kernel actuator has stepped the system clock since start: drivers that
     /// keep local times restate them when this changes.
     pub stepped: f64,
+    /// A source that labels whole seconds by itself (not a pulse) agrees with the clock.
+    pub numbering: bool,
 }
 
 impl ClockSnapshot {
@@ -105,15 +107,15 @@ impl ClockSnapshot {
             dispersion_rate: PHI,
             frequency: 0.0,
             stepped: 0.0,
+            numbering: false,
         }
     }
 
-    /// The estimate (served time - local time) at local time `at` for numbering PPS pulses, when
-    /// the clock follows a source other than a pulse or the local clock and is good to well
-    /// under half a second.
+    /// The estimate (served time - local time) at local time `at` for numbering PPS pulses that
+    /// no sentence labels, when a source other than a pulse (DCF77, an upstream server) vouches
+    /// for the second: never from the pulses alone, which would keep themselves alive.
     pub fn numbering_offset(&self, at: Realtime) -> Option<f64> {
-        let own = matches!(&self.refid, b"PPS\0" | b"NMEA" | b"LOCL");
-        (self.synchronised && self.stratum < 16 && !own && self.root_dispersion < 0.1)
+        (self.synchronised && self.numbering && self.root_dispersion < 0.1)
             .then(|| self.correction.apply(at).seconds_since(at))
     }
 

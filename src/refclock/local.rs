@@ -27,6 +27,7 @@ impl LocalClock {
             dispersion_rate: PHI,
             frequency: correction.freq,
             stepped: 0.0,
+            numbering: false,
         }
     }
 }
