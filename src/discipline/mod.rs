@@ -48,6 +48,8 @@ const CLOCK_ERROR: f64 = 1e-6;
 /// A reference clock's sample older than this (seconds) no longer makes it selectable: they
 /// come every second.
 const REFCLOCK_AGE: f64 = 8.0;
+/// Seconds after a leap second during which the sources' announcements are ignored.
+const LEAP_QUIET: f64 = 43_200.0;
 /// The kernel actuator corrects the phase over at least this many seconds.
 const MIN_TIME_CONSTANT: f64 = 16.0;
 
@@ -244,7 +246,15 @@ impl Discipline {
         let served = now.add_secs_f64(model.phase_at(now));
         let day = served.as_nanos().div_euclid(86_400_000_000_000) + 1;
         let midnight = Realtime::from_timespec(day * 86_400, 0);
-        let announced = self.reference.map_or(Leap::None, |r| r.leap);
+        // A source still announcing after the leap (DCF77 between decoded minutes, a stale
+        // upstream) must not schedule another one for the next midnight.
+        let after_leap = self
+            .leap_passed
+            .is_some_and(|p| served.seconds_since(p) < LEAP_QUIET);
+        let announced = match after_leap {
+            true => Leap::None,
+            false => self.reference.map_or(Leap::None, |r| r.leap),
+        };
         let leap = match (announced, &self.leap_table) {
             (Leap::Insert | Leap::Delete, _) => announced,
             (_, Some(table)) => table.announcement(served),
@@ -997,12 +1007,11 @@ mod tests {
         };
         for t in 0..70 {
             let t = t as f64;
-            // After the leap the reference (UTC) is a second behind the continuous local clock.
-            let (offset, leap) = if t < 60.0 {
-                (0.0, Leap::Insert)
-            } else {
-                (-1.0, Leap::None)
-            };
+            // After the leap the reference (UTC) is a second behind the continuous local clock;
+            // the source still announces it for a while (stale), which must not schedule
+            // another leap for the next midnight.
+            let offset = if t < 60.0 { 0.0 } else { -1.0 };
+            let leap = Leap::Insert;
             let sample = Sample::new(local(t), local(t + offset), 5e-3, *b"DCF\0").with_leap(leap);
             d.add_sample(0, sample, local(t));
             d.tick(local(t + 0.5));

@@ -13,12 +13,15 @@ use gpiocdev::line::{EdgeDetection, EdgeKind, EventClock, Value};
 use super::decoder::{Dcf77Decoder, Event, Quality};
 use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
+use crate::server::packet::Leap;
 use crate::sim::dcf77_runner::SimulatedDcf77;
 use crate::time::Realtime;
 use crate::worker::Workers;
 
 /// A DCF77 second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
 pub const DCF77_ERROR: f64 = 0.005;
+/// Decoded minutes in a row with the leap-second bit before the announcement is believed.
+const LEAP_MINUTES: u32 = 5;
 const POLL: Duration = Duration::from_millis(500);
 const RETRY: Duration = Duration::from_secs(5);
 /// Seconds without an edge after which the signal counts as lost (pulses come every second).
@@ -156,6 +159,8 @@ fn run(
     // Stream time is seconds since the first edge: the decoder works in f64 seconds.
     let mut epoch: Option<Realtime> = None;
     let mut logged = false;
+    // Accepted minutes in a row that announced a leap second.
+    let mut announcing = 0;
     while !stop.load(Ordering::Relaxed) {
         let Some(source) = &mut edges else {
             match Edges::open(c) {
@@ -198,11 +203,24 @@ fn run(
             match event {
                 Event::Minute { minute, .. } => {
                     tracing::info!(source = %c.name, utc = %minute.utc, "DCF77 minute accepted");
+                    announcing = if minute.leap_announced {
+                        announcing + 1
+                    } else {
+                        0
+                    };
                 }
                 Event::Second { t, utc } => {
                     let local = epoch.add_secs_f64(t - c.receiver_delay);
+                    // A2 has no parity: one bit flipped by noise must not insert a second, so
+                    // the announcement counts only once several minutes in a row carry it
+                    // (it is sent for the whole hour before). DCF77 only announces insertions.
+                    let leap = match announcing >= LEAP_MINUTES {
+                        true => Leap::Insert,
+                        false => Leap::None,
+                    };
                     if let Some(reference) = utc.to_realtime() {
-                        sample(Sample::new(local, reference, DCF77_ERROR, *b"DCF\0"));
+                        let s = Sample::new(local, reference, DCF77_ERROR, *b"DCF\0");
+                        sample(s.with_leap(leap));
                     }
                 }
             }
