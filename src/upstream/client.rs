@@ -35,8 +35,10 @@ pub const MAX_POLL: i8 = 17;
 /// What a reply that passed the checks means.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reply {
-    /// A measurement: the filter's best, as of the reply's arrival.
+    /// A measurement: the filter's new best, at the instant it was measured.
     Sample(Sample),
+    /// A good reply, but the filter still prefers a measurement already given.
+    Filtered,
     /// A RATE kiss: the poll interval was doubled.
     RateLimited,
     /// A DENY or RSTR kiss (the code): this server is not polled again.
@@ -93,6 +95,8 @@ pub struct Client {
     consistent: u32,
     denied: bool,
     filter: ClockFilter,
+    /// When the last measurement given as a sample arrived: each is given once.
+    last_given: Option<Realtime>,
 }
 
 /// The refid that names an upstream server (RFC 5905): its IPv4 address, or the first four
@@ -126,6 +130,7 @@ impl Client {
             consistent: 0,
             denied: false,
             filter: ClockFilter::default(),
+            last_given: None,
         }
     }
 
@@ -243,9 +248,15 @@ impl Client {
             self.adjust_poll(&m, &best.measurement, t4);
         }
         let chosen = best.measurement;
+        // The offset belongs to its own instant: an older measurement restamped now would
+        // carry the local clock's drift since, and be counted twice.
+        if self.last_given.is_some_and(|t| chosen.at <= t) {
+            return Ok(Reply::Filtered);
+        }
+        self.last_given = Some(chosen.at);
         let sample = Sample {
-            local: t4,
-            reference: t4.add_secs_f64(chosen.offset),
+            local: chosen.at,
+            reference: chosen.at.add_secs_f64(chosen.offset),
             error: server_distance + chosen.delay / 2.0 + chosen.dispersion_at(t4) + best.jitter,
             refid: self.refid,
             stratum: h.stratum,
@@ -587,13 +598,13 @@ mod tests {
         // Offsets within 1 ms of each other, 10 ms delays: consistent.
         for i in 0..12 {
             t += c.until_poll(at(t)).unwrap();
-            sample(exchange(&mut c, t, 0.001 * (i % 2) as f64, 0.010));
+            let _ = exchange(&mut c, t, 0.001 * (i % 2) as f64, 0.010);
             polls.push(c.poll());
         }
         assert_eq!(polls, [4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6]);
         // A measurement 50 ms away with about the same delay cannot be explained by the path.
         t += c.until_poll(at(t)).unwrap();
-        sample(exchange(&mut c, t, 0.050, 0.012));
+        let _ = exchange(&mut c, t, 0.050, 0.012);
         assert_eq!(c.poll(), 5);
         let best = c.best().unwrap();
         assert!(best.jitter > 0.015, "{}", best.jitter);
@@ -602,11 +613,14 @@ mod tests {
     #[test]
     fn the_filter_keeps_the_lowest_delay_offset() {
         let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
-        sample(exchange(&mut c, 0.0, 0.002, 0.004));
-        // A congested exchange: the offset it shows is worse, its sample still the best one's.
-        let s = sample(exchange(&mut c, 64.0, 0.030, 0.080));
-        assert!(close(s.offset(), 0.002 - 0.002), "{}", s.offset());
-        assert_eq!(s.local, at(64.081));
+        let first = sample(exchange(&mut c, 0.0, 0.002, 0.004));
+        // A congested exchange: the filter keeps the first, already given, so no new sample.
+        assert_eq!(exchange(&mut c, 64.0, 0.030, 0.080), Ok(Reply::Filtered));
+        assert_eq!(c.best().unwrap().measurement.at, first.local);
+        // A better one later is given, stamped with its own arrival.
+        let s = sample(exchange(&mut c, 128.0, 0.001, 0.002));
+        assert!(close(s.offset(), 0.001 - 0.001), "{}", s.offset());
+        assert_eq!(s.local, at(128.003));
     }
 
     #[test]

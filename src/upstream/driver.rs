@@ -216,6 +216,7 @@ fn run(
                     }
                     sample(s);
                 }
+                Ok(Reply::Filtered) => {}
                 Ok(Reply::RateLimited) => {
                     tracing::info!(source = %c.name, poll = client.poll(), "NTP server asks us to slow down (RATE)");
                 }
