@@ -43,3 +43,5 @@ row "0.1 ppm/h wander" virtual --wander-ppm 0.1
 row "1 ppm daily temperature swing" virtual --temperature-ppm 1
 row "-200 ppm, clock 5 s behind" kernel --freq-offset-ppm -200 --clock-offset -5
 row "drift file known" virtual --drift-ppm -30
+row "drift file 110 ppm wrong" virtual --drift-ppm 80
+row "clock 50 ms off (slewed)" kernel --clock-offset 0.05

@@ -97,6 +97,21 @@ impl SampleFilter {
         }
     }
 
+    /// From `now` on the local clock runs faster by `change` (the kernel actuator's frequency):
+    /// restate the kept samples as the loop now sees them, so their residuals stay put.
+    pub fn slewed(&mut self, now: Realtime, change: f64) {
+        for s in &mut self.samples {
+            s.reference = s
+                .reference
+                .add_secs_f64(change * now.seconds_since(s.local));
+        }
+    }
+
+    /// Starts afresh (after a followed jump: the kept samples tell of the time before it).
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+
     /// The local clock was stepped by `seconds`: restate the kept samples' local times.
     pub fn stepped(&mut self, seconds: f64) {
         for s in &mut self.samples {

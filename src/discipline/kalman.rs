@@ -13,6 +13,9 @@ use crate::time::Realtime;
 
 /// Random-walk phase noise (s²/s): the oscillator's short-term white frequency noise.
 const PHASE_NOISE: f64 = 1e-18;
+/// Squared innovation, in units of its expected variance, beyond which the model's own
+/// uncertainty is widened (a 5-sigma surprise).
+const SURPRISE: f64 = 25.0;
 /// Variance of the frequency before anything is known: a crystal is within ±100 ppm.
 const UNKNOWN_FREQ_VAR: f64 = 100e-6 * 100e-6;
 
@@ -31,8 +34,9 @@ impl ClockModel {
     /// Starts from a first measurement. `freq` is the drift file's value when known.
     pub fn new(epoch: Realtime, phase: f64, variance: f64, freq: Option<f64>, wander: f64) -> Self {
         let freq_var = match freq {
-            // A remembered frequency is good to about a ppm (temperature since it was saved).
-            Some(_) => 1e-6 * 1e-6,
+            // A remembered frequency is good to a few ppm (temperature since it was saved), or
+            // wrong altogether (a card moved to another Pi): `update` widens it if need be.
+            Some(_) => 10e-6 * 10e-6,
             None => UNKNOWN_FREQ_VAR,
         };
         ClockModel {
@@ -98,7 +102,19 @@ impl ClockModel {
     pub fn update(&mut self, at: Realtime, measured: f64, variance: f64) {
         self.predict(at);
         let innovation = self.innovation(at, measured);
-        let s = self.p[0][0] + variance;
+        let mut s = self.p[0][0] + variance;
+        // A measurement far outside what the model expects (the sources' filters have already
+        // dropped outliers) means the model is wrong, typically its frequency: widen its
+        // uncertainty to match, so that it learns again rather than creep.
+        let surprise = innovation * innovation / s;
+        if surprise > SURPRISE {
+            let widen = surprise / SURPRISE;
+            self.p[0][0] *= widen;
+            self.p[1][1] *= widen;
+            self.p[0][1] *= widen;
+            self.p[1][0] *= widen;
+            s = self.p[0][0] + variance;
+        }
         let k = [self.p[0][0] / s, self.p[1][0] / s];
         self.phase += k[0] * innovation;
         self.freq += k[1] * innovation;

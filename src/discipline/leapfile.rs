@@ -1,4 +1,4 @@
-//! The leap second table, read from `leap-seconds.list`, and Google's leap smear.
+//! The leap second table, read from `leap-seconds.list`.
 //!
 //! Format: the IERS/NIST `leap-seconds.list` (IERS Earth Orientation Center,
 //! <https://hpiers.obspm.fr/iers/bul/bulc/ntp/leap-seconds.list>, shipped by tzdata as
@@ -227,49 +227,6 @@ fn hash_words(text: &str) -> Option<[u32; 5]> {
     fields.next().is_none().then_some(words)
 }
 
-/// Google's leap smear, as the correction in seconds to add to UTC as the system clock keeps
-/// it (the Unix timescale, with the kernel applying the leap) to get the smeared time.
-///
-/// Google smears linearly over the 24 hours of UTC from noon before the leap to noon after
-/// (`window` = 86400, centred on `leap_at`). An inserted leap makes that span 86401 SI seconds
-/// long, so smeared time advances 86400 s in it and runs slow by 1/86401 (11.6 ppm); a deleted
-/// leap makes the span 86399 s and smeared time runs fast by 1/86399. Outside the window the
-/// smeared time is UTC and the correction is 0.
-///
-/// With `leap_at` = L (the midnight ending the leap day, a table entry's instant),
-/// `h` = window / 2 and `t` = now − L in seconds of the Unix timescale:
-///
-/// - Insert: `−(t + h) / (window + 1)` for −h < t < 0, and `(h − t) / (window + 1)` for
-///   0 ≤ t < h. The correction falls from 0 to −½ s, jumps to +½ s as the kernel steps the
-///   clock back by the leap second, and falls back to 0 at noon.
-/// - Delete: `(t + h) / (window − 1)` for −h < t < 0, and `−(h − t) / (window − 1)` for
-///   0 ≤ t < h: the kernel skips 23:59:59 (t in [−1, 0) never comes), so the correction
-///   jumps from +½ s to −½ s as the clock jumps ahead.
-///
-/// Worked example, the leap inserted at the end of 2016-12-31 (window 86400):
-/// at 2016-12-31T12:00:00Z the correction is 0; at 18:00:00 it is −21600/86401 = −0.249997 s;
-/// at 2017-01-01T00:00:00 (after the leap second) +43200/86401 = +0.499994 s; at 06:00:00
-/// +0.249997 s; from 12:00:00 on, 0.
-///
-/// A Realtime cannot tell the two passes through 23:59:59 apart when the kernel repeats that
-/// second; this answers for the first. During the repeat (adjtimex says `TIME_OOP`), the
-/// correction is `smear_offset(leap_at, now + 1 s, ..) + 1 / (window + 1)`.
-/// `Leap::None`, `Leap::Unsynchronised` and a window under 2 s give 0.
-pub fn smear_offset(leap_at: Realtime, now: Realtime, window: f64, leap: Leap) -> f64 {
-    let half = window / 2.0;
-    let t = now.seconds_since(leap_at);
-    // Written so that a NaN window or one under 2 s (no room to smear a deletion) gives 0.
-    let in_window = window >= 2.0 && t > -half && t < half;
-    match leap {
-        _ if !in_window => 0.0,
-        Leap::Insert if t < 0.0 => -(t + half) / (window + 1.0),
-        Leap::Insert => (half - t) / (window + 1.0),
-        Leap::Delete if t < 0.0 => (t + half) / (window - 1.0),
-        Leap::Delete => -(half - t) / (window - 1.0),
-        Leap::None | Leap::Unsynchronised => 0.0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,84 +444,5 @@ mod tests {
             bytes[at] = byte;
             let _ = parse(&String::from_utf8_lossy(&bytes));
         }
-    }
-
-    const W: f64 = 86_400.0;
-
-    #[test]
-    fn smear_worked_example() {
-        let leap = utc((2017, 1, 1), (0, 0, 0));
-        let at = |date, time| smear_offset(leap, utc(date, time), W, Leap::Insert);
-        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-        let eve = (2016, 12, 31);
-        let day = (2017, 1, 1);
-        assert_eq!(at(eve, (11, 59, 59)), 0.0);
-        assert_eq!(at(eve, (12, 0, 0)), 0.0);
-        assert!(close(at(eve, (18, 0, 0)), -21_600.0 / 86_401.0));
-        assert!(close(at(eve, (23, 59, 59)), -43_199.0 / 86_401.0));
-        assert!(close(at(day, (0, 0, 0)), 43_200.0 / 86_401.0));
-        assert!(close(at(day, (6, 0, 0)), 21_600.0 / 86_401.0));
-        assert!(close(at(day, (11, 59, 59)), 1.0 / 86_401.0));
-        assert_eq!(at(day, (12, 0, 0)), 0.0);
-        assert_eq!(at((2017, 6, 1), (0, 0, 0)), 0.0);
-        for quiet in [Leap::None, Leap::Unsynchronised] {
-            assert_eq!(smear_offset(leap, utc(eve, (18, 0, 0)), W, quiet), 0.0);
-        }
-        for window in [f64::NAN, 0.0, 1.0, -W] {
-            assert_eq!(
-                smear_offset(leap, utc(eve, (23, 0, 0)), window, Leap::Delete),
-                0.0
-            );
-        }
-    }
-
-    /// Walks real (SI) time through a smear window while a kernel applies the leap to the
-    /// Unix clock, and checks that the served time is Google's linear smear throughout.
-    fn check_smear_against_real_time(leap: Leap, window: f64) {
-        let leap_at = utc((2017, 1, 1), (0, 0, 0));
-        let half = window / 2.0;
-        // Real seconds from leap_at. The window spans noon to noon of UTC, one second more
-        // (inserted) or less (deleted) of real time, in which smeared time advances `window`.
-        let (start, end) = match leap {
-            Leap::Insert => (-half, half + 1.0),
-            _ => (-half, half - 1.0),
-        };
-        let rate = window / (end - start);
-        let mut tau = start - 100.0;
-        while tau < end + 100.0 {
-            // The Unix clock with the kernel's leap: an inserted second repeats 23:59:59
-            // (real [0, 1)); a deleted one skips it (real -1 reads as 00:00:00).
-            let (unix, repeat) = match leap {
-                Leap::Insert if tau >= 0.0 => (tau - 1.0, tau < 1.0),
-                Leap::Insert => (tau, false),
-                _ if tau >= -1.0 => (tau + 1.0, false),
-                _ => (tau, false),
-            };
-            let now = leap_at.add_secs_f64(unix);
-            let correction = if repeat {
-                smear_offset(leap_at, now.add_secs_f64(1.0), window, leap) + 1.0 / (window + 1.0)
-            } else {
-                smear_offset(leap_at, now, window, leap)
-            };
-            let served = unix + correction;
-            let expected = if tau < start || tau >= end {
-                unix
-            } else {
-                start + (tau - start) * rate
-            };
-            assert!(
-                (served - expected).abs() < 1e-9,
-                "{leap:?} at real {tau}: served {served}, expected {expected}"
-            );
-            tau += 0.25;
-        }
-    }
-
-    #[test]
-    fn smeared_time_is_continuous_and_linear_in_real_time() {
-        check_smear_against_real_time(Leap::Insert, W);
-        check_smear_against_real_time(Leap::Delete, W);
-        check_smear_against_real_time(Leap::Insert, 1000.0);
-        check_smear_against_real_time(Leap::Delete, 1000.0);
     }
 }

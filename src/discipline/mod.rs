@@ -33,7 +33,7 @@ use filter::SampleFilter;
 use kalman::ClockModel;
 use leapfile::LeapTable;
 use select::{Candidate, Verdict};
-use snapshot::{ClockSnapshot, Correction, LeapCorrection, PHI};
+use snapshot::{ClockSnapshot, Correction, LeapCorrection, PHI, SMEAR_WINDOW};
 
 /// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
 /// crystal at a steady temperature, as measured by `pitime simulate` sweeps.
@@ -155,14 +155,13 @@ pub struct Discipline {
     /// Local time of the last update of the loop.
     last_update: Option<Realtime>,
     reference: Option<Reference>,
-    /// Since when the followed sources have been beyond `jump_limit` (or, before the first
-    /// setting, asked for a large step backwards), and by how much.
-    pending_jump: Option<(Realtime, f64)>,
+    /// A jump (or, before the first setting, a large step backwards) waiting for confirmation.
+    pending_jump: Option<PendingJump>,
     /// Seconds the clock has been stepped since start.
     stepped: f64,
     leap_table: Option<LeapTable>,
     /// The last leap second passed (so that it is not announced again while 23:59:59 repeats).
-    leap_passed: Option<Realtime>,
+    leap_passed: Option<(Leap, Realtime)>,
     /// The leap second due as of the last sample or tick, until it has passed.
     leap_pending: Option<(Leap, Realtime)>,
 }
@@ -215,8 +214,8 @@ impl Discipline {
                         SourceConfig::Ntp(n) => 2.0 * 2f64.powi(n.maxpoll.into()) + REFCLOCK_AGE,
                         _ => REFCLOCK_AGE,
                     },
+                    reach: kept.as_ref().map_or(0, |k| k.reach),
                     filter: kept.map(|k| k.filter).unwrap_or_default(),
-                    reach: 0,
                     sampled: false,
                     verdict: None,
                 }
@@ -250,7 +249,7 @@ impl Discipline {
         // upstream) must not schedule another one for the next midnight.
         let after_leap = self
             .leap_passed
-            .is_some_and(|p| served.seconds_since(p) < LEAP_QUIET);
+            .is_some_and(|(_, at)| served.seconds_since(at) < LEAP_QUIET);
         let announced = match after_leap {
             true => Leap::None,
             false => self.reference.map_or(Leap::None, |r| r.leap),
@@ -260,12 +259,38 @@ impl Discipline {
             (_, Some(table)) => table.announcement(served),
             _ => Leap::None,
         };
-        (matches!(leap, Leap::Insert | Leap::Delete) && self.leap_passed != Some(midnight))
-            .then_some((leap, midnight))
+        (matches!(leap, Leap::Insert | Leap::Delete) && !after_leap).then_some((leap, midnight))
     }
 
-    /// Once the served time has passed a leap second inserted or deleted by the virtual
-    /// actuator, the loop's phase takes it over, and so do the kept samples' references.
+    /// Whether the served time carries leap seconds itself (else the kernel inserts them).
+    fn serves_leaps(&self) -> bool {
+        !self.steers || self.config.leap_smear
+    }
+
+    /// How the served time carries the leap second `due` (or the one just passed, while its
+    /// smear goes on), at `served`: the time corrected for phase and frequency only.
+    fn leap_correction(
+        &self,
+        due: Option<(Leap, Realtime)>,
+        served: Realtime,
+    ) -> Option<LeapCorrection> {
+        let correction = |(leap, at), folded| LeapCorrection {
+            at,
+            leap,
+            step: self.serves_leaps(),
+            smear: self.config.leap_smear,
+            folded,
+        };
+        if let Some(due) = due {
+            return Some(correction(due, false));
+        }
+        let (leap, at) = self.leap_passed?;
+        let smearing = self.config.leap_smear && served.seconds_since(at) < SMEAR_WINDOW / 2.0;
+        smearing.then(|| correction((leap, at), true))
+    }
+
+    /// Once the served time has passed a leap second it carries itself, the loop's phase takes
+    /// it over, and so do the kept samples' references.
     fn pass_leap(&mut self, now: Realtime) {
         let Some(model) = self.model.as_mut() else {
             return;
@@ -277,13 +302,15 @@ impl Discipline {
         };
         self.leap_pending = None;
         tracing::info!(?leap, "leap second");
-        self.leap_passed = Some(midnight);
-        if self.steers {
+        self.leap_passed = Some((leap, midnight));
+        if self.steers && !self.config.leap_smear {
             return;
         }
+        // With the kernel actuator and a smear, the system clock did not leap: the loop now
+        // sees it a second off and slews it back, while the served time stays smooth.
         let step = if leap == Leap::Insert { -1.0 } else { 1.0 };
-        model.applied(-step, 0.0);
         let leap_local = midnight.add_secs_f64(-model.phase_at(now));
+        model.applied(-step, 0.0);
         for s in &mut self.sources {
             s.filter.leapt(leap_local, step);
         }
@@ -323,10 +350,10 @@ impl Discipline {
         };
         let variance = noise.max(NOISE_FLOOR).powi(2);
         let mut adjustments = Vec::new();
-        let Some(model) = &mut self.model else {
+        if self.model.is_none() {
             // The first setting of the clock.
             let backwards = followed.offset < -self.config.backward_limit;
-            if backwards && followed.agreeing < 2 && !self.confirmed(now, followed.offset) {
+            if backwards && followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
                 return Vec::new();
             }
             let mut model = ClockModel::new(
@@ -336,42 +363,54 @@ impl Discipline {
                 self.known_freq,
                 WANDER,
             );
-            model.predict(now);
             if self.steers {
+                // The actuator already applies the known frequency.
                 model.freq = 0.0;
-                if model.phase.abs() > self.config.makestep {
-                    tracing::info!(seconds = model.phase, "stepping the clock");
-                    adjustments.push(self.step(&mut model));
-                }
+            }
+            model.predict(now);
+            let mut now = now;
+            if self.steers && model.phase.abs() > self.config.makestep {
+                tracing::info!(seconds = model.phase, "stepping the clock");
+                let (step, after) = self.step(&mut model, now);
+                adjustments.push(step);
+                now = after;
             }
             tracing::info!(source = %self.sources[index].name, offset = sample.offset(), "clock set");
             self.model = Some(model);
             self.pending_jump = None;
             self.updated(now, followed.reference);
             return adjustments;
-        };
+        }
         // Beyond the limit and beyond what the last reference could be wrong by: a PPS that
         // corrects a first setting from coarse NMEA time is a refinement, not a jump.
         let known = self.reference.map_or(0.0, |r| r.error);
         if followed.offset.abs() > self.config.jump_limit + known {
-            // Two or more agreeing sources (a majority, or the selection would not follow
-            // them) are believed at once; a lone source must insist.
-            if followed.agreeing < 2 && !self.confirmed(now, followed.offset) {
+            // Two or more sources that each put the clock there are believed at once; a lone
+            // source must insist.
+            if followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
                 return Vec::new();
             }
             tracing::warn!(
                 seconds = followed.offset,
-                sources = followed.agreeing,
+                sources = followed.corroborating,
                 "the followed sources jumped; following"
             );
-            let model = self.model.as_mut().expect("checked above");
+            let model = self.model.as_mut().expect("set above");
             model.predict(now);
             model.reset_phase(followed.offset, variance);
+            // The kept samples tell of the time before the jump.
+            for s in &mut self.sources {
+                s.filter.clear();
+            }
+            let mut now = now;
             if self.steers {
-                let mut model = self.model.take().expect("checked above");
-                adjustments.push(self.step(&mut model));
+                let mut model = self.model.take().expect("set above");
+                let (step, after) = self.step(&mut model, now);
+                adjustments.push(step);
+                now = after;
                 self.model = Some(model);
             }
+            self.pending_jump = None;
             self.updated(now, followed.reference);
             return adjustments;
         }
@@ -379,6 +418,7 @@ impl Discipline {
         let interval = self
             .last_update
             .map_or(1.0, |t| now.seconds_since(t).max(1.0));
+        let model = self.model.as_mut().expect("set above");
         model.update(sample.local, sample.offset(), variance);
         // Corrections act from now on, not from the sample's instant.
         model.predict(now);
@@ -387,16 +427,28 @@ impl Discipline {
             let tau = (4.0 * interval).max(MIN_TIME_CONSTANT);
             let target =
                 (self.applied_freq + model.freq + model.phase / tau).clamp(-MAX_FREQ, MAX_FREQ);
-            model.applied(0.0, target - self.applied_freq);
-            self.applied_freq = target;
-            adjustments.push(Adjustment::Frequency(target));
+            adjustments.push(self.set_frequency(target, now));
         }
         self.updated(now, followed.reference);
         adjustments
     }
 
-    /// Steps the clock by the model's phase.
-    fn step(&mut self, model: &mut ClockModel) -> Adjustment {
+    /// Sets the actuator's frequency at `now`; the loop and the kept samples take it over.
+    fn set_frequency(&mut self, target: f64, now: Realtime) -> Adjustment {
+        let change = target - self.applied_freq;
+        if let Some(model) = &mut self.model {
+            model.applied(0.0, change);
+        }
+        for s in &mut self.sources {
+            s.filter.slewed(now, change);
+        }
+        self.applied_freq = target;
+        Adjustment::Frequency(target)
+    }
+
+    /// Steps the clock by the model's phase at local time `now`; returns the adjustment and
+    /// what the clock reads after it.
+    fn step(&mut self, model: &mut ClockModel, now: Realtime) -> (Adjustment, Realtime) {
         let seconds = model.phase;
         model.applied(seconds, 0.0);
         model.epoch = model.epoch.add_secs_f64(seconds);
@@ -407,7 +459,7 @@ impl Discipline {
             *t = t.add_secs_f64(seconds);
         }
         self.stepped += seconds;
-        Adjustment::Step(seconds)
+        (Adjustment::Step(seconds), now.add_secs_f64(seconds))
     }
 
     fn updated(&mut self, now: Realtime, reference: Reference) {
@@ -415,27 +467,38 @@ impl Discipline {
         self.reference = Some(reference);
     }
 
-    /// Whether a jump of `offset` seconds has lasted `jump_confirm` seconds (starting the
-    /// count when it is new).
+    /// Whether the followed sources have stayed about `offset` seconds away, without a
+    /// break, for `jump_confirm` seconds (starting the count when the jump is new).
     fn confirmed(&mut self, now: Realtime, offset: f64) -> bool {
+        let limit = self.config.jump_limit;
         match self.pending_jump {
-            Some((since, _)) if now.seconds_since(since) >= self.config.jump_confirm => {
-                self.pending_jump = None;
-                true
-            }
-            Some((since, _)) => {
-                self.pending_jump = Some((since, offset));
+            Some(p) if self.pending_is_current(p, now) && (offset - p.offset).abs() <= limit => {
+                if now.seconds_since(p.since) >= self.config.jump_confirm {
+                    self.pending_jump = None;
+                    return true;
+                }
+                self.pending_jump = Some(PendingJump { seen: now, ..p });
                 false
             }
-            None => {
+            _ => {
                 tracing::warn!(
                     seconds = offset,
-                    "followed sources jumped; waiting for confirmation"
+                    "the followed sources jumped; waiting for confirmation"
                 );
-                self.pending_jump = Some((now, offset));
+                self.pending_jump = Some(PendingJump {
+                    since: now,
+                    seen: now,
+                    offset,
+                });
                 false
             }
         }
+    }
+
+    /// A pending jump counts only while it keeps being seen: a source that falls silent
+    /// mid-way starts again.
+    fn pending_is_current(&self, p: PendingJump, now: Realtime) -> bool {
+        now.seconds_since(p.seen) <= self.config.jump_confirm / 2.0
     }
 
     /// Runs the selection at `now` and records each source's verdict.
@@ -470,19 +533,12 @@ impl Discipline {
         let mut sum = 0.0;
         let mut weights = 0.0;
         let mut best: Option<(f64, Reference)> = None;
-        let mut agreeing = 0;
         let mut combined = 0;
         let mut leaps = (0, 0);
         for s in &self.sources {
-            match s.verdict {
-                Some(Verdict::Combined) => {}
-                Some(Verdict::Truechimer) => {
-                    agreeing += 1;
-                    continue;
-                }
-                _ => continue,
+            if s.verdict != Some(Verdict::Combined) {
+                continue;
             }
-            agreeing += 1;
             combined += 1;
             let f = s.filter.filtered(model)?;
             let distance = f.last.error + f.jitter + f.last.root_delay / 2.0;
@@ -514,9 +570,20 @@ impl Discipline {
         } else {
             Leap::None
         };
+        let offset = sum / weights;
+        // Sources that each put the clock within `jump_limit` of there by themselves: an
+        // interval that merely overlaps the others' is no second opinion on a jump.
+        let limit = self.config.jump_limit;
+        let corroborating = self
+            .sources
+            .iter()
+            .filter(|s| matches!(s.verdict, Some(Verdict::Combined | Verdict::Truechimer)))
+            .filter_map(|s| s.filter.filtered(model))
+            .filter(|f| f.last.error + f.jitter < limit && (f.residual - offset).abs() < limit)
+            .count();
         Some(Followed {
-            offset: sum / weights,
-            agreeing,
+            offset,
+            corroborating,
             reference,
         })
     }
@@ -532,12 +599,23 @@ impl Discipline {
         if !self.steers {
             return Vec::new();
         }
+        let mut adjustments = Vec::new();
+        // In holdover the slew toward the last phase estimate would go on for ever: the loop
+        // keeps the phase in the served time instead.
+        let residual = self.model.as_ref().map_or(0.0, |m| m.freq);
+        if self.clock_state(now) == ClockState::Holdover && residual != 0.0 {
+            adjustments.push(self.set_frequency(self.applied_freq + residual, now));
+        }
         let state = self.state(now, -20);
-        vec![Adjustment::Status {
-            leap: state.leap,
+        adjustments.push(Adjustment::Status {
+            leap: match self.serves_leaps() {
+                true => Leap::None,
+                false => self.leap_due(now).map_or(Leap::None, |(leap, _)| leap),
+            },
             synchronised: state.synchronised,
             error: state.root_dispersion_at(now),
-        }]
+        });
+        adjustments
     }
 
     /// The state of the clock at `now`.
@@ -594,12 +672,7 @@ impl Discipline {
                 epoch: m.epoch,
                 offset: m.phase,
                 freq: m.freq,
-                leap: due.map(|(leap, at)| LeapCorrection {
-                    at,
-                    leap,
-                    step: !self.steers,
-                    smear: self.config.leap_smear,
-                }),
+                leap: self.leap_correction(due, now.add_secs_f64(m.phase_at(now))),
             });
         // Smeared time carries the leap in its rate: clients must not apply it again.
         let leap = match due {
@@ -619,6 +692,10 @@ impl Discipline {
             None => ClockSnapshot {
                 correction,
                 stepped: self.stepped,
+                // When the clock was last set, if ever: what the advertised error grows from.
+                reference_time: self
+                    .last_update
+                    .map_or(Realtime::default(), |t| correction.apply(t)),
                 ..ClockSnapshot::unsynchronised(precision)
             },
         };
@@ -748,7 +825,10 @@ impl Discipline {
                 _ => {}
             }
         }
-        if let Some((since, offset)) = self.pending_jump {
+        if let Some(PendingJump { since, offset, .. }) = self
+            .pending_jump
+            .filter(|p| self.pending_is_current(*p, now))
+        {
             raise(
                 CLOCK,
                 AlarmKind::Jump,
@@ -802,11 +882,19 @@ pub enum AlarmKind {
     Expired,
 }
 
+/// The followed sources have been `offset` seconds away since `since`, last seen at `seen`.
+#[derive(Clone, Copy, Debug)]
+struct PendingJump {
+    since: Realtime,
+    seen: Realtime,
+    offset: f64,
+}
+
 struct Followed {
     /// Combined offset of the followed sources from the loop's estimate, seconds.
     offset: f64,
-    /// Sources that agree with the majority (followed or not).
-    agreeing: usize,
+    /// Agreeing sources that each put the clock within `jump_limit` of `offset`.
+    corroborating: usize,
     reference: Reference,
 }
 
@@ -1045,6 +1133,90 @@ mod tests {
         }
         let offset = d.state(at(20.0), -20).numbering_offset(at(20.0)).unwrap();
         assert!((offset - 0.2).abs() < 1e-4);
+    }
+
+    #[test]
+    fn a_jump_must_be_seen_without_a_break_to_be_confirmed() {
+        // Found in review: an excursion left pending by a source that fell silent let a later,
+        // different jump through at once.
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        let served = |d: &Discipline, t: f64| {
+            let s = d.state(at(t), -20);
+            s.correction.apply(at(t)).seconds_since(at(t))
+        };
+        for t in 0..30 {
+            d.add_sample(0, sample(t as f64, 0.0, 10e-6, b"PPS\0"), at(t as f64));
+        }
+        for t in 30..42 {
+            d.add_sample(0, sample(t as f64, -0.5, 10e-6, b"PPS\0"), at(t as f64));
+        }
+        for t in 242..260 {
+            let t = t as f64;
+            d.add_sample(0, sample(t, 3.0, 10e-6, b"PPS\0"), at(t));
+            assert!(served(&d, t).abs() < 1e-3, "followed at {t}");
+        }
+    }
+
+    #[test]
+    fn the_kernel_actuator_steps_once_and_the_clock_stays_locked() {
+        let config = DisciplineConfig {
+            actuator: crate::config::ActuatorKind::Kernel,
+            ..DisciplineConfig::default()
+        };
+        let mut d = Discipline::new(&sources("[[source]]\nkind = \"gps\"\n"), &config, None);
+        // A Pi restarting a day behind: the first sample says +1 day.
+        let day = 86_400.0;
+        let adjustments = d.add_sample(0, sample(0.0, day, 10e-6, b"PPS\0"), at(0.0));
+        assert_eq!(adjustments, [Adjustment::Step(day)]);
+        // The system clock now reads a day later; the receiver agrees with it.
+        let after = at(day + 0.5);
+        assert_eq!(d.clock_state(after), ClockState::Locked);
+        let s = d.state(after, -20);
+        assert!(s.synchronised && s.correction.apply(after).seconds_since(after).abs() < 1e-6);
+        assert!(s.root_dispersion_at(after) < 1e-3);
+        let next = d.add_sample(0, sample(day + 1.0, 0.0, 10e-6, b"PPS\0"), at(day + 1.0));
+        assert!(matches!(next[..], [Adjustment::Frequency(_)]), "{next:?}");
+    }
+
+    #[test]
+    fn a_smeared_leap_second_is_spread_over_a_day_without_a_jump() {
+        // Noon before the leap second at the end of 2016 to noon after it, each second.
+        let midnight = 1_483_228_800i64;
+        let start = Realtime::from_timespec(midnight - 43_200 - 10, 0);
+        let local = |t: f64| start.add_secs_f64(t);
+        let config = DisciplineConfig {
+            leap_smear: true,
+            ..DisciplineConfig::default()
+        };
+        let mut d = Discipline::new(&sources("[[source]]\nkind = \"dcf77\"\n"), &config, None);
+        let mut last: Option<f64> = None;
+        for t in 0..86_420 {
+            let t = t as f64;
+            let utc_behind = if local(t) >= Realtime::from_timespec(midnight + 1, 0) {
+                -1.0
+            } else {
+                0.0
+            };
+            let s = Sample::new(local(t), local(t + utc_behind), 5e-3, *b"DCF\0");
+            d.add_sample(0, s.with_leap(Leap::Insert), local(t));
+            d.tick(local(t + 0.5));
+            let snapshot = d.state(local(t + 0.5), -20);
+            assert_eq!(snapshot.leap, Leap::None, "a smear is not announced");
+            let served = snapshot
+                .correction
+                .apply(local(t + 0.5))
+                .seconds_since(start);
+            if let Some(l) = last {
+                let step = served - l;
+                assert!(
+                    (step - 1.0).abs() < 1e-4,
+                    "served time stepped {step} s at {t}"
+                );
+            }
+            last = Some(served);
+        }
+        // A day later it serves UTC again: one second behind the continuous clock.
+        assert!((last.unwrap() - (86_419.5 - 1.0)).abs() < 1e-3, "{last:?}");
     }
 
     #[test]

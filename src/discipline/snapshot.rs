@@ -1,7 +1,6 @@
 //! The clock state the discipline publishes and everything else reads: immutable once built,
 //! swapped atomically, so the NTP hot path never takes a lock.
 
-use super::leapfile::smear_offset;
 use crate::server::packet::Leap;
 use crate::time::Realtime;
 
@@ -26,37 +25,64 @@ pub struct LeapCorrection {
     /// Midnight UTC at the end of the day with the leap second.
     pub at: Realtime,
     pub leap: Leap,
-    /// The served time inserts or deletes the second itself (virtual actuator); with the
-    /// kernel actuator the system clock does.
+    /// The served time carries the leap itself (virtual actuator, or any smear); otherwise
+    /// the kernel inserts or deletes it in the system clock.
     pub step: bool,
-    /// Spread the second over 24 hours around `at` instead (non-standard, off by default).
+    /// Spread the second over `SMEAR_WINDOW` around `at` instead of repeating or skipping
+    /// 23:59:59 (non-standard, off by default).
     pub smear: bool,
+    /// The loop has taken the leap over: the corrected time is UTC again, one second behind
+    /// (inserted) or ahead (deleted) of a clock that never leapt.
+    pub folded: bool,
 }
 
 /// Seconds over which a smeared leap second is spread (Google's noon-to-noon smear).
 pub const SMEAR_WINDOW: f64 = 86_400.0;
+
+impl LeapCorrection {
+    /// The served time for `linear`, the time corrected for phase and frequency only.
+    fn apply(&self, linear: Realtime) -> Realtime {
+        if !self.step {
+            return linear;
+        }
+        // Seconds the leap adds to the day: 1 inserted, -1 deleted.
+        let added = match self.leap {
+            Leap::Insert => 1.0,
+            Leap::Delete => -1.0,
+            Leap::None | Leap::Unsynchronised => return linear,
+        };
+        // Time on a clock that never leapt, which has no second to repeat or skip.
+        let continuous = match self.folded {
+            true => linear.add_secs_f64(added),
+            false => linear,
+        };
+        if self.smear {
+            // Google's smear: linear over the window, which lasts `SMEAR_WINDOW + added` of
+            // continuous time from the noon before; UTC at both ends.
+            let start = self.at.add_secs_f64(-SMEAR_WINDOW / 2.0);
+            let share = (continuous.seconds_since(start) / (SMEAR_WINDOW + added)).clamp(0.0, 1.0);
+            return continuous.add_secs_f64(-added * share);
+        }
+        match (self.leap, continuous.seconds_since(self.at)) {
+            // 23:59:59 is served twice, as the kernel does it.
+            (Leap::Insert, since) if since >= 0.0 => continuous.add_secs_f64(-1.0),
+            // 23:59:59 never comes.
+            (Leap::Delete, since) if since >= -1.0 => continuous.add_secs_f64(1.0),
+            _ => continuous,
+        }
+    }
+}
 
 impl Correction {
     pub fn apply(&self, t: Realtime) -> Realtime {
         if self.offset == 0.0 && self.freq == 0.0 && self.leap.is_none() {
             return t;
         }
-        let mut served = t.add_secs_f64(self.offset + self.freq * t.seconds_since(self.epoch));
-        if let Some(l) = &self.leap {
-            if l.step {
-                served = match l.leap {
-                    // 23:59:59 is served twice, as the kernel does it.
-                    Leap::Insert if served >= l.at => served.add_secs_f64(-1.0),
-                    // 23:59:59 never comes.
-                    Leap::Delete if served >= l.at.add_secs_f64(-1.0) => served.add_secs_f64(1.0),
-                    _ => served,
-                };
-            }
-            if l.smear {
-                served = served.add_secs_f64(smear_offset(l.at, served, SMEAR_WINDOW, l.leap));
-            }
+        let linear = t.add_secs_f64(self.offset + self.freq * t.seconds_since(self.epoch));
+        match &self.leap {
+            Some(l) => l.apply(linear),
+            None => linear,
         }
-        served
     }
 }
 
@@ -139,6 +165,33 @@ mod tests {
         assert!((s.root_dispersion_at(later) - (1e-3 + 1000.0 * PHI)).abs() < 1e-12);
         // Before the reference time (clock stepped back) the bound does not shrink.
         assert_eq!(s.root_dispersion_at(Realtime::from_timespec(0, 0)), 1e-3);
+    }
+
+    #[test]
+    fn leap_seconds_repeat_or_skip_23_59_59_or_are_smeared() {
+        // The leap second at the end of 2016; times on a clock that never leapt.
+        let at = Realtime::from_timespec(1_483_228_800, 0);
+        let leap = |leap, smear, folded| LeapCorrection {
+            at,
+            leap,
+            step: true,
+            smear,
+            folded,
+        };
+        let served =
+            |l: LeapCorrection, since: f64| l.apply(at.add_secs_f64(since)).seconds_since(at);
+        let insert = leap(Leap::Insert, false, false);
+        assert_eq!((served(insert, -0.5), served(insert, 0.5)), (-0.5, -0.5));
+        let delete = leap(Leap::Delete, false, false);
+        assert_eq!((served(delete, -1.5), served(delete, -0.5)), (-1.5, 0.5));
+        // Google's smear: 6 h before the leap a quarter of the second is absorbed, at the leap
+        // half, and from noon after it the time is UTC again (here: folded by the loop).
+        let smear = leap(Leap::Insert, true, false);
+        assert!((served(smear, -21_600.0) - (-21_600.0 - 21_600.0 / 86_401.0)).abs() < 1e-9);
+        assert!((served(smear, 0.0) - (-43_200.0 / 86_401.0)).abs() < 1e-9);
+        let after = leap(Leap::Insert, true, true);
+        assert!((served(after, 43_200.0) - 43_200.0).abs() < 1e-9);
+        assert!((served(after, 0.0) - (1.0 - 43_201.0 / 86_401.0)).abs() < 1e-9);
     }
 
     #[test]
