@@ -19,7 +19,6 @@ use crate::clock::system::{measure_precision, realtime_now};
 use crate::clock::{Actuator, Adjustment};
 use crate::config::{ActuatorKind, Config, ServerConfig, SourceConfig};
 use crate::discipline::leapfile::{self, LeapTable};
-use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
 use crate::discipline::Discipline;
 use crate::discipline::{driftfile, Alarm, Standing};
@@ -108,8 +107,10 @@ pub fn run(
     }
     let precision = measure_precision();
     tracing::info!(config = %path.display(), precision, version = env!("CARGO_PKG_VERSION"), "starting");
+    let mut clock = DisciplinedClock::start(&config)?;
+    // The first reply already tells the truth (a local fallback, say), not a placeholder.
     let shared = Arc::new(Shared {
-        clock: ArcSwap::from_pointee(ClockSnapshot::unsynchronised(precision)),
+        clock: ArcSwap::from_pointee(clock.discipline.state(realtime_now(), precision)),
         policy: ArcSwap::from_pointee(policy(&config.server)?),
         stats: ServerStats::default(),
     });
@@ -117,7 +118,6 @@ pub fn run(
         NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
 
     let (tx, events) = mpsc::channel();
-    let mut clock = DisciplinedClock::start(&config)?;
     let mut sources = Sources::start(0, &config.sources, &tx, &shared);
     let status = Arc::new(ArcSwap::from_pointee(Status::default()));
     let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
