@@ -395,13 +395,27 @@ impl Discipline {
                 sources = followed.corroborating,
                 "the followed sources jumped; following"
             );
+            // The sources that jumped start afresh: their kept samples tell of the time before
+            // it. The others keep theirs, and now disagree.
+            let limit = self.config.jump_limit;
+            let model = self.model.as_ref();
+            let jumped: Vec<bool> = self
+                .sources
+                .iter()
+                .map(|s| {
+                    s.filter
+                        .filtered(model)
+                        .is_some_and(|f| (f.residual - followed.offset).abs() < limit)
+                })
+                .collect();
+            for (s, jumped) in self.sources.iter_mut().zip(jumped) {
+                if jumped {
+                    s.filter.clear();
+                }
+            }
             let model = self.model.as_mut().expect("set above");
             model.predict(now);
             model.reset_phase(followed.offset, variance);
-            // The kept samples tell of the time before the jump.
-            for s in &mut self.sources {
-                s.filter.clear();
-            }
             let mut now = now;
             if self.steers {
                 let mut model = self.model.take().expect("set above");
