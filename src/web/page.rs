@@ -6,13 +6,14 @@ use std::fmt::Write;
 use super::status::{Dcf77View, GpsView, Status};
 use super::svg::{line_chart, scaled, sky_plot};
 use crate::discipline::history::Point;
+use crate::discipline::ClockState;
 
 const STYLE: &str = r#"
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:980px;padding:12px;color:#222;background:#fafafa}
 h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;border-bottom:1px solid #ccc;margin-top:1.4em}
 .headline{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:8px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px}
-.card b{display:block;font-size:1.2em}.ok{color:#186a1e}.bad{color:#a11}
+.card b{display:block;font-size:1.2em}.ok{color:#186a1e}.warn{color:#9a5b00}.bad{color:#a11}
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}
 .chart{width:100%;height:auto;background:#fff;border:1px solid #ddd}
 .axis{stroke:#999}.line{fill:none;stroke:#1565c0;stroke-width:1.5}.label{font-size:11px;fill:#444}
@@ -77,10 +78,10 @@ pub fn render(s: &Status) -> String {
 fn headline(o: &mut String, s: &Status) {
     let c = &s.clock;
     o.push_str(r#"<div id="headline" class="headline">"#);
-    let (state, class) = if c.synchronised {
-        ("synchronised", "ok")
-    } else {
-        ("not synchronised", "bad")
+    let (state, class) = match (c.synchronised, c.state) {
+        (true, ClockState::Holdover) => ("holdover", "warn"),
+        (true, _) => ("synchronised", "ok"),
+        (false, _) => ("not synchronised", "bad"),
     };
     card(o, "state", state, class);
     card(o, "stratum", &c.stratum.to_string(), "");
