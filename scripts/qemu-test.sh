@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Boots the Pi image under QEMU and checks it from this machine, as a user would on first boot:
+# SSH with a key from the boot partition (and no password login), pitime.service active, NTP
+# answered, the status page served, the settings files applied, no failed unit.
+#
+#   scripts/qemu-test.sh [--raspi3b] [IMAGE]
+#
+# IMAGE is a .img or .img.xz (default: the newest target/image/pitime-*-arm64.img from
+# `scripts/build-image.sh --no-xz`); it is not modified: the test works on a copy whose boot
+# partition gets (with mcopy) a throwaway SSH key, a host name and a pitime.toml with a simulated
+# GNSS receiver, NTP on 0.0.0.0:123 and the status page on 0.0.0.0:80.
+#
+# The default machine is QEMU's `virt` with the image's own kernel and initrd, taken out of the
+# image with mcopy (~1 min to a login on 2 cores); --raspi3b boots the emulated Raspberry Pi 3 with
+# the image's Pi 3 device tree (~2 min, its network is USB: usb0). QEMU cannot run the Pi's boot
+# firmware nor emulate a Pi 4: those are proven on hardware only.
+#
+# Not run by CI (.ci/run): it needs a built image (~10 min from nothing). Run it before each
+# release and after every change to image/, systemd/, debian/ or scripts/build-image.sh.
+#
+# Host ports forwarded to the guest's 123/udp, 80/tcp and 22/tcp: QEMU_TEST_PORT_BASE (default
+# 10000) plus 123, 8080 and 8022.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MACHINE=virt
+if [ "${1:-}" = "--raspi3b" ]; then
+    MACHINE=raspi3b
+    shift
+fi
+# shellcheck disable=SC2012 # our own file names
+IMAGE=${1:-$(ls -t target/image/pitime-*-arm64.img 2>/dev/null | head -n1)}
+[ -f "$IMAGE" ] || { echo "usage: $0 [--raspi3b] [IMAGE]; build one with: sudo scripts/build-image.sh --no-xz" >&2; exit 2; }
+base=${QEMU_TEST_PORT_BASE:-10000}
+NTP_PORT=$((base + 123)) WEB_PORT=$((base + 8080)) SSH_PORT=$((base + 8022))
+# Bounds for each wait, in seconds: software emulation is slow, the raspi3b machine more so.
+BOOT_TIMEOUT=$([ "$MACHINE" = virt ] && echo 300 || echo 600)
+SYNC_TIMEOUT=120
+
+missing=()
+for tool in qemu-system-aarch64:qemu-system-arm mcopy:mtools partx:util-linux ssh:openssh-client \
+    ssh-keygen:openssh-client python3:python3 xz:xz-utils; do
+    command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+started=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - started )) s"; }
+tmp=$(mktemp -d)
+qemu_pid=
+finish() {
+    [ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap finish EXIT
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- last lines of the guest's console ---" >&2
+    tail -n 40 "$tmp/console.log" >&2 || true
+    exit 1
+}
+
+# A copy of the image, as a 4 GiB card: bigger, so that the state partition has room to grow;
+# a power of two, which the emulated Pi's SD card must be.
+img=$tmp/card.img
+case $IMAGE in
+    *.xz) xz -dc "$IMAGE" >"$img" ;;
+    *) cp --sparse=always "$IMAGE" "$img" ;;
+esac
+truncate -s 4G "$img"
+boot="$img@@$(( $(partx -g -o START -n 1 "$img") * 512 ))"
+
+# What a user puts on the boot partition (docs/install.md).
+ssh-keygen -q -t ed25519 -N '' -C qemu-test -f "$tmp/key"
+cp "$tmp/key.pub" "$tmp/ssh_authorized_keys"
+echo pitime-test >"$tmp/hostname"
+cat >"$tmp/pitime.toml" <<'EOF'
+# scripts/qemu-test.sh: a simulated GNSS receiver (stratum 1 after a few seconds), the system
+# clock at stratum 10 until then.
+[server]
+listen = ["0.0.0.0:123"]
+
+[web]
+listen = ["0.0.0.0:80"]
+
+[[source]]
+kind = "gps"
+name = "gps"
+
+[source.simulate]
+clock_offset = 0.0
+
+[[source]]
+kind = "local"
+EOF
+mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/pitime.toml" ::
+
+# The image's own kernel, initrd, device tree and command line.
+kernel=$(mdir -b -i "$boot" :: | grep -o 'vmlinuz-[^ ]*' | sort -V | tail -n1)
+mcopy -i "$boot" "::$kernel" "$tmp/vmlinuz"
+mcopy -i "$boot" "::${kernel/vmlinuz/initrd.img}" "$tmp/initrd.img"
+mcopy -i "$boot" ::cmdline.txt "$tmp/cmdline.txt"
+forward="hostfwd=udp::$NTP_PORT-:123,hostfwd=tcp::$WEB_PORT-:80,hostfwd=tcp::$SSH_PORT-:22"
+if [ "$MACHINE" = virt ]; then
+    # The Pi's command line, with the virt machine's serial port as the console.
+    cmdline="$(sed -e 's/console=[^ ]*//g' "$tmp/cmdline.txt") console=ttyAMA0"
+    qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 1G \
+        -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$cmdline" \
+        -drive "file=$img,if=none,format=raw,id=disk" -device virtio-blk-pci,drive=disk \
+        -netdev "user,id=net,$forward" -device virtio-net-pci,netdev=net,romfile= \
+        -display none -serial "file:$tmp/console.log" -monitor none &
+else
+    mcopy -i "$boot" ::bcm2837-rpi-3-b.dtb "$tmp/pi3.dtb"
+    # The Pi's console is its second serial port (ttyS1, the mini UART), as in cmdline.txt.
+    qemu-system-aarch64 -M raspi3b -m 1G -dtb "$tmp/pi3.dtb" \
+        -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$(cat "$tmp/cmdline.txt")" \
+        -drive "file=$img,if=sd,format=raw" \
+        -netdev "user,id=net,$forward" -device usb-net,netdev=net \
+        -display none -serial null -serial "file:$tmp/console.log" -monitor none &
+fi
+qemu_pid=$!
+echo "QEMU ($MACHINE) started; console log: $tmp/console.log"
+
+ssh_opts=(-i "$tmp/key" -p "$SSH_PORT" -o BatchMode=yes -o ConnectTimeout=10
+    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+guest() { timeout 60 ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
+
+deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
+until guest true 2>/dev/null; do
+    kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited"
+    [ "$(date +%s)" -lt "$deadline" ] || fail "no SSH login with the boot partition's key within $BOOT_TIMEOUT s"
+    sleep 5
+done
+echo "ok: SSH login as root with the key from the boot partition ($(elapsed))"
+
+# A password must not even be offered: the server lists the methods it accepts.
+answer=$(timeout 60 ssh -p "$SSH_PORT" -o BatchMode=yes -o PubkeyAuthentication=no \
+    -o PreferredAuthentications=password,keyboard-interactive -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null root@127.0.0.1 true 2>&1 || true)
+case $answer in
+    *"Permission denied (publickey)"*) echo "ok: password login refused: $answer" ;;
+    *) fail "password login not refused as expected: $answer" ;;
+esac
+
+# Boot finished: every unit started (or failed), so the checks below see the final state.
+deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
+until state=$(guest systemctl is-system-running 2>/dev/null) || [ "$state" = degraded ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "boot not finished within $BOOT_TIMEOUT s: $state"
+    sleep 5
+done
+# (The unit names are expanded in the guest.)
+# shellcheck disable=SC2016
+[ "$state" = running ] ||
+    fail "system $state: $(guest 'for unit in $(systemctl --failed --no-legend --plain | cut -d" " -f1); do
+        journalctl -b --no-pager -u "$unit" | tail -n 15; done')"
+echo "ok: system running, no failed unit ($(elapsed))"
+
+[ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service: $(guest systemctl status pitime)"
+echo "ok: pitime.service active"
+
+checks=$(guest 'hostname; findmnt -n -o OPTIONS /; df -m --output=size /var/lib/pitime-state | tail -n1; cat /etc/pitime/pitime.toml | grep -c simulate; ls /var/lib/pitime-state/ssh/ | grep -c "_key$"')
+read -r -d '' name root_options state_mib simulated host_keys <<<"$checks" || true
+[ "$name" = pitime-test ] || fail "host name from the boot partition not applied: $name"
+case ,$root_options, in *,ro,*) ;; *) fail "root not read-only: $root_options" ;; esac
+[ "$state_mib" -gt 1024 ] || fail "state partition not grown: $state_mib MiB"
+[ "$simulated" -ge 1 ] || fail "pitime.toml from the boot partition not in use"
+[ "$host_keys" = 3 ] || fail "SSH host keys not made: $host_keys"
+echo "ok: host name $name, root mounted $root_options, state partition $state_mib MiB, pitime.toml and 3 SSH host keys from the first boot"
+
+# NTP through the forwarded port: one client request (mode 3), until the reply says synchronised.
+python3 - "$NTP_PORT" "$SYNC_TIMEOUT" <<'EOF' || fail "no synchronised NTP reply"
+import socket, struct, sys, time
+
+port, timeout = int(sys.argv[1]), float(sys.argv[2])
+deadline = time.monotonic() + timeout
+NTP_EPOCH = 2208988800
+while True:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(2)
+    now = time.time()
+    xmt = struct.pack("!II", int(now) + NTP_EPOCH, int((now % 1) * 2**32))
+    s.sendto(b"\x23" + bytes(39) + xmt, ("127.0.0.1", port))  # LI 0, version 4, mode 3
+    try:
+        data = s.recv(512)
+    except socket.timeout:
+        data = b""
+    if len(data) >= 48:
+        li, mode, stratum = data[0] >> 6, data[0] & 7, data[1]
+        refid = data[12:16]
+        secs, frac = struct.unpack("!II", data[40:48])
+        ok = mode == 4 and data[24:32] == xmt and li != 3 and 1 <= stratum < 16
+        refid_text = refid.decode("ascii", "replace").strip("\0") if stratum == 1 else ".".join(map(str, refid))
+        offset = secs - NTP_EPOCH + frac / 2**32 - time.time()
+        print(f"{'ok' if ok else 'not yet'}: NTP reply: stratum {stratum}, refid {refid_text}, leap {li}, offset {offset:+.3f} s")
+        if ok:
+            sys.exit(0)
+    if time.monotonic() > deadline:
+        sys.exit(1)
+    time.sleep(2)
+EOF
+
+python3 - "$WEB_PORT" <<'EOF' || fail "status page not served"
+import json, sys, urllib.request
+
+base = f"http://127.0.0.1:{sys.argv[1]}"
+page = urllib.request.urlopen(base + "/", timeout=30).read().decode()
+assert "pitime" in page, "no pitime in the page"
+status = json.load(urllib.request.urlopen(base + "/api/v1/status", timeout=30))
+print(f"ok: status page served ({len(page)} bytes), /api/v1/status has {', '.join(sorted(status))}")
+EOF
+
+echo "PASS: $MACHINE, $(elapsed)"
