@@ -139,7 +139,7 @@ echo "ok: SSH login as root with the key from the boot partition ($(elapsed))"
 # A password must not even be offered: the server lists the methods it accepts.
 answer=$(timeout 60 ssh -p "$SSH_PORT" -o BatchMode=yes -o PubkeyAuthentication=no \
     -o PreferredAuthentications=password,keyboard-interactive -o StrictHostKeyChecking=no \
-    -o UserKnownHostsFile=/dev/null root@127.0.0.1 true 2>&1 || true)
+    -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR root@127.0.0.1 true 2>&1 || true)
 case $answer in
     *"Permission denied (publickey)"*) echo "ok: password login refused: $answer" ;;
     *) fail "password login not refused as expected: $answer" ;;
@@ -161,14 +161,16 @@ echo "ok: system running, no failed unit ($(elapsed))"
 [ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service: $(guest systemctl status pitime)"
 echo "ok: pitime.service active"
 
-checks=$(guest 'hostname; findmnt -n -o OPTIONS /; df -m --output=size /var/lib/pitime-state | tail -n1; cat /etc/pitime/pitime.toml | grep -c simulate; ls /var/lib/pitime-state/ssh/ | grep -c "_key$"')
-read -r -d '' name root_options state_mib simulated host_keys <<<"$checks" || true
+checks=$(guest 'hostname; findmnt -n -o OPTIONS /; df -m --output=size /var/lib/pitime-state | tail -n1;
+    grep -c simulate /etc/pitime/pitime.toml; ls /var/lib/pitime-state/ssh/ | grep -c "_key$"; passwd -S root')
+read -r -d '' name root_options state_mib simulated host_keys _ root_password _ <<<"$checks" || true
 [ "$name" = pitime-test ] || fail "host name from the boot partition not applied: $name"
 case ,$root_options, in *,ro,*) ;; *) fail "root not read-only: $root_options" ;; esac
 [ "$state_mib" -gt 1024 ] || fail "state partition not grown: $state_mib MiB"
 [ "$simulated" -ge 1 ] || fail "pitime.toml from the boot partition not in use"
 [ "$host_keys" = 3 ] || fail "SSH host keys not made: $host_keys"
-echo "ok: host name $name, root mounted $root_options, state partition $state_mib MiB, pitime.toml and 3 SSH host keys from the first boot"
+[ "$root_password" = L ] || fail "root's password is not locked: $root_password"
+echo "ok: host name $name, root mounted $root_options, state partition $state_mib MiB, pitime.toml from the boot partition, 3 SSH host keys made, root password locked"
 
 # NTP through the forwarded port: one client request (mode 3), until the reply says synchronised.
 python3 - "$NTP_PORT" "$SYNC_TIMEOUT" <<'EOF' || fail "no synchronised NTP reply"
@@ -212,4 +214,5 @@ status = json.load(urllib.request.urlopen(base + "/api/v1/status", timeout=30))
 print(f"ok: status page served ({len(page)} bytes), /api/v1/status has {', '.join(sorted(status))}")
 EOF
 
+guest pitime status
 echo "PASS: $MACHINE, $(elapsed)"
