@@ -6,13 +6,15 @@ set -eu
 root=$1
 
 # The initramfs only has to find the root file system: the SD controllers of the Pi 3, Zero 2 W
-# (sdhost: bcm2835) and Pi 4 (emmc2: sdhci_iproc, with its 1.8 V supply: gpio_regulator), ext4,
-# and the virtio disk of QEMU's virt machine used by scripts/qemu-test.sh.
+# (sdhost: bcm2835) and Pi 4 (emmc2: sdhci_iproc, with its card supply, a switched fixed
+# regulator: fixed, and its 1.8 V supply: gpio_regulator), ext4, and the virtio disk of QEMU's
+# virt machine used by scripts/qemu-test.sh. (Debian's kernel builds mmc_block and the Pi's
+# firmware, clock, mailbox and GPIO expander drivers in.)
 sed -i 's/^MODULES=.*/MODULES=list/' "$root/etc/initramfs-tools/initramfs.conf"
 cat >>"$root/etc/initramfs-tools/modules" <<'MODULES'
-mmc_block
 sdhci_iproc
 bcm2835
+fixed
 gpio_regulator
 ext4
 crc32c_generic
