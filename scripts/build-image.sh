@@ -13,7 +13,8 @@
 # The base system (everything but pitime, image/base.packages and image/base-customize.sh) is
 # cached in target/image/base-HASH.tar, keyed by a hash of its recipe; a rebuild after a code
 # change unpacks that tar, installs the new .deb and the files of image/rootfs/, and assembles
-# the card: a few minutes instead of ~5 for mmdebstrap.
+# the card: a few minutes instead of ~5 for mmdebstrap. The cache does not follow Debian's
+# updates: for a release, `rm target/image/base-*.tar` first to get the latest security fixes.
 #
 # Layout of the card (see docs/install.md and docs/operations.md):
 #   1 FAT32 RASPIFIRM     256 MiB  /boot/firmware  firmware, kernel, and the user's settings files

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boots the Pi image under QEMU and checks it from this machine, as a user would on first boot:
 # SSH with a key from the boot partition (and no password login), pitime.service active, NTP
-# answered, the status page served, the settings files applied, no failed unit.
+# answered, the status page served, the settings files applied, no failed unit; then a power cut
+# (QEMU killed) and a second boot with the same SSH host keys.
 #
 #   scripts/qemu-test.sh [--raspi3b] [IMAGE]
 #
@@ -60,6 +61,8 @@ fail() {
     echo "FAIL: $*" >&2
     echo "--- last lines of the guest's console ---" >&2
     tail -n 40 "$tmp/console.log" >&2 || true
+    echo "--- QEMU's messages ---" >&2
+    tail -n 10 "$tmp/qemu.log" >&2 || true
     exit 1
 }
 
@@ -77,6 +80,7 @@ boot="$img@@$(( $(partx -g -o START -n 1 "$img") * 512 ))"
 ssh-keygen -q -t ed25519 -N '' -C qemu-test -f "$tmp/key"
 cp "$tmp/key.pub" "$tmp/ssh_authorized_keys"
 echo pitime-test >"$tmp/hostname"
+printf '%s\n' '# QEMU user networking: the host appears as 10.0.2.2' 10.0.2.0/24 fd00::/8 >"$tmp/local-networks.txt"
 cat >"$tmp/pitime.toml" <<'EOF'
 # scripts/qemu-test.sh: a simulated GNSS receiver (stratum 1 after a few seconds), the system
 # clock at stratum 10 until then.
@@ -96,7 +100,7 @@ clock_offset = 0.0
 [[source]]
 kind = "local"
 EOF
-mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/pitime.toml" ::
+mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/local-networks.txt" "$tmp/pitime.toml" ::
 
 # The image's own kernel, initrd, device tree and command line.
 kernel=$(mdir -b -i "$boot" :: | grep -o 'vmlinuz-[^ ]*' | sort -V | tail -n1)
@@ -104,36 +108,59 @@ mcopy -i "$boot" "::$kernel" "$tmp/vmlinuz"
 mcopy -i "$boot" "::${kernel/vmlinuz/initrd.img}" "$tmp/initrd.img"
 mcopy -i "$boot" ::cmdline.txt "$tmp/cmdline.txt"
 forward="hostfwd=udp::$NTP_PORT-:123,hostfwd=tcp::$WEB_PORT-:80,hostfwd=tcp::$SSH_PORT-:22"
-if [ "$MACHINE" = virt ]; then
-    # The Pi's command line, with the virt machine's serial port as the console.
-    cmdline="$(sed -e 's/console=[^ ]*//g' "$tmp/cmdline.txt") console=ttyAMA0"
-    qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 1G \
-        -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$cmdline" \
-        -drive "file=$img,if=none,format=raw,id=disk" -device virtio-blk-pci,drive=disk \
-        -netdev "user,id=net,$forward" -device virtio-net-pci,netdev=net,romfile= \
-        -display none -serial "file:$tmp/console.log" -monitor none &
-else
-    mcopy -i "$boot" ::bcm2837-rpi-3-b.dtb "$tmp/pi3.dtb"
-    # The Pi's console is its second serial port (ttyS1, the mini UART), as in cmdline.txt.
-    qemu-system-aarch64 -M raspi3b -m 1G -dtb "$tmp/pi3.dtb" \
-        -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$(cat "$tmp/cmdline.txt")" \
-        -drive "file=$img,if=sd,format=raw" \
-        -netdev "user,id=net,$forward" -device usb-net,netdev=net \
-        -display none -serial null -serial "file:$tmp/console.log" -monitor none &
-fi
-qemu_pid=$!
-echo "QEMU ($MACHINE) started; console log: $tmp/console.log"
+[ "$MACHINE" = virt ] || mcopy -i "$boot" ::bcm2837-rpi-3-b.dtb "$tmp/pi3.dtb"
+boot() {
+    if [ "$MACHINE" = virt ]; then
+        # The Pi's command line, with the virt machine's serial port as the console.
+        cmdline="$(sed -e 's/console=[^ ]*//g' "$tmp/cmdline.txt") console=ttyAMA0"
+        qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 1G \
+            -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$cmdline" \
+            -drive "file=$img,if=none,format=raw,id=disk" -device virtio-blk-pci,drive=disk \
+            -netdev "user,id=net,$forward" -device virtio-net-pci,netdev=net,romfile= \
+            -display none -serial "file:$tmp/console.log" -monitor none >"$tmp/qemu.log" 2>&1 &
+    else
+        # The Pi's console is its second serial port (ttyS1, the mini UART), as in cmdline.txt.
+        qemu-system-aarch64 -M raspi3b -m 1G -dtb "$tmp/pi3.dtb" \
+            -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$(cat "$tmp/cmdline.txt")" \
+            -drive "file=$img,if=sd,format=raw" \
+            -netdev "user,id=net,$forward" -device usb-net,netdev=net \
+            -display none -serial null -serial "file:$tmp/console.log" -monitor none >"$tmp/qemu.log" 2>&1 &
+    fi
+    qemu_pid=$!
+    echo "QEMU ($MACHINE) started; console log: $tmp/console.log"
+}
 
+# The host key is remembered at the first login and must not change after that.
 ssh_opts=(-i "$tmp/key" -p "$SSH_PORT" -o BatchMode=yes -o ConnectTimeout=10
-    -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+    -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile="$tmp/known_hosts" -o LogLevel=ERROR)
 guest() { timeout 60 ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
 
-deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
-until guest true 2>/dev/null; do
-    kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited"
-    [ "$(date +%s)" -lt "$deadline" ] || fail "no SSH login with the boot partition's key within $BOOT_TIMEOUT s"
-    sleep 5
-done
+wait_for_login() {
+    local deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
+    until guest true 2>/dev/null; do
+        kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited"
+        [ "$(date +%s)" -lt "$deadline" ] ||
+            fail "no SSH login with the boot partition's key within $BOOT_TIMEOUT s: $(guest true 2>&1)"
+        sleep 5
+    done
+}
+
+# Boot finished: every unit started (or failed), so the checks see the final state.
+wait_for_boot() {
+    local deadline=$(( $(date +%s) + BOOT_TIMEOUT )) state
+    until state=$(guest systemctl is-system-running 2>/dev/null) || [ "$state" = degraded ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "boot not finished within $BOOT_TIMEOUT s: $state"
+        sleep 5
+    done
+    # (The unit names are expanded in the guest.)
+    # shellcheck disable=SC2016
+    [ "$state" = running ] ||
+        fail "system $state: $(guest 'for unit in $(systemctl --failed --no-legend --plain | cut -d" " -f1); do
+            journalctl -b --no-pager -u "$unit" | tail -n 15; done')"
+}
+
+boot
+wait_for_login
 echo "ok: SSH login as root with the key from the boot partition ($(elapsed))"
 
 # A password must not even be offered: the server lists the methods it accepts.
@@ -145,17 +172,7 @@ case $answer in
     *) fail "password login not refused as expected: $answer" ;;
 esac
 
-# Boot finished: every unit started (or failed), so the checks below see the final state.
-deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
-until state=$(guest systemctl is-system-running 2>/dev/null) || [ "$state" = degraded ]; do
-    [ "$(date +%s)" -lt "$deadline" ] || fail "boot not finished within $BOOT_TIMEOUT s: $state"
-    sleep 5
-done
-# (The unit names are expanded in the guest.)
-# shellcheck disable=SC2016
-[ "$state" = running ] ||
-    fail "system $state: $(guest 'for unit in $(systemctl --failed --no-legend --plain | cut -d" " -f1); do
-        journalctl -b --no-pager -u "$unit" | tail -n 15; done')"
+wait_for_boot
 echo "ok: system running, no failed unit ($(elapsed))"
 
 [ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service: $(guest systemctl status pitime)"
@@ -172,8 +189,9 @@ case ,$root_options, in *,ro,*) ;; *) fail "root not read-only: $root_options" ;
 [ "$root_password" = L ] || fail "root's password is not locked: $root_password"
 echo "ok: host name $name, root mounted $root_options, state partition $state_mib MiB, pitime.toml from the boot partition, 3 SSH host keys made, root password locked"
 
-# NTP through the forwarded port: one client request (mode 3), until the reply says synchronised.
-python3 - "$NTP_PORT" "$SYNC_TIMEOUT" <<'EOF' || fail "no synchronised NTP reply"
+# NTP through the forwarded port: one client request (mode 3) every 2 s, until the reply says
+# synchronised or the timeout (seconds) is over.
+cat >"$tmp/ntp-query.py" <<'EOF'
 import socket, struct, sys, time
 
 port, timeout = int(sys.argv[1]), float(sys.argv[2])
@@ -203,6 +221,7 @@ while True:
         sys.exit(1)
     time.sleep(2)
 EOF
+python3 "$tmp/ntp-query.py" "$NTP_PORT" "$SYNC_TIMEOUT" || fail "no synchronised NTP reply"
 
 python3 - "$WEB_PORT" <<'EOF' || fail "status page not served"
 import json, sys, urllib.request
@@ -215,4 +234,25 @@ print(f"ok: status page served ({len(page)} bytes), /api/v1/status has {', '.joi
 EOF
 
 guest pitime status
+
+# The firewall: local-networks.txt from the boot partition made the sets, and without QEMU's
+# network (10.0.2.0/24) in them, neither NTP nor the status page answers.
+[ "$(guest nft list set inet pitime local4 | grep -c '10.0.2.0/24')" = 1 ] ||
+    fail "local-networks.txt not applied: $(guest nft list set inet pitime local4)"
+guest nft flush set inet pitime local4
+! python3 "$tmp/ntp-query.py" "$NTP_PORT" 4 >/dev/null || fail "NTP answered a network not listed"
+! timeout 10 python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5)" \
+    "http://127.0.0.1:$WEB_PORT/" 2>/dev/null || fail "status page served to a network not listed"
+echo "ok: firewall: local-networks.txt applied; NTP and the status page closed to other networks"
+
+# A power cut (QEMU killed, nothing flushed) and the second boot: the same host keys (ssh checks
+# them against known_hosts), fsck of the state partition, every unit started, pitime running.
+kill -KILL "$qemu_pid"
+wait "$qemu_pid" 2>/dev/null || true
+boot
+wait_for_login
+wait_for_boot
+[ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service after the power cut"
+echo "ok: after a power cut: booted, same SSH host key, no failed unit, pitime active ($(elapsed))"
+
 echo "PASS: $MACHINE, $(elapsed)"
