@@ -16,8 +16,9 @@
 # the image's Pi 3 device tree (~2 min, its network is USB: usb0). QEMU cannot run the Pi's boot
 # firmware nor emulate a Pi 4: those are proven on hardware only.
 #
-# Not run by CI (.ci/run): it needs a built image (~10 min from nothing). Run it before each
-# release and after every change to image/, systemd/, debian/ or scripts/build-image.sh.
+# Not run by CI (.ci/run): it needs a built image (~12 min from nothing, as root, with
+# binfmt_misc; docs/operations.md). Run it before each release and after every change to image/,
+# systemd/, debian/ or scripts/build-image.sh.
 #
 # Host ports forwarded to the guest's 123/udp, 80/tcp and 22/tcp: QEMU_TEST_PORT_BASE (default
 # 10000) plus 123, 8080 and 8022.
@@ -179,15 +180,17 @@ echo "ok: system running, no failed unit ($(elapsed))"
 echo "ok: pitime.service active"
 
 checks=$(guest 'hostname; findmnt -n -o OPTIONS /; df -m --output=size /var/lib/pitime-state | tail -n1;
-    grep -c simulate /etc/pitime/pitime.toml; ls /var/lib/pitime-state/ssh/ | grep -c "_key$"; passwd -S root')
-read -r -d '' name root_options state_mib simulated host_keys _ root_password _ <<<"$checks" || true
+    grep -c simulate /etc/pitime/pitime.toml; ls /var/lib/pitime-state/ssh/ | grep -c "_key$";
+    journalctl -b -u avahi-daemon | grep -o "Host name is [^ ]*" | tail -n1 | cut -d" " -f4; passwd -S root')
+read -r -d '' name root_options state_mib simulated host_keys mdns_name _ root_password _ <<<"$checks" || true
 [ "$name" = pitime-test ] || fail "host name from the boot partition not applied: $name"
 case ,$root_options, in *,ro,*) ;; *) fail "root not read-only: $root_options" ;; esac
 [ "$state_mib" -gt 1024 ] || fail "state partition not grown: $state_mib MiB"
 [ "$simulated" -ge 1 ] || fail "pitime.toml from the boot partition not in use"
 [ "$host_keys" = 3 ] || fail "SSH host keys not made: $host_keys"
+[ "$mdns_name" = pitime-test.local. ] || fail "avahi does not announce pitime-test.local: $mdns_name"
 [ "$root_password" = L ] || fail "root's password is not locked: $root_password"
-echo "ok: host name $name, root mounted $root_options, state partition $state_mib MiB, pitime.toml from the boot partition, 3 SSH host keys made, root password locked"
+echo "ok: host name $name (avahi: $mdns_name), root mounted $root_options, state partition $state_mib MiB, pitime.toml from the boot partition, 3 SSH host keys made, root password locked"
 
 # NTP through the forwarded port: one client request (mode 3) every 2 s, until the reply says
 # synchronised or the timeout (seconds) is over.
@@ -244,6 +247,12 @@ guest nft flush set inet pitime local4
 ! timeout 10 python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5)" \
     "http://127.0.0.1:$WEB_PORT/" 2>/dev/null || fail "status page served to a network not listed"
 echo "ok: firewall: local-networks.txt applied; NTP and the status page closed to other networks"
+
+# Applying changed settings without a reboot, as docs/operations.md says: the sets come back.
+guest systemctl restart pitime-boot-config pitime
+python3 "$tmp/ntp-query.py" "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null || fail "no NTP after restarting pitime-boot-config"
+[ "$(guest findmnt -n --mountpoint /etc/pitime/pitime.toml | wc -l)" = 1 ] || fail "pitime.toml mounted twice"
+echo "ok: systemctl restart pitime-boot-config pitime: settings applied again, NTP answered"
 
 # A power cut (QEMU killed, nothing flushed) and the second boot: the same host keys (ssh checks
 # them against known_hosts), fsck of the state partition, every unit started, pitime running.
