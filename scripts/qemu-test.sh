@@ -254,6 +254,21 @@ python3 "$tmp/ntp-query.py" "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null || fail "no N
 [ "$(guest findmnt -n --mountpoint /etc/pitime/pitime.toml | wc -l)" = 1 ] || fail "pitime.toml mounted twice"
 echo "ok: systemctl restart pitime-boot-config pitime: settings applied again, NTP answered"
 
+# Updating pitime alone, as docs/operations.md says (when a .deb from scripts/build-deb.sh is
+# here): the root made writable, the package reinstalled, the root read-only again.
+# shellcheck disable=SC2012 # our own file names
+deb=$(ls -t target/aarch64-unknown-linux-gnu/debian/pitime_*_arm64.deb 2>/dev/null | head -n1)
+if [ -n "$deb" ]; then
+    guest 'cat >/tmp/pitime.deb' <"$deb"
+    guest 'mount -o remount,rw / && apt-get install -q -y --reinstall /tmp/pitime.deb && mount -o remount,ro /' \
+        >"$tmp/update.log" 2>&1 || fail "update of the package failed: $(tail -n 20 "$tmp/update.log")"
+    [ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service after the update"
+    guest findmnt -n -o OPTIONS / | grep -q '^ro,' || fail "root not read-only after the update"
+    echo "ok: $(basename "$deb") reinstalled on the remounted root, pitime active, root read-only again"
+else
+    echo "skipped: no .deb in target/aarch64-unknown-linux-gnu/debian/ to test an update with"
+fi
+
 # A power cut (QEMU killed, nothing flushed) and the second boot: the same host keys (ssh checks
 # them against known_hosts), fsck of the state partition, every unit started, pitime running.
 kill -KILL "$qemu_pid"
