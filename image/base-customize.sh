@@ -24,10 +24,12 @@ virtio_mmio
 MODULES
 
 # raspi-firmware's kernel hook writes cmdline.txt: in a chroot it would guess root=/dev/mmcblk0p2
-# and only a screen console. Root is found by label; the serial console is the GPIO UART.
+# and "auto" consoles. Root is found by label. The console is the screen only: the GPIO UART
+# (ttyS1, the mini UART, with Debian's device trees) belongs to the GNSS receiver, which a
+# kernel console and a login prompt on it would garble.
 cat >"$root/etc/default/raspi-firmware" <<'DEFAULTS'
 ROOTPART=LABEL=RASPIROOT
-CONSOLES="tty0 ttyS1,115200"
+CONSOLES="tty0"
 DEFAULTS
 
 # systemd-resolved comes last: it points /etc/resolv.conf to its own stub in /run, which does not

@@ -120,9 +120,11 @@ boot() {
             -netdev "user,id=net,$forward" -device virtio-net-pci,netdev=net,romfile= \
             -display none -serial "file:$tmp/console.log" -monitor none >"$tmp/qemu.log" 2>&1 &
     else
-        # The Pi's console is its second serial port (ttyS1, the mini UART), as in cmdline.txt.
+        # The image leaves the GPIO UART to the receiver; here it is the console (ttyS1, the
+        # mini UART, QEMU's second serial port), for the log.
         qemu-system-aarch64 -M raspi3b -m 1G -dtb "$tmp/pi3.dtb" \
-            -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$(cat "$tmp/cmdline.txt")" \
+            -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" \
+            -append "$(cat "$tmp/cmdline.txt") console=ttyS1,115200" \
             -drive "file=$img,if=sd,format=raw" \
             -netdev "user,id=net,$forward" -device usb-net,netdev=net \
             -display none -serial null -serial "file:$tmp/console.log" -monitor none >"$tmp/qemu.log" 2>&1 &
