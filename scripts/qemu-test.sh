@@ -144,7 +144,7 @@ wait_for_login() {
         kill -0 "$qemu_pid" 2>/dev/null || fail "QEMU exited"
         if [ "$(date +%s)" -ge "$deadline" ]; then
             # The emulated Pi's USB controller sometimes fails to bring up the USB network
-            # adapter (QEMU's dwc2; seen once in seven boots): then the guest itself is fine.
+            # adapter (QEMU's dwc2; seen once in nine boots): then the guest itself is fine.
             ! grep -aq 'attempt power cycle\|unable to enumerate USB' "$tmp/console.log" ||
                 echo "note: QEMU's emulated USB did not bring up the network adapter (usb0): a QEMU flake, run again" >&2
             fail "no SSH login with the boot partition's key within $BOOT_TIMEOUT s: $(guest true 2>&1)"
