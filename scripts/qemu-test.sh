@@ -84,19 +84,24 @@ echo pitime-test >"$tmp/hostname"
 printf '%s\n' '# QEMU user networking: the host appears as 10.0.2.2' 10.0.2.0/24 fd00::/8 >"$tmp/local-networks.txt"
 cat >"$tmp/pitime.toml" <<'EOF'
 # scripts/qemu-test.sh: a simulated GNSS receiver (stratum 1 after a few seconds), the system
-# clock at stratum 10 until then.
+# clock at stratum 10 until then. The receiver's time is 0.3 s ahead of the guest's clock, and
+# the kernel actuator steps and then steers the guest's clock to it.
 [server]
 listen = ["0.0.0.0:123"]
 
 [web]
 listen = ["0.0.0.0:80"]
 
+[discipline]
+actuator = "kernel"
+drift_file = "/var/lib/pitime/drift"
+
 [[source]]
 kind = "gps"
 name = "gps"
 
 [source.simulate]
-clock_offset = 0.0
+clock_offset = 0.3
 
 [[source]]
 kind = "local"
@@ -244,6 +249,32 @@ print(f"ok: status page served ({len(page)} bytes), /api/v1/status has {', '.joi
 EOF
 
 guest pitime status
+
+# The kernel actuator: the receiver is 0.3 s ahead of the guest's clock at start; pitime steps
+# the guest's clock and steers it, so the time it serves is the system clock's (the virtual
+# actuator would serve it 0.3 s apart). At exit it saves the learned frequency.
+python3 - "$WEB_PORT" "$SYNC_TIMEOUT" <<'EOF' || fail "the kernel actuator did not steer the guest's clock"
+import json, sys, time, urllib.request
+
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    url = f"http://127.0.0.1:{sys.argv[1]}/api/v1/status"
+    c = json.load(urllib.request.urlopen(url, timeout=30))["clock"]
+    if c["stratum"] == 1 and abs(c["offset_seconds"]) < 0.005:
+        print(f"ok: kernel actuator: stratum 1, served minus system clock "
+              f"{c['offset_seconds'] * 1e6:+.1f} us, frequency {c['frequency_ppm']:+.3f} ppm")
+        sys.exit(0)
+    if time.monotonic() > deadline:
+        print(f"clock: {c}")
+        sys.exit(1)
+    time.sleep(2)
+EOF
+step=$(guest journalctl -u pitime -o cat | grep -m1 "stepping the clock" || true)
+[ -n "$step" ] || fail "pitime never stepped the guest's clock"
+echo "ok: $step"
+guest systemctl restart pitime
+drift=$(guest cat /var/lib/pitime/drift) || fail "no drift file after a restart"
+echo "ok: drift file written at exit: $drift ppm"
 
 # The firewall: local-networks.txt from the boot partition made the sets, and without QEMU's
 # network (10.0.2.0/24) in them, neither NTP nor the status page answers.
