@@ -37,6 +37,13 @@ pub struct Filtered {
     pub count: usize,
 }
 
+impl Filtered {
+    /// Root distance: the bound on the error of `residual`, seconds, as of the newest sample.
+    pub fn distance(&self) -> f64 {
+        self.last.error + self.jitter + self.last.root_delay / 2.0
+    }
+}
+
 impl SampleFilter {
     /// Adds a sample; returns whether it is consistent with the recent ones (not an outlier).
     /// A change of kind (PPS lost, NMEA only) starts the filter afresh.

@@ -53,6 +53,11 @@ impl ClockModel {
         self.phase + self.freq * at.seconds_since(self.epoch)
     }
 
+    /// The served time at local time `at`: the local clock corrected by the estimated phase.
+    pub fn served(&self, at: Realtime) -> Realtime {
+        at.add_secs_f64(self.phase_at(at))
+    }
+
     /// Standard deviation of the phase estimate at `at`, seconds.
     pub fn phase_sigma_at(&self, at: Realtime) -> f64 {
         self.predicted_cov(at.seconds_since(self.epoch).max(0.0))[0][0]

@@ -9,9 +9,9 @@
 //! Guards: once the clock is set, a followed source that moves beyond `jump_limit` alone is not
 //! followed until it has stayed there `jump_confirm` seconds; two or more agreeing sources (the
 //! selection makes sure they are a majority) are followed at once. At start, a step backwards
-//! beyond `backward_limit` needs two agreeing sources or the same confirmation. Without followed sources the loop holds over on
-//! its learned frequency, its error bound growing with the frequency's uncertainty, until
-//! `holdover` seconds have passed.
+//! beyond `backward_limit` needs two agreeing sources or the same confirmation. Without
+//! followed sources the loop holds over on its learned frequency, its error bound growing with
+//! the frequency's uncertainty, until `holdover` seconds have passed.
 
 pub mod driftfile;
 pub mod filter;
@@ -145,8 +145,6 @@ struct Reference {
 pub struct Discipline {
     sources: Vec<SourceState>,
     config: DisciplineConfig,
-    /// The kernel actuator carries out corrections (else they stay in the served time).
-    steers: bool,
     model: Option<ClockModel>,
     /// Frequency the actuator applies (kernel), dimensionless.
     applied_freq: f64,
@@ -169,13 +167,11 @@ pub struct Discipline {
 impl Discipline {
     /// `drift` is the drift file's frequency (dimensionless) when there is one.
     pub fn new(sources: &[SourceConfig], config: &DisciplineConfig, drift: Option<f64>) -> Self {
-        let steers = config.actuator == crate::config::ActuatorKind::Kernel;
         let mut discipline = Discipline {
             sources: Vec::new(),
             config: config.clone(),
-            steers,
             model: None,
-            applied_freq: if steers { drift.unwrap_or(0.0) } else { 0.0 },
+            applied_freq: 0.0,
             known_freq: drift,
             last_update: None,
             reference: None,
@@ -185,8 +181,17 @@ impl Discipline {
             leap_passed: None,
             leap_pending: None,
         };
+        if discipline.steers() {
+            discipline.applied_freq = drift.unwrap_or(0.0);
+        }
         discipline.reconfigure(sources, config);
         discipline
+    }
+
+    /// Whether the kernel actuator carries out corrections (else they stay in the served
+    /// time). Fixed at start: a reload keeps the actuator.
+    fn steers(&self) -> bool {
+        self.config.actuator == crate::config::ActuatorKind::Kernel
     }
 
     /// Takes a new configuration (a reload) without losing what the loop learned; sources
@@ -241,30 +246,29 @@ impl Discipline {
 
     /// The leap second announced for the end of the current UTC day, and that midnight.
     fn leap_announced(&self, now: Realtime) -> Option<(Leap, Realtime)> {
-        let model = self.model.as_ref()?;
-        let served = now.add_secs_f64(model.phase_at(now));
-        let day = served.as_nanos().div_euclid(86_400_000_000_000) + 1;
-        let midnight = Realtime::from_timespec(day * 86_400, 0);
+        let served = self.model.as_ref()?.served(now);
         // A source still announcing after the leap (DCF77 between decoded minutes, a stale
         // upstream) must not schedule another one for the next midnight.
-        let after_leap = self
+        if self
             .leap_passed
-            .is_some_and(|(_, at)| served.seconds_since(at) < LEAP_QUIET);
-        let announced = match after_leap {
-            true => Leap::None,
-            false => self.reference.map_or(Leap::None, |r| r.leap),
-        };
+            .is_some_and(|(_, at)| served.seconds_since(at) < LEAP_QUIET)
+        {
+            return None;
+        }
+        let day = served.as_nanos().div_euclid(86_400_000_000_000) + 1;
+        let midnight = Realtime::from_timespec(day * 86_400, 0);
+        let announced = self.reference.map_or(Leap::None, |r| r.leap);
         let leap = match (announced, &self.leap_table) {
             (Leap::Insert | Leap::Delete, _) => announced,
             (_, Some(table)) => table.announcement(served),
             _ => Leap::None,
         };
-        (matches!(leap, Leap::Insert | Leap::Delete) && !after_leap).then_some((leap, midnight))
+        matches!(leap, Leap::Insert | Leap::Delete).then_some((leap, midnight))
     }
 
     /// Whether the served time carries leap seconds itself (else the kernel inserts them).
     fn serves_leaps(&self) -> bool {
-        !self.steers || self.config.leap_smear
+        !self.steers() || self.config.leap_smear
     }
 
     /// How the served time carries the leap second `due` (or the one just passed, while its
@@ -292,10 +296,11 @@ impl Discipline {
     /// Once the served time has passed a leap second it carries itself, the loop's phase takes
     /// it over, and so do the kept samples' references.
     fn pass_leap(&mut self, now: Realtime) {
+        let serves_leaps = self.serves_leaps();
         let Some(model) = self.model.as_mut() else {
             return;
         };
-        let served = now.add_secs_f64(model.phase_at(now));
+        let served = model.served(now);
         let Some((leap, midnight)) = self.leap_pending.filter(|p| served >= p.1) else {
             self.leap_pending = self.leap_announced(now);
             return;
@@ -303,7 +308,7 @@ impl Discipline {
         self.leap_pending = None;
         tracing::info!(?leap, "leap second");
         self.leap_passed = Some((leap, midnight));
-        if self.steers && !self.config.leap_smear {
+        if !serves_leaps {
             return;
         }
         // With the kernel actuator and a smear, the system clock did not leap: the loop now
@@ -318,7 +323,7 @@ impl Discipline {
 
     /// What the actuator must do before the first sample: take the learned frequency.
     pub fn initial_adjustments(&self) -> Vec<Adjustment> {
-        match self.steers {
+        match self.steers() {
             true => vec![Adjustment::Frequency(self.applied_freq)],
             false => Vec::new(),
         }
@@ -363,13 +368,13 @@ impl Discipline {
                 self.known_freq,
                 WANDER,
             );
-            if self.steers {
+            if self.steers() {
                 // The actuator already applies the known frequency.
                 model.freq = 0.0;
             }
             model.predict(now);
             let mut now = now;
-            if self.steers && model.phase.abs() > self.config.makestep {
+            if self.steers() && model.phase.abs() > self.config.makestep {
                 tracing::info!(seconds = model.phase, "stepping the clock");
                 let (step, after) = self.step(&mut model, now);
                 adjustments.push(step);
@@ -399,17 +404,9 @@ impl Discipline {
             // it. The others keep theirs, and now disagree.
             let limit = self.config.jump_limit;
             let model = self.model.as_ref();
-            let jumped: Vec<bool> = self
-                .sources
-                .iter()
-                .map(|s| {
-                    s.filter
-                        .filtered(model)
-                        .is_some_and(|f| (f.residual - followed.offset).abs() < limit)
-                })
-                .collect();
-            for (s, jumped) in self.sources.iter_mut().zip(jumped) {
-                if jumped {
+            for s in &mut self.sources {
+                let jumped = s.filter.filtered(model);
+                if jumped.is_some_and(|f| (f.residual - followed.offset).abs() < limit) {
                     s.filter.clear();
                 }
             }
@@ -417,7 +414,7 @@ impl Discipline {
             model.predict(now);
             model.reset_phase(followed.offset, variance);
             let mut now = now;
-            if self.steers {
+            if self.steers() {
                 let mut model = self.model.take().expect("set above");
                 let (step, after) = self.step(&mut model, now);
                 adjustments.push(step);
@@ -432,11 +429,12 @@ impl Discipline {
         let interval = self
             .last_update
             .map_or(1.0, |t| now.seconds_since(t).max(1.0));
+        let steers = self.steers();
         let model = self.model.as_mut().expect("set above");
         model.update(sample.local, sample.offset(), variance);
         // Corrections act from now on, not from the sample's instant.
         model.predict(now);
-        if self.steers {
+        if steers {
             // Correct the phase over the time constant, through the frequency.
             let tau = (4.0 * interval).max(MIN_TIME_CONSTANT);
             let target =
@@ -532,7 +530,7 @@ impl Discipline {
             indices.push(i);
             candidates.push(Candidate {
                 offset: f.residual,
-                distance: f.last.error + f.jitter + f.last.root_delay / 2.0 + PHI * age,
+                distance: f.distance() + PHI * age,
                 prefer: s.select.prefer,
             });
         }
@@ -555,7 +553,7 @@ impl Discipline {
             }
             combined += 1;
             let f = s.filter.filtered(model)?;
-            let distance = f.last.error + f.jitter + f.last.root_delay / 2.0;
+            let distance = f.distance();
             let w = 1.0 / distance.max(NOISE_FLOOR).powi(2);
             sum += w * f.residual;
             weights += w;
@@ -610,7 +608,7 @@ impl Discipline {
         }
         self.pass_leap(now);
         self.select(now);
-        if !self.steers {
+        if !self.steers() {
             return Vec::new();
         }
         let mut adjustments = Vec::new();
@@ -637,16 +635,25 @@ impl Discipline {
         match self.last_update {
             None => ClockState::Unsynchronised,
             Some(t) if now.seconds_since(t) > self.config.holdover => ClockState::Expired,
-            Some(_)
-                if self
-                    .sources
-                    .iter()
-                    .any(|s| s.verdict == Some(Verdict::Combined)) =>
-            {
-                ClockState::Locked
-            }
+            Some(_) if self.following() => ClockState::Locked,
             Some(_) => ClockState::Holdover,
         }
+    }
+
+    /// Whether any source is followed now.
+    fn following(&self) -> bool {
+        self.sources
+            .iter()
+            .any(|s| s.verdict == Some(Verdict::Combined))
+    }
+
+    /// The local source with the lowest stratum (the fallback), and its index.
+    fn best_local(&self) -> Option<(usize, &LocalClock)> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.local.as_ref().map(|l| (i, l)))
+            .min_by_key(|(_, l)| l.stratum)
     }
 
     /// What ntpd's loopstats records: offset of the followed sources from the loop
@@ -686,20 +693,15 @@ impl Discipline {
                 epoch: m.epoch,
                 offset: m.phase,
                 freq: m.freq,
-                leap: self.leap_correction(due, now.add_secs_f64(m.phase_at(now))),
+                leap: self.leap_correction(due, m.served(now)),
             });
         // Smeared time carries the leap in its rate: clients must not apply it again.
         let leap = match due {
             Some((leap, _)) if !self.config.leap_smear => leap,
             _ => Leap::None,
         };
-        let best_local = self
-            .sources
-            .iter()
-            .filter_map(|s| s.local.as_ref())
-            .min_by_key(|l| l.stratum);
-        let fallback = || match best_local {
-            Some(local) => ClockSnapshot {
+        let fallback = || match self.best_local() {
+            Some((_, local)) => ClockSnapshot {
                 stepped: self.stepped,
                 ..local.snapshot(now, precision, correction)
             },
@@ -746,18 +748,8 @@ impl Discipline {
     /// The sources table at `now`.
     pub fn report(&self, now: Realtime) -> Vec<SourceReport> {
         let model = self.model.as_ref();
-        let local_selected = !self
-            .sources
-            .iter()
-            .any(|s| s.verdict == Some(Verdict::Combined))
-            && self.clock_state(now) != ClockState::Holdover;
-        let best_local = self
-            .sources
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.local.as_ref().map(|l| (i, l.stratum)))
-            .min_by_key(|&(_, stratum)| stratum)
-            .map(|(i, _)| i);
+        let local_selected = !self.following() && self.clock_state(now) != ClockState::Holdover;
+        let best_local = self.best_local().map(|(i, _)| i);
         self.sources
             .iter()
             .enumerate()
