@@ -150,7 +150,7 @@ pub fn run(
         if Instant::now() >= next_tick {
             clock.tick();
             publish(&clock.discipline, &shared, precision);
-            let now = Arc::new(sources.status(&clock.discipline, &mut builder, &shared));
+            let now = Arc::new(sources.status(&clock, &mut builder, &shared));
             clock.write_stats(&now);
             status.store(now);
             // After a stall, carry on from now rather than catch up in a burst.
@@ -276,7 +276,8 @@ struct DisciplinedClock {
     last_save: Instant,
     stats: Option<StatsFiles>,
     ticks: u64,
-    /// Alarms raised at the last tick, to log each once when raised and when cleared.
+    /// Alarms raised at the last tick: shown in the status, each logged once when raised and
+    /// once when cleared.
     alarms: Vec<Alarm>,
 }
 
@@ -379,7 +380,7 @@ impl DisciplinedClock {
         if let Some((offset, freq, jitter, wander)) = self.discipline.loop_stats() {
             written = stats.loop_stats(now, offset, freq, jitter, wander, 4);
         }
-        for r in self.discipline.report(now) {
+        for r in &status.sources {
             let (Some(offset), Some(jitter)) = (r.offset, r.jitter) else {
                 continue;
             };
@@ -517,39 +518,49 @@ impl Sources {
     /// The status of everything, for the page, the API and the metrics.
     fn status(
         &self,
-        discipline: &Discipline,
+        clock: &DisciplinedClock,
         builder: &mut StatusBuilder,
         shared: &Shared,
     ) -> Status {
         let now = realtime_now();
-        let gps: Vec<_> = self
-            .gps
-            .iter()
-            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
-            .collect();
-        let dcf77: Vec<_> = self
-            .dcf77
-            .iter()
-            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
-            .collect();
-        let ntp: Vec<_> = self
-            .ntp
-            .iter()
-            .map(|d| (d.name.clone(), (**d.status.load()).clone()))
-            .collect();
-        let clock = shared.clock.load();
+        let gps = published(&self.gps, |d| (&d.name, &*d.status));
+        let dcf77 = published(&self.dcf77, |d| (&d.name, &*d.status));
+        let ntp = published(&self.ntp, |d| (&d.name, &*d.status));
         let drivers = DriverStatus {
             gps: &gps,
             dcf77: &dcf77,
             upstream: &ntp,
         };
-        builder.build(now, &clock, discipline, drivers, &shared.stats)
+        let snapshot = shared.clock.load();
+        // The alarms are the ones the last tick logged.
+        builder.build(
+            now,
+            &snapshot,
+            &clock.discipline,
+            &clock.alarms,
+            drivers,
+            &shared.stats,
+        )
     }
 
     /// Stops every driver (each stops its threads when dropped).
     fn stop(self) {
         drop(self);
     }
+}
+
+/// Each driver's name and the status it last published.
+fn published<D, S: Clone>(
+    drivers: &[D],
+    of: impl Fn(&D) -> (&String, &ArcSwap<S>),
+) -> Vec<(String, S)> {
+    drivers
+        .iter()
+        .map(|d| {
+            let (name, status) = of(d);
+            (name.clone(), (**status.load()).clone())
+        })
+        .collect()
 }
 
 /// Reads the file again and applies it without closing the sockets that stay configured.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::ClockSnapshot;
-use crate::discipline::{refid_text, ClockState, Discipline, SourceReport};
+use crate::discipline::{self, refid_text, ClockState, Discipline, SourceReport};
 use crate::refclock::dcf77::decoder::Quality;
 use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::clock::Alarm;
@@ -179,6 +179,7 @@ impl StatusBuilder {
         now: Realtime,
         clock: &ClockSnapshot,
         discipline: &Discipline,
+        alarms: &[discipline::Alarm],
         drivers: DriverStatus,
         stats: &ServerStats,
     ) -> Status {
@@ -202,7 +203,7 @@ impl StatusBuilder {
             frequency: clock.frequency * 1e6,
             jitter: selected_jitter,
         });
-        let mut alarms: Vec<String> = discipline.alarms(now).into_iter().map(|a| a.text).collect();
+        let mut alarms: Vec<String> = alarms.iter().map(|a| a.text.clone()).collect();
         let gps: Vec<GpsView> = drivers
             .gps
             .iter()
