@@ -2,16 +2,41 @@
 
 use crate::time::Realtime;
 
-/// Now, from CLOCK_REALTIME.
+/// Nanoseconds on one of the kernel's clocks.
 #[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit ARM
-pub fn realtime_now() -> Realtime {
+pub fn read_nanos(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: clock_gettime writes one timespec; CLOCK_REALTIME always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64)
+    // SAFETY: clock_gettime writes one timespec; the clocks used here always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64
+}
+
+/// Now, from CLOCK_REALTIME.
+pub fn realtime_now() -> Realtime {
+    Realtime::from_nanos(read_nanos(libc::CLOCK_REALTIME))
+}
+
+/// Now, from CLOCK_MONOTONIC: slewed with the system clock's frequency, never stepped, so
+/// intervals measured on it survive the kernel actuator's steps.
+pub fn monotonic_now() -> i64 {
+    read_nanos(libc::CLOCK_MONOTONIC)
+}
+
+/// The system clock's reading at a CLOCK_MONOTONIC instant, through the two clocks' difference
+/// now: an instant taken before a step and converted after it lands on the stepped clock, the
+/// one the discipline now steers.
+pub fn realtime_at_monotonic(monotonic: i64) -> Realtime {
+    let now = realtime_now();
+    Realtime::from_nanos(now.as_nanos() - (monotonic_now() - monotonic))
+}
+
+/// The inverse of `realtime_at_monotonic`, for events stamped on the system clock.
+pub fn monotonic_at_realtime(t: Realtime) -> i64 {
+    let now = realtime_now();
+    monotonic_now() - (now.as_nanos() - t.as_nanos())
 }
 
 /// The clock's precision as log2 seconds, measured as ntpd does: the smallest step between
@@ -48,5 +73,14 @@ mod tests {
         assert_eq!(precision_from_step_nanos(i64::MAX), 0);
         let p = measure_precision();
         assert!((-30..=0).contains(&p));
+    }
+
+    #[test]
+    fn monotonic_and_realtime_convert_both_ways() {
+        let t = realtime_now().add_secs_f64(-86_400.0);
+        let back = realtime_at_monotonic(monotonic_at_realtime(t));
+        assert!(back.seconds_since(t).abs() < 0.01, "{back:?} {t:?}");
+        let a = monotonic_now();
+        assert!(monotonic_now() >= a);
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::clock::system::realtime_now;
+use crate::clock::system::{read_nanos, realtime_now};
 use crate::time::Realtime;
 
 pub struct TrueClock {
@@ -47,15 +47,7 @@ impl TrueClock {
 }
 
 fn raw_nanos() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec; CLOCK_MONOTONIC_RAW exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_RAW, &mut ts) };
-    #[allow(clippy::unnecessary_cast)] // time_t and c_long are 32 bits on 32-bit ARM
-    let nanos = ts.tv_sec as i64 * 1_000_000_000 + ts.tv_nsec as i64;
-    nanos
+    read_nanos(libc::CLOCK_MONOTONIC_RAW)
 }
 
 #[cfg(test)]

@@ -1,6 +1,10 @@
-//! Runs a DCF77 reference clock: a thread reading the GPIO line's edge events (kernel
-//! timestamps, CLOCK_REALTIME) into the decoder, giving a sample for each second marker of a
-//! trusted minute, and publishing the signal quality.
+//! Runs a DCF77 reference clock: a thread reading the GPIO line's edge events into the decoder,
+//! giving a sample for each second marker of a trusted minute, and publishing the signal quality.
+//!
+//! The edges are stamped by the kernel on CLOCK_MONOTONIC, which the kernel actuator slews but
+//! never steps: the decoder's stream of pulse widths and minute gaps stays whole when the
+//! system clock is stepped (by a day at first start, from DCF77 alone). Each sample's local
+//! time is the system clock's reading at the marker, converted when the sample is made.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -11,6 +15,7 @@ use arc_swap::ArcSwap;
 use gpiocdev::line::{EdgeDetection, EdgeKind, EventClock, Value};
 
 use super::decoder::{Dcf77Decoder, Event, Quality};
+use crate::clock::system::{monotonic_at_realtime, monotonic_now, realtime_at_monotonic};
 use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
 use crate::server::packet::Leap;
@@ -31,7 +36,8 @@ const SILENT: f64 = 5.0;
 pub struct Dcf77Status {
     pub quality: Quality,
     pub connected: bool,
-    pub last_edge: Option<Realtime>,
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub last_edge: Option<i64>,
 }
 
 enum Edges {
@@ -67,7 +73,7 @@ impl Edges {
             .with_line(c.line)
             .as_input()
             .with_edge_detection(EdgeDetection::BothEdges)
-            .with_event_clock(EventClock::Realtime);
+            .with_event_clock(EventClock::Monotonic);
         if c.active_low {
             builder.as_active_low();
         }
@@ -92,19 +98,19 @@ impl Edges {
         })
     }
 
-    /// The next edge: (time, line active), or `None` after `POLL`.
-    fn next(&mut self) -> Result<Option<(Realtime, bool)>, String> {
+    /// The next edge: (CLOCK_MONOTONIC nanoseconds, line active), or `None` after `POLL`.
+    fn next(&mut self) -> Result<Option<(i64, bool)>, String> {
         match self {
             Edges::Gpio { events, .. } => {
                 if !events.wait_edge_event(POLL).map_err(|e| e.to_string())? {
                     return Ok(None);
                 }
                 let e = events.read_edge_event().map_err(|e| e.to_string())?;
-                let at = Realtime::from_nanos(e.timestamp_ns as i64);
-                Ok(Some((at, e.kind == EdgeKind::Rising)))
+                Ok(Some((e.timestamp_ns as i64, e.kind == EdgeKind::Rising)))
             }
+            // The simulator stamps on the system clock, as it happens.
             Edges::Simulated(rx) => match rx.recv_timeout(POLL) {
-                Ok(edge) => Ok(Some(edge)),
+                Ok((at, active)) => Ok(Some((monotonic_at_realtime(at), active))),
                 Err(RecvTimeoutError::Timeout) => Ok(None),
                 Err(RecvTimeoutError::Disconnected) => Err("simulator stopped".into()),
             },
@@ -156,8 +162,9 @@ fn run(
 ) {
     let mut decoder = Dcf77Decoder::new(c.confirm);
     let mut status = Dcf77Status::default();
-    // Stream time is seconds since the first edge: the decoder works in f64 seconds.
-    let mut epoch: Option<Realtime> = None;
+    // Stream time is seconds since the first edge on CLOCK_MONOTONIC: the decoder works in f64
+    // seconds.
+    let mut epoch: Option<i64> = None;
     let mut logged = false;
     // Accepted minutes in a row that announced a leap second.
     let mut announcing = 0;
@@ -199,7 +206,7 @@ fn run(
             }
         };
         let epoch = *epoch.get_or_insert(at);
-        for event in decoder.edge(at.seconds_since(epoch), active) {
+        for event in decoder.edge((at - epoch) as f64 / 1e9, active) {
             match event {
                 Event::Minute { minute, .. } => {
                     tracing::info!(source = %c.name, utc = %minute.utc, "DCF77 minute accepted");
@@ -210,7 +217,8 @@ fn run(
                     };
                 }
                 Event::Second { t, utc } => {
-                    let local = epoch.add_secs_f64(t - c.receiver_delay);
+                    let marker = epoch + ((t - c.receiver_delay) * 1e9).round() as i64;
+                    let local = realtime_at_monotonic(marker);
                     // A2 has no parity: one bit flipped by noise must not insert a second, so
                     // the announcement counts only once several minutes in a row carry it
                     // (it is sent for the whole hour before). DCF77 only announces insertions.
@@ -235,7 +243,7 @@ fn publish(status: &mut Dcf77Status, decoder: &Dcf77Decoder, published: &ArcSwap
     status.quality.clone_from(&decoder.quality);
     let silent = status
         .last_edge
-        .is_none_or(|t| crate::clock::system::realtime_now().seconds_since(t) > SILENT);
+        .is_none_or(|t| (monotonic_now() - t) as f64 / 1e9 > SILENT);
     status.quality.locked &= !silent;
     published.store(Arc::new(status.clone()));
 }
