@@ -68,6 +68,24 @@ enum Command {
     /// Run the discipline against a simulated oscillator and GPS receiver, faster than real
     /// time, and print a JSON summary of the served time's error.
     Simulate(Simulate),
+    /// Play the simulated receivers (`[source.simulate]`) of a configuration file to outside
+    /// devices, for the emulated hardware rig (scripts/qemu-test.sh --rig): the GNSS receiver's
+    /// NMEA to a serial port's Unix socket, and the PPS and DCF77 edges as bytes (P/p, D/d) to
+    /// another, which a relay in the guest turns into gpio-sim line levels.
+    PlaySignals {
+        /// Configuration file whose first simulated gps and dcf77 sources are played.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Unix socket of the serial port (QEMU's chardev server).
+        #[arg(long)]
+        serial: PathBuf,
+        /// Unix socket for the pulse edges.
+        #[arg(long)]
+        pulses: PathBuf,
+        /// Seconds to play before stopping.
+        #[arg(long, default_value_t = 3600)]
+        duration: u64,
+    },
     /// Load-test an NTP server from many loopback source addresses.
     BenchServer {
         /// Server address.
@@ -308,6 +326,24 @@ fn main() -> ExitCode {
             };
             println!("{}", serde_json::json!(scenario::run(&scenario)));
             ExitCode::SUCCESS
+        }
+        Command::PlaySignals {
+            config,
+            serial,
+            pulses,
+            duration,
+        } => {
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(errors) => return fail(errors.iter().map(|e| format!("{e}\n")).collect()),
+            };
+            match pitime::sim::player::Signals::start(&config, &serial, &pulses) {
+                Ok(_signals) => {
+                    std::thread::sleep(Duration::from_secs(duration));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("play-signals: {e}")),
+            }
         }
         Command::BenchDcf77 { minutes, seeds } => {
             for row in dcf77::sweep(minutes, seeds) {

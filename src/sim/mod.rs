@@ -6,6 +6,7 @@ pub mod dcf77_runner;
 pub mod gps;
 pub mod gps_runner;
 pub mod oscillator;
+pub mod player;
 pub mod rng;
 pub mod scenario;
 pub mod true_clock;
