@@ -27,10 +27,14 @@ use crate::worker::Workers;
 const PULSE_WIDTH: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(200);
 
-/// A Unix socket connected when first needed and again after its peer went away.
+/// A Unix socket connected when first needed and again after its peer went away. What the peer
+/// sends back (the guest writing to the receiver) is read and dropped, as a receiver would
+/// ignore it: left unread, it would fill the socket and stall QEMU, which writes it blocking.
 struct Link {
     path: PathBuf,
     stream: Option<UnixStream>,
+    /// Bytes the peer sent, reported on stderr when the first ones arrive.
+    received: usize,
 }
 
 impl Link {
@@ -38,6 +42,26 @@ impl Link {
         Link {
             path: path.to_path_buf(),
             stream: None,
+            received: 0,
+        }
+    }
+
+    fn drain(&mut self) {
+        let Some(s) = &mut self.stream else { return };
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => return self.stream = None,
+                Ok(n) => {
+                    if self.received == 0 {
+                        let text = String::from_utf8_lossy(&buf[..n.min(80)]);
+                        eprintln!("{}: the peer sent {n} bytes: {text:?}", self.path.display());
+                    }
+                    self.received += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.stream = None,
+            }
         }
     }
 
@@ -47,7 +71,11 @@ impl Link {
             self.stream = UnixStream::connect(&self.path)
                 .and_then(|s| s.set_nonblocking(true).map(|()| s))
                 .ok();
+            if let Some(s) = &self.stream {
+                shrink_send_buffer(s);
+            }
         }
+        self.drain();
         if let Some(s) = &mut self.stream {
             match s.write(bytes) {
                 Ok(_) => {}
@@ -55,6 +83,25 @@ impl Link {
                 Err(_) => self.stream = None,
             }
         }
+    }
+}
+
+/// The smallest send buffer the kernel allows (a few kilobytes): QEMU reads its socket only
+/// while the guest reads the device, and what waits in a larger buffer would arrive minutes
+/// late, with the time it had when it was sent.
+fn shrink_send_buffer(s: &UnixStream) {
+    use std::os::fd::AsRawFd;
+    let size: libc::c_int = 1;
+    // SAFETY: a valid socket and an int option of the right size; a failure only keeps the
+    // default size.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
     }
 }
 
