@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds the SD card image for the Raspberry Pi 3, 4 and Zero 2 W:
-#   target/image/pitime-VERSION-arm64.img.xz (and the uncompressed .img next to it)
-# A minimal Debian bookworm arm64 system (Debian's kernel and raspi-firmware, OpenSSH, avahi,
-# nftables) with the pitime .deb from scripts/build-deb.sh, which this script runs first.
+# Builds the SD card image for the Raspberry Pi 3, 3A+/3B+, Zero 2 W, 4B, 400, CM4, 5, 500 and
+# CM5: target/image/pitime-VERSION-arm64.img.xz (and the uncompressed .img next to it).
+# A minimal Debian trixie arm64 system with the kernel from trixie-backports (Linux 7.x: the
+# Pi 5's RP1 drivers, pps-gpio, gpio-sim), raspi-firmware, OpenSSH, avahi and nftables, with the
+# pitime .deb from scripts/build-deb.sh, which this script runs first, and pitime's device-tree
+# overlays (overlays/*.dts: the header UART and kernel PPS) compiled into /boot/firmware/overlays.
 #
 #   sudo scripts/build-image.sh             # the release image
 #   sudo scripts/build-image.sh --no-xz     # skip the ~4 min compression (for scripts/qemu-test.sh)
@@ -36,7 +38,8 @@ WORK=$OUT/work
 mkdir -p "$OUT"
 
 # Build dependencies, from Debian. qemu-user-static runs the arm64 maintainer scripts.
-deps=(mmdebstrap qemu-user-static binfmt-support arch-test genimage mtools dosfstools fdisk e2fsprogs xz-utils)
+deps=(mmdebstrap qemu-user-static binfmt-support arch-test genimage mtools dosfstools fdisk e2fsprogs xz-utils
+    device-tree-compiler)
 missing=()
 for p in "${deps[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -60,12 +63,15 @@ mmdebstrap_args=(
     --aptopt='APT::Install-Recommends "false"'
     --include="$(grep -v '^#' image/base.packages | xargs | tr ' ' ,)"
     --customize-hook='image/base-customize.sh "$1"'
-    bookworm
+    trixie
 )
+# The kernel comes from trixie-backports (base-customize.sh): Linux 7.x, the first Debian kernel
+# with the Pi 5's RP1 drivers and device trees, pps-gpio and gpio-sim.
 sources=(
-    "deb $mirror bookworm main non-free-firmware"
-    "deb $mirror bookworm-updates main non-free-firmware"
-    "deb http://deb.debian.org/debian-security bookworm-security main non-free-firmware"
+    "deb $mirror trixie main non-free-firmware"
+    "deb $mirror trixie-updates main non-free-firmware"
+    "deb $mirror trixie-backports main non-free-firmware"
+    "deb http://deb.debian.org/debian-security trixie-security main non-free-firmware"
 )
 key=$( { printf '%s\n' "${mmdebstrap_args[@]}" "${sources[@]}"; cat image/base.packages image/base-customize.sh; } \
     | sha256sum | cut -c1-16)
@@ -109,10 +115,24 @@ chroot "$root" dpkg -i /tmp/pitime.deb
 rm "$root/tmp/pitime.deb"
 chroot "$root" /usr/lib/pitime-image/configure-image
 # raspi-firmware's hook rewrites config.txt and cmdline.txt from /etc/default/raspi-*, which
-# image/rootfs changes. (It needs /proc to see that it runs in a chroot.)
-chroot "$root" env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
+# image/rootfs changes (it needs /proc to see that it runs in a chroot); z51-pitime-dtbs, from
+# image/rootfs, copies the device trees from where Linux 7.x keeps them.
+kernel_version=$(basename "$(ls -d "$root"/usr/lib/modules/*/ | sort -V | tail -n1)")
+chroot "$root" env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$kernel_version"
+chroot "$root" /etc/kernel/postinst.d/z51-pitime-dtbs "$kernel_version"
 cleanup
 trap - EXIT
+# pitime's overlays, for the firmware's dtoverlay= lines (config.txt and usercfg.txt), with the
+# symbols (-@) that let the firmware resolve their references into the board's device tree.
+mkdir -p "$root/boot/firmware/overlays"
+for dts in overlays/*.dts; do
+    dtc -@ -q -I dts -O dtb -o "$root/boot/firmware/overlays/$(basename "${dts%.dts}").dtbo" "$dts"
+done
+# Every board's device tree must be there: a Pi without its tree does not boot.
+for dtb in bcm2837-rpi-3-b bcm2837-rpi-3-b-plus bcm2837-rpi-3-a-plus bcm2837-rpi-zero-2-w \
+    bcm2711-rpi-4-b bcm2711-rpi-400 bcm2711-rpi-cm4-io bcm2712-rpi-5-b bcm2712d0-rpi-5-b; do
+    [ -f "$root/boot/firmware/$dtb.dtb" ] || { echo "$0: $dtb.dtb missing from the boot partition" >&2; exit 1; }
+done
 # What the user reads and edits on the boot partition from any computer (docs/install.md).
 cp image/boot-files/* "$root/boot/firmware/"
 cp config/pitime.toml "$root/boot/firmware/pitime.toml.example"
