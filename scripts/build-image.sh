@@ -128,10 +128,29 @@ mkdir -p "$root/boot/firmware/overlays"
 for dts in overlays/*.dts; do
     dtc -@ -q -I dts -O dtb -o "$root/boot/firmware/overlays/$(basename "${dts%.dts}").dtbo" "$dts"
 done
-# Every board's device tree must be there: a Pi without its tree does not boot.
+# Every board's device tree must be there (a Pi without its tree does not boot), and take the
+# overlays its config.txt and usercfg.txt sections load: the firmware applies them at boot, where
+# a failure would silently cost the receiver its UART or its pulse.
+fw=$root/boot/firmware
 for dtb in bcm2837-rpi-3-b bcm2837-rpi-3-b-plus bcm2837-rpi-3-a-plus bcm2837-rpi-zero-2-w \
     bcm2711-rpi-4-b bcm2711-rpi-400 bcm2711-rpi-cm4-io bcm2712-rpi-5-b bcm2712d0-rpi-5-b; do
-    [ -f "$root/boot/firmware/$dtb.dtb" ] || { echo "$0: $dtb.dtb missing from the boot partition" >&2; exit 1; }
+    case $dtb in bcm2712*) overlays="pitime-uart-pi5 pitime-pps-pi5" ;; *) overlays="pitime-uart pitime-pps" ;; esac
+    [ -f "$fw/$dtb.dtb" ] || { echo "$0: $dtb.dtb missing from the boot partition" >&2; exit 1; }
+    # shellcheck disable=SC2086 # the overlay names are words
+    fdtoverlay -i "$fw/$dtb.dtb" -o "$WORK/check.dtb" $(printf "$fw/overlays/%s.dtbo " $overlays) ||
+        { echo "$0: $overlays do not apply to $dtb.dtb" >&2; exit 1; }
+done
+rm -f "$WORK/check.dtb"
+# The kernel's drivers the boards need, checked rather than trusted: the Pi 5's RP1 (PCIe link,
+# clocks, pins, Ethernet) and SD card, kernel PPS and the rig's gpio-sim; and the SD drivers in
+# the initramfs, without which a Pi does not find its root.
+for module in rp1_pci clk-rp1 pinctrl-rp1 macb sdhci-brcmstb sdhci-iproc pps-gpio gpio-sim ftdi_sio; do
+    [ -n "$(find "$root/usr/lib/modules/$kernel_version" -name "$module.ko*" | head -n1)" ] ||
+        { echo "$0: the kernel $kernel_version has no $module" >&2; exit 1; }
+done
+initramfs=$(chroot "$root" lsinitramfs "/boot/initrd.img-$kernel_version")
+for module in sdhci-brcmstb sdhci-iproc bcm2835 gpio-regulator pinctrl-brcmstb-bcm2712 gpio-brcmstb ext4; do
+    grep -q "/$module.ko" <<<"$initramfs" || { echo "$0: $module is not in the initramfs" >&2; exit 1; }
 done
 # What the user reads and edits on the boot partition from any computer (docs/install.md).
 cp image/boot-files/* "$root/boot/firmware/"
