@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -27,6 +27,10 @@ use crate::worker::Workers;
 const POLL: Duration = Duration::from_millis(500);
 /// Between attempts to open a missing device.
 const RETRY: Duration = Duration::from_secs(1);
+/// A receiver sends every second; a port silent this long is closed and opened again, which
+/// revives a USB serial adapter whose reads stalled (seen with QEMU's FTDI emulation after a
+/// reopen) and costs nothing when the receiver is really silent.
+const SILENT: Duration = Duration::from_secs(10);
 
 /// What the status page and metrics show for a GPS source.
 #[derive(Clone, Debug, Default)]
@@ -141,6 +145,8 @@ impl GpsDriver {
 fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool) {
     let mut buf = [0u8; 1024];
     let mut logged_missing = false;
+    // Said once while the port stays silent across reopenings.
+    let mut logged_silent = false;
     while !stop.load(Ordering::Relaxed) {
         let mut port = match SerialPort::open(&device, baud) {
             Ok(p) => p,
@@ -154,14 +160,27 @@ fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool)
             }
         };
         logged_missing = false;
-        tracing::info!(device = %device.display(), baud, "receiver connected");
+        if !logged_silent {
+            tracing::info!(device = %device.display(), baud, "receiver connected");
+        }
         if tx.send(Input::Connected).is_err() {
             return;
         }
+        let mut last_data = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             match port.read_timeout(&mut buf, POLL) {
-                Ok(0) => {}
+                Ok(0) if last_data.elapsed() < SILENT => {}
+                Ok(0) => {
+                    if !logged_silent {
+                        tracing::warn!(device = %device.display(), "no data from the receiver for {} s: opening the port again", SILENT.as_secs());
+                        logged_silent = true;
+                    }
+                    let _ = tx.send(Input::Disconnected);
+                    break;
+                }
                 Ok(n) => {
+                    last_data = Instant::now();
+                    logged_silent = false;
                     if tx
                         .send(Input::Bytes(buf[..n].to_vec(), realtime_now()))
                         .is_err()
