@@ -297,7 +297,7 @@ echo "ok: $board"
 if [ "$MACHINE" = raspi3b ]; then
     # The overlays: pps-gpio's /dev/pps0 on GPIO 18, the header UART as /dev/serial0; the
     # header's GPIO chip as /dev/gpiochip-header.
-    pps=$(guest cat /sys/class/pps/pps0/path 2>&1) || fail "no /dev/pps0 from the pitime-pps overlay: $pps"
+    pps=$(guest cat /sys/class/pps/pps0/name 2>&1) || fail "no /dev/pps0 from the pitime-pps overlay: $pps"
     serial0=$(guest readlink -f /dev/serial0 2>&1) || fail "no /dev/serial0: $serial0"
     [ "$serial0" = /dev/ttyAMA0 ] || fail "/dev/serial0 is $serial0, not the header's PL011 (ttyAMA0)"
     chip=$(guest readlink -f /dev/gpiochip-header 2>&1) || fail "no /dev/gpiochip-header: $chip"
