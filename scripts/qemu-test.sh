@@ -96,11 +96,10 @@ ssh-keygen -q -t ed25519 -N '' -C qemu-test -f "$tmp/key"
 cp "$tmp/key.pub" "$tmp/ssh_authorized_keys"
 echo pitime-test >"$tmp/hostname"
 printf '%s\n' '# QEMU user networking: the host appears as 10.0.2.2' 10.0.2.0/24 fd00::/8 >"$tmp/local-networks.txt"
-# The rig's pitime.toml: the receivers (gps, dcf77 or both) on the guest's real devices, the
-# kernel actuator and the drift file.
-rig_config() {
-    cat <<EOF
-# scripts/qemu-test.sh --rig: receivers through the guest's kernel drivers.
+# What every test's pitime.toml has: NTP and the status page on all addresses (the forwarded
+# ports), the kernel actuator and the drift file.
+config_common() {
+    cat <<'EOF'
 [server]
 listen = ["0.0.0.0:123"]
 
@@ -111,6 +110,11 @@ listen = ["0.0.0.0:80"]
 actuator = "kernel"
 drift_file = "/var/lib/pitime/drift"
 EOF
+}
+# The rig's pitime.toml: the receivers (gps, dcf77 or both) on the guest's real devices.
+rig_config() {
+    echo "# scripts/qemu-test.sh --rig: receivers through the guest's kernel drivers."
+    config_common
     case $1 in *gps*) cat <<EOF
 
 [[source]]
@@ -130,19 +134,12 @@ EOF
     esac
     printf '\n[[source]]\nkind = "local"\n'
 }
-cat >"$tmp/pitime.toml" <<'EOF'
-# scripts/qemu-test.sh: a simulated GNSS receiver (stratum 1 after a few seconds), the system
-# clock at stratum 10 until then. The receiver's time is 0.3 s ahead of the guest's clock, and
-# the kernel actuator steps and then steers the guest's clock to it.
-[server]
-listen = ["0.0.0.0:123"]
-
-[web]
-listen = ["0.0.0.0:80"]
-
-[discipline]
-actuator = "kernel"
-drift_file = "/var/lib/pitime/drift"
+{
+    echo "# scripts/qemu-test.sh: a simulated GNSS receiver (stratum 1 after a few seconds), the system"
+    echo "# clock at stratum 10 until then. The receiver's time is 0.3 s ahead of the guest's clock, and"
+    echo "# the kernel actuator steps and then steers the guest's clock to it."
+    config_common
+    cat <<'EOF'
 
 [[source]]
 kind = "gps"
@@ -154,6 +151,7 @@ clock_offset = 0.3
 [[source]]
 kind = "local"
 EOF
+} >"$tmp/pitime.toml"
 [ "$RIG" = no ] || rig_config gps >"$tmp/pitime.toml"
 mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/local-networks.txt" "$tmp/pitime.toml" ::
 
