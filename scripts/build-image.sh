@@ -118,7 +118,7 @@ chroot "$root" /usr/lib/pitime-image/configure-image
 # image/rootfs changes (it needs /proc to see that it runs in a chroot); z51-pitime-dtbs, from
 # image/rootfs, copies the device trees from where Linux 7.x keeps them.
 kernel_version=$(basename "$(ls -d "$root"/usr/lib/modules/*/ | sort -V | tail -n1)")
-chroot "$root" env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware "$kernel_version"
+chroot "$root" env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
 chroot "$root" /etc/kernel/postinst.d/z51-pitime-dtbs "$kernel_version"
 cleanup
 trap - EXIT

@@ -33,8 +33,8 @@ const POLL: Duration = Duration::from_millis(200);
 struct Link {
     path: PathBuf,
     stream: Option<UnixStream>,
-    /// Bytes the peer sent, reported on stderr when the first ones arrive.
-    received: usize,
+    /// Whether the peer's first bytes were reported on stderr.
+    heard_back: bool,
 }
 
 impl Link {
@@ -42,7 +42,7 @@ impl Link {
         Link {
             path: path.to_path_buf(),
             stream: None,
-            received: 0,
+            heard_back: false,
         }
     }
 
@@ -52,20 +52,20 @@ impl Link {
         loop {
             match s.read(&mut buf) {
                 Ok(0) => return self.stream = None,
-                Ok(n) => {
-                    if self.received == 0 {
-                        let text = String::from_utf8_lossy(&buf[..n.min(80)]);
-                        eprintln!("{}: the peer sent {n} bytes: {text:?}", self.path.display());
-                    }
-                    self.received += n;
+                Ok(n) if !self.heard_back => {
+                    let text = String::from_utf8_lossy(&buf[..n.min(80)]);
+                    eprintln!("{}: the peer sent {n} bytes: {text:?}", self.path.display());
+                    self.heard_back = true;
                 }
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => return self.stream = None,
             }
         }
     }
 
-    /// Sends `bytes` whole, or drops them when the peer is absent or its buffer is full.
+    /// Sends what the socket takes of `bytes` and drops the rest, as a UART with nobody reading
+    /// would (a cut sentence fails its checksum at the reader).
     fn send(&mut self, bytes: &[u8]) {
         if self.stream.is_none() {
             self.stream = UnixStream::connect(&self.path)
