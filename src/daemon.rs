@@ -81,24 +81,31 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
     })
 }
 
-fn load(path: &Path) -> anyhow::Result<Config> {
-    Config::load(path).map_err(|errors| {
+fn load(paths: &[PathBuf]) -> anyhow::Result<Config> {
+    Config::load_layers(paths).map_err(|errors| {
         for e in &errors {
             tracing::error!("{e}");
         }
-        anyhow::anyhow!("{} has {} error(s)", path.display(), errors.len())
+        anyhow::anyhow!("{} has {} error(s)", shown(paths), errors.len())
     })
 }
 
-/// Runs until SIGTERM or SIGINT. `listen`, when not empty, replaces `server.listen`.
+/// The configuration files as the log names them.
+fn shown(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(" + ")
+}
+
+/// Runs until SIGTERM or SIGINT, configured by `paths`, each file laid over the ones before it.
+/// `listen`, when not empty, replaces `server.listen`.
 pub fn run(
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     log_level: Option<String>,
     listen: Vec<SocketAddr>,
 ) -> anyhow::Result<()> {
     let logs = init_logging(log_level.as_deref().unwrap_or("info"));
     let listen_override = (!listen.is_empty()).then_some(listen);
-    let mut config = load(&path)?;
+    let mut config = load(&paths)?;
     if let Some(listen) = &listen_override {
         config.server.listen.clone_from(listen);
     }
@@ -106,7 +113,7 @@ pub fn run(
         let _ = logs.modify(|f| *f = EnvFilter::new(&config.log.level));
     }
     let precision = measure_precision();
-    tracing::info!(config = %path.display(), precision, version = env!("CARGO_PKG_VERSION"), "starting");
+    tracing::info!(config = %shown(&paths), precision, version = env!("CARGO_PKG_VERSION"), "starting");
     let mut clock = DisciplinedClock::start(&config)?;
     // The first reply already tells the truth (a local fallback, say), not a placeholder.
     let shared = Arc::new(Shared {
@@ -168,7 +175,7 @@ pub fn run(
             Ok(Event::Signal(SIGHUP)) => {
                 systemd::notify("RELOADING=1");
                 let reloaded = reload(
-                    &path,
+                    &paths,
                     &config,
                     listen_override.as_deref(),
                     &shared,
@@ -563,15 +570,15 @@ fn published<D, S: Clone>(
         .collect()
 }
 
-/// Reads the file again and applies it without closing the sockets that stay configured.
+/// Reads the files again and applies them without closing the sockets that stay configured.
 fn reload(
-    path: &Path,
+    paths: &[PathBuf],
     running: &Config,
     listen_override: Option<&[SocketAddr]>,
     shared: &Shared,
     server: &mut NtpServer,
 ) -> anyhow::Result<Config> {
-    let mut new = load(path)?;
+    let mut new = load(paths)?;
     if let Some(listen) = listen_override {
         new.server.listen = listen.to_vec();
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use pitime::config::{ActuatorKind, Config, LOG_LEVELS};
+use pitime::config::{ActuatorKind, Config, ConfigError, LOG_LEVELS};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
 use pitime::replay;
@@ -18,6 +18,17 @@ use pitime::sim::oscillator::OscillatorParams;
 use pitime::sim::scenario::{self, Scenario};
 use pitime::time::UtcTime;
 use pitime::web::client;
+
+/// The effective configuration, or `ok`.
+fn check_config(files: &[PathBuf], effective: bool) -> Result<String, Vec<ConfigError>> {
+    match effective {
+        true => Config::effective(files),
+        false => Config::load_layers(files).map(|_| "ok\n".to_string()),
+    }
+}
+
+/// Where the Debian package and the image keep the configuration.
+const DEFAULT_CONFIG: &str = "/etc/pitime/pitime.toml";
 
 #[derive(Parser)]
 #[command(
@@ -34,9 +45,10 @@ struct Cli {
 enum Command {
     /// Run the daemon.
     Run {
-        /// Configuration file.
-        #[arg(long, short, default_value = "/etc/pitime/pitime.toml")]
-        config: PathBuf,
+        /// Configuration file; repeat to lay each file over the ones before it (tables merge
+        /// key by key, a later key wins, arrays and `[[source]]` lists are replaced whole).
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: Vec<PathBuf>,
         /// Log level, overriding `log.level` in the file.
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(LOG_LEVELS))]
         log_level: Option<String>,
@@ -44,10 +56,16 @@ enum Command {
         #[arg(long)]
         listen: Vec<SocketAddr>,
     },
-    /// Validate a configuration file: prints every error, or `ok`.
+    /// Validate configuration files, each laid over the ones before it as `run --config` does:
+    /// prints every error, or `ok`.
     CheckConfig {
-        /// Configuration file.
-        file: PathBuf,
+        /// Configuration files, lowest first.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print the effective configuration instead of `ok`: every key, its value, and the
+        /// file, profile or default it comes from.
+        #[arg(long)]
+        effective: bool,
     },
     /// The running daemon's clock, like `chronyc tracking`.
     Status(Ask),
@@ -117,9 +135,9 @@ enum Command {
 /// How to reach the running daemon: its status page address, given or from its configuration.
 #[derive(clap::Args)]
 struct Ask {
-    /// Configuration file whose `web.listen` to ask.
-    #[arg(long, short, default_value = "/etc/pitime/pitime.toml")]
-    config: PathBuf,
+    /// Configuration files whose `web.listen` to ask (as given to `run`).
+    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    config: Vec<PathBuf>,
     /// Status page address (overrides the configuration), e.g. 127.0.0.1:8123.
     #[arg(long)]
     address: Option<SocketAddr>,
@@ -130,7 +148,7 @@ impl Ask {
         if let Some(a) = self.address {
             return Ok(a);
         }
-        let config = Config::load(&self.config).map_err(|errors| {
+        let config = Config::load_layers(&self.config).map_err(|errors| {
             errors
                 .iter()
                 .map(ToString::to_string)
@@ -142,7 +160,7 @@ impl Ask {
             .listen
             .first()
             .map(|&a| client::local_address(a))
-            .ok_or_else(|| format!("{}: `web.listen` is empty", self.config.display()))
+            .ok_or_else(|| "`web.listen` is empty".to_string())
     }
 
     /// Fetches the status and prints it with `format`.
@@ -255,9 +273,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::CheckConfig { file } => match Config::load(&file) {
-            Ok(_) => {
-                println!("ok");
+        Command::CheckConfig { files, effective } => match check_config(&files, effective) {
+            Ok(text) => {
+                print!("{text}");
                 ExitCode::SUCCESS
             }
             Err(errors) => {

@@ -248,11 +248,27 @@ fn bad_http_gets_4xx_and_bounded_resources() {
 }
 
 #[test]
-fn only_allowed_networks_are_answered() {
+fn only_allowed_networks_are_answered_and_this_machine_always() {
     private_network();
-    let daemon = Daemon::start(&config("allow = [\"10.0.0.0/8\"]"));
+    // An address of this machine outside 127/8 and outside the allowed network.
+    run_ok(Command::new("ip").args(["addr", "add", "192.0.2.1/32", "dev", "lo"]));
+    let text = config("allow = [\"10.0.0.0/8\"]").replace(WEB, "0.0.0.0:8123");
+    let daemon = Daemon::start(&text);
     wait_for_web();
-    // Connected, then closed without an answer.
-    assert_eq!(http(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "");
+    // From the LAN address: connected, then closed without an answer.
+    let mut lan = TcpStream::connect("192.0.2.1:8123").unwrap();
+    lan.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = lan.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = lan.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    // `pitime status` on the machine itself, from the configuration, as on the Pi.
+    let out = run_ok(
+        Command::new(BIN)
+            .args(["status", "--config"])
+            .arg(&daemon.config),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Reference ID"), "{text}");
     assert_eq!(daemon.stop().code(), Some(0));
 }

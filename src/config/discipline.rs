@@ -1,6 +1,6 @@
 //! The `[discipline]` table: how the clock is steered, guarded and held over.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
 use super::{any, one_of, positive};
@@ -58,17 +58,9 @@ impl Default for DisciplineConfig {
     }
 }
 
-pub(super) fn read_discipline(
-    mut sec: Section,
-    errs: &mut Errors,
-    base: &Path,
-) -> DisciplineConfig {
+pub(super) fn read_discipline(mut sec: Section, errs: &mut Errors) -> DisciplineConfig {
     let d = DisciplineConfig::default();
-    let path = |sec: &mut Section, errs: &mut Errors, key: &str| {
-        sec.optional(errs, key, any::<String>)
-            .filter(|p| !p.is_empty())
-            .map(|p| base.join(p))
-    };
+    let path = |sec: &mut Section, errs: &mut Errors, key: &str| sec.path(errs, key, |_| Ok(()));
     let config = DisciplineConfig {
         actuator: match sec
             .value(

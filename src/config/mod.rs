@@ -5,6 +5,9 @@
 //! instead of stopping at the first.
 
 mod discipline;
+mod effective;
+mod layers;
+mod profiles;
 mod reader;
 mod sources;
 
@@ -14,8 +17,10 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 pub use discipline::{ActuatorKind, DisciplineConfig};
+use layers::{Document, Text};
+pub use profiles::PROFILES;
 pub use reader::ConfigError;
-use reader::{Errors, FromToml, Section};
+use reader::{Errors, FromToml, Section, Setting};
 pub use sources::*;
 
 use crate::server::acl::{AccessList, Cidr};
@@ -78,54 +83,88 @@ pub const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 impl Config {
     /// Reads and validates a configuration file, including the keys file it names.
     pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(&shown, &text, path.parent().unwrap_or(Path::new("."))),
-            Err(e) => Err(vec![ConfigError {
-                file: shown,
-                line: 0,
-                column: 0,
-                key: String::new(),
-                message: format!("cannot read: {e}"),
-            }]),
-        }
+        Config::load_layers(&[path.to_path_buf()])
+    }
+
+    /// Reads configuration files, each laid over the ones before it (`layers`).
+    pub fn load_layers(paths: &[PathBuf]) -> Result<Config, Vec<ConfigError>> {
+        let doc = Document::new(read_files(paths)?, profile_texts());
+        read(&doc).0
+    }
+
+    /// The configuration the files give, every key with its value and where it was set, as a
+    /// TOML file (`check-config --effective`).
+    pub fn effective(paths: &[PathBuf]) -> Result<String, Vec<ConfigError>> {
+        let doc = Document::new(read_files(paths)?, profile_texts());
+        let (result, settings) = read(&doc);
+        result.map(|_| effective::render(doc.file_names(), &settings))
     }
 
     /// Parses configuration text; `base` resolves relative paths (the file's directory).
     pub fn parse(file: &str, text: &str, base: &Path) -> Result<Config, Vec<ConfigError>> {
-        let mut errs = Errors::new(file, text);
-        let (doc, parse_errors) = DeTable::parse_recoverable(text);
-        for e in parse_errors {
-            errs.push(e.span().unwrap_or(0..0), "", e.message().to_string());
-        }
-        let mut root = Section::new(Some(doc.get_ref()), "");
-        let log = read_log(root.table(&mut errs, "log"), &mut errs);
-        let server = read_server(root.table(&mut errs, "server"), &mut errs, base);
-        let web = read_web(root.table(&mut errs, "web"), &mut errs);
-        // Upstream sources name keys from the server's keys file (already checked readable).
-        let keys = server.keys_file.as_deref().map(KeyStore::load);
-        let keys = match &keys {
-            Some(Ok(keys)) => Some(keys),
-            _ => None,
+        let text = Text {
+            name: file.to_string(),
+            text: text.to_string(),
+            dir: Some(base.to_path_buf()),
         };
-        let config = Config {
-            log,
-            server,
-            web,
-            discipline: discipline::read_discipline(
-                root.table(&mut errs, "discipline"),
-                &mut errs,
-                base,
-            ),
-            sources: read_sources(&mut root, &mut errs, keys),
-        };
-        root.finish(&mut errs);
-        let list = errs.into_sorted();
-        if list.is_empty() {
-            Ok(config)
-        } else {
-            Err(list)
+        read(&Document::new(vec![text], profile_texts())).0
+    }
+}
+
+fn profile_texts() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PROFILES.iter().map(|p| (p.name, p.settings))
+}
+
+fn read_files(paths: &[PathBuf]) -> Result<Vec<Text>, Vec<ConfigError>> {
+    let mut texts = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(path) {
+            Ok(text) => texts.push(Text::file(path, text)),
+            Err(e) => errors.push(ConfigError {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read: {e}"),
+            }),
         }
+    }
+    match errors.is_empty() {
+        true => Ok(texts),
+        false => Err(errors),
+    }
+}
+
+/// Reads the document: the configuration or every error, and the settings read.
+fn read(doc: &Document) -> (Result<Config, Vec<ConfigError>>, Vec<Setting>) {
+    let mut errs = Errors::new(doc);
+    let parsed = doc.parse();
+    for (span, message) in parsed.errors {
+        errs.push(span, "", message);
+    }
+    let mut root = Section::new(Some(&parsed.root), "");
+    let log = read_log(root.table(&mut errs, "log"), &mut errs);
+    let server = read_server(root.table(&mut errs, "server"), &mut errs);
+    let web = read_web(root.table(&mut errs, "web"), &mut errs);
+    // Upstream sources name keys from the server's keys file (already checked readable).
+    let keys = server.keys_file.as_deref().map(KeyStore::load);
+    let keys = match &keys {
+        Some(Ok(keys)) => Some(keys),
+        _ => None,
+    };
+    let config = Config {
+        log,
+        server,
+        web,
+        discipline: discipline::read_discipline(root.table(&mut errs, "discipline"), &mut errs),
+        sources: read_sources(&mut root, &mut errs, keys, &parsed.profiles),
+    };
+    root.finish(&mut errs);
+    let (list, settings) = errs.into_sorted();
+    match list.is_empty() {
+        true => (Ok(config), settings),
+        false => (Err(list), settings),
     }
 }
 
@@ -209,10 +248,15 @@ fn read_sources(
     root: &mut Section,
     errs: &mut Errors,
     keys: Option<&KeyStore>,
+    profiles: &[(String, DeTable)],
 ) -> Vec<SourceConfig> {
     let mut list: Vec<SourceConfig> = Vec::new();
-    for (sec, span) in root.tables(errs, "source") {
+    for (mut sec, span) in root.tables(errs, "source") {
         let key = sec.key_path("name");
+        let profile = sec.optional(errs, "profile", one_of(&profiles::names()));
+        if let Some((name, table)) = profile.and_then(|p| profiles.iter().find(|(n, _)| *n == p)) {
+            sec = sec.with_profile(errs, name, table);
+        }
         if let Some(source) = sources::read_source(sec, span.clone(), errs, keys) {
             if list.iter().any(|s| s.name() == source.name()) {
                 let why = format!(
@@ -228,15 +272,14 @@ fn read_sources(
 }
 
 /// Every IPv4 and IPv6 address.
+const EVERYONE: &str = r#"["0.0.0.0/0", "::/0"]"#;
+
 fn everyone() -> Vec<Cidr> {
-    vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]
+    reader::parse_default(EVERYONE, cidr)
 }
 
 fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
-    let default_listen = vec!["0.0.0.0:80".parse().unwrap(), "[::]:80".parse().unwrap()];
-    let listen = sec
-        .array(errs, "listen", socket_addr)
-        .unwrap_or(default_listen);
+    let listen = sec.array_or(errs, "listen", r#"["0.0.0.0:80", "[::]:80"]"#, socket_addr);
     let allow = sec.array(errs, "allow", cidr);
     let deny = sec.array(errs, "deny", cidr);
     let access = (allow.is_some() || deny.is_some()).then(|| AccessList {
@@ -247,22 +290,20 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
     WebConfig { listen, access }
 }
 
-fn read_server(mut sec: Section, errs: &mut Errors, base: &Path) -> ServerConfig {
-    let default_listen = vec!["0.0.0.0:123".parse().unwrap(), "[::]:123".parse().unwrap()];
-    let listen = sec
-        .array(errs, "listen", socket_addr)
-        .unwrap_or(default_listen);
-    let allow = sec.array(errs, "allow", cidr).unwrap_or_else(everyone);
-    let deny = sec.array(errs, "deny", cidr).unwrap_or_default();
+fn read_server(mut sec: Section, errs: &mut Errors) -> ServerConfig {
+    let listen = sec.array_or(
+        errs,
+        "listen",
+        r#"["0.0.0.0:123", "[::]:123"]"#,
+        socket_addr,
+    );
+    let allow = sec.array_or(errs, "allow", EVERYONE, cidr);
+    let deny = sec.array_or(errs, "deny", "[]", cidr);
     let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
     let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);
-    let keys_file = sec
-        .optional(errs, "keys_file", |p: &String| {
-            KeyStore::load(&base.join(p))
-                .map(drop)
-                .map_err(|e| e.to_string())
-        })
-        .map(|p| base.join(p));
+    let keys_file = sec.path(errs, "keys_file", |p| {
+        KeyStore::load(p).map(drop).map_err(|e| e.to_string())
+    });
     let trusted_keys = sec.array(errs, "trusted_keys", |v| {
         i64::from_toml(v)
             .and_then(|id| u32::try_from(id).ok())
@@ -390,7 +431,7 @@ verbose = true
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
-                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, ntp",
+                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, ntp (or a `profile`)",
                 "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
                 "t.toml:20:1: `log.verbose`: unknown key, expected one of: level",
             ]
@@ -461,5 +502,68 @@ verbose = true
                 );
             }
         }
+    }
+}
+
+/// The shipped file's commented examples, as install.md tells users to use them.
+#[cfg(test)]
+mod example_blocks {
+    use super::*;
+
+    /// A commented line that is TOML: a table header or `key = value`.
+    fn commented_toml(line: &str) -> Option<&str> {
+        let toml = line.strip_prefix("# ")?;
+        let key = toml.split(" = ").next().unwrap_or("");
+        let header = toml.starts_with('[') && toml.trim_end().ends_with(']');
+        let assignment = toml.contains(" = ")
+            && !key.is_empty()
+            && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        (header || assignment).then_some(toml)
+    }
+
+    /// Each run of commented TOML lines, uncommented alone in an otherwise unchanged file.
+    fn variants(text: &str) -> Vec<(usize, String)> {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            if commented_toml(lines[i]).is_none() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < lines.len() && commented_toml(lines[i]).is_some() {
+                i += 1;
+            }
+            let mut edited = lines.clone();
+            for line in &mut edited[start..i] {
+                *line = commented_toml(line).unwrap();
+            }
+            out.push((start + 1, edited.join("\n")));
+        }
+        out
+    }
+
+    #[test]
+    fn every_commented_block_of_the_shipped_file_passes_alone() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("config/pitime.toml")).unwrap();
+        // Beside it, the keys file the server block names, as a user would have made it.
+        let dir = std::env::temp_dir().join(format!("pitime-blocks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = dir.join("ntp.keys");
+        std::fs::write(&keys, "1 SHA256 HEX:00112233445566778899aabbccddeeff\n").unwrap();
+        std::fs::set_permissions(&keys, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let blocks = variants(&text);
+        assert!(blocks.len() >= 6, "found only {} blocks", blocks.len());
+        for (line, variant) in blocks {
+            let path = dir.join("pitime.toml");
+            std::fs::write(&path, variant).unwrap();
+            if let Err(e) = Config::load(&path) {
+                panic!("the block at config/pitime.toml:{line}, uncommented alone: {e:?}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,9 +4,13 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+
+use super::any;
+use super::layers::Document;
 
 /// One problem in a configuration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,44 +41,62 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Collects errors against one source text.
-pub struct Errors<'s> {
-    file: &'s str,
-    text: &'s str,
+/// What reading the document found: its errors, and every setting with its origin (for
+/// `check-config --effective`).
+pub struct Errors<'d> {
+    doc: &'d Document,
     pub list: Vec<ConfigError>,
+    pub settings: Vec<Setting>,
 }
 
-impl<'s> Errors<'s> {
-    pub fn new(file: &'s str, text: &'s str) -> Self {
+/// One key of the effective configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Setting {
+    /// Dotted path, e.g. `server.rate_limit.burst` or `source[0].kind`.
+    pub key: String,
+    /// As TOML, or `None` when an optional key is not set.
+    pub value: Option<String>,
+    /// `file:line` where it was set; `None` for a built-in default.
+    pub origin: Option<String>,
+}
+
+impl<'d> Errors<'d> {
+    pub fn new(doc: &'d Document) -> Self {
         Errors {
-            file,
-            text,
+            doc,
             list: Vec::new(),
+            settings: Vec::new(),
         }
     }
 
     pub fn push(&mut self, span: Range<usize>, key: &str, message: impl Into<String>) {
-        let offset = span.start.min(self.text.len());
-        let offset = (0..=offset)
-            .rev()
-            .find(|&i| self.text.is_char_boundary(i))
-            .unwrap_or(0);
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let at = self.doc.position(span.start);
         self.list.push(ConfigError {
-            file: self.file.to_string(),
-            line,
-            column,
+            file: at.file.to_string(),
+            line: at.line,
+            column: at.column,
             key: key.to_string(),
             message: message.into(),
         });
     }
 
+    /// Records a key's value: as written at `span`, or a default.
+    fn record(&mut self, key: String, written: Option<Range<usize>>, default: Option<String>) {
+        let (value, origin) = match written {
+            Some(span) => {
+                let at = self.doc.position(span.start);
+                let origin = format!("{}:{}", at.file, at.line);
+                (Some(self.doc.text(span).to_string()), Some(origin))
+            }
+            None => (default, None),
+        };
+        self.settings.push(Setting { key, value, origin });
+    }
+
     /// The errors in file order.
-    pub fn into_sorted(mut self) -> Vec<ConfigError> {
+    pub fn into_sorted(mut self) -> (Vec<ConfigError>, Vec<Setting>) {
         self.list.sort_by_key(|e| (e.line, e.column));
-        self.list
+        (self.list, self.settings)
     }
 }
 
@@ -82,12 +104,17 @@ impl<'s> Errors<'s> {
 pub trait FromToml: Sized {
     const EXPECTED: &'static str;
     fn from_toml(value: &DeValue<'_>) -> Option<Self>;
+    /// The value written as TOML, for `check-config --effective`.
+    fn to_toml(&self) -> String;
 }
 
 impl FromToml for bool {
     const EXPECTED: &'static str = "true or false";
     fn from_toml(value: &DeValue<'_>) -> Option<Self> {
         value.as_bool()
+    }
+    fn to_toml(&self) -> String {
+        self.to_string()
     }
 }
 
@@ -96,6 +123,10 @@ impl FromToml for String {
     fn from_toml(value: &DeValue<'_>) -> Option<Self> {
         value.as_str().map(str::to_string)
     }
+    fn to_toml(&self) -> String {
+        // A JSON string is a TOML basic string.
+        serde_json::Value::from(self.as_str()).to_string()
+    }
 }
 
 impl FromToml for i64 {
@@ -103,6 +134,9 @@ impl FromToml for i64 {
     fn from_toml(value: &DeValue<'_>) -> Option<Self> {
         let int = value.as_integer()?;
         i64::from_str_radix(&int.as_str().replace('_', ""), int.radix()).ok()
+    }
+    fn to_toml(&self) -> String {
+        self.to_string()
     }
 }
 
@@ -114,6 +148,10 @@ impl FromToml for f64 {
             DeValue::Integer(_) => i64::from_toml(value).map(|i| i as f64),
             _ => None,
         }
+    }
+    fn to_toml(&self) -> String {
+        // Debug keeps a decimal point (1.0) and writes exponents TOML reads (2e-6).
+        format!("{self:?}")
     }
 }
 
@@ -127,12 +165,17 @@ impl FromToml for (f64, f64) {
             _ => None,
         }
     }
+    fn to_toml(&self) -> String {
+        format!("[{}, {}]", self.0.to_toml(), self.1.to_toml())
+    }
 }
 
 /// One TOML table being read: hands out its keys and reports the ones nobody asked for.
 /// An absent table reads as empty, so every key takes its default.
 pub struct Section<'t, 'i> {
     table: Option<&'t DeTable<'i>>,
+    /// A receiver profile's keys, read where the table does not set them.
+    profile: Option<&'t DeTable<'i>>,
     path: String,
     /// Every key asked for, present or not: the keys this table knows.
     asked: Vec<String>,
@@ -142,9 +185,29 @@ impl<'t, 'i> Section<'t, 'i> {
     pub fn new(table: Option<&'t DeTable<'i>>, path: impl Into<String>) -> Self {
         Section {
             table,
+            profile: None,
             path: path.into(),
             asked: Vec::new(),
         }
+    }
+
+    /// Reads the keys this table does not set from the profile `name`. A profile describes one
+    /// kind of receiver: a `kind` set here must be the profile's.
+    pub fn with_profile(mut self, errs: &mut Errors, name: &str, profile: &'t DeTable<'i>) -> Self {
+        let kind = |t: &DeTable| {
+            t.get("kind")
+                .map(|k| k.get_ref().as_str().map(str::to_string))
+        };
+        if let (Some(own), Some(Some(theirs))) =
+            (self.table.and_then(|t| t.get("kind")), kind(profile))
+        {
+            if own.get_ref().as_str() != Some(&theirs) {
+                let why = format!("the profile `{name}` is for a `{theirs}` source");
+                errs.push(own.span(), &self.key_path("kind"), why);
+            }
+        }
+        self.profile = Some(profile);
+        self
     }
 
     pub fn key_path(&self, key: &str) -> String {
@@ -155,9 +218,16 @@ impl<'t, 'i> Section<'t, 'i> {
         }
     }
 
+    /// The value set here or by the profile.
+    fn written(&self, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
+        self.table
+            .and_then(|t| t.get(key))
+            .or_else(|| self.profile?.get(key))
+    }
+
     fn raw(&mut self, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
         self.asked.push(key.to_string());
-        self.table?.get(key)
+        self.written(key)
     }
 
     /// Reads `key`, falling back to `default` when absent; a value of the wrong type or failing
@@ -169,11 +239,33 @@ impl<'t, 'i> Section<'t, 'i> {
         default: T,
         check: impl Fn(&T) -> Result<(), String>,
     ) -> T {
-        self.optional(errs, key, check).unwrap_or(default)
+        let written = self.has(key);
+        match self.read(errs, key, check) {
+            Some(x) => x,
+            None => {
+                if !written {
+                    errs.record(self.key_path(key), None, Some(default.to_toml()));
+                }
+                default
+            }
+        }
     }
 
     /// Reads an optional value (no default).
     pub fn optional<T: FromToml>(
+        &mut self,
+        errs: &mut Errors,
+        key: &str,
+        check: impl Fn(&T) -> Result<(), String>,
+    ) -> Option<T> {
+        if !self.has(key) {
+            errs.record(self.key_path(key), None, None);
+        }
+        self.read(errs, key, check)
+    }
+
+    /// A present value, typed and checked, and recorded as written.
+    fn read<T: FromToml>(
         &mut self,
         errs: &mut Errors,
         key: &str,
@@ -190,7 +282,10 @@ impl<'t, 'i> Section<'t, 'i> {
             return None;
         };
         match check(&x) {
-            Ok(()) => Some(x),
+            Ok(()) => {
+                errs.record(path, Some(v.span()), None);
+                Some(x)
+            }
             Err(why) => {
                 errs.push(v.span(), &path, why);
                 None
@@ -198,9 +293,35 @@ impl<'t, 'i> Section<'t, 'i> {
         }
     }
 
-    /// Whether `key` is present (without marking it read).
+    /// Reads a path, relative to the directory of the file that names it; `None` when absent
+    /// or empty. `check` sees the resolved path.
+    pub fn path(
+        &mut self,
+        errs: &mut Errors,
+        key: &str,
+        check: impl Fn(&Path) -> Result<(), String>,
+    ) -> Option<PathBuf> {
+        let span = self.written(key).map(Spanned::span);
+        let written: String = self.optional(errs, key, any)?;
+        if written.is_empty() {
+            return None;
+        }
+        let span = span?;
+        let path = errs.doc.dir_at(span.start).join(written);
+        if let Err(why) = check(&path) {
+            errs.push(span, &self.key_path(key), why);
+            return None;
+        }
+        // The effective value is the resolved path.
+        if let Some(last) = errs.settings.last_mut() {
+            last.value = Some(String::to_toml(&path.display().to_string()));
+        }
+        Some(path)
+    }
+
+    /// Whether `key` is set, here or by the profile (without marking it read).
     pub fn has(&self, key: &str) -> bool {
-        self.table.is_some_and(|t| t.contains_key(key))
+        self.written(key).is_some()
     }
 
     /// Reads an array whose elements each parse with `parse` (which explains what it expects);
@@ -211,8 +332,11 @@ impl<'t, 'i> Section<'t, 'i> {
         key: &str,
         parse: impl Fn(&DeValue<'_>) -> Result<T, String>,
     ) -> Option<Vec<T>> {
-        let v = self.raw(key)?;
         let path = self.key_path(key);
+        let Some(v) = self.raw(key) else {
+            errs.record(path, None, None);
+            return None;
+        };
         let Some(items) = v.get_ref().as_array() else {
             errs.push(
                 v.span(),
@@ -228,7 +352,25 @@ impl<'t, 'i> Section<'t, 'i> {
                 Err(why) => errs.push(item.span(), &format!("{path}[{i}]"), why),
             }
         }
+        errs.record(path, Some(v.span()), None);
         Some(out)
+    }
+
+    /// An array with a default, given as TOML and parsed like a written value.
+    pub fn array_or<T>(
+        &mut self,
+        errs: &mut Errors,
+        key: &str,
+        default: &str,
+        parse: impl Fn(&DeValue<'_>) -> Result<T, String>,
+    ) -> Vec<T> {
+        if let Some(list) = self.array(errs, key, &parse) {
+            return list;
+        }
+        if let Some(last) = errs.settings.last_mut().filter(|s| s.value.is_none()) {
+            last.value = Some(default.to_string());
+        }
+        parse_default(default, parse)
     }
 
     /// A sub-table (`[a.b]`); absent or mistyped gives an empty section.
@@ -280,4 +422,17 @@ impl<'t, 'i> Section<'t, 'i> {
             }
         }
     }
+}
+
+/// A built-in default array, written as TOML.
+pub fn parse_default<T>(
+    default: &str,
+    parse: impl Fn(&DeValue<'_>) -> Result<T, String>,
+) -> Vec<T> {
+    let parsed = DeValue::parse(default).expect("built-in defaults are valid TOML");
+    let items = parsed.get_ref().as_array().expect("an array default");
+    items
+        .iter()
+        .map(|item| parse(item.get_ref()).expect("built-in defaults are valid"))
+        .collect()
 }

@@ -186,8 +186,12 @@ pub(super) fn read_source(
     keys: Option<&KeyStore>,
 ) -> Option<SourceConfig> {
     if !sec.has("kind") {
-        let why = format!("missing, expected one of: {}", SOURCE_KINDS.join(", "));
-        errs.push(span, &sec.key_path("kind"), why);
+        // An unknown profile has been reported already.
+        if !sec.has("profile") {
+            let kinds = SOURCE_KINDS.join(", ");
+            let why = format!("missing, expected one of: {kinds} (or a `profile`)");
+            errs.push(span, &sec.key_path("kind"), why);
+        }
         return None;
     }
     // Other keys are only checked once the kind is known.
@@ -325,7 +329,7 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77Sour
         name: sec.value(errs, "name", "dcf77".to_string(), any),
         select,
         chip: sec
-            .value(errs, "chip", "/dev/gpiochip0".to_string(), any)
+            .value(errs, "chip", "/dev/gpiochip-header".to_string(), any)
             .into(),
         line: sec.value(errs, "line", 17i64, in_range(0u32, 511)) as u32,
         active_low: sec.value(errs, "active_low", false, any),

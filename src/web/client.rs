@@ -29,20 +29,28 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<String, String> {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
+    // A daemon that refuses this address closes the connection at once: say so, not "broken
+    // pipe".
+    let refused = |e: String| {
+        format!(
+            "pitime at {addr} closed the connection without answering ({e}): \
+             is this address refused by `web.allow` or `web.deny`?"
+        )
+    };
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| refused(e.to_string()))?;
     let mut answer = Vec::new();
     stream
         .take(16 * 1024 * 1024)
         .read_to_end(&mut answer)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| refused(e.to_string()))?;
     let answer = String::from_utf8_lossy(&answer);
     let (head, body) = answer
         .split_once("\r\n\r\n")
-        .ok_or("no HTTP answer from the daemon")?;
+        .ok_or_else(|| refused("no answer".to_string()))?;
     if !head.starts_with("HTTP/1.1 200") {
         return Err(format!(
             "the daemon answered: {}",

@@ -176,7 +176,10 @@ async fn accept(
             },
             _ = stopped.changed() => return,
         };
-        if !access.load().permits(peer.ip()) {
+        // This machine may always ask: `pitime status` and local monitoring must work whatever
+        // the allow and deny lists say about the network.
+        let local = peer.ip().to_canonical().is_loopback();
+        if !local && !access.load().permits(peer.ip()) {
             continue;
         }
         let service = TowerToHyperService::new(app.clone());

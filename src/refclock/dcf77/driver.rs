@@ -40,6 +40,9 @@ pub struct Dcf77Status {
     pub last_edge: Option<i64>,
 }
 
+/// How long the power-on line stays off before it is switched on.
+const PON_EDGE: Duration = Duration::from_millis(200);
+
 enum Edges {
     Gpio {
         events: gpiocdev::Request,
@@ -51,19 +54,25 @@ enum Edges {
 
 impl Edges {
     fn open(c: &Dcf77SourceConfig) -> Result<Self, gpiocdev::Error> {
+        let on = if c.pon_level {
+            Value::Active
+        } else {
+            Value::Inactive
+        };
         let pon = match c.pon_line {
-            Some(line) => Some(
-                gpiocdev::Request::builder()
+            Some(line) => {
+                // Some modules (the Pollin DCF1) start only on an edge into the power-on level,
+                // not on a level they were powered up with: go through the other level first.
+                let request = gpiocdev::Request::builder()
                     .on_chip(&c.chip)
                     .with_consumer("pitime-dcf77-pon")
                     .with_line(line)
-                    .as_output(if c.pon_level {
-                        Value::Active
-                    } else {
-                        Value::Inactive
-                    })
-                    .request()?,
-            ),
+                    .as_output(on.not())
+                    .request()?;
+                std::thread::sleep(PON_EDGE);
+                request.set_value(line, on)?;
+                Some(request)
+            }
             None => None,
         };
         let mut builder = gpiocdev::Request::builder();
