@@ -109,3 +109,30 @@ fn chronyd_rejects_a_server_with_another_key() {
         );
     }
 }
+
+#[test]
+fn ntpdig_signs_with_whole_sha2_digests_and_is_answered() {
+    private_network();
+    let dir = TempDir::new("ntpdig-sha2");
+    let _daemon = daemon_with_keys(&dir, "require_auth = true\n");
+    // NTPsec's format: a key of more than 20 hex digits is hex. ntpdig sends the whole 32-byte
+    // digest, where chrony and ntpd truncate it to 20.
+    let keys = dir.write(
+        "ntpdig.keys",
+        "2 SHA1 0102030405060708090a0b0c0d0e0f1011121314\n\
+         4 SHA256 0102030405060708090a0b0c0d0e0f1011121314\n",
+    );
+    file_mode(&keys, 0o600);
+    for key in ["2", "4"] {
+        let out = run(Command::new("ntpdig")
+            .args(["-t", "3", "-j", "-k"])
+            .arg(&keys)
+            .args(["-a", key, "127.0.0.1"]));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("\"stratum\":10"),
+            "key {key}: {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -19,10 +19,21 @@ impl Key {
     /// must have room for it; returns the signed length.
     pub fn sign(&self, key_id: u32, packet: &mut [u8], len: usize) -> usize {
         let version = (packet[0] >> 3) & 7;
+        self.sign_with_digest(key_id, packet, len, self.algorithm.digest_len(version))
+    }
+
+    /// Signs with a digest of `digest_len` bytes: a reply's is as long as its request's.
+    pub fn sign_with_digest(
+        &self,
+        key_id: u32,
+        packet: &mut [u8],
+        len: usize,
+        digest_len: usize,
+    ) -> usize {
         let mut digest = [0u8; MAX_DIGEST_LEN];
         let n = self
             .algorithm
-            .compute(&self.secret, version, &packet[..len], &mut digest);
+            .compute(&self.secret, digest_len, &packet[..len], &mut digest);
         packet[len..len + 4].copy_from_slice(&key_id.to_be_bytes());
         packet[len + 4..len + 4 + n].copy_from_slice(&digest[..n]);
         len + 4 + n

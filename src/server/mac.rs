@@ -1,7 +1,8 @@
 //! Symmetric-key MACs for NTP: the RFC 5905 digest MAC (hash of key then packet) and the
 //! RFC 8573 AES-CMAC. In NTPv4 a MAC longer than 24 bytes would read as an extension field
 //! (RFC 7822), so SHA-2 digests are truncated to 20 bytes there, as chrony does; chrony sends
-//! requests with longer digests as NTPv3, where the whole digest is carried.
+//! requests with longer digests as NTPv3, where the whole digest is carried. NTPsec's ntpdig
+//! sends whole digests in NTPv4 too: a reply carries a digest as long as the request's.
 
 use aes::{Aes128, Aes256};
 use cmac::Cmac;
@@ -52,19 +53,23 @@ impl Algorithm {
         }
     }
 
-    /// Length of the digest as carried in a packet of this NTP version.
-    pub fn digest_len(self, version: u8) -> usize {
-        let full = match self {
+    /// Length of the whole digest.
+    fn full_len(self) -> usize {
+        match self {
             Algorithm::Md5 | Algorithm::Aes128Cmac | Algorithm::Aes256Cmac => 16,
             Algorithm::Sha1 => 20,
             Algorithm::Sha256 => 32,
             Algorithm::Sha384 => 48,
             Algorithm::Sha512 => 64,
-        };
+        }
+    }
+
+    /// Length of the digest pitime sends in a packet of this NTP version.
+    pub fn digest_len(self, version: u8) -> usize {
         if version >= 4 {
-            full.min(MAX_V4_DIGEST_LEN)
+            self.full_len().min(MAX_V4_DIGEST_LEN)
         } else {
-            full
+            self.full_len()
         }
     }
 
@@ -77,13 +82,13 @@ impl Algorithm {
         }
     }
 
-    /// Computes the MAC of `data` (an NTP packet of `version`) with `key` into `out`, returning
-    /// the digest length. The key length must already have been checked against
-    /// `required_key_len`.
+    /// Computes the MAC of `data` with `key` into `out`, truncated to `len` bytes (at most the
+    /// whole digest), returning its length. The key length must already have been checked
+    /// against `required_key_len`.
     pub fn compute(
         self,
         key: &[u8],
-        version: u8,
+        len: usize,
         data: &[u8],
         out: &mut [u8; MAX_DIGEST_LEN],
     ) -> usize {
@@ -100,7 +105,7 @@ impl Algorithm {
             m.update(data);
             out.copy_from_slice(&m.finalize().into_bytes()[..out.len()]);
         }
-        let n = self.digest_len(version);
+        let n = len.min(self.full_len());
         let out = &mut out[..n];
         match self {
             Algorithm::Md5 => hash::<Md5>(key, data, out),
@@ -114,16 +119,20 @@ impl Algorithm {
         n
     }
 
-    /// Checks a received digest in constant time.
+    /// Checks a received digest, as pitime would send it in a packet of `version` or whole, in
+    /// constant time.
     pub fn verify(self, key: &[u8], version: u8, data: &[u8], digest: &[u8]) -> bool {
+        let n = digest.len();
+        if n != self.digest_len(version) && n != self.full_len() {
+            return false;
+        }
         let mut buf = [0u8; MAX_DIGEST_LEN];
-        let n = self.compute(key, version, data, &mut buf);
-        digest.len() == n
-            && buf[..n]
-                .iter()
-                .zip(digest)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        self.compute(key, n, data, &mut buf);
+        buf[..n]
+            .iter()
+            .zip(digest)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
     }
 }
 
@@ -144,14 +153,14 @@ mod tests {
         let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
         let msg = hex("6bc1bee22e409f96e93d7e117393172a");
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Aes128Cmac.compute(&key, 4, &msg, &mut out);
+        let n = Algorithm::Aes128Cmac.compute(&key, 16, &msg, &mut out);
         assert_eq!(out[..n], hex("070a16b46b4d4144f79bdd9dd04a287c")[..]);
     }
 
     #[test]
     fn md5_is_hash_of_key_then_data() {
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Md5.compute(b"a", 4, b"bc", &mut out);
+        let n = Algorithm::Md5.compute(b"a", 16, b"bc", &mut out);
         // md5("abc")
         assert_eq!(out[..n], hex("900150983cd24fb0d6963f7d28e17f72")[..]);
     }
@@ -159,17 +168,24 @@ mod tests {
     #[test]
     fn sha256_is_truncated_to_20_bytes_in_ntpv4_only() {
         let mut out = [0u8; MAX_DIGEST_LEN];
-        assert_eq!(Algorithm::Sha256.compute(b"", 4, b"abc", &mut out), 20);
+        let (v4, v3) = (
+            Algorithm::Sha256.digest_len(4),
+            Algorithm::Sha256.digest_len(3),
+        );
+        assert_eq!(Algorithm::Sha256.compute(b"", v4, b"abc", &mut out), 20);
         assert_eq!(out[..4], hex("ba7816bf")[..]);
-        assert_eq!(Algorithm::Sha256.compute(b"", 3, b"abc", &mut out), 32);
+        assert_eq!(Algorithm::Sha256.compute(b"", v3, b"abc", &mut out), 32);
         assert_eq!(out[28..32], hex("f20015ad")[..]);
-        assert_eq!(Algorithm::Sha512.compute(b"", 3, b"abc", &mut out), 64);
+        assert_eq!(Algorithm::Sha512.digest_len(3), 64);
+        // A whole digest in NTPv4 (ntpdig) is checked too.
+        assert!(Algorithm::Sha256.verify(b"", 4, b"abc", &out[..32]));
+        assert!(!Algorithm::Sha256.verify(b"", 4, b"abc", &out[..24]));
     }
 
     #[test]
     fn verify_rejects_wrong_digest_and_length() {
         let mut out = [0u8; MAX_DIGEST_LEN];
-        let n = Algorithm::Sha1.compute(b"key", 4, b"data", &mut out);
+        let n = Algorithm::Sha1.compute(b"key", 20, b"data", &mut out);
         assert!(Algorithm::Sha1.verify(b"key", 4, b"data", &out[..n]));
         assert!(!Algorithm::Sha1.verify(b"key", 4, b"datA", &out[..n]));
         assert!(!Algorithm::Sha1.verify(b"key", 4, b"data", &out[..n - 1]));

@@ -5,7 +5,8 @@ use crate::time::{NtpShort, NtpTimestamp};
 pub const HEADER_LEN: usize = 48;
 /// Key identifier plus an MD5/AES-CMAC (16 bytes) or SHA1/truncated SHA-2 (20 bytes) digest.
 const MAC_LENGTHS: [usize; 2] = [4 + 16, 4 + 20];
-/// NTPv3 has no extension fields, so whole SHA-2 digests (32, 48, 64 bytes) fit too.
+/// NTPv3 has no extension fields, so whole SHA-2 digests (32, 48, 64 bytes) fit too; in NTPv4
+/// only where they cannot be read as an extension field.
 const V3_MAC_LENGTHS: [usize; 5] = [4 + 16, 4 + 20, 4 + 32, 4 + 48, 4 + 64];
 const MIN_EXTENSION_LEN: usize = 16;
 
@@ -148,6 +149,17 @@ pub enum TrailerError {
 pub fn parse_trailer(packet: &[u8], version: u8) -> Result<Trailer<'_>, TrailerError> {
     let mut pos = HEADER_LEN;
     let mut extension_fields = 0;
+    let mac_at = |pos: usize, extension_fields| {
+        let mac = Mac {
+            key_id: be32(packet, pos),
+            digest: &packet[pos + 4..],
+            signed_len: pos,
+        };
+        Ok(Trailer {
+            extension_fields,
+            mac: Some(mac),
+        })
+    };
     loop {
         let rest = packet.len().saturating_sub(pos);
         if rest == 0 {
@@ -162,15 +174,7 @@ pub fn parse_trailer(packet: &[u8], version: u8) -> Result<Trailer<'_>, TrailerE
             &MAC_LENGTHS
         };
         if mac_lengths.contains(&rest) {
-            let mac = Mac {
-                key_id: be32(packet, pos),
-                digest: &packet[pos + 4..],
-                signed_len: pos,
-            };
-            return Ok(Trailer {
-                extension_fields,
-                mac: Some(mac),
-            });
+            return mac_at(pos, extension_fields);
         }
         if rest < MIN_EXTENSION_LEN {
             return Err(TrailerError::BadLength);
@@ -180,6 +184,11 @@ pub fn parse_trailer(packet: &[u8], version: u8) -> Result<Trailer<'_>, TrailerE
         }
         let len = u16::from_be_bytes([packet[pos + 2], packet[pos + 3]]) as usize;
         if len < MIN_EXTENSION_LEN || len % 4 != 0 || len > rest {
+            // Not an extension field: a whole SHA-2 digest, as NTPsec's ntpdig sends it even in
+            // NTPv4 (chrony and ntpd truncate it to 20 bytes). Unambiguous, so accepted.
+            if V3_MAC_LENGTHS.contains(&rest) {
+                return mac_at(pos, extension_fields);
+            }
             return Err(TrailerError::BadExtensionField);
         }
         pos += len;
@@ -260,8 +269,15 @@ mod tests {
                 parse_trailer(&p, 3).unwrap().mac.unwrap().digest.len(),
                 digest
             );
-            // In NTPv4 the same bytes are an (invalid) extension field.
-            assert!(parse_trailer(&p, 4).is_err());
+            // In NTPv4 too, since they cannot be an extension field (ntpdig sends these)...
+            assert_eq!(
+                parse_trailer(&p, 4).unwrap().mac.unwrap().digest.len(),
+                digest
+            );
+            // ...but a key id that reads as an extension field's length makes them one.
+            tail[..4].copy_from_slice(&[0, 0, 0, 4 + digest as u8]);
+            let p = with_tail(&tail);
+            assert!(parse_trailer(&p, 4).unwrap().mac.is_none());
         }
     }
 

@@ -46,8 +46,8 @@ impl Policy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reply {
     pub len: usize,
-    /// Key id to sign with once the transmit timestamp is in.
-    pub sign_with: Option<u32>,
+    /// Key id and digest length (the request's) to sign with once the transmit timestamp is in.
+    pub sign_with: Option<(u32, usize)>,
     pub outcome: Outcome,
 }
 
@@ -60,8 +60,8 @@ pub enum Decision {
 
 /// What kind of reply to build; the outcome counted follows from it.
 enum Kind {
-    /// Time, signed with this key id if any.
-    Time(Option<u32>),
+    /// Time, signed with this key id and digest length if any.
+    Time(Option<(u32, usize)>),
     CryptoNak,
     KissDeny,
     KissRate,
@@ -118,7 +118,7 @@ pub fn respond(
                         .verify(&k.secret, req.version, signed, mac.digest)
                 });
             let kind = if valid {
-                Kind::Time(Some(mac.key_id))
+                Kind::Time(Some((mac.key_id, mac.digest.len())))
             } else {
                 Kind::CryptoNak
             };
@@ -206,13 +206,13 @@ pub fn finish(
 ) -> usize {
     packet::set_transmit(out, clock.correction.apply(tx).to_ntp());
     // `respond` checked the key against this same policy, so it is there.
-    let Some((key_id, key)) = reply
+    let Some((key_id, digest_len, key)) = reply
         .sign_with
-        .and_then(|id| Some((id, policy.keys.get(id)?)))
+        .and_then(|(id, len)| Some((id, len, policy.keys.get(id)?)))
     else {
         return reply.len;
     };
-    key.sign(key_id, out, HEADER_LEN)
+    key.sign_with_digest(key_id, out, HEADER_LEN, digest_len)
 }
 
 #[cfg(test)]
