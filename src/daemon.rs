@@ -73,7 +73,8 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
     Ok(Policy {
         access: config.access.clone(),
         deny_action: config.deny_action,
-        rate_limit: r.enabled.then_some(r.limits),
+        limits: r.limits,
+        rate_limit: r.enabled,
         rate_action: r.action,
         keys,
         trusted_keys: config.trusted_keys.clone(),

@@ -110,11 +110,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:11123")]
         server: SocketAddr,
         /// Seconds to measure, after the warm-up.
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
+        #[arg(long, default_value = "10", value_parser = parse_seconds)]
+        duration: Duration,
         /// Seconds of load before measuring.
-        #[arg(long, default_value_t = 1.0)]
-        warmup: f64,
+        #[arg(long, default_value = "1", value_parser = parse_seconds)]
+        warmup: Duration,
         /// Client sockets (each its own 127.1.x.y address for an IPv4 loopback server).
         #[arg(long, default_value_t = 256)]
         sources: usize,
@@ -212,6 +212,12 @@ struct Simulate {
     /// Start from this drift-file frequency, ppm.
     #[arg(long, allow_negative_numbers = true)]
     drift_ppm: Option<f64>,
+}
+
+/// Seconds, as a duration: finite and not negative (NaN would panic later).
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| "expected a number of seconds, 0 or more".into())
 }
 
 fn parse_window(s: &str) -> Result<(u64, u64), String> {
@@ -402,8 +408,8 @@ fn main() -> ExitCode {
             };
             let opts = LoadOptions {
                 server,
-                duration: Duration::from_secs_f64(duration),
-                warmup: Duration::from_secs_f64(warmup),
+                duration,
+                warmup,
                 sources,
                 window,
                 timeout: Duration::from_millis(timeout_ms),

@@ -87,7 +87,7 @@ fn rate_limited_addresses_get_a_kiss_then_nothing() {
     private_network();
     let config =
         "[server]\nlisten = [\"127.0.0.1:123\"]\n[server.rate_limit]\ninterval = 60\nburst = 3\n\
-                  [[source]]\nkind = \"local\"\n";
+                  leak = 0.0\n[[source]]\nkind = \"local\"\n";
     let _daemon = Daemon::start(config);
     let ask = |from| exchange_from(from, server(), &client_request(4, 1));
     for _ in 0..3 {

@@ -272,6 +272,9 @@ fn read_sources(
 }
 
 /// Every IPv4 and IPv6 address.
+/// The most memory the rate limiter's client tables may take, together.
+const MAX_CLIENT_TABLES: usize = 256 << 20;
+
 const EVERYONE: &str = r#"["0.0.0.0/0", "::/0"]"#;
 
 fn everyone() -> Vec<Cidr> {
@@ -319,6 +322,19 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> ServerConfig {
         }
     });
     let threads = sec.value(errs, "threads", 1i64, in_range(1usize, 64)) as usize;
+    // Every thread of every address has its own client table, allocated at start.
+    let tables = threads * listen.len();
+    let bytes = tables * ratelimit::RateLimiter::bytes_for(rate_limit.limits.max_clients);
+    if bytes > MAX_CLIENT_TABLES {
+        let span = sec.span_of("rate_limit").unwrap_or(0..0);
+        let why = format!(
+            "`rate_limit.max_clients` with {tables} thread(s) and address(es) would take {} MiB; \
+             at most {} MiB",
+            bytes >> 20,
+            MAX_CLIENT_TABLES >> 20
+        );
+        errs.push(span, &sec.key_path("rate_limit.max_clients"), why);
+    }
     let server = ServerConfig {
         listen,
         access: AccessList { allow, deny },
@@ -345,6 +361,12 @@ fn read_rate_limit(mut sec: Section, errs: &mut Errors) -> RateLimitConfig {
         ipv4_prefix: sec.value(errs, "ipv4_prefix", 32i64, in_range(0u8, 32)) as u8,
         ipv6_prefix: sec.value(errs, "ipv6_prefix", 64i64, in_range(0u8, 128)) as u8,
         max_clients: sec.value(errs, "max_clients", 16384i64, in_range(16usize, 1 << 24)) as usize,
+        leak: sec.value(errs, "leak", 0.25, |v: &f64| {
+            match (0.0..=1.0).contains(v) {
+                true => Ok(()),
+                false => Err("expected a share from 0 to 1".to_string()),
+            }
+        }),
     };
     let config = RateLimitConfig {
         enabled,
@@ -478,6 +500,28 @@ verbose = true
         assert!(d.drift_file.is_some() && d.leap_file.is_some() && d.stats_dir.is_some());
         *d = DisciplineConfig::default();
         assert_eq!(shipped, parse("").unwrap());
+    }
+
+    #[test]
+    fn an_integer_too_long_is_out_of_range_not_of_the_wrong_type() {
+        let e = parse("[server]\nthreads = 123456789012345678901234567890\n").unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "t.toml:2:11: `server.threads`: expected an integer, and this one is out of range"
+        );
+    }
+
+    #[test]
+    fn client_tables_are_bounded_in_memory() {
+        let text = "[server]\nthreads = 4\n[server.rate_limit]\nmax_clients = 16777216\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].to_string()
+                .contains("would take 6144 MiB; at most 256 MiB"),
+            "{e:?}"
+        );
+        assert!(parse("[server.rate_limit]\nmax_clients = 1048576\n").is_ok());
     }
 
     #[test]

@@ -274,11 +274,13 @@ impl<'t, 'i> Section<'t, 'i> {
         let v = self.raw(key)?;
         let path = self.key_path(key);
         let Some(x) = T::from_toml(v.get_ref()) else {
-            errs.push(
-                v.span(),
-                &path,
-                format!("expected {}, found {}", T::EXPECTED, v.get_ref().type_str()),
-            );
+            let found = v.get_ref().type_str();
+            let why = match T::EXPECTED.ends_with(found) {
+                // The right type, but not representable (a 30-digit integer).
+                true => format!("expected {}, and this one is out of range", T::EXPECTED),
+                false => format!("expected {}, found {found}", T::EXPECTED),
+            };
+            errs.push(v.span(), &path, why);
             return None;
         };
         match check(&x) {
@@ -317,6 +319,11 @@ impl<'t, 'i> Section<'t, 'i> {
             last.value = Some(String::to_toml(&path.display().to_string()));
         }
         Some(path)
+    }
+
+    /// Where `key`'s value is written, if it is.
+    pub fn span_of(&self, key: &str) -> Option<Range<usize>> {
+        self.written(key).map(Spanned::span)
     }
 
     /// Whether `key` is set, here or by the profile (without marking it read).

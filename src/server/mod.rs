@@ -131,7 +131,9 @@ impl NtpServer {
 }
 
 fn new_limiter(policy: &Policy) -> Option<RateLimiter> {
-    policy.rate_limit.map(RateLimiter::new)
+    policy
+        .needs_limiter()
+        .then(|| RateLimiter::new(policy.limits))
 }
 
 fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
@@ -163,9 +165,12 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
         let current = shared.policy.load();
         if !Arc::ptr_eq(&current, &policy) {
             policy = arc_swap::Guard::into_inner(current);
-            limiter = match (limiter, policy.rate_limit) {
-                (Some(mut l), Some(p)) if l.params().max_clients == p.max_clients => {
-                    l.set_params(p);
+            limiter = match limiter {
+                Some(mut l)
+                    if policy.needs_limiter()
+                        && l.params().max_clients == policy.limits.max_clients =>
+                {
+                    l.set_params(policy.limits);
                     Some(l)
                 }
                 _ => new_limiter(&policy),

@@ -26,7 +26,9 @@ const MAX_POLL: i8 = 17;
 pub struct Policy {
     pub access: AccessList,
     pub deny_action: Refusal,
-    pub rate_limit: Option<ratelimit::Params>,
+    /// The client table's parameters; the limits are enforced only when `rate_limit` is set.
+    pub limits: ratelimit::Params,
+    pub rate_limit: bool,
     pub rate_action: Refusal,
     pub keys: KeyStore,
     /// Key ids clients may use; `None` trusts every key in `keys`.
@@ -35,6 +37,11 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether a client table is needed: to enforce the limits, or to ration DENY kisses.
+    pub fn needs_limiter(&self) -> bool {
+        self.rate_limit || self.deny_action == Refusal::Kiss
+    }
+
     fn trusts(&self, key_id: u32) -> bool {
         self.trusted_keys
             .as_ref()
@@ -94,12 +101,15 @@ pub fn respond(
         return Drop(Outcome::DropMalformed);
     };
     if !policy.access.permits(peer) {
-        return match policy.deny_action {
-            Refusal::Ignore => Drop(Outcome::DropDenied),
-            Refusal::Kiss => build(&req, Kind::KissDeny, rx, clock, out),
+        // A DENY kiss answers a forged request too: rationed like RATE kisses.
+        let kiss = policy.deny_action == Refusal::Kiss
+            && limiter.is_some_and(|l| l.kiss(peer, rx.as_nanos()));
+        return match kiss {
+            true => build(&req, Kind::KissDeny, rx, clock, out),
+            false => Drop(Outcome::DropDenied),
         };
     }
-    if let (Some(limiter), Some(_)) = (limiter, policy.rate_limit) {
+    if let (Some(limiter), true) = (limiter, policy.rate_limit) {
         if let Verdict::Limited { kod } = limiter.check(peer, rx.as_nanos()) {
             return match (policy.rate_action, kod) {
                 (Refusal::Kiss, true) => build(&req, Kind::KissRate, rx, clock, out),
@@ -233,7 +243,15 @@ mod tests {
                 deny: vec![],
             },
             deny_action: Refusal::Ignore,
-            rate_limit: None,
+            limits: ratelimit::Params {
+                interval: 8.0,
+                burst: 2,
+                ipv4_prefix: 32,
+                ipv6_prefix: 64,
+                max_clients: 16,
+                leak: 0.0,
+            },
+            rate_limit: false,
             rate_action: Refusal::Kiss,
             keys: KeyStore::parse(KEYS).unwrap(),
             trusted_keys: None,
@@ -416,27 +434,27 @@ mod tests {
             Outcome::DropDenied
         );
         p.deny_action = Refusal::Kiss;
-        let (outcome, reply) = exchange(&request(4, MODE_CLIENT), &p, None);
+        let mut limiter = RateLimiter::new(p.limits);
+        let (outcome, reply) = exchange(&request(4, MODE_CLIENT), &p, Some(&mut limiter));
         assert_eq!(outcome, Outcome::KissDeny);
         let h = Header::parse(&reply).unwrap();
         assert_eq!(
             (h.leap, h.stratum, &h.refid),
             (Leap::Unsynchronised, 0, b"DENY")
         );
+        // One kiss per interval: a flood of forged requests is not reflected.
+        for _ in 0..100 {
+            let (outcome, _) = exchange(&request(4, MODE_CLIENT), &p, Some(&mut limiter));
+            assert_eq!(outcome, Outcome::DropDenied);
+        }
         assert_eq!(h.origin, NtpTimestamp(0x1122_3344_5566_7788));
     }
 
     #[test]
     fn rate_limited_clients_get_one_kiss_then_silence() {
-        let params = ratelimit::Params {
-            interval: 8.0,
-            burst: 2,
-            ipv4_prefix: 32,
-            ipv6_prefix: 64,
-            max_clients: 16,
-        };
         let mut p = policy();
-        p.rate_limit = Some(params);
+        p.rate_limit = true;
+        let params = p.limits;
         let mut limiter = RateLimiter::new(params);
         let req = request(4, MODE_CLIENT);
         assert_eq!(exchange(&req, &p, Some(&mut limiter)).0, Outcome::Served);
@@ -516,7 +534,8 @@ mod tests {
             }
             let mut p = policy();
             p.deny_action = Refusal::Kiss;
-            let (_, reply) = exchange(&data, &p, None);
+            let mut limiter = RateLimiter::new(p.limits);
+            let (_, reply) = exchange(&data, &p, Some(&mut limiter));
             prop_assert!(reply.len() <= data.len());
         }
     }
