@@ -50,6 +50,8 @@ impl Text {
 /// The texts, concatenated; `Layered` and `Errors` borrow it.
 pub struct Document {
     all: String,
+    /// Where each line of `all` starts, so that a position is found without rescanning.
+    line_starts: Vec<usize>,
     layers: Vec<Layer>,
     /// How many layers are configuration files (the rest are profiles).
     files: usize,
@@ -86,8 +88,12 @@ impl Document {
             });
             all.push('\n');
         }
+        let line_starts = std::iter::once(0)
+            .chain(all.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Document {
             all,
+            line_starts,
             layers,
             files: count,
         }
@@ -113,17 +119,18 @@ impl Document {
                 column: 0,
             };
         };
-        let text = &self.all[layer.range.clone()];
-        let offset = (offset - layer.range.start).min(text.len());
+        let offset = offset.clamp(layer.range.start, layer.range.end);
         let offset = (0..=offset)
             .rev()
-            .find(|&i| text.is_char_boundary(i))
+            .find(|&i| self.all.is_char_boundary(i))
             .unwrap_or(0);
-        let before = &text[..offset];
+        let line_of = |at: usize| self.line_starts.partition_point(|&start| start <= at) - 1;
+        let (line, first) = (line_of(offset), line_of(layer.range.start));
+        let line_start = self.line_starts[line];
         Position {
             file: &layer.name,
-            line: before.matches('\n').count() + 1,
-            column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            line: line - first + 1,
+            column: self.all[line_start..offset].chars().count() + 1,
         }
     }
 

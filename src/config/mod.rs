@@ -512,6 +512,14 @@ verbose = true
     }
 
     #[test]
+    fn a_flood_of_errors_is_cut_short() {
+        let text: String = (0..40_000).map(|i| format!("key{i} = 1\n")).collect();
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.len(), 101);
+        assert_eq!(e[100].message, "and 39900 more errors");
+    }
+
+    #[test]
     fn client_tables_are_bounded_in_memory() {
         let text = "[server]\nthreads = 4\n[server.rate_limit]\nmax_clients = 16777216\n";
         let e = parse(text).unwrap_err();

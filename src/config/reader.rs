@@ -41,6 +41,9 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// Errors reported at most: a file of garbage gets a readable answer, quickly.
+const MAX_ERRORS: usize = 100;
+
 /// What reading the document found: its errors, and every setting with its origin (for
 /// `check-config --effective`).
 pub struct Errors<'d> {
@@ -93,9 +96,19 @@ impl<'d> Errors<'d> {
         self.settings.push(Setting { key, value, origin });
     }
 
-    /// The errors in file order.
+    /// The errors in file order, at most `MAX_ERRORS` of them and a count of the rest.
     pub fn into_sorted(mut self) -> (Vec<ConfigError>, Vec<Setting>) {
         self.list.sort_by_key(|e| (e.line, e.column));
+        if self.list.len() > MAX_ERRORS {
+            let rest = self.list.len() - MAX_ERRORS;
+            self.list.truncate(MAX_ERRORS);
+            let last = &self.list[MAX_ERRORS - 1];
+            self.list.push(ConfigError {
+                message: format!("and {rest} more errors"),
+                key: String::new(),
+                ..last.clone()
+            });
+        }
         (self.list, self.settings)
     }
 }
