@@ -3,7 +3,6 @@
 //! 20 characters made only of hex digits is hex. `ASCII:` forces ASCII.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::mac::{Algorithm, MAX_DIGEST_LEN};
@@ -40,6 +39,9 @@ impl Key {
     }
 }
 
+/// A keys file holds a few keys; anything larger is a mistake.
+const MAX_KEYS_FILE: u64 = 1 << 20;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyStore {
     keys: HashMap<u32, Key>,
@@ -56,6 +58,8 @@ pub enum KeysError {
         "{path} is readable by other users (mode {mode:03o}); run `chmod 640 {path}` (or 600)"
     )]
     Exposed { path: String, mode: u32 },
+    #[error("{path}: refused as a keys file: {why}")]
+    Unsafe { path: String, why: String },
     #[error("{path}:{line}: {message}")]
     Syntax {
         path: String,
@@ -81,18 +85,52 @@ impl KeyStore {
         self.keys.is_empty()
     }
 
-    /// Reads a keys file, refusing one that users other than its owner and group can read.
+    /// Reads a keys file: a regular file (not a link, a FIFO or a device, which could block),
+    /// owned by root or by this process's user, that nobody else can read, of at most
+    /// `MAX_KEYS_FILE` bytes. Checked on the open descriptor, so the file cannot be swapped
+    /// between the check and the read.
     pub fn load(path: &Path) -> Result<KeyStore, KeysError> {
+        use std::io::Read;
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
         let shown = path.display().to_string();
         let io = |source| KeysError::Io {
             path: shown.clone(),
             source,
         };
-        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+        let unsafe_file = |why: String| KeysError::Unsafe {
+            path: shown.clone(),
+            why,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => unsafe_file("a symbolic link".into()),
+                _ => io(e),
+            })?;
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
+            return Err(unsafe_file("not a regular file".into()));
+        }
+        // SAFETY: geteuid cannot fail and has no side effects.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != 0 && meta.uid() != me {
+            let why = format!("owned by uid {}, not root or this user", meta.uid());
+            return Err(unsafe_file(why));
+        }
+        let mode = meta.mode() & 0o777;
         if mode & 0o007 != 0 {
             return Err(KeysError::Exposed { path: shown, mode });
         }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        if meta.len() > MAX_KEYS_FILE {
+            let why = format!("{} bytes, more than {MAX_KEYS_FILE}", meta.len());
+            return Err(unsafe_file(why));
+        }
+        let mut text = String::new();
+        file.take(MAX_KEYS_FILE)
+            .read_to_string(&mut text)
+            .map_err(io)?;
         Self::parse(&text).map_err(|(line, message)| KeysError::Syntax {
             path: shown,
             line,
@@ -118,14 +156,15 @@ impl KeyStore {
             };
             let id: u32 = match id.parse() {
                 Ok(id) if id > 0 => id,
+                // Fields are not echoed: a misplaced secret must not reach the log.
                 _ => {
-                    return Err(err(format!(
-                        "key id `{id}` is not a number from 1 to 4294967295"
-                    )))
+                    return Err(err(
+                        "the key id (first field) is not a number from 1 to 4294967295".into(),
+                    ))
                 }
             };
             let algorithm = Algorithm::from_name(kind).ok_or_else(|| {
-                err(format!("unknown key type `{kind}`, expected MD5, SHA1, SHA256, SHA384, SHA512, AES128 or AES256"))
+                err("unknown key type (second field), expected MD5, SHA1, SHA256, SHA384, SHA512, AES128 or AES256".into())
             })?;
             let secret = decode_secret(secret).map_err(err)?;
             if let Some(required) = algorithm.required_key_len() {
@@ -175,6 +214,7 @@ fn non_empty(secret: Vec<u8>) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn parses_chrony_and_ntpd_forms() {
@@ -223,5 +263,38 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         assert_eq!(KeyStore::load(&path).unwrap().len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn links_fifos_and_devices_are_refused_without_blocking() {
+        let dir = std::env::temp_dir().join(format!("pitime-keys-odd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let real = dir.join("real.keys");
+        std::fs::write(&real, "1 MD5 secret\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.join("link.keys");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let fifo = dir.join("fifo.keys");
+        let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        for path in [link, fifo, "/dev/null".into()] {
+            let e = KeyStore::load(&path).unwrap_err();
+            assert!(matches!(e, KeysError::Unsafe { .. }), "{path:?}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_do_not_echo_the_file() {
+        for text in [
+            "s3cr3t MD5 x\n",
+            "1 s3cr3t x\n",
+            "1 MD5 HEX:s3cr3t\n",
+            "s3cr3t\n",
+        ] {
+            let (_, message) = KeyStore::parse(text).unwrap_err();
+            assert!(!message.contains("s3cr3t"), "{message}");
+        }
     }
 }
