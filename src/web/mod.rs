@@ -2,7 +2,8 @@
 //! Prometheus metrics (`/metrics`), served with axum on a runtime thread of its own.
 //!
 //! Bounds against hostile clients: at most `MAX_CONNECTIONS` at once (the rest wait in the
-//! kernel's backlog), request heads of at most `MAX_HEAD` bytes (431 beyond), `HEAD_TIMEOUT` to
+//! kernel's backlog) and `MAX_PER_ADDRESS` from one address (or IPv6 /64), so that one client
+//! cannot take every slot; request heads of at most `MAX_HEAD` bytes (431 beyond), `HEAD_TIMEOUT` to
 //! send a head and `CONNECTION_TIMEOUT` for a whole connection; only GET and HEAD; callers outside
 //! the allowed networks are disconnected.
 
@@ -12,8 +13,9 @@ pub mod page;
 pub mod status;
 pub mod svg;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -31,6 +33,7 @@ use crate::server::acl::AccessList;
 use status::Status;
 
 const MAX_CONNECTIONS: usize = 64;
+const MAX_PER_ADDRESS: usize = 8;
 const MAX_HEAD: usize = 16 * 1024;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -119,6 +122,7 @@ impl WebServer {
                 };
                 runtime.block_on(async move {
                     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+                    let visitors = Visitors::default();
                     let mut tasks = Vec::new();
                     for l in listeners {
                         let Ok(l) = tokio::net::TcpListener::from_std(l) else {
@@ -129,7 +133,7 @@ impl WebServer {
                             l,
                             app,
                             access,
-                            permits,
+                            (permits, visitors.clone()),
                             stopped.clone(),
                         )));
                     }
@@ -156,7 +160,7 @@ async fn accept(
     listener: tokio::net::TcpListener,
     app: Router,
     access: Arc<ArcSwap<AccessList>>,
-    permits: Arc<Semaphore>,
+    (permits, visitors): (Arc<Semaphore>, Visitors),
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
@@ -182,6 +186,9 @@ async fn accept(
         if !local && !access.load().permits(peer.ip()) {
             continue;
         }
+        let Some(visit) = visitors.enter(peer.ip()) else {
+            continue;
+        };
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
             let connection = hyper::server::conn::http1::Builder::new()
@@ -190,7 +197,77 @@ async fn accept(
                 .max_buf_size(MAX_HEAD)
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
-            drop(permit);
+            drop((permit, visit));
         });
+    }
+}
+
+/// Open connections per client address (an IPv6 client by its /64, which one host owns).
+#[derive(Clone, Default)]
+struct Visitors(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+/// One open connection, counted until dropped.
+struct Visit {
+    visitors: Visitors,
+    client: IpAddr,
+}
+
+impl Visitors {
+    /// Counts a connection from `ip`, or `None` when that client has `MAX_PER_ADDRESS` open.
+    fn enter(&self, ip: IpAddr) -> Option<Visit> {
+        let client = match ip.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            v4 => v4,
+        };
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client).or_default();
+        if *count >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(Visit {
+            visitors: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Visit {
+    fn drop(&mut self) {
+        let mut open = self.visitors.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_client_gets_at_most_its_share_of_connections() {
+        let visitors = Visitors::default();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut held: Vec<Visit> = (0..MAX_PER_ADDRESS)
+            .map(|_| visitors.enter(a).unwrap())
+            .collect();
+        assert!(visitors.enter(a).is_none());
+        // Others are unaffected; an IPv6 /64 counts as one client.
+        assert!(visitors.enter("192.0.2.2".parse().unwrap()).is_some());
+        let v6 = |host: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, host]);
+        let six: Vec<Visit> = (1..=MAX_PER_ADDRESS as u16)
+            .map(|h| visitors.enter(v6(h)).unwrap())
+            .collect();
+        assert!(visitors.enter(v6(99)).is_none());
+        drop(six);
+        // A closed connection frees its place, and the table forgets idle clients.
+        held.pop();
+        assert!(visitors.enter(a).is_some());
+        drop(held);
+        assert!(visitors.0.lock().unwrap().is_empty());
     }
 }
