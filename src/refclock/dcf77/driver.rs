@@ -134,7 +134,7 @@ impl Dcf77Driver {
         let status = Arc::new(ArcSwap::from_pointee(Dcf77Status::default()));
         let (edges, simulator) = match &config.simulate {
             Some(sim) => {
-                let (sim, rx) = SimulatedDcf77::start(sim.clone(), config.receiver_delay)?;
+                let (sim, rx) = SimulatedDcf77::start(sim.clone(), config.receiver_delay.unwrap_or(0.0))?;
                 (Some(Edges::Simulated(rx)), Some(sim))
             }
             None => (None, None),
@@ -217,7 +217,7 @@ fn run(
                     };
                 }
                 Event::Second { t, utc } => {
-                    let marker = epoch + ((t - c.receiver_delay) * 1e9).round() as i64;
+                    let marker = epoch + ((t - c.receiver_delay.unwrap_or(0.0)) * 1e9).round() as i64;
                     let local = realtime_at_monotonic(marker);
                     // A2 has no parity: one bit flipped by noise must not insert a second, so
                     // the announcement counts only once several minutes in a row carry it
