@@ -109,6 +109,8 @@ pub struct GpsSimConfig {
     pub garbage: f64,
     pub seed: u64,
     pub fix_loss: Option<(f64, f64)>,
+    /// The receiver keeps its fix but no pulse arrives (a loose PPS wire).
+    pub pps_loss: Option<(f64, f64)>,
     pub antenna_fault: Option<(f64, f64)>,
     /// The serial device disappears (a USB receiver unplugged).
     pub unplug: Option<(f64, f64)>,
@@ -421,6 +423,7 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         })
     };
     let fix_loss = window("fix_loss");
+    let pps_loss = window("pps_loss");
     let antenna_fault = window("antenna_fault");
     let unplug = window("unplug");
     let jump = window("jump");
@@ -433,6 +436,7 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         garbage: sec.value(errs, "garbage", 0.0, share),
         seed: sec.value(errs, "seed", 1i64, in_range(0u64, u64::MAX)) as u64,
         fix_loss,
+        pps_loss,
         antenna_fault,
         unplug,
         jump,
