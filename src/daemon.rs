@@ -14,14 +14,15 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::{reload, EnvFilter};
 
+use crate::alarm::{self, Alarm};
 use crate::clock::kernel::KernelClock;
-use crate::clock::system::{measure_precision, realtime_now};
+use crate::clock::system::{measure_precision, monotonic_now, realtime_now};
 use crate::clock::{Actuator, Adjustment};
 use crate::config::{ActuatorKind, Config, ServerConfig, SourceConfig};
 use crate::discipline::leapfile::{self, LeapTable};
 use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
 use crate::discipline::Discipline;
-use crate::discipline::{driftfile, Alarm, Standing};
+use crate::discipline::{driftfile, Standing};
 use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::{ClockFeedback, GpsDriver};
 use crate::refclock::Sample;
@@ -31,7 +32,6 @@ use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
 use crate::systemd;
-use crate::time::Realtime;
 use crate::upstream::driver::NtpDriver;
 use crate::web::status::{DriverStatus, Status, StatusBuilder};
 use crate::web::WebServer;
@@ -160,6 +160,7 @@ pub fn run(
             publish(&clock.discipline, &shared, precision);
             let now = Arc::new(sources.status(&clock, &mut builder, &shared));
             clock.write_stats(&now);
+            log_alarms(&status.load().alarms, &now.alarms);
             status.store(now);
             // After a stall, carry on from now rather than catch up in a burst.
             next_tick = (next_tick + TICK).max(Instant::now());
@@ -257,6 +258,17 @@ fn start_web(
         .ok()
 }
 
+/// Each alarm once when raised and once when cleared, not every second it stays.
+fn log_alarms(before: &[Alarm], now: &[Alarm]) {
+    let (raised, cleared) = alarm::changes(before, now);
+    for a in raised {
+        tracing::warn!(subject = %a.subject, "{}", a.text);
+    }
+    for a in cleared {
+        tracing::info!(subject = %a.subject, "cleared: {}", a.text);
+    }
+}
+
 /// Publishes the clock state for the NTP server (and everything else that reads it).
 fn publish(discipline: &Discipline, shared: &Shared, precision: i8) {
     let state = discipline.state(realtime_now(), precision);
@@ -284,9 +296,6 @@ struct DisciplinedClock {
     last_save: Instant,
     stats: Option<StatsFiles>,
     ticks: u64,
-    /// Alarms raised at the last tick: shown in the status, each logged once when raised and
-    /// once when cleared.
-    alarms: Vec<Alarm>,
 }
 
 impl DisciplinedClock {
@@ -312,7 +321,6 @@ impl DisciplinedClock {
             last_save: Instant::now(),
             stats: None,
             ticks: 0,
-            alarms: Vec::new(),
         };
         clock.configure(config);
         let initial = clock.discipline.initial_adjustments();
@@ -344,32 +352,11 @@ impl DisciplinedClock {
     }
 
     fn tick(&mut self) {
-        let now = realtime_now();
-        let adjustments = self.discipline.tick(now);
+        let adjustments = self.discipline.tick(realtime_now());
         self.apply(adjustments);
         if self.last_save.elapsed() >= DRIFT_SAVE {
             self.save_drift();
         }
-        self.log_alarms(now);
-    }
-
-    fn log_alarms(&mut self, now: Realtime) {
-        let alarms = self.discipline.alarms(now);
-        let same = |a: &Alarm, b: &Alarm| a.subject == b.subject && a.kind == b.kind;
-        for a in alarms
-            .iter()
-            .filter(|a| !self.alarms.iter().any(|b| same(a, b)))
-        {
-            tracing::warn!("{}", a.text);
-        }
-        for a in self
-            .alarms
-            .iter()
-            .filter(|a| !alarms.iter().any(|b| same(a, b)))
-        {
-            tracing::info!("cleared: {}", a.text);
-        }
-        self.alarms = alarms;
     }
 
     /// loopstats, peerstats and clockstats in ntpd's formats, every `STATS_EVERY` ticks; a
@@ -530,7 +517,7 @@ impl Sources {
         builder: &mut StatusBuilder,
         shared: &Shared,
     ) -> Status {
-        let now = realtime_now();
+        let (now, monotonic) = (realtime_now(), monotonic_now());
         let gps = published(&self.gps, |d| (&d.name, &*d.status));
         let dcf77 = published(&self.dcf77, |d| (&d.name, &*d.status));
         let ntp = published(&self.ntp, |d| (&d.name, &*d.status));
@@ -540,12 +527,11 @@ impl Sources {
             upstream: &ntp,
         };
         let snapshot = shared.clock.load();
-        // The alarms are the ones the last tick logged.
         builder.build(
             now,
+            monotonic,
             &snapshot,
             &clock.discipline,
-            &clock.alarms,
             drivers,
             &shared.stats,
         )

@@ -2,6 +2,7 @@
 //! the data flow: reference clocks feed the discipline, which publishes clock snapshots that the
 //! NTP server and the status page read.
 
+pub mod alarm;
 pub mod clock;
 pub mod config;
 pub mod daemon;

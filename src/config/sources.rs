@@ -109,6 +109,8 @@ pub struct GpsSimConfig {
     pub garbage: f64,
     pub seed: u64,
     pub fix_loss: Option<(f64, f64)>,
+    /// The receiver keeps its fix but no pulse arrives (a loose PPS wire).
+    pub pps_loss: Option<(f64, f64)>,
     pub antenna_fault: Option<(f64, f64)>,
     /// The serial device disappears (a USB receiver unplugged).
     pub unplug: Option<(f64, f64)>,
@@ -140,8 +142,9 @@ pub struct Dcf77SourceConfig {
     /// A line driven to `pon_level` to power the receiver on.
     pub pon_line: Option<u32>,
     pub pon_level: bool,
-    /// From the true second to the pulse's start at the GPIO pin, seconds.
-    pub receiver_delay: f64,
+    /// From the true second to the pulse's start at the GPIO pin, seconds; `None` when not
+    /// set (taken as 0, and an alarm while the source is followed).
+    pub receiver_delay: Option<f64>,
     /// Decoded minutes in a row that must agree before the first is accepted.
     pub confirm: usize,
     pub simulate: Option<Dcf77SimConfig>,
@@ -352,7 +355,7 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77Sour
             .optional(errs, "pon_line", in_range(0u32, 511))
             .map(|l: i64| l as u32),
         pon_level: sec.value(errs, "pon_level", 0i64, in_range(0u8, 1)) == 1,
-        receiver_delay: sec.value(errs, "receiver_delay", 0.0, |v: &f64| {
+        receiver_delay: sec.optional(errs, "receiver_delay", |v: &f64| {
             match (0.0..0.5).contains(v) {
                 true => Ok(()),
                 false => Err("expected seconds from 0 to 0.5".to_string()),
@@ -424,6 +427,7 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         })
     };
     let fix_loss = window("fix_loss");
+    let pps_loss = window("pps_loss");
     let antenna_fault = window("antenna_fault");
     let unplug = window("unplug");
     let jump = window("jump");
@@ -436,6 +440,7 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         garbage: sec.value(errs, "garbage", 0.0, share),
         seed: sec.value(errs, "seed", 1i64, in_range(0u64, u64::MAX)) as u64,
         fix_loss,
+        pps_loss,
         antenna_fault,
         unplug,
         jump,

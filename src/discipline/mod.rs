@@ -22,6 +22,7 @@ pub mod select;
 pub mod snapshot;
 pub mod statsfiles;
 
+use crate::alarm::{Alarm, AlarmKind, CLOCK};
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
 use crate::config::{DisciplineConfig, Select, SourceConfig};
@@ -789,16 +790,8 @@ impl Discipline {
     /// What an operator should know now: disagreeing sources, a pending jump, holdover.
     pub fn alarms(&self, now: Realtime) -> Vec<Alarm> {
         let mut alarms = Vec::new();
-        let mut raise = |subject: &str, kind, text: String| {
-            alarms.push(Alarm {
-                subject: subject.to_string(),
-                kind,
-                text: match subject {
-                    CLOCK => text,
-                    _ => format!("{subject}: {text}"),
-                },
-            })
-        };
+        let mut raise =
+            |subject: &str, kind, text: String| alarms.push(Alarm::new(subject, kind, text));
         let model = self.model.as_ref();
         let followed = self.followed().map(|f| f.offset);
         for s in &self.sources {
@@ -864,28 +857,6 @@ impl Discipline {
         }
         alarms
     }
-}
-
-/// The subject of alarms about the clock itself.
-const CLOCK: &str = "clock";
-
-/// Something wrong with a source or the clock, for the log, the status page and the metrics.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Alarm {
-    /// The source's name, or `CLOCK`.
-    pub subject: String,
-    pub kind: AlarmKind,
-    pub text: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum AlarmKind {
-    Falseticker,
-    NoMajority,
-    Disagreement,
-    Jump,
-    Holdover,
-    Expired,
 }
 
 /// The followed sources have been `offset` seconds away since `since`, last seen at `seen`.

@@ -1,5 +1,6 @@
 //! Reference clocks, one module per kind. Each turns its receiver's output into `Sample`s.
 
+pub mod alarms;
 pub mod dcf77;
 pub mod gps;
 pub mod local;

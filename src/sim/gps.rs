@@ -9,8 +9,8 @@ use crate::time::{civil_from_days, UtcTime};
 /// What the receiver does in one second.
 #[derive(Debug, PartialEq)]
 pub struct Second {
-    /// The pulse's error: seconds after the true top of the second.
-    pub pulse: f64,
+    /// The pulse's error: seconds after the true top of the second; `None` when it is lost.
+    pub pulse: Option<f64>,
     /// Sentences, each with its start in seconds after the true top of the second.
     pub sentences: Vec<(f64, Vec<u8>)>,
     /// Whether the serial device is unplugged in this second.
@@ -62,6 +62,7 @@ impl GpsSimulator {
             0
         };
         let pulse = self.rng.normal(c.pps_jitter);
+        let pulse = (!Self::during(c.pps_loss, elapsed)).then_some(pulse);
         let delay = (c.sentence_delay + self.rng.normal(c.sentence_jitter)).max(0.001);
         let mut at = delay;
         let mut sentences = Vec::new();
@@ -175,6 +176,7 @@ mod tests {
             garbage: 0.0,
             seed: 3,
             fix_loss: Some((10.0, 20.0)),
+            pps_loss: Some((20.0, 30.0)),
             antenna_fault: None,
             unplug: None,
             jump: Some((30.0, 40.0)),
@@ -208,13 +210,16 @@ mod tests {
         let mut sim = GpsSimulator::new(config());
         let t = 1_784_451_001; // 2026-07-19T08:50:01Z
         let s = sim.second(t, 0.0);
-        assert!(s.pulse.abs() < 1e-4);
+        assert!(s.pulse.is_some_and(|p| p.abs() < 1e-4));
         let first = s.sentences[0].0;
         assert!(first > 0.05 && first < 0.2, "{first}");
         assert!(s.sentences.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(decode(&s)[0], "2026-07-19T08:50:01.000Z");
         // No fix: nothing acceptable.
         assert!(decode(&sim.second(t + 15, 15.0)).is_empty());
+        // The pulse lost, the fix kept.
+        let s = sim.second(t + 25, 25.0);
+        assert!(s.pulse.is_none() && !decode(&s).is_empty());
         // The jump: a day on.
         assert_eq!(
             decode(&sim.second(t + 35, 35.0))[0],

@@ -129,10 +129,12 @@ fn play(
     loop {
         let top = Realtime::from_timespec(second, 0);
         let s = sim.second(second, top.seconds_since(start));
-        let Some(edge) = clock.sleep_until(top.add_secs_f64(s.pulse), stop) else {
+        let Some(edge) = clock.sleep_until(top.add_secs_f64(s.pulse.unwrap_or(0.0)), stop) else {
             return;
         };
-        let _ = pulses.send(edge);
+        if s.pulse.is_some() {
+            let _ = pulses.send(edge);
+        }
         match (s.unplugged, pty.is_some()) {
             (true, true) => {
                 pty = None;

@@ -138,7 +138,8 @@ impl Signals {
                 }
                 SourceConfig::Dcf77(c) if dcf77.is_none() => {
                     let Some(sim) = &c.simulate else { continue };
-                    let (sim, rx) = SimulatedDcf77::start(sim.clone(), c.receiver_delay)?;
+                    let (sim, rx) =
+                        SimulatedDcf77::start(sim.clone(), c.receiver_delay.unwrap_or(0.0))?;
                     let pulses = pulses.clone();
                     workers.spawn("play-dcf77", move |stop| {
                         relay(&rx, stop, |(_, active): (Realtime, bool)| {

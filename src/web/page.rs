@@ -53,7 +53,7 @@ pub fn render(s: &Status) -> String {
     if !s.alarms.is_empty() {
         o.push_str(r#"<h2>Alarms</h2><div id="alarms" class="alarm"><ul>"#);
         for a in &s.alarms {
-            let _ = write!(o, "<li>{}</li>", esc(a));
+            let _ = write!(o, "<li>{}</li>", esc(&a.text));
         }
         o.push_str("</ul></div>");
     }

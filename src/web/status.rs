@@ -3,12 +3,13 @@
 
 use serde::Serialize;
 
+use crate::alarm::{Alarm, AlarmKind, CLOCK};
 use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::ClockSnapshot;
-use crate::discipline::{self, refid_text, ClockState, Discipline, SourceReport};
+use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
+use crate::refclock::alarms;
 use crate::refclock::dcf77::decoder::Quality;
 use crate::refclock::dcf77::driver::Dcf77Status;
-use crate::refclock::gps::clock::Alarm;
 use crate::refclock::gps::driver::GpsStatus;
 use crate::server::packet::Leap;
 use crate::server::stats::{Outcome, ServerStats};
@@ -26,7 +27,7 @@ pub struct Status {
     pub dcf77: Vec<Dcf77View>,
     pub upstream: Vec<UpstreamView>,
     pub ntp: NtpView,
-    pub alarms: Vec<String>,
+    pub alarms: Vec<Alarm>,
     pub history: HistoryView,
 }
 
@@ -173,13 +174,15 @@ impl StatusBuilder {
         }
     }
 
-    /// The status at `now`; call once a second (it advances the history and the rate).
+    /// The status at `now` (and at `monotonic`, CLOCK_MONOTONIC nanoseconds, the same instant
+    /// on the clock the drivers measure silences on); call once a second (it advances the
+    /// history and the rate).
     pub fn build(
         &mut self,
         now: Realtime,
+        monotonic: i64,
         clock: &ClockSnapshot,
         discipline: &Discipline,
-        alarms: &[discipline::Alarm],
         drivers: DriverStatus,
         stats: &ServerStats,
     ) -> Status {
@@ -194,7 +197,7 @@ impl StatusBuilder {
         let sources = discipline.report(now);
         let selected_jitter = sources
             .iter()
-            .find(|s| s.state == crate::discipline::Standing::Selected)
+            .find(|s| s.state == Standing::Selected)
             .and_then(|s| s.jitter)
             .unwrap_or(0.0);
         self.history.push(Point {
@@ -203,30 +206,35 @@ impl StatusBuilder {
             frequency: clock.frequency * 1e6,
             jitter: selected_jitter,
         });
-        let mut alarms: Vec<String> = alarms.iter().map(|a| a.text.clone()).collect();
-        let gps: Vec<GpsView> = drivers
+        let followed = |name: &str| {
+            sources
+                .iter()
+                .any(|s| s.name == name && s.state == Standing::Selected)
+        };
+        let mut alarms = discipline.alarms(now);
+        for (name, g) in drivers.gps {
+            alarms.extend(alarms::gps(name, g, monotonic));
+        }
+        for (name, d) in drivers.dcf77 {
+            alarms.extend(alarms::dcf77(name, d, followed(name), monotonic));
+        }
+        if !clock.synchronised {
+            alarms.push(Alarm::new(
+                CLOCK,
+                AlarmKind::Unsynchronised,
+                "not synchronised: clients are told to ignore this server",
+            ));
+        }
+        let gps = drivers
             .gps
             .iter()
-            .map(|(name, g)| {
-                if g.receiver.antenna.is_fault() {
-                    alarms.push(format!("{name}: antenna {}", g.receiver.antenna.name()));
-                }
-                if let Some(Alarm::JumpRejected { seconds }) = g.alarm {
-                    alarms.push(format!(
-                        "{name}: time jumped by {seconds:.0} s, not followed"
-                    ));
-                }
-                gps_view(name, g, now)
-            })
+            .map(|(name, g)| gps_view(name, g, now))
             .collect();
         let dcf77 = drivers
             .dcf77
             .iter()
             .map(|(n, d)| dcf77_view(n, d))
             .collect();
-        if !clock.synchronised {
-            alarms.push("not synchronised: clients are told to ignore this server".into());
-        }
         Status {
             version: env!("CARGO_PKG_VERSION"),
             time: utc_text(now),

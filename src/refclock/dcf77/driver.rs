@@ -36,8 +36,15 @@ const SILENT: f64 = 5.0;
 pub struct Dcf77Status {
     pub quality: Quality,
     pub connected: bool,
-    /// CLOCK_MONOTONIC nanoseconds.
+    /// Why the line cannot be opened, while it cannot.
+    pub line_error: Option<String>,
+    /// As configured: `None` when not measured.
+    pub receiver_delay: Option<f64>,
+    /// CLOCK_MONOTONIC nanoseconds (never stepped, unlike the system clock this source may
+    /// step) of the line's opening, the last edge and the last accepted minute.
+    pub opened: Option<i64>,
     pub last_edge: Option<i64>,
+    pub last_minute: Option<i64>,
 }
 
 /// How long the power-on line stays off before it is switched on.
@@ -143,7 +150,8 @@ impl Dcf77Driver {
         let status = Arc::new(ArcSwap::from_pointee(Dcf77Status::default()));
         let (edges, simulator) = match &config.simulate {
             Some(sim) => {
-                let (sim, rx) = SimulatedDcf77::start(sim.clone(), config.receiver_delay)?;
+                let (sim, rx) =
+                    SimulatedDcf77::start(sim.clone(), config.receiver_delay.unwrap_or(0.0))?;
                 (Some(Edges::Simulated(rx)), Some(sim))
             }
             None => (None, None),
@@ -170,7 +178,12 @@ fn run(
     stop: &AtomicBool,
 ) {
     let mut decoder = Dcf77Decoder::new(c.confirm);
-    let mut status = Dcf77Status::default();
+    let mut status = Dcf77Status {
+        receiver_delay: c.receiver_delay,
+        // The simulator's line is open from the start.
+        opened: edges.is_some().then(monotonic_now),
+        ..Dcf77Status::default()
+    };
     // Stream time is seconds since the first edge on CLOCK_MONOTONIC: the decoder works in f64
     // seconds.
     let mut epoch: Option<i64> = None;
@@ -184,6 +197,8 @@ fn run(
                     tracing::info!(source = %c.name, chip = %c.chip.display(), line = c.line, "DCF77 line opened");
                     edges = Some(e);
                     status.connected = true;
+                    status.line_error = None;
+                    status.opened = Some(monotonic_now());
                     logged = false;
                 }
                 Err(e) => {
@@ -191,6 +206,9 @@ fn run(
                         tracing::warn!(source = %c.name, "cannot open the DCF77 line: {e}; retrying");
                         logged = true;
                     }
+                    status.line_error =
+                        Some(format!("line {} of {}: {e}", c.line, c.chip.display()));
+                    publish(&mut status, &decoder, published);
                     std::thread::sleep(RETRY);
                 }
             }
@@ -219,6 +237,7 @@ fn run(
             match event {
                 Event::Minute { minute, .. } => {
                     tracing::info!(source = %c.name, utc = %minute.utc, "DCF77 minute accepted");
+                    status.last_minute = Some(at);
                     announcing = if minute.leap_announced {
                         announcing + 1
                     } else {
@@ -226,7 +245,8 @@ fn run(
                     };
                 }
                 Event::Second { t, utc } => {
-                    let marker = epoch + ((t - c.receiver_delay) * 1e9).round() as i64;
+                    let marker =
+                        epoch + ((t - c.receiver_delay.unwrap_or(0.0)) * 1e9).round() as i64;
                     let local = realtime_at_monotonic(marker);
                     // A2 has no parity: one bit flipped by noise must not insert a second, so
                     // the announcement counts only once several minutes in a row carry it

@@ -13,11 +13,11 @@ use arc_swap::ArcSwap;
 use super::clock::{Alarm, ClockCounters, ClockOptions, GpsClock};
 use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use super::nmea::LineReader;
-use super::pps::Pulses;
+use super::pps::{self, Pulses};
 use super::serial::SerialPort;
 use super::status::{FixType, ReceiverStatus};
-use crate::clock::system::realtime_now;
-use crate::config::{GpsSourceConfig, PpsInput};
+use crate::clock::system::{monotonic_now, realtime_now};
+use crate::config::GpsSourceConfig;
 use crate::refclock::Sample;
 use crate::sim::gps_runner::SimulatedGps;
 use crate::time::Realtime;
@@ -32,16 +32,24 @@ const RETRY: Duration = Duration::from_secs(1);
 /// reopen) and costs nothing when the receiver is really silent.
 const SILENT: Duration = Duration::from_secs(10);
 
-/// What the status page and metrics show for a GPS source.
+/// What the status page, the metrics and the alarms show for a GPS source.
 #[derive(Clone, Debug, Default)]
 pub struct GpsStatus {
+    /// The serial device, and the PPS input when one is configured, as the user named them.
+    pub device: String,
+    pub pps: Option<String>,
     pub receiver: ReceiverStatus,
     pub clock: ClockCounters,
     pub trusted: bool,
     pub connected: bool,
     pub reconnects: u64,
+    /// Why the serial device, or the PPS input, cannot be opened, while it cannot.
+    pub device_error: Option<String>,
+    pub pps_error: Option<String>,
+    /// The last sentence with a good checksum, and the last pulse.
     pub last_sentence: Option<Realtime>,
     pub last_pulse: Option<Realtime>,
+    pub heard: Heard,
     /// The sentence delay in use and the spread of the measured ones, seconds.
     pub sentence_delay: Option<(f64, f64)>,
     pub alarm: Option<Alarm>,
@@ -49,11 +57,30 @@ pub struct GpsStatus {
     pub lines_dropped: u64,
 }
 
+/// When the receiver was last heard from, CLOCK_MONOTONIC nanoseconds: never stepped, so a
+/// silence is measured right across a step of the system clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Heard {
+    /// The serial device opened; kept while a silent port is reopened, so that the silence
+    /// counts from the first opening.
+    pub opened: Option<i64>,
+    /// Any bytes, and the last sentence with a good checksum.
+    pub bytes: Option<i64>,
+    pub sentence: Option<i64>,
+    pub pulse: Option<i64>,
+    /// The receiver got the fix it has now.
+    pub fix: Option<i64>,
+}
+
 enum Input {
     Bytes(Vec<u8>, Realtime),
     Pulse(Realtime),
     Connected,
     Disconnected,
+    /// The serial device cannot be opened: why.
+    Missing(String),
+    /// The PPS input opened, or why it cannot be.
+    Pps(Result<(), String>),
 }
 
 /// Gives the estimate (true time - local time) of another trusted source at a local time.
@@ -95,7 +122,12 @@ impl GpsDriver {
             }
             None => (config.device.clone(), None, None),
         };
-        let has_pps = simulator.is_some() || config.pps != PpsInput::None;
+        let device_name = device.display().to_string();
+        let pps_name = match &simulator {
+            Some(_) => Some("the simulated PPS".to_string()),
+            None => pps::name(&config.pps),
+        };
+        let has_pps = pps_name.is_some();
         let mut workers = Workers::default();
         workers.spawn("gps-serial", {
             let (tx, baud) = (tx.clone(), config.baud);
@@ -128,7 +160,11 @@ impl GpsDriver {
                     reader: LineReader::default(),
                     decoder,
                     clock,
-                    status: GpsStatus::default(),
+                    status: GpsStatus {
+                        device: device_name,
+                        pps: pps_name,
+                        ..GpsStatus::default()
+                    },
                 };
                 source.run(rx, &*sample, &*feedback, &status)
             }
@@ -154,6 +190,9 @@ fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool)
                 if !logged_missing {
                     tracing::warn!(device = %device.display(), "cannot open the receiver: {e}; retrying");
                     logged_missing = true;
+                    if tx.send(Input::Missing(e.to_string())).is_err() {
+                        return;
+                    }
                 }
                 std::thread::sleep(RETRY);
                 continue;
@@ -215,12 +254,18 @@ fn read_pulses(
                     tracing::info!(pps = ?config.pps, "PPS opened");
                     pulses = opened;
                     logged = false;
+                    if tx.send(Input::Pps(Ok(()))).is_err() {
+                        return;
+                    }
                     continue;
                 }
                 Err(e) => {
                     if !logged {
                         tracing::warn!(pps = ?config.pps, "cannot open PPS: {e}; retrying");
                         logged = true;
+                        if tx.send(Input::Pps(Err(e.to_string()))).is_err() {
+                            return;
+                        }
                     }
                     std::thread::sleep(RETRY);
                     continue;
@@ -267,6 +312,8 @@ impl Source {
         let mut stepped = 0.0;
         loop {
             let input = rx.recv_timeout(POLL);
+            // What the alarms measure silences on.
+            let heard_at = monotonic_now();
             let at = match &input {
                 Ok(Input::Bytes(_, at) | Input::Pulse(at)) => Some(*at),
                 _ => None,
@@ -282,13 +329,23 @@ impl Source {
             match input {
                 Ok(Input::Bytes(bytes, at)) => {
                     let mut outputs = Vec::new();
+                    let sentences = self.decoder.status.counters.sentences;
                     let (decoder, clock) = (&mut self.decoder, &mut self.clock);
                     self.reader.push(&bytes, at, |line, start| {
                         if let Some(report) = decoder.line(line) {
                             outputs.push(clock.on_time(&report, start));
                         }
                     });
-                    self.status.last_sentence = Some(at);
+                    let heard = &mut self.status.heard;
+                    heard.bytes = Some(heard_at);
+                    if self.decoder.status.counters.sentences > sentences {
+                        self.status.last_sentence = Some(at);
+                        heard.sentence = Some(heard_at);
+                    }
+                    heard.fix = match self.decoder.status.fix {
+                        FixType::None => None,
+                        _ => Some(heard.fix.unwrap_or(heard_at)),
+                    };
                     for out in outputs {
                         self.alarm(out.alarm);
                         out.sample.into_iter().for_each(sample);
@@ -296,13 +353,21 @@ impl Source {
                 }
                 Ok(Input::Pulse(at)) => {
                     self.status.last_pulse = Some(at);
+                    self.status.heard.pulse = Some(heard_at);
                     let out = self.clock.on_pps(at, fed.and_then(|f| f.numbering));
                     self.alarm(out.alarm);
                     out.sample.into_iter().for_each(sample);
                 }
                 Ok(Input::Connected) => {
                     self.status.connected = true;
+                    self.status.device_error = None;
+                    self.status.heard.opened.get_or_insert(heard_at);
                 }
+                Ok(Input::Missing(why)) => {
+                    self.status.device_error = Some(why);
+                    self.status.heard.opened = None;
+                }
+                Ok(Input::Pps(opened)) => self.status.pps_error = opened.err(),
                 Ok(Input::Disconnected) => {
                     self.status.connected = false;
                     self.status.reconnects += 1;

@@ -19,6 +19,15 @@ pub enum Pulses {
     Simulated(Receiver<Realtime>),
 }
 
+/// The input as the configuration names it, when there is one.
+pub fn name(input: &PpsInput) -> Option<String> {
+    match input {
+        PpsInput::None => None,
+        PpsInput::Kernel(path) => Some(path.display().to_string()),
+        PpsInput::Gpio { chip, line } => Some(format!("{}:{line}", chip.display())),
+    }
+}
+
 impl Pulses {
     pub fn open(input: &PpsInput, edge: PpsEdge) -> io::Result<Option<Self>> {
         Ok(match input {
