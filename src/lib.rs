@@ -2,11 +2,14 @@
 //! the data flow: reference clocks feed the discipline, which publishes clock snapshots that the
 //! NTP server and the status page read.
 
+pub mod capture;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod detect;
 pub mod discipline;
 pub mod loadgen;
+pub mod manpage;
 pub mod refclock;
 pub mod replay;
 pub mod server;
