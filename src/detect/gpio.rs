@@ -150,7 +150,12 @@ pub fn watch(chip_path: &Path, lines: Option<&[u32]>, seconds: f64) -> ChipRepor
         let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
         // SAFETY: `fds` holds valid pollfds for descriptors the requests keep open.
         if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) } < 0 {
-            continue; // EINTR: poll again
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            report.note = Some(format!("watching stopped early: {e}"));
+            break;
         }
         for (pfd, (_, _, request, edges)) in fds.iter().zip(&mut watched) {
             if pfd.revents & libc::POLLIN == 0 {
