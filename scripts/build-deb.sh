@@ -22,5 +22,9 @@ command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 # A small binary for the card: no debug info, symbols stripped.
 CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
     cargo build --release --locked --target "$TARGET"
+# pitime(8) is made from the command line's definitions by `pitime manpage`: this machine's own
+# build prints it (the Pi's binary may not run here). Compressed as Debian policy wants.
+mkdir -p target/man
+cargo run --locked --quiet -- manpage | gzip -9n >target/man/pitime.8.gz
 cargo deb --no-build --no-strip --target "$TARGET"
 ls -l target/"$TARGET"/debian/*.deb

@@ -3,11 +3,14 @@
 //! NTP server and the status page read.
 
 pub mod alarm;
+pub mod capture;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod detect;
 pub mod discipline;
 pub mod loadgen;
+pub mod manpage;
 pub mod refclock;
 pub mod replay;
 pub mod server;

@@ -2,13 +2,18 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
-use pitime::config::{ActuatorKind, Config, ConfigError, LOG_LEVELS};
+use pitime::capture;
+use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LOG_LEVELS};
+use pitime::detect::{self, pulses::classify, Devices};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
 use pitime::replay;
@@ -104,6 +109,18 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         duration: u64,
     },
+    /// Look for receivers and pulses, and suggest pitime.toml `[[source]]` sections.
+    ///
+    /// Listens to serial ports for NMEA or UBX, watches GPIO lines for a PPS or a DCF77
+    /// receiver's pulses, and kernel PPS devices for pulses. Sends nothing to the devices and
+    /// changes no file unless asked to write one. Stop pitime first: it holds what it uses.
+    Detect(Detect),
+    /// Record a receiver's signal to a file that `pitime replay` reads, for bug reports.
+    #[command(subcommand)]
+    Capture(Capture),
+    /// Print this manual page (roff), made from the command line's own definitions.
+    #[command(hide = true)]
+    Manpage,
     /// Load-test an NTP server from many loopback source addresses.
     BenchServer {
         /// Server address.
@@ -238,6 +255,63 @@ fn parse_jump(s: &str) -> Result<(u64, u64, f64), String> {
     Ok((a, b, seconds.parse().map_err(|e| format!("{e}"))?))
 }
 
+#[derive(clap::Args)]
+struct Detect {
+    /// A serial device to listen to (repeat for several; `none` for none). Default: every
+    /// /dev/serial0, /dev/ttyAMA*, /dev/ttyS*, /dev/ttyUSB* and /dev/ttyACM*, at 9600, 38400,
+    /// 115200, 4800, 57600 and 230400 baud, 2.5 s each, until NMEA or UBX is heard.
+    #[arg(long, value_name = "DEV")]
+    serial: Vec<PathBuf>,
+    /// The GPIO chip whose lines to watch (`none` for none). Default: /dev/gpiochip-header if
+    /// it exists, else /dev/gpiochip0.
+    #[arg(long)]
+    chip: Option<PathBuf>,
+    /// The lines to watch, e.g. 17,18. Default: on a Pi the header's GPIO 2 to 27 that no
+    /// device has taken; on another chip, all.
+    #[arg(long, value_delimiter = ',')]
+    lines: Option<Vec<u32>>,
+    /// A kernel PPS device to listen to (repeat; `none` for none). Default: every /dev/ppsN.
+    #[arg(long, value_name = "DEV")]
+    pps: Vec<PathBuf>,
+    /// Seconds to watch the GPIO lines and PPS devices.
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    seconds: Duration,
+    /// Print the findings and the suggestion as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also write the suggested sources to FILE (refused if it exists, unless --force).
+    #[arg(long, value_name = "FILE")]
+    write: Option<PathBuf>,
+    /// Overwrite the file of --write if it exists.
+    #[arg(long, requires = "write")]
+    force: bool,
+}
+
+#[derive(Subcommand)]
+enum Capture {
+    /// A DCF77 receiver's GPIO line: one `<seconds> <level>` line per edge, levels as at the pin.
+    Dcf77 {
+        /// The GPIO chip.
+        #[arg(long, default_value = "/dev/gpiochip-header")]
+        chip: PathBuf,
+        /// The line's offset on the chip (the BCM GPIO number on a Pi).
+        #[arg(long)]
+        line: u32,
+        /// Seconds to record; Ctrl-C stops sooner, keeping what was recorded.
+        #[arg(long, default_value = "600", value_parser = parse_seconds)]
+        seconds: Duration,
+        /// The line's bias, as the source's `bias`.
+        #[arg(long, default_value = "pull-up",
+              value_parser = clap::builder::PossibleValuesParser::new(Bias::NAMES))]
+        bias: String,
+        /// Kernel debounce period, seconds, as the source's `debounce`.
+        #[arg(long, default_value_t = 0.0)]
+        debounce: f64,
+        /// The file to write.
+        file: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum Replay {
     /// An NMEA capture: `#` lines are comments, the rest the bytes the receiver sent.
@@ -325,7 +399,33 @@ fn main() -> ExitCode {
             for e in &errors {
                 eprintln!("pitime: {}: {e}", file.display());
             }
-            print_lines(replay::dcf77_minutes(&edges, active_low, confirm))
+            if let Some(hint) = replay::dcf77_polarity_hint(&edges, active_low) {
+                eprintln!("pitime: {}: {hint}", file.display());
+            }
+            let minutes = replay::dcf77_minutes(&edges, active_low, confirm);
+            if minutes.is_empty() {
+                return fail(format!("{}: no minute decoded", file.display()));
+            }
+            print_lines(minutes)
+        }
+        Command::Detect(d) => detect(d),
+        Command::Capture(Capture::Dcf77 {
+            chip,
+            line,
+            seconds,
+            bias,
+            debounce,
+            file,
+        }) => capture_dcf77(&chip, line, seconds.as_secs_f64(), &bias, debounce, &file),
+        Command::Manpage => {
+            let page = pitime::manpage::render(Cli::command())
+                .and_then(|page| std::io::stdout().lock().write_all(&page));
+            match page {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    fail(format!("manpage: {e}"))
+                }
+                _ => ExitCode::SUCCESS,
+            }
         }
         Command::Simulate(a) => {
             let scenario = Scenario {
@@ -423,6 +523,84 @@ fn main() -> ExitCode {
                 Err(e) => fail(e.to_string()),
             }
         }
+    }
+}
+
+fn detect(d: Detect) -> ExitCode {
+    if let Some(path) = d.write.as_ref().filter(|p| !d.force && p.exists()) {
+        return fail(format!(
+            "{} exists: pass --force to overwrite it",
+            path.display()
+        ));
+    }
+    let report = pitime::detect::run(detect::Options {
+        serial: Devices::from_args(d.serial),
+        chip: Devices::from_args(d.chip.into_iter().collect()),
+        lines: d.lines,
+        pps: Devices::from_args(d.pps),
+        seconds: d.seconds.as_secs_f64(),
+    });
+    let suggestion = report.suggestion();
+    if d.json {
+        let mut json = serde_json::json!(report);
+        json["suggestion"] = serde_json::json!(suggestion);
+        println!("{json:#}");
+    } else {
+        print!("{}", report.text());
+    }
+    if let Some(path) = &d.write {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        match d.force {
+            true => options.create(true).truncate(true),
+            false => options.create_new(true),
+        };
+        let written = options
+            .open(path)
+            .and_then(|mut f| f.write_all(suggestion.as_bytes()));
+        if let Err(e) = written {
+            return fail(format!("{}: {e}", path.display()));
+        }
+        eprintln!("pitime: suggestion written to {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
+fn capture_dcf77(
+    chip: &Path,
+    line: u32,
+    seconds: f64,
+    bias: &str,
+    debounce: f64,
+    file: &Path,
+) -> ExitCode {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, stop.clone()) {
+            return fail(format!("capture: {e}"));
+        }
+    }
+    let mut out = match std::fs::File::create(file) {
+        Ok(f) => std::io::BufWriter::new(f),
+        Err(e) => return fail(format!("{}: {e}", file.display())),
+    };
+    let bias = Bias::from_name(bias).unwrap_or(Bias::PullUp);
+    eprintln!(
+        "pitime: recording {} line {line} to {} for {seconds} s (Ctrl-C stops)",
+        chip.display(),
+        file.display()
+    );
+    match capture::dcf77(chip, line, bias, debounce, seconds, &mut out, &stop) {
+        Ok(edges) => {
+            let span = edges.last().map_or(0.0, |e| e.0);
+            eprintln!(
+                "pitime: {} edges in {span:.0} s; they look like: {}",
+                edges.len(),
+                serde_json::json!(classify(&edges, span.max(1.0)))
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("capture: {e}")),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::detect::pulses::{classify, Pulses};
 use crate::refclock::dcf77::decoder::{Dcf77Decoder, Event};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
 use crate::refclock::gps::nmea::LineReader;
@@ -65,6 +66,38 @@ pub fn dcf77_edges(text: &str) -> (Vec<(f64, bool)>, Vec<String>) {
         }
     }
     (edges, errors)
+}
+
+/// A DCF77 capture's text for edges: what `dcf77_edges` reads back.
+pub fn format_dcf77_edges(edges: &[(f64, bool)]) -> String {
+    edges
+        .iter()
+        .map(|(t, level)| format!("{t:.6} {}\n", u8::from(*level)))
+        .collect()
+}
+
+/// What to say when a capture's pulses are at the other level than `active_low` says: the
+/// decoder then sees 800 and 900 ms pulses and decodes nothing.
+pub fn dcf77_polarity_hint(edges: &[(f64, bool)], active_low: bool) -> Option<&'static str> {
+    let span = match (edges.first(), edges.last()) {
+        (Some(a), Some(b)) => b.0 - a.0,
+        _ => return None,
+    };
+    match classify(edges, span) {
+        Pulses::Dcf77 {
+            active_low: low, ..
+        } if low != active_low => Some(match low {
+            true => {
+                "the pulses look inverted (the line is low during them): replay with \
+                     --active-low, and set `active_low = true` on the dcf77 source"
+            }
+            false => {
+                "the pulses look inverted (the line is high during them): replay without \
+                      --active-low, and set `active_low = false` on the dcf77 source"
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// Every minute the DCF77 decoder accepts from a capture's edges.

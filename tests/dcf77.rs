@@ -8,7 +8,8 @@ use std::process::Command;
 use common::{
     client_request, exchange, ntpdig_json, private_network, run_ok, stratum_refid, Daemon, TempDir,
 };
-use pitime::sim::dcf77::{evaluate, format_edges, Dcf77Signal, Score};
+use pitime::replay::format_dcf77_edges;
+use pitime::sim::dcf77::{evaluate, Dcf77Signal, Score};
 use pitime::time::days_from_civil;
 
 const CONFIRM: usize = 2;
@@ -148,7 +149,7 @@ fn replay_prints_each_accepted_minute() {
     };
     let generated = signal.generate();
     let dir = TempDir::new("dcf77");
-    let text = format!("# generated\n{}", format_edges(&generated.edges));
+    let text = format!("# generated\n{}", format_dcf77_edges(&generated.edges));
     let file = dir.write("edges.txt", &text);
     let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
         "replay",

@@ -128,6 +128,20 @@ pub enum Bias {
     Disabled,
 }
 
+impl Bias {
+    /// As the configuration and the command line spell them, in the order of the variants.
+    pub const NAMES: [&str; 4] = ["as-is", "pull-up", "pull-down", "disabled"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<Bias> {
+        let all = [Bias::AsIs, Bias::PullUp, Bias::PullDown, Bias::Disabled];
+        Some(all[Self::NAMES.iter().position(|&n| n == name)?])
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dcf77SourceConfig {
     pub name: String,
@@ -327,7 +341,6 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77Sour
         sim.finish(errs);
         config
     });
-    let biases = ["as-is", "pull-up", "pull-down", "disabled"];
     Dcf77SourceConfig {
         name: sec.value(errs, "name", "dcf77".to_string(), any),
         select,
@@ -336,15 +349,13 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77Sour
             .into(),
         line: sec.value(errs, "line", 17i64, in_range(0u32, 511)) as u32,
         active_low: sec.value(errs, "active_low", false, any),
-        bias: match sec
-            .value(errs, "bias", "pull-up".to_string(), one_of(&biases))
-            .as_str()
-        {
-            "as-is" => Bias::AsIs,
-            "pull-down" => Bias::PullDown,
-            "disabled" => Bias::Disabled,
-            _ => Bias::PullUp,
-        },
+        bias: Bias::from_name(&sec.value(
+            errs,
+            "bias",
+            "pull-up".to_string(),
+            one_of(&Bias::NAMES),
+        ))
+        .unwrap_or(Bias::PullUp),
         debounce: sec.value(errs, "debounce", 0.0, |v: &f64| {
             match (0.0..=0.03).contains(v) {
                 true => Ok(()),

@@ -182,14 +182,6 @@ fn xor_edges(signal: &[(f64, f64)], noise: &[(f64, f64)], invert: bool) -> Vec<(
     edges
 }
 
-/// The replay format: one `<seconds> <level>` line per edge.
-pub fn format_edges(edges: &[(f64, bool)]) -> String {
-    edges
-        .iter()
-        .map(|(t, level)| format!("{t:.6} {}\n", u8::from(*level)))
-        .collect()
-}
-
 /// How a decoder did on a generated signal.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Score {

@@ -6,6 +6,7 @@
 //! system clock is stepped (by a day at first start, from DCF77 alone). Each sample's local
 //! time is the system clock's reading at the marker, converted when the sample is made.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -82,34 +83,15 @@ impl Edges {
             }
             None => None,
         };
-        let mut builder = gpiocdev::Request::builder();
-        builder
-            .on_chip(&c.chip)
-            .with_consumer("pitime-dcf77")
-            .with_line(c.line)
-            .as_input()
-            .with_edge_detection(EdgeDetection::BothEdges)
-            .with_event_clock(EventClock::Monotonic);
-        if c.active_low {
-            builder.as_active_low();
-        }
-        match c.bias {
-            Bias::AsIs => {}
-            Bias::PullUp => {
-                builder.with_bias(gpiocdev::line::Bias::PullUp);
-            }
-            Bias::PullDown => {
-                builder.with_bias(gpiocdev::line::Bias::PullDown);
-            }
-            Bias::Disabled => {
-                builder.with_bias(gpiocdev::line::Bias::Disabled);
-            }
-        }
-        if c.debounce > 0.0 {
-            builder.with_debounce_period(Duration::from_secs_f64(c.debounce));
-        }
         Ok(Edges::Gpio {
-            events: builder.request()?,
+            events: request_line(
+                &c.chip,
+                c.line,
+                c.active_low,
+                c.bias,
+                c.debounce,
+                "pitime-dcf77",
+            )?,
             _pon: pon,
         })
     }
@@ -132,6 +114,42 @@ impl Edges {
             },
         }
     }
+}
+
+/// Requests `line` for both edges, stamped on CLOCK_MONOTONIC: as the driver reads a DCF77
+/// receiver, and as `pitime capture` and `pitime detect` watch a line.
+pub fn request_line(
+    chip: &Path,
+    line: u32,
+    active_low: bool,
+    bias: Bias,
+    debounce: f64,
+    consumer: &str,
+) -> Result<gpiocdev::Request, gpiocdev::Error> {
+    let mut builder = gpiocdev::Request::builder();
+    builder
+        .on_chip(chip)
+        .with_consumer(consumer)
+        .with_line(line)
+        .as_input()
+        .with_edge_detection(EdgeDetection::BothEdges)
+        .with_event_clock(EventClock::Monotonic);
+    if active_low {
+        builder.as_active_low();
+    }
+    let bias = match bias {
+        Bias::AsIs => None,
+        Bias::PullUp => Some(gpiocdev::line::Bias::PullUp),
+        Bias::PullDown => Some(gpiocdev::line::Bias::PullDown),
+        Bias::Disabled => Some(gpiocdev::line::Bias::Disabled),
+    };
+    if let Some(bias) = bias {
+        builder.with_bias(bias);
+    }
+    if debounce > 0.0 {
+        builder.with_debounce_period(Duration::from_secs_f64(debounce));
+    }
+    builder.request()
 }
 
 /// Decodes the receiver until dropped.

@@ -75,6 +75,11 @@ impl NmeaDecoder {
         }
     }
 
+    /// The fix status the most recent sentence that carries one reported; `None` before any.
+    pub fn has_fix(&self) -> Option<bool> {
+        self.has_fix
+    }
+
     /// Takes one line from `LineReader`. Returns a report for time-bearing sentences and for
     /// lines that fail their checksum; updates `status` for the rest.
     pub fn line(&mut self, line: &[u8]) -> Option<TimeReport> {

@@ -1,5 +1,6 @@
 //! The receiver's serial port: raw mode at a set speed, reads with a timeout so the driver can
-//! notice a stop request or a silent receiver.
+//! notice a stop request or a silent receiver. The port's settings are restored when it is
+//! closed, so that `pitime detect` trying speeds leaves a port as it found it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -10,6 +11,8 @@ use std::time::Duration;
 
 pub struct SerialPort {
     file: File,
+    /// The settings before ours.
+    saved: libc::termios,
 }
 
 fn speed(baud: u32) -> io::Result<libc::speed_t> {
@@ -42,10 +45,11 @@ impl SerialPort {
         let fd = file.as_raw_fd();
         // SAFETY: termios is plain data; fd is open for the duration of these calls.
         unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(fd, &mut t) != 0 {
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut saved) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            let mut t = saved;
             libc::cfmakeraw(&mut t);
             t.c_cflag |= libc::CLOCAL | libc::CREAD;
             let s = speed(baud)?;
@@ -54,8 +58,10 @@ impl SerialPort {
             if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            // What arrived before (at another speed, or long ago) has no use and no timing.
+            libc::tcflush(fd, libc::TCIFLUSH);
+            Ok(SerialPort { file, saved })
         }
-        Ok(SerialPort { file })
     }
 
     /// Reads what has arrived, waiting up to `timeout`: `Ok(0)` on timeout. A hang-up (the
@@ -96,4 +102,26 @@ impl SerialPort {
             Err(e) => Err(e),
         }
     }
+}
+
+impl Drop for SerialPort {
+    fn drop(&mut self) {
+        // SAFETY: restores settings read from this descriptor, which is still open.
+        unsafe { libc::tcsetattr(self.file.as_raw_fd(), libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// The line discipline attached to a tty (`N_TTY`, 0, unless a kernel driver such as Bluetooth's
+/// HCI or the PPS line discipline took the port), read without changing anything.
+pub fn line_discipline(path: &Path) -> io::Result<i32> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let mut ldisc: libc::c_int = 0;
+    // SAFETY: TIOCGETD writes one int.
+    if unsafe { libc::ioctl(file.as_raw_fd(), libc::TIOCGETD, &mut ldisc) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ldisc)
 }
