@@ -193,12 +193,28 @@ fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
          [[source]]\nkind = \"dcf77\"\nreceiver_delay = 0.04\nconfirm = 1\n\n\
          [source.simulate]\nclock_offset = 0.3\njitter = 0.003\nwrong_width_rate = 0.005\n",
     );
+    let reply = wait_for_dcf77(&daemon);
+    let dispersion = u32::from_be_bytes(reply[8..12].try_into().unwrap()) as f64 / 65536.0;
+    assert!(dispersion < 0.05, "root dispersion {dispersion}");
+    // Let the median fill with second markers, then ask a real client.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let (stratum, offset) = ntpdig_json("ntpdig", "127.0.0.1");
+    assert_eq!(stratum, 1);
+    assert!((offset - 0.3).abs() < 0.005, "offset {offset}");
+    assert!(daemon.log().contains("DCF77 minute accepted"));
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+/// Waits (up to 150 s: a first frame takes one to two minutes) for stratum 1 from DCF77.
+fn wait_for_dcf77(daemon: &Daemon) -> Vec<u8> {
     let server = "127.0.0.1:123".parse().unwrap();
-    // A first complete frame takes one to two minutes.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
-    while exchange(server, &client_request(4, 1))
-        .is_none_or(|r| stratum_refid(&r) != (1, *b"DCF\0"))
-    {
+    loop {
+        if let Some(reply) = exchange(server, &client_request(4, 1)) {
+            if stratum_refid(&reply) == (1, *b"DCF\0") {
+                return reply;
+            }
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "no DCF77 time:\n{}",
@@ -206,12 +222,25 @@ fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    // Let the median fill with second markers, then ask a real client.
-    std::thread::sleep(std::time::Duration::from_secs(10));
-    let (stratum, offset) = ntpdig_json("ntpdig", "127.0.0.1");
-    assert_eq!(stratum, 1);
-    assert!((offset - 0.3).abs() < 0.005, "offset {offset}");
-    assert!(daemon.log().contains("DCF77 minute accepted"));
+}
+
+#[test]
+fn without_a_receiver_delay_the_error_bound_says_so_and_an_alarm_is_raised() {
+    private_network();
+    let daemon = Daemon::start(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\n[web]\nlisten = [\"127.0.0.1:8123\"]\n\n\
+         [[source]]\nkind = \"dcf77\"\nconfirm = 1\n[source.simulate]\n",
+    );
+    let reply = wait_for_dcf77(&daemon);
+    // Root dispersion (NTP short format, bytes 8 to 11): the unknown delay, not 5 ms.
+    let dispersion = u32::from_be_bytes(reply[8..12].try_into().unwrap()) as f64 / 65536.0;
+    assert!(dispersion >= 0.1, "root dispersion {dispersion}");
+    let out = run_ok(Command::new(common::BIN).args(["status", "--address", "127.0.0.1:8123"]));
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("followed without `receiver_delay`"),
+        "{status}"
+    );
     assert_eq!(daemon.stop().code(), Some(0));
 }
 

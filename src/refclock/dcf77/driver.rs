@@ -26,6 +26,9 @@ use crate::worker::Workers;
 
 /// A DCF77 second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
 pub const DCF77_ERROR: f64 = 0.005;
+/// Added to the error bound while `receiver_delay` is not set: modules are 30 to 100 ms late,
+/// and clients must not be told the time is better than that.
+const UNMEASURED_DELAY: f64 = 0.1;
 /// Decoded minutes in a row with the leap-second bit before the announcement is believed.
 const LEAP_MINUTES: u32 = 5;
 const POLL: Duration = Duration::from_millis(500);
@@ -263,8 +266,11 @@ fn run(
                     };
                 }
                 Event::Second { t, utc } => {
-                    let marker =
-                        epoch + ((t - c.receiver_delay.unwrap_or(0.0)) * 1e9).round() as i64;
+                    let (delay, error) = match c.receiver_delay {
+                        Some(delay) => (delay, DCF77_ERROR),
+                        None => (0.0, DCF77_ERROR + UNMEASURED_DELAY),
+                    };
+                    let marker = epoch + ((t - delay) * 1e9).round() as i64;
                     let local = realtime_at_monotonic(marker);
                     // A2 has no parity: one bit flipped by noise must not insert a second, so
                     // the announcement counts only once several minutes in a row carry it
@@ -274,7 +280,7 @@ fn run(
                         false => Leap::None,
                     };
                     if let Some(reference) = utc.to_realtime() {
-                        let s = Sample::new(local, reference, DCF77_ERROR, *b"DCF\0");
+                        let s = Sample::new(local, reference, error, *b"DCF\0");
                         sample(s.with_leap(leap));
                     }
                 }
