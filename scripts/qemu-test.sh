@@ -8,8 +8,14 @@
 #
 # IMAGE is a .img or .img.xz (default: the newest target/image/pitime-*-arm64.img from
 # `scripts/build-image.sh --no-xz`); it is not modified: the test works on a copy whose boot
-# partition gets (with mcopy) a throwaway SSH key, a host name and a pitime.toml with a simulated
-# GNSS receiver, NTP on 0.0.0.0:123 and the status page on 0.0.0.0:80.
+# partition gets (with mcopy) a throwaway SSH key, a host name, a throwaway NTP key (ntp.keys), a
+# static address (network.txt: the one QEMU's user network gives by DHCP) and a short pitime.toml
+# with a simulated GNSS receiver, the keys file, NTP on 0.0.0.0:123 and the status page on
+# 0.0.0.0:80, which leaves [discipline] to the image's /etc/pitime/pitime.toml (the kernel
+# actuator and the drift file), over which it is laid. It checks that each of these applied, that
+# an edited pitime.toml (require_auth) applies without a reboot, and that invalid files (a host
+# name "-x", a network.txt of garbage) are ignored while the others still apply, at once and at
+# the next boot.
 #
 # The default machine is QEMU's `virt` with the image's own kernel and initrd, taken out of the
 # image with mcopy (~1 min to a login on 2 cores); --raspi3b boots the emulated Raspberry Pi 3 with
@@ -32,7 +38,8 @@
 # systemd/, debian/ or scripts/build-image.sh.
 #
 # Host ports forwarded to the guest's 123/udp, 80/tcp and 22/tcp: QEMU_TEST_PORT_BASE (default
-# 10000) plus 123, 8080 and 8022.
+# 10000) plus 123, 8080 and 8022. QEMU_TEST_BOOT_TIMEOUT: seconds to wait for a boot (default 300,
+# 600 for --raspi3b), for a busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +55,7 @@ IMAGE=${1:-$(ls -t target/image/pitime-*-arm64.img 2>/dev/null | head -n1)}
 base=${QEMU_TEST_PORT_BASE:-10000}
 NTP_PORT=$((base + 123)) WEB_PORT=$((base + 8080)) SSH_PORT=$((base + 8022))
 # Bounds for each wait, in seconds: software emulation is slow, the raspi3b machine more so.
-BOOT_TIMEOUT=$([ "$MACHINE" = virt ] && echo 300 || echo 600)
+BOOT_TIMEOUT=${QEMU_TEST_BOOT_TIMEOUT:-$([ "$MACHINE" = virt ] && echo 300 || echo 600)}
 SYNC_TIMEOUT=120
 
 missing=()
@@ -96,20 +103,22 @@ ssh-keygen -q -t ed25519 -N '' -C qemu-test -f "$tmp/key"
 cp "$tmp/key.pub" "$tmp/ssh_authorized_keys"
 echo pitime-test >"$tmp/hostname"
 printf '%s\n' '# QEMU user networking: the host appears as 10.0.2.2' 10.0.2.0/24 fd00::/8 >"$tmp/local-networks.txt"
+# A throwaway SHA1 key; the keys file must not be readable by others, here as on the Pi.
+printf '7 SHA1 %s\n' "$(od -A n -N 20 -t x1 /dev/urandom | tr -d ' \n')" >"$tmp/ntp.keys"
+chmod 0600 "$tmp/ntp.keys"
+# QEMU's user network, as static settings: the address its DHCP server gives, its gateway and
+# DNS server. The emulated Pi's network is USB (usb0), which is not a wired name (eth*, en*).
+{
+    echo "# scripts/qemu-test.sh: what QEMU's DHCP would give, set statically"
+    [ "$MACHINE" = virt ] || echo "interface=usb0"
+    printf '%s\n' address=10.0.2.15/24 gateway=10.0.2.2 dns=10.0.2.3
+} >"$tmp/network.txt"
 # What every test's pitime.toml has: NTP and the status page on all addresses (the forwarded
-# ports), the kernel actuator and the drift file.
+# ports) and the boot partition's keys file; any arguments are more lines of [server]. The kernel
+# actuator and the drift file come from the image's /etc/pitime/pitime.toml.
 config_common() {
-    cat <<'EOF'
-[server]
-listen = ["0.0.0.0:123"]
-
-[web]
-listen = ["0.0.0.0:80"]
-
-[discipline]
-actuator = "kernel"
-drift_file = "/var/lib/pitime/drift"
-EOF
+    printf '%s\n' '[server]' 'listen = ["0.0.0.0:123"]' 'keys_file = "ntp.keys"' "$@"
+    printf '\n%s\n' '[web]' 'listen = ["0.0.0.0:80"]'
 }
 # The rig's pitime.toml: the receivers (gps, dcf77 or both) on the guest's real devices.
 rig_config() {
@@ -134,11 +143,11 @@ EOF
     esac
     printf '\n[[source]]\nkind = "local"\n'
 }
-{
+test_config() {
     echo "# scripts/qemu-test.sh: a simulated GNSS receiver (stratum 1 after a few seconds), the system"
     echo "# clock at stratum 10 until then. The receiver's time is 0.3 s ahead of the guest's clock, and"
     echo "# the kernel actuator steps and then steers the guest's clock to it."
-    config_common
+    config_common "$@"
     cat <<'EOF'
 
 [[source]]
@@ -151,9 +160,11 @@ clock_offset = 0.3
 [[source]]
 kind = "local"
 EOF
-} >"$tmp/pitime.toml"
+}
+test_config >"$tmp/pitime.toml"
 [ "$RIG" = no ] || rig_config gps >"$tmp/pitime.toml"
-mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/local-networks.txt" "$tmp/pitime.toml" ::
+mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/local-networks.txt" "$tmp/ntp.keys" \
+    "$tmp/network.txt" "$tmp/pitime.toml" ::
 
 # The image's own kernel, initrd, device tree and command line.
 kernel=$(mdir -b -i "$boot" :: | grep -o 'vmlinuz-[^ ]*' | sort -V | tail -n1)
@@ -185,10 +196,13 @@ if [ "$RIG" = yes ]; then
         -monitor "unix:$tmp/monitor.sock,server=on,wait=off"
         -rtc "base=$(date -u -d '-1 day' +%Y-%m-%dT%H:%M:%S)")
 fi
+# Software emulation on a busy machine can be several times slower than usual: systemd's 90 s for
+# the card's partitions to appear (before the boot drops to emergency mode) is made 10 min.
+slow_machine=systemd.default_device_timeout_sec=600
 boot() {
     if [ "$MACHINE" = virt ]; then
         # The Pi's command line, with the virt machine's serial port as the console.
-        cmdline="$(sed -e 's/console=[^ ]*//g' "$tmp/cmdline.txt") console=ttyAMA0"
+        cmdline="$(sed -e 's/console=[^ ]*//g' "$tmp/cmdline.txt") console=ttyAMA0 $slow_machine"
         qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 1G "${rig_devices[@]}" \
             -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" -append "$cmdline" \
             -drive "file=$img,if=none,format=raw,id=disk" -device virtio-blk-pci,drive=disk \
@@ -199,7 +213,7 @@ boot() {
         # receiver; here it is the console, for the log.
         qemu-system-aarch64 -M raspi3b -m 1G -dtb "$tmp/pi3.dtb" \
             -kernel "$tmp/vmlinuz" -initrd "$tmp/initrd.img" \
-            -append "$(cat "$tmp/cmdline.txt") console=ttyAMA0,115200" \
+            -append "$(cat "$tmp/cmdline.txt") console=ttyAMA0,115200 $slow_machine" \
             -drive "file=$img,if=sd,format=raw" \
             -netdev "user,id=net,$forward" -device usb-net,netdev=net \
             -display none -serial "file:$tmp/console.log" -serial null -monitor none >"$tmp/qemu.log" 2>&1 &
@@ -314,7 +328,7 @@ if [ "$RIG" = yes ]; then
 fi
 
 checks=$(guest 'hostname; findmnt -n -o OPTIONS /; df -m --output=size /var/lib/pitime-state | tail -n1;
-    grep -c simulate /etc/pitime/pitime.toml; ls /var/lib/pitime-state/ssh/ | grep -c "_key$";
+    grep -c simulate /run/pitime-boot/pitime.toml; ls /var/lib/pitime-state/ssh/ | grep -c "_key$";
     journalctl -b -u avahi-daemon | grep -o "Host name is [^ ]*" | tail -n1 | cut -d" " -f4; passwd -S root')
 read -r -d '' name root_options state_mib simulated host_keys mdns_name _ root_password _ <<<"$checks" || true
 [ "$name" = pitime-test ] || fail "host name from the boot partition not applied: $name"
@@ -325,6 +339,48 @@ case ,$root_options, in *,ro,*) ;; *) fail "root not read-only: $root_options" ;
 [ "$mdns_name" = pitime-test.local. ] || fail "avahi does not announce pitime-test.local: $mdns_name"
 [ "$root_password" = L ] || fail "root's password is not locked: $root_password"
 echo "ok: host name $name (avahi: $mdns_name), root mounted $root_options, state partition $state_mib MiB, pitime.toml from the boot partition, 3 SSH host keys made, root password locked"
+
+# The boot partition's pitime.toml is laid over the image's: what it leaves out ([discipline])
+# keeps the image's values, as `pitime check-config --effective` shows with each key's file.
+effective=$(guest pitime check-config --effective /etc/pitime/pitime.toml /run/pitime-boot/pitime.toml) ||
+    fail "pitime check-config --effective: $effective"
+for key in actuator drift_file leap_file; do
+    line=$(grep -m1 "^$key = " <<<"$effective") || fail "no $key in the effective configuration: $effective"
+    case $key:$line in
+        actuator:*'"kernel"'*'# /etc/pitime/pitime.toml'* | leap_file:*'# /etc/pitime/pitime.toml'* | \
+            drift_file:*/var/lib/pitime/drift*'# /etc/pitime/pitime.toml'*) ;;
+        *) fail "$key is not the image's: $line" ;;
+    esac
+done
+grep -q '^listen = \["0.0.0.0:123"\] *# /run/pitime-boot/pitime.toml' <<<"$effective" ||
+    fail "server.listen is not the boot partition's: $effective"
+[ "$(guest systemctl show -p ExecStart --value pitime | grep -o -- '--config [^ ;]*' | tr '\n' ' ')" = \
+    "--config /etc/pitime/pitime.toml --config /run/pitime-boot/pitime.toml " ] ||
+    fail "pitime.service does not read the two files: $(guest systemctl show -p ExecStart --value pitime)"
+echo "ok: pitime runs with /etc/pitime/pitime.toml and the boot partition's over it; the image's kernel actuator, drift file and leap file kept"
+
+# ntp.keys: installed for pitime alone (it refuses a keys file others can read), and found by
+# keys_file = "ntp.keys", relative to the boot partition's pitime.toml in /run/pitime-boot.
+keys=$(guest stat -c "'%U %G %a'" /run/pitime-boot/ntp.keys) || fail "ntp.keys not installed"
+[ "$keys" = "root pitime 640" ] || fail "/run/pitime-boot/ntp.keys: owner, group and mode $keys"
+python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" "$SYNC_TIMEOUT" ||
+    fail "no NTP reply signed with the boot partition's key"
+echo "ok: ntp.keys installed as root:pitime 0640; a request signed with its key gets a signed reply"
+
+# network.txt: the static settings are the ones applied (no DHCP lease: no "dynamic" address).
+if [ "$MACHINE" = virt ]; then
+    # (Expanded in the guest.)
+    # shellcheck disable=SC2016
+    network=$(guest 'ip -4 -o addr show scope global; ip -4 route show default;
+        networkctl status $(ip -4 route show default | grep -o "dev [^ ]*" | cut -d" " -f2)')
+    grep -q 'inet 10.0.2.15/24 .*scope global' <<<"$network" || fail "no 10.0.2.15/24: $network"
+    ! grep -q 'inet 10.0.2.15/24 .*dynamic' <<<"$network" || fail "10.0.2.15 from DHCP, not network.txt: $network"
+    grep -q '^default via 10.0.2.2 ' <<<"$network" || fail "no default route via 10.0.2.2: $network"
+    grep -q 'Network File: /run/systemd/network/10-pitime-network-txt.network' <<<"$network" ||
+        fail "network.txt's file not the one applied: $network"
+    grep -q 'DNS: 10.0.2.3' <<<"$network" || fail "no DNS server 10.0.2.3: $network"
+    echo "ok: network.txt applied: static 10.0.2.15/24, default route via 10.0.2.2, DNS 10.0.2.3"
+fi
 
 # NTP through the forwarded port, until the reply says synchronised.
 python3 scripts/qemu/ntp-query.py "$NTP_PORT" "$SYNC_TIMEOUT" || fail "no synchronised NTP reply"
@@ -380,8 +436,59 @@ echo "ok: firewall: local-networks.txt applied; NTP and the status page closed t
 # Applying changed settings without a reboot, as docs/operations.md says: the sets come back.
 guest systemctl restart pitime-boot-config pitime
 python3 scripts/qemu/ntp-query.py "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null || fail "no NTP after restarting pitime-boot-config"
-[ "$(guest findmnt -n --mountpoint /etc/pitime/pitime.toml | wc -l)" = 1 ] || fail "pitime.toml mounted twice"
+! guest findmnt -n --mountpoint /etc/pitime/pitime.toml >/dev/null || fail "something is mounted on /etc/pitime/pitime.toml"
 echo "ok: systemctl restart pitime-boot-config pitime: settings applied again, NTP answered"
+
+# An edited pitime.toml on the boot partition, without a reboot nor a restart of pitime, as
+# docs/install.md says: pitime-boot-config checks and installs it, SIGHUP rereads both files.
+# require_auth: unsigned requests go unanswered, signed ones are answered; then back.
+to_boot_partition() {
+    guest "mount -o remount,rw /boot/firmware && cat >/boot/firmware/$1 && mount -o remount,ro /boot/firmware" <"$2"
+}
+reloads() { guest journalctl -u pitime -o cat | grep -c 'configuration reloaded' || true; }
+apply_edited_config() {
+    local before deadline
+    before=$(reloads)
+    to_boot_partition pitime.toml "$1"
+    guest 'systemctl restart pitime-boot-config && systemctl reload pitime'
+    deadline=$(( $(date +%s) + 60 ))
+    until [ "$(reloads)" -gt "$before" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "pitime did not reload: $(guest journalctl -u pitime -n 5 -o cat)"
+        sleep 2
+    done
+}
+test_config "require_auth = true" >"$tmp/pitime-auth.toml"
+apply_edited_config "$tmp/pitime-auth.toml"
+! python3 scripts/qemu/ntp-query.py "$NTP_PORT" 4 >/dev/null || fail "require_auth from the edited pitime.toml not applied"
+python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" 30 >/dev/null ||
+    fail "no reply to a signed request with require_auth"
+apply_edited_config "$tmp/pitime.toml"
+python3 scripts/qemu/ntp-query.py "$NTP_PORT" 30 >/dev/null || fail "require_auth still on after the first pitime.toml was back"
+echo "ok: an edited pitime.toml applied by systemctl restart pitime-boot-config && systemctl reload pitime (require_auth on, then off)"
+
+# Invalid files on the boot partition spoil only their own setting (issue 17: a host name "-x"
+# became an option to hostname(1), which failed and stopped the script before the SSH keys).
+printf '%s\n' -x >"$tmp/hostname.bad"
+printf '%s\n' 'address=10.0.2.15' 'gateway=10.0.2.2' 'garbage' >"$tmp/network.txt.bad"
+to_boot_partition hostname "$tmp/hostname.bad"
+to_boot_partition network.txt "$tmp/network.txt.bad"
+guest systemctl restart pitime-boot-config ||
+    fail "pitime-boot-config failed with invalid files: $(guest journalctl -u pitime-boot-config -n 20 -o cat)"
+# (Expanded in the guest.)
+# shellcheck disable=SC2016
+checks=$(guest 'hostname; wc -l </run/pitime-boot/authorized_keys/root; grep -c simulate /run/pitime-boot/pitime.toml;
+    stat -c %a /run/pitime-boot/ntp.keys; ls /run/systemd/network/ | grep -c pitime;
+    nft list set inet pitime local4 | grep -c 10.0.2.0/24;
+    journalctl -u pitime-boot-config -p warning -o cat --since -2min | grep -c "^ignoring /boot/firmware/\(hostname\|network.txt\)"')
+read -r -d '' name authorized toml keys network_files local4 ignored _ <<<"$checks" || true
+[ "$name" = pitime-test ] || fail "host name changed by an invalid hostname file: $name"
+[ "$authorized" = 1 ] && [ "$toml" -ge 1 ] && [ "$keys" = 640 ] && [ "$local4" = 1 ] ||
+    fail "settings lost with an invalid hostname (authorized keys $authorized, pitime.toml $toml, ntp.keys $keys, local networks $local4)"
+[ "$network_files" = 0 ] || fail "network.txt's file kept though network.txt is invalid"
+[ "$ignored" -ge 2 ] || fail "the invalid files not named in the journal: $(guest journalctl -u pitime-boot-config -n 20 -o cat)"
+python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null ||
+    fail "no signed NTP reply after the invalid files"
+echo "ok: hostname \"-x\" and a network.txt of garbage ignored (the journal says so); SSH keys, pitime.toml, ntp.keys, firewall still applied"
 
 # Updating pitime alone, as docs/operations.md says (when a .deb from scripts/build-deb.sh is
 # here): the root made writable, the package reinstalled, the root read-only again.
@@ -400,11 +507,16 @@ fi
 
 # A power cut (QEMU killed, nothing flushed) and the second boot: the same host keys (ssh checks
 # them against known_hosts), fsck of the state partition, every unit started, pitime running.
+# The invalid hostname and network.txt are still on the card: the login with the boot partition's
+# key shows that the SSH keys were installed all the same, and pitime signs with its keys.
 kill -KILL "$qemu_pid"
 wait "$qemu_pid" 2>/dev/null || true
 boot_and_login
 wait_for_boot
 [ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service after the power cut"
-echo "ok: after a power cut: booted, same SSH host key, no failed unit, pitime active ($(elapsed))"
+[ "$(guest hostname)" = pitime ] || fail "host name at a boot with an invalid hostname file: $(guest hostname)"
+python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null ||
+    fail "no signed NTP reply at the second boot"
+echo "ok: after a power cut, with the invalid hostname and network.txt on the card: booted, same SSH host key, no failed unit, host name pitime, pitime active and signing ($(elapsed))"
 
 echo "PASS: $MACHINE, $(elapsed)"
