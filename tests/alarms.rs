@@ -32,6 +32,7 @@ fn wait_for_alarms(daemon: &Daemon, limit: Duration, done: impl Fn(&[String]) ->
 
 #[test]
 fn pulses_missing_while_the_receiver_has_a_fix_raise_an_alarm_until_they_return() {
+    needs!("root");
     private_network();
     // The receiver has its fix from the start; its pulses come only after 30 s.
     let daemon = Daemon::start(&format!(

@@ -88,6 +88,7 @@ fn bad_config_stops_start_up_with_the_errors() {
 
 #[test]
 fn sighup_applies_a_valid_file_and_keeps_running_on_an_invalid_one() {
+    needs!("root");
     private_network();
     let server = "127.0.0.1:123".parse().unwrap();
     let daemon = Daemon::start(&local(7, "127.0.0.1:123"));
@@ -137,6 +138,7 @@ fn sighup_applies_a_valid_file_and_keeps_running_on_an_invalid_one() {
 
 #[test]
 fn no_source_means_unsynchronised_replies() {
+    needs!("root");
     private_network();
     let _daemon = Daemon::start("[server]\nlisten = [\"[::1]:123\"]\n");
     let reply = exchange("[::1]:123".parse().unwrap(), &client_request(3, 1)).unwrap();
@@ -149,6 +151,7 @@ fn no_source_means_unsynchronised_replies() {
 fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
     use std::os::unix::net::UnixDatagram;
     use std::time::{Duration, Instant};
+    needs!("root");
     private_network();
     let dir = TempDir::new("notify");
     let socket_path = dir.path("notify.sock");

@@ -186,6 +186,7 @@ fn replay_prints_each_accepted_minute() {
 
 #[test]
 fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
+    needs!("root", "ntpdig");
     private_network();
     // The receiver's time is 0.3 s ahead of the system clock; its module delays pulses 40 ms.
     let daemon = Daemon::start(
@@ -226,6 +227,7 @@ fn wait_for_dcf77(daemon: &Daemon) -> Vec<u8> {
 
 #[test]
 fn without_a_receiver_delay_the_error_bound_says_so_and_an_alarm_is_raised() {
+    needs!("root");
     private_network();
     let daemon = Daemon::start(
         "[server]\nlisten = [\"127.0.0.1:123\"]\n[web]\nlisten = [\"127.0.0.1:8123\"]\n\n\

@@ -55,6 +55,7 @@ fn wait_for_pps(server: SocketAddr) {
 
 #[test]
 fn ntpdig_sees_stratum_1_pps_and_the_receivers_time() {
+    needs!("root", "ntpdig");
     private_network();
     let daemon = Daemon::start(&config("127.0.0.1:123", ""));
     let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
@@ -74,6 +75,7 @@ fn ntpdig_sees_stratum_1_pps_and_the_receivers_time() {
 
 #[test]
 fn faults_never_reach_the_clients() {
+    needs!("root");
     private_network();
     let daemon = Daemon::start(&config(
         "127.0.0.1:123",

@@ -20,6 +20,7 @@ fn assert_still_serving() {
 
 #[test]
 fn bad_datagrams_get_no_reply() {
+    needs!("root");
     private_network();
     let _daemon =
         Daemon::start("[server]\nlisten = [\"127.0.0.1:123\"]\n[[source]]\nkind = \"local\"\n");
@@ -71,6 +72,7 @@ fn bad_datagrams_get_no_reply() {
 
 #[test]
 fn denied_addresses_are_ignored_or_kissed() {
+    needs!("root");
     private_network();
     let config = "[server]\nlisten = [\"127.0.0.1:123\"]\ndeny = [\"127.0.0.2\"]\n[[source]]\nkind = \"local\"\n";
     let daemon = Daemon::start(config);
@@ -84,6 +86,7 @@ fn denied_addresses_are_ignored_or_kissed() {
 
 #[test]
 fn rate_limited_addresses_get_a_kiss_then_nothing() {
+    needs!("root");
     private_network();
     let config =
         "[server]\nlisten = [\"127.0.0.1:123\"]\n[server.rate_limit]\ninterval = 60\nburst = 3\n\

@@ -13,6 +13,7 @@ const LOCAL_STRATUM_10: &str =
 
 #[test]
 fn ntpdig_and_sntp_see_the_local_stratum_and_no_offset() {
+    needs!("root", "ntpdig", "sntp");
     private_network();
     let daemon = Daemon::start(LOCAL_STRATUM_10);
     for (client, host) in [
@@ -30,6 +31,7 @@ fn ntpdig_and_sntp_see_the_local_stratum_and_no_offset() {
 
 #[test]
 fn ntpdig_refuses_an_unsynchronised_server() {
+    needs!("root", "ntpdig");
     private_network();
     let _daemon = Daemon::start("[server]\nlisten = [\"127.0.0.1:123\"]\n");
     let out = run(Command::new("ntpdig").args(["-t", "2", "127.0.0.1"]));
@@ -83,6 +85,7 @@ fn daemon_with_keys(dir: &TempDir, extra: &str) -> Daemon {
 
 #[test]
 fn chronyd_accepts_replies_signed_with_each_key_type() {
+    needs!("root", "chronyd");
     private_network();
     let dir = TempDir::new("auth");
     let daemon = daemon_with_keys(&dir, "require_auth = true\n");
@@ -94,6 +97,7 @@ fn chronyd_accepts_replies_signed_with_each_key_type() {
 
 #[test]
 fn chronyd_rejects_a_server_with_another_key() {
+    needs!("root", "chronyd");
     private_network();
     let dir = TempDir::new("badkey");
     let _daemon = daemon_with_keys(&dir, "");
@@ -112,6 +116,7 @@ fn chronyd_rejects_a_server_with_another_key() {
 
 #[test]
 fn ntpdig_signs_with_whole_sha2_digests_and_is_answered() {
+    needs!("root", "ntpdig");
     private_network();
     let dir = TempDir::new("ntpdig-sha2");
     let _daemon = daemon_with_keys(&dir, "require_auth = true\n");

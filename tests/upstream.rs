@@ -89,6 +89,7 @@ fn wait_for_sample(daemon: &Daemon, dir: &TempDir) -> serde_json::Value {
 
 #[test]
 fn pitime_measures_a_chronyd_upstream() {
+    needs!("root", "chronyd");
     private_network();
     let dir = TempDir::new("chronyd");
     let _chronyd = Chronyd::start(&dir, "");
@@ -125,6 +126,7 @@ fn pitime_measures_a_chronyd_upstream() {
 
 #[test]
 fn an_upstream_that_starts_late_is_found() {
+    needs!("root", "chronyd");
     private_network();
     let dir = TempDir::new("chronyd");
     // Polls every 2 s, refused (ICMP port unreachable) until chronyd runs; after four the
@@ -139,6 +141,7 @@ fn an_upstream_that_starts_late_is_found() {
 
 #[test]
 fn a_keyed_upstream_is_measured_and_a_wrong_key_is_not() {
+    needs!("root", "chronyd");
     private_network();
     let dir = TempDir::new("chronyd");
     let keys = dir.write("ntp.keys", KEYS);
@@ -189,6 +192,7 @@ fn reply(request: &[u8], origin: NtpTimestamp) -> [u8; HEADER_LEN] {
 
 #[test]
 fn garbage_forgeries_and_replays_are_counted_drops() {
+    needs!("root");
     private_network();
     let server = UdpSocket::bind(("127.0.0.1", CHRONYD_PORT)).unwrap();
     server
@@ -241,6 +245,7 @@ fn garbage_forgeries_and_replays_are_counted_drops() {
 /// falseticker: flagged, alarmed, and not followed.
 #[test]
 fn the_source_that_disagrees_with_two_others_is_a_falseticker() {
+    needs!("root", "chronyd");
     private_network();
     let dir = TempDir::new("chronyd");
     let _chronyd = Chronyd::start(&dir, "");

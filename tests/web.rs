@@ -81,6 +81,7 @@ fn wait_for_pps() {
 
 #[test]
 fn api_metrics_page_and_commands_show_the_simulated_receivers() {
+    needs!("root", "chromium");
     private_network();
     let daemon = Daemon::start(&config(""));
     wait_for_pps();
@@ -203,6 +204,7 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
 
 #[test]
 fn bad_http_gets_4xx_and_bounded_resources() {
+    needs!("root");
     private_network();
     let daemon = Daemon::start(&config(""));
     wait_for_web();
@@ -267,6 +269,7 @@ fn bad_http_gets_4xx_and_bounded_resources() {
 
 #[test]
 fn only_allowed_networks_are_answered_and_this_machine_always() {
+    needs!("root");
     private_network();
     // An address of this machine outside 127/8 and outside the allowed network.
     run_ok(Command::new("ip").args(["addr", "add", "192.0.2.1/32", "dev", "lo"]));

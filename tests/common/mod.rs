@@ -12,15 +12,59 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pitime");
 
+/// Skips the calling test, with the reason, unless this machine has what it needs: `"root"`
+/// (a private network namespace) or commands (the Debian peers). `cargo test` as any user runs
+/// the rest; `scripts/test.sh` installs the peers, runs as root and sets `PITIME_TEST_ALL`, under
+/// which a missing need fails the test instead of skipping it.
+#[macro_export]
+macro_rules! needs {
+    ($($need:literal),+) => {
+        if let Some(why) = common::missing(&[$($need),+]) {
+            if std::env::var_os("PITIME_TEST_ALL").is_some() {
+                panic!("needs {why}");
+            }
+            // Straight to stderr: the test harness would hide an eprintln! of a passing test.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: needs {why} (scripts/test.sh runs every test, as root)"
+            );
+            return;
+        }
+    };
+}
+
+/// What of `needs` this machine lacks, if anything.
+pub fn missing(needs: &[&str]) -> Option<String> {
+    let lacking: Vec<String> = needs
+        .iter()
+        .filter(|need| match **need {
+            // SAFETY: geteuid has no side effects.
+            "root" => (unsafe { libc::geteuid() }) != 0,
+            command => !on_path(command),
+        })
+        .map(|need| match *need {
+            "root" => "root, for a private network namespace".to_string(),
+            command => format!("`{command}` (Debian packages: see scripts/test.sh)"),
+        })
+        .collect();
+    (!lacking.is_empty()).then(|| lacking.join(" and "))
+}
+
+fn on_path(command: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
+}
+
 /// Moves the calling test thread (and the processes it starts) into a new network namespace
-/// with only a loopback interface. Needs root, as CI has.
+/// with only a loopback interface. Needs root: call `needs!("root")` first.
 pub fn private_network() {
     // SAFETY: unshare only changes this thread's namespace membership.
     let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
     assert_eq!(
         rc,
         0,
-        "unshare(CLONE_NEWNET) failed ({}): run the tests as root",
+        "unshare(CLONE_NEWNET) failed ({})",
         std::io::Error::last_os_error()
     );
     run_ok(Command::new("ip").args(["link", "set", "lo", "up"]));
