@@ -6,6 +6,15 @@
 
 use std::fmt;
 
+/// Leap indicator values, as NTP carries them; 3 means "clock unsynchronised".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leap {
+    None = 0,
+    Insert = 1,
+    Delete = 2,
+    Unsynchronised = 3,
+}
+
 /// Seconds from the NTP epoch (1900-01-01) to the Unix epoch (1970-01-01).
 pub const NTP_UNIX_OFFSET: i64 = 2_208_988_800;
 const NANOS_PER_SEC: i64 = 1_000_000_000;

@@ -8,7 +8,7 @@
 use std::io;
 
 use super::{Actuator, Adjustment};
-use crate::server::packet::Leap;
+use crate::time::Leap;
 
 /// The kernel refuses frequencies beyond ±500 ppm.
 pub const MAX_FREQ: f64 = 500e-6;

@@ -9,7 +9,7 @@
 pub mod kernel;
 pub mod system;
 
-use crate::server::packet::Leap;
+use crate::time::Leap;
 
 /// One correction of the clock.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sha1::{Digest, Sha1};
 
-use crate::server::packet::Leap;
+use crate::time::Leap;
 use crate::time::{Realtime, UtcTime, NTP_UNIX_OFFSET};
 
 const SECONDS_PER_DAY: i64 = 86_400;

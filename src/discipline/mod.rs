@@ -28,7 +28,7 @@ use crate::clock::Adjustment;
 use crate::config::{DisciplineConfig, Select, SourceConfig};
 use crate::refclock::local::LocalClock;
 use crate::refclock::Sample;
-use crate::server::packet::Leap;
+use crate::time::Leap;
 use crate::time::Realtime;
 use filter::SampleFilter;
 use kalman::ClockModel;

@@ -1,7 +1,7 @@
 //! The clock state the discipline publishes and everything else reads: immutable once built,
 //! swapped atomically, so the NTP hot path never takes a lock.
 
-use crate::server::packet::Leap;
+use crate::time::Leap;
 use crate::time::Realtime;
 
 /// RFC 5905 PHI: the dispersion rate assumed for a free-running clock, 15 ppm.

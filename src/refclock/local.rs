@@ -2,7 +2,7 @@
 //! serves the system clock as it is, at a high stratum, so clients can tell it from real time.
 
 use crate::discipline::snapshot::{ClockSnapshot, Correction, PHI};
-use crate::server::packet::Leap;
+use crate::time::Leap;
 use crate::time::Realtime;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ pub mod dcf77;
 pub mod gps;
 pub mod local;
 
-use crate::server::packet::Leap;
+use crate::time::Leap;
 use crate::time::Realtime;
 
 /// One measurement of the local clock against a reference.

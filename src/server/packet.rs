@@ -1,6 +1,6 @@
 //! NTP packet codec (RFC 5905 header, RFC 7822 extension fields and MAC trailer). Pure.
 
-use crate::time::{NtpShort, NtpTimestamp};
+use crate::time::{Leap, NtpShort, NtpTimestamp};
 
 pub const HEADER_LEN: usize = 48;
 /// Key identifier plus an MD5/AES-CMAC (16 bytes) or SHA1/truncated SHA-2 (20 bytes) digest.
@@ -12,15 +12,6 @@ const MIN_EXTENSION_LEN: usize = 16;
 
 pub const MODE_CLIENT: u8 = 3;
 pub const MODE_SERVER: u8 = 4;
-
-/// Leap indicator values; 3 means "clock unsynchronised".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Leap {
-    None = 0,
-    Insert = 1,
-    Delete = 2,
-    Unsynchronised = 3,
-}
 
 /// The fixed 48-byte NTP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

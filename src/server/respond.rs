@@ -7,11 +7,12 @@ use std::net::IpAddr;
 use super::acl::AccessList;
 use super::keys::KeyStore;
 use super::mac::MAX_DIGEST_LEN;
-use super::packet::{self, Header, Leap, HEADER_LEN, MODE_CLIENT, MODE_SERVER};
+use super::packet::{self, Header, HEADER_LEN, MODE_CLIENT, MODE_SERVER};
 use super::ratelimit::{self, RateLimiter, Verdict};
 use super::stats::Outcome;
 use crate::config::Refusal;
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::time::Leap;
 use crate::time::{NtpShort, NtpTimestamp, Realtime};
 
 /// The longest reply: a header and a 64-byte digest MAC (SHA-512 in NTPv3).

@@ -19,7 +19,8 @@ use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
 use crate::server::keys::Key;
 use crate::server::mac::MAX_DIGEST_LEN;
-use crate::server::packet::{parse_trailer, Header, Leap, HEADER_LEN, MODE_SERVER};
+use crate::server::packet::{parse_trailer, Header, HEADER_LEN, MODE_SERVER};
+use crate::time::Leap;
 use crate::time::{NtpTimestamp, Realtime};
 
 /// Requests in a burst (`iburst`) and the seconds between them.

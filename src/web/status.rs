@@ -11,8 +11,8 @@ use crate::refclock::alarms;
 use crate::refclock::dcf77::decoder::Quality;
 use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::driver::GpsStatus;
-use crate::server::packet::Leap;
 use crate::server::stats::{Outcome, ServerStats};
+use crate::time::Leap;
 use crate::time::{Realtime, UtcTime};
 use crate::upstream::driver::NtpStatus;
 

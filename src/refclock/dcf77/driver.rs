@@ -19,8 +19,8 @@ use super::decoder::{Dcf77Decoder, Event, Quality};
 use crate::clock::system::{monotonic_at_realtime, monotonic_now, realtime_at_monotonic};
 use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
-use crate::server::packet::Leap;
 use crate::sim::dcf77_runner::SimulatedDcf77;
+use crate::time::Leap;
 use crate::time::Realtime;
 use crate::worker::Workers;
 
