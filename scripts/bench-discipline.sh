@@ -25,7 +25,8 @@ row() {
         lock+=("$(field lock_after_first_pps_s <<<"$out")")
         rms+=("$(field rms_error_s <<<"$out")")
         max+=("$(field max_error_s <<<"$out")")
-        hold+=("$(field error_at_end_s <<<"$out" | tr -d -)")
+        # The size of the error: `tr -d -` would also drop an exponent's sign (7.8e-6).
+        hold+=("$(field error_at_end_s <<<"$out" | awk '{print ($1 < 0 ? -$1 : $1)}')")
     done
     us() { awk '{printf "%.3f", $1 * 1e6}'; }
     printf '| %s | %s | %s | %s | %s | %s |\n' "$name" "$actuator" \

@@ -492,7 +492,7 @@ impl Sources {
                         let clock = shared.clock.load();
                         ClockFeedback {
                             numbering: clock.numbering_offset(at),
-                            stepped: clock.stepped,
+                            changes: clock.changes,
                         }
                     });
                     GpsDriver::start(g, sample, feedback).map(|d| sources.gps.push(d))
@@ -500,8 +500,12 @@ impl Sources {
                 SourceConfig::Dcf77(d) => {
                     Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
                 }
-                SourceConfig::Ntp(n) => NtpDriver::start(n, &shared.policy.load().keys, sample)
-                    .map(|d| sources.ntp.push(d)),
+                SourceConfig::Ntp(n) => {
+                    let shared_clock = shared.clone();
+                    let changes = Box::new(move || shared_clock.clock.load().changes);
+                    NtpDriver::start(n, &shared.policy.load().keys, sample, changes)
+                        .map(|d| sources.ntp.push(d))
+                }
             };
             if let Err(e) = started {
                 tracing::error!(source = %config.name(), "cannot start: {e}");

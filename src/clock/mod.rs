@@ -6,6 +6,7 @@
 //! the kernel actuator the daemon applies them to CLOCK_REALTIME, and `pitime simulate`
 //! applies them to its simulated oscillator.
 
+pub mod change;
 pub mod kernel;
 pub mod system;
 

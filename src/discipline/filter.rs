@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 
 use super::kalman::ClockModel;
+use crate::clock::change::ClockChange;
 use crate::refclock::Sample;
 use crate::time::Realtime;
 
@@ -104,25 +105,20 @@ impl SampleFilter {
         }
     }
 
-    /// From `now` on the local clock runs faster by `change` (the kernel actuator's frequency):
-    /// restate the kept samples as the loop now sees them, so their residuals stay put.
-    pub fn slewed(&mut self, now: Realtime, change: f64) {
-        for s in &mut self.samples {
-            s.reference = s
-                .reference
-                .add_secs_f64(change * now.seconds_since(s.local));
-        }
-    }
-
     /// Starts afresh (after a followed jump: the kept samples tell of the time before it).
     pub fn clear(&mut self) {
         self.samples.clear();
     }
 
-    /// The local clock was stepped by `seconds`: restate the kept samples' local times.
-    pub fn stepped(&mut self, seconds: f64) {
+    /// The clock was changed: a step moves the kept samples' local times; from a frequency
+    /// change on the clock runs faster, so the samples are restated as the loop now sees them
+    /// and their residuals stay put.
+    pub fn clock_changed(&mut self, change: &ClockChange) {
         for s in &mut self.samples {
-            s.local = s.local.add_secs_f64(seconds);
+            s.local = change.restate(s.local);
+            s.reference = s
+                .reference
+                .add_secs_f64(change.frequency * change.at.seconds_since(s.local));
         }
     }
 }

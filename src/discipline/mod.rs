@@ -23,6 +23,7 @@ pub mod snapshot;
 pub mod statsfiles;
 
 use crate::alarm::{Alarm, AlarmKind, CLOCK};
+use crate::clock::change::{ClockChange, ClockChanges};
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
 use crate::config::{DisciplineConfig, Select, SourceConfig};
@@ -156,8 +157,8 @@ pub struct Discipline {
     reference: Option<Reference>,
     /// A jump (or, before the first setting, a large step backwards) waiting for confirmation.
     pending_jump: Option<PendingJump>,
-    /// Seconds the clock has been stepped since start.
-    stepped: f64,
+    /// The changes made to the clock since start, as published.
+    changes: ClockChanges,
     leap_table: Option<LeapTable>,
     /// The last leap second passed (so that it is not announced again while 23:59:59 repeats).
     leap_passed: Option<(Leap, Realtime)>,
@@ -177,7 +178,7 @@ impl Discipline {
             last_update: None,
             reference: None,
             pending_jump: None,
-            stepped: 0.0,
+            changes: ClockChanges::default(),
             leap_table: None,
             leap_passed: None,
             leap_pending: None,
@@ -452,11 +453,22 @@ impl Discipline {
         if let Some(model) = &mut self.model {
             model.applied(0.0, change);
         }
-        for s in &mut self.sources {
-            s.filter.slewed(now, change);
-        }
+        self.clock_changed(ClockChange {
+            step: 0.0,
+            frequency: change,
+            at: now,
+        });
         self.applied_freq = target;
         Adjustment::Frequency(target)
+    }
+
+    /// Restates what the discipline keeps, and publishes the change for every other part
+    /// that keeps local times (`clock::change`).
+    fn clock_changed(&mut self, change: ClockChange) {
+        for s in &mut self.sources {
+            s.filter.clock_changed(&change);
+        }
+        self.changes.record(change);
     }
 
     /// Steps the clock by the model's phase at local time `now`; returns the adjustment and
@@ -465,14 +477,16 @@ impl Discipline {
         let seconds = model.phase;
         model.applied(seconds, 0.0);
         model.epoch = model.epoch.add_secs_f64(seconds);
-        for s in &mut self.sources {
-            s.filter.stepped(seconds);
-        }
+        let after = now.add_secs_f64(seconds);
+        self.clock_changed(ClockChange {
+            step: seconds,
+            frequency: 0.0,
+            at: after,
+        });
         if let Some(t) = &mut self.last_update {
             *t = t.add_secs_f64(seconds);
         }
-        self.stepped += seconds;
-        (Adjustment::Step(seconds), now.add_secs_f64(seconds))
+        (Adjustment::Step(seconds), after)
     }
 
     fn updated(&mut self, now: Realtime, reference: Reference) {
@@ -703,12 +717,12 @@ impl Discipline {
         };
         let fallback = || match self.best_local() {
             Some((_, local)) => ClockSnapshot {
-                stepped: self.stepped,
+                changes: self.changes,
                 ..local.snapshot(now, precision, correction)
             },
             None => ClockSnapshot {
                 correction,
-                stepped: self.stepped,
+                changes: self.changes,
                 // When the clock was last set, if ever: what the advertised error grows from.
                 reference_time: self
                     .last_update
@@ -736,7 +750,7 @@ impl Discipline {
             correction,
             dispersion_rate: 3.0 * model.freq_sigma() + CLOCK_ERROR,
             frequency: self.applied_freq + model.freq,
-            stepped: self.stepped,
+            changes: self.changes,
             numbering: self.sources.iter().any(|s| {
                 matches!(s.verdict, Some(Verdict::Combined | Verdict::Truechimer))
                     && s.filter

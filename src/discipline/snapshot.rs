@@ -1,6 +1,7 @@
 //! The clock state the discipline publishes and everything else reads: immutable once built,
 //! swapped atomically, so the NTP hot path never takes a lock.
 
+use crate::clock::change::ClockChanges;
 use crate::time::Leap;
 use crate::time::Realtime;
 
@@ -110,9 +111,9 @@ pub struct ClockSnapshot {
     pub dispersion_rate: f64,
     /// The clock's total frequency correction (actuator plus served), dimensionless.
     pub frequency: f64,
-    /// Seconds the kernel actuator has stepped the system clock since start: drivers that
-    /// keep local times restate them when this changes.
-    pub stepped: f64,
+    /// The kernel actuator's steps and frequency changes since start: parts that keep local
+    /// times restate them when these change (`clock::change`).
+    pub changes: ClockChanges,
     /// A source that labels whole seconds by itself (not a pulse) agrees with the clock.
     pub numbering: bool,
 }
@@ -132,7 +133,7 @@ impl ClockSnapshot {
             correction: Correction::default(),
             dispersion_rate: PHI,
             frequency: 0.0,
-            stepped: 0.0,
+            changes: ClockChanges::default(),
             numbering: false,
         }
     }

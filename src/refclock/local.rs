@@ -26,7 +26,7 @@ impl LocalClock {
             correction,
             dispersion_rate: PHI,
             frequency: correction.freq,
-            stepped: 0.0,
+            changes: Default::default(),
             numbering: false,
         }
     }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::oscillator::{Oscillator, OscillatorParams};
 use super::rng::Rng;
+use crate::clock::change::ClockWatch;
 use crate::clock::Actuator;
 use std::path::Path;
 
@@ -112,7 +113,7 @@ pub fn run(s: &Scenario) -> Summary {
     let mut first_pps = None;
     let mut outages: Vec<OutageScore> = Vec::new();
     let mut jump_max: Option<f64> = None;
-    let mut seen_steps = 0.0;
+    let mut watch = ClockWatch::default();
     for sec in 0..s.duration {
         let t = sec as f64;
         let silent = s.outages.iter().any(|&w| in_window(sec, w));
@@ -122,10 +123,8 @@ pub fn run(s: &Scenario) -> Summary {
             .map_or(0.0, |j| j.2);
         if !silent {
             let pulse = local_at(&osc, t).add_secs_f64(rng.normal(s.pps_jitter));
-            let stepped = discipline.state(pulse, -20).stepped;
-            if stepped != seen_steps {
-                gps.stepped(stepped - seen_steps);
-                seen_steps = stepped;
+            if let Some(change) = watch.news(&discipline.state(pulse, -20).changes) {
+                gps.clock_changed(&change);
             }
             if let Some(sample) = gps.on_pps(pulse, None).sample {
                 feed(

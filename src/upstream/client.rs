@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use md5::{Digest, Md5};
 
 use super::filter::{Best, ClockFilter, Measurement};
+use crate::clock::change::ClockChange;
 use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
 use crate::server::keys::Key;
@@ -147,6 +148,20 @@ impl Client {
     }
 
     /// The poll interval, log2 seconds.
+    /// The local clock was changed. A request in flight was timed on the old clock: its reply
+    /// is not taken (chrony does the same). The kept measurements and the next poll's time are
+    /// restated, so the next measurement is a sample at once.
+    pub fn clock_changed(&mut self, change: &ClockChange) {
+        if change.step != 0.0 {
+            self.pending = None;
+        }
+        self.filter.clock_changed(change);
+        self.next = change.restate(self.next);
+        if let Some(t) = &mut self.last_given {
+            *t = change.restate(*t);
+        }
+    }
+
     pub fn poll(&self) -> i8 {
         self.poll
     }
@@ -444,6 +459,32 @@ mod tests {
             (s.stratum, s.refid, s.leap),
             (2, [192, 0, 2, 7], Leap::None)
         );
+    }
+
+    #[test]
+    fn a_step_of_a_day_and_500_ppm_leave_the_next_sample_right() {
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
+        for i in 0..4 {
+            exchange(&mut c, i as f64 * 64.0, 0.25, 0.02).unwrap();
+        }
+        // A request goes out; the clock is stepped a day ahead before its reply arrives.
+        let req = c.request(at(256.0), 7);
+        let change = ClockChange {
+            step: 86_400.0,
+            frequency: 500e-6,
+            at: at(86_656.0),
+        };
+        c.clock_changed(&change);
+        let t2 = at(256.25);
+        let stale = reply(&req, t2, t2.add_secs_f64(0.001));
+        assert_eq!(c.receive(&stale, at(86_656.021)), Err(Rejected::Unexpected));
+        // The server is now a day behind the local clock; the very next exchange is a sample,
+        // and right, although the filter kept exchanges from before the step.
+        let s = sample(exchange(&mut c, 86_720.0, 0.25 - 86_400.0, 0.02));
+        assert!(close(s.offset(), 0.24 - 86_400.0), "{}", s.offset());
+        assert!(c.best().unwrap().jitter < 1e-6);
+        // And the next poll was not pushed a day away.
+        assert!(c.until_poll(at(86_720.1)).is_some_and(|w| w <= 1024.0));
     }
 
     #[test]

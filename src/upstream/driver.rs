@@ -11,6 +11,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::client::{Client, Reply};
+use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::realtime_now;
 use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
@@ -52,10 +53,12 @@ pub struct NtpDriver {
 
 impl NtpDriver {
     /// Starts polling; `keys` must hold the configured key, if any.
+    /// `changes` reads the changes the discipline has made to the system clock.
     pub fn start(
         config: &NtpSourceConfig,
         keys: &KeyStore,
         sample: Box<dyn Fn(Sample) + Send>,
+        changes: Box<dyn Fn() -> ClockChanges + Send>,
     ) -> io::Result<Self> {
         let key = match config.key {
             Some(id) => Some(keys.get(id).cloned().ok_or_else(|| {
@@ -68,7 +71,7 @@ impl NtpDriver {
         let mut workers = Workers::default();
         workers.spawn("ntp", {
             let (status, config) = (status.clone(), config.clone());
-            move |stop| run(&config, key, &*sample, &status, stop)
+            move |stop| run(&config, key, &*sample, &*changes, &status, stop)
         })?;
         Ok(NtpDriver {
             _workers: workers,
@@ -126,9 +129,11 @@ fn run(
     c: &NtpSourceConfig,
     key: Option<Key>,
     sample: &dyn Fn(Sample),
+    changes: &dyn Fn() -> ClockChanges,
     published: &ArcSwap<NtpStatus>,
     stop: &AtomicBool,
 ) {
+    let mut watch = ClockWatch::default();
     let mut link: Option<Link> = None;
     let mut client: Option<Client> = None;
     let mut batch = RecvBatch::default();
@@ -165,6 +170,9 @@ fn run(
         let Some(client) = client.as_mut() else {
             continue;
         };
+        if let Some(change) = watch.news(&changes()) {
+            client.clock_changed(&change);
+        }
         let now = realtime_now();
         let Some(wait) = client.until_poll(now) else {
             pause(STEP, stop);
@@ -207,6 +215,10 @@ fn run(
         };
         // Stamped on reading when the kernel gave no timestamp.
         let read_at = realtime_now();
+        // A step between the request and now: its reply must not be measured across it.
+        if let Some(change) = watch.news(&changes()) {
+            client.clock_changed(&change);
+        }
         for i in 0..count {
             let got = batch.get(i);
             match client.receive(got.data, got.rx.unwrap_or(read_at)) {

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use crate::clock::change::ClockChange;
 use crate::time::Realtime;
 
 /// Measurements kept (RFC 5905's NSTAGE).
@@ -56,6 +57,15 @@ impl ClockFilter {
 
     pub fn clear(&mut self) {
         self.stages.clear();
+    }
+
+    /// The local clock was stepped: restate the kept measurements as the changed clock reads
+    /// them (server minus local loses the step).
+    pub fn clock_changed(&mut self, change: &ClockChange) {
+        for m in &mut self.stages {
+            m.at = change.restate(m.at);
+            m.offset -= change.step;
+        }
     }
 
     /// The measurement with the smallest delay (the newest on a tie), and the jitter.

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 
 use super::decoder::TimeReport;
+use crate::clock::change::ClockChange;
 use crate::refclock::Sample;
 use crate::time::Realtime;
 
@@ -139,10 +140,12 @@ impl GpsClock {
         }
     }
 
-    /// The local clock was stepped by `seconds`: restate the local times kept so far, so that
-    /// pairing and trust carry on as if nothing happened.
-    pub fn stepped(&mut self, seconds: f64) {
-        let shift = |t: &mut Realtime| *t = t.add_secs_f64(seconds);
+    /// The local clock was changed: restate the local times kept so far, so that pairing and
+    /// trust carry on as if nothing happened. (A frequency change moves no reading already
+    /// taken; the pairing's learned delays are far coarser than any change's effect.)
+    pub fn clock_changed(&mut self, change: &ClockChange) {
+        let seconds = change.step;
+        let shift = |t: &mut Realtime| *t = change.restate(*t);
         self.edges.iter_mut().for_each(shift);
         if let Some((_, rx)) = &mut self.pending {
             shift(rx);
@@ -516,6 +519,35 @@ mod tests {
         let (delay, spread) = c.sentence_delay().unwrap();
         assert!((delay - 0.12).abs() < 1e-9 && spread < 1e-9);
         assert!(c.trusted());
+    }
+
+    #[test]
+    fn a_step_of_a_day_and_500_ppm_leave_the_next_samples_right() {
+        let mut c = clock(None);
+        for s in 0..10 {
+            second(&mut c, s, 0.12, 0);
+        }
+        // The system clock is stepped a day ahead at second 10, and runs 500 ppm fast after.
+        let change = ClockChange {
+            step: 86_400.0,
+            frequency: 500e-6,
+            at: local(utc(10)).add_secs_f64(86_400.0 - 0.5),
+        };
+        c.clock_changed(&change);
+        let changed = |t: Realtime| {
+            let old = local(t);
+            change
+                .restate(old)
+                .add_secs_f64(500e-6 * old.seconds_since(local(utc(10))))
+        };
+        for s in 10..15 {
+            let edge = changed(utc(s));
+            let mut samples: Vec<Sample> = c.on_pps(edge, None).sample.into_iter().collect();
+            samples.extend(c.on_time(&report(utc(s)), edge.add_secs_f64(0.12)).sample);
+            assert_eq!(samples.len(), 1, "second {s}: {samples:?}");
+            let truth = utc(s).seconds_since(edge);
+            assert!((samples[0].offset() - truth).abs() < 1e-6, "second {s}");
+        }
     }
 
     #[test]

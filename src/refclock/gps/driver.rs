@@ -16,6 +16,7 @@ use super::nmea::LineReader;
 use super::pps::{self, Pulses};
 use super::serial::SerialPort;
 use super::status::{FixType, ReceiverStatus};
+use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::{monotonic_now, realtime_now};
 use crate::config::GpsSourceConfig;
 use crate::refclock::Sample;
@@ -90,8 +91,8 @@ pub type Feedback = Box<dyn Fn(Realtime) -> ClockFeedback + Send>;
 pub struct ClockFeedback {
     /// (true time - local time), when another source can number pulses.
     pub numbering: Option<f64>,
-    /// Seconds the system clock has been stepped since start.
-    pub stepped: f64,
+    /// The changes made to the system clock since start.
+    pub changes: ClockChanges,
 }
 
 /// Reads the receiver until dropped.
@@ -309,7 +310,7 @@ impl Source {
         feedback: &dyn Fn(Realtime) -> ClockFeedback,
         published: &ArcSwap<GpsStatus>,
     ) {
-        let mut stepped = 0.0;
+        let mut watch = ClockWatch::default();
         loop {
             let input = rx.recv_timeout(POLL);
             // What the alarms measure silences on.
@@ -319,12 +320,9 @@ impl Source {
                 _ => None,
             };
             let fed = at.map(feedback);
-            // Times kept from before a step of the system clock are restated after it.
-            if let Some(f) = &fed {
-                if f.stepped != stepped {
-                    self.clock.stepped(f.stepped - stepped);
-                    stepped = f.stepped;
-                }
+            // Times kept from before a change of the system clock are restated after it.
+            if let Some(change) = fed.as_ref().and_then(|f| watch.news(&f.changes)) {
+                self.clock.clock_changed(&change);
             }
             match input {
                 Ok(Input::Bytes(bytes, at)) => {
