@@ -1,6 +1,6 @@
-//! pitime: a stratum-1 NTP server for the Raspberry Pi. See DESIGN.md in the shared notes for
-//! the data flow: reference clocks feed the discipline, which publishes clock snapshots that the
-//! NTP server and the status page read.
+//! pitime: a stratum-1 NTP server for the Raspberry Pi. Reference clocks feed the discipline,
+//! which publishes clock snapshots that the NTP server and the status page read; the map of the
+//! modules is docs/architecture.md.
 
 pub mod alarm;
 pub mod capture;
