@@ -346,8 +346,12 @@ impl DisciplinedClock {
         self.discipline
             .set_leap_table(d.leap_file.as_deref().and_then(load_leap_table));
         self.drift_file.clone_from(&d.drift_file);
-        if self.stats.as_ref().map(StatsFiles::dir) != d.stats_dir.as_deref() {
-            self.stats = d.stats_dir.clone().map(StatsFiles::new);
+        let stats = self.stats.as_ref().map(|s| (s.dir(), s.keep()));
+        if stats != d.stats_dir.as_deref().map(|dir| (dir, d.stats_days)) {
+            self.stats = d
+                .stats_dir
+                .clone()
+                .map(|dir| StatsFiles::new(dir, d.stats_days));
         }
     }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
-use super::{any, one_of, positive};
+use super::{any, in_range, one_of, positive};
 
 /// Where corrections go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub struct DisciplineConfig {
     pub leap_smear: bool,
     /// Directory for loopstats, peerstats and clockstats (ntpd's formats).
     pub stats_dir: Option<PathBuf>,
+    /// Days of statistics files kept, today's included; older ones are deleted.
+    pub stats_days: u32,
 }
 
 impl Default for DisciplineConfig {
@@ -54,6 +56,7 @@ impl Default for DisciplineConfig {
             leap_file: None,
             leap_smear: false,
             stats_dir: None,
+            stats_days: 7,
         }
     }
 }
@@ -84,6 +87,12 @@ pub(super) fn read_discipline(mut sec: Section, errs: &mut Errors) -> Discipline
         leap_file: path(&mut sec, errs, "leap_file"),
         leap_smear: sec.value(errs, "leap_smear", false, any),
         stats_dir: path(&mut sec, errs, "stats_dir"),
+        stats_days: sec.value(
+            errs,
+            "stats_days",
+            d.stats_days as i64,
+            in_range(1u32, 3660),
+        ) as u32,
     };
     sec.finish(errs);
     config

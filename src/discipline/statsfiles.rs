@@ -24,7 +24,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::time::{civil_from_days, Realtime, UtcTime};
+use crate::time::{civil_from_days, days_from_civil, Realtime, UtcTime};
 
 /// The Modified Julian Day of 1970-01-01.
 const MJD_UNIX_EPOCH: i64 = 40_587;
@@ -138,6 +138,33 @@ pub fn peer_status_word(select: PeerSelect, reachable: bool) -> u16 {
     CONFIGURED | reach | (select as u16) << 8
 }
 
+/// The day of a statistics file named `<kind>.YYYYMMDD`, days since 1970.
+fn file_day(name: &str, kind: &str) -> Option<i64> {
+    let date = name.strip_prefix(kind)?.strip_prefix('.')?;
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (year, month, day) = (
+        date[..4].parse().ok()?,
+        date[4..6].parse().ok()?,
+        date[6..].parse().ok()?,
+    );
+    ((1..=12).contains(&month) && (1..=31).contains(&day))
+        .then(|| days_from_civil(year, month, day))
+}
+
+/// The files of `kind` among `names` that are `keep` days old or more on `today`.
+fn expired<'n>(
+    names: impl Iterator<Item = &'n str>,
+    kind: &str,
+    today: i64,
+    keep: u32,
+) -> Vec<&'n str> {
+    names
+        .filter(|n| file_day(n, kind).is_some_and(|day| today - day >= i64::from(keep)))
+        .collect()
+}
+
 /// The open file of one kind of statistics, for the UTC day it belongs to.
 #[derive(Debug)]
 struct DayFile {
@@ -150,8 +177,9 @@ impl DayFile {
         DayFile { kind, open: None }
     }
 
-    /// Appends `line` to the file of the UTC day of `at`, switching files at midnight.
-    fn append(&mut self, dir: &Path, at: Realtime, line: &str) -> io::Result<()> {
+    /// Appends `line` to the file of the UTC day of `at`, switching files at midnight and then
+    /// deleting those `keep` days old: on the image /var/log is a small RAM disk.
+    fn append(&mut self, dir: &Path, keep: u32, at: Realtime, line: &str) -> io::Result<()> {
         let day = UtcTime::from_realtime(at).day;
         let file = match self.open.take() {
             Some((open_day, file)) if open_day == day => file,
@@ -159,10 +187,12 @@ impl DayFile {
                 fs::create_dir_all(dir)?;
                 let (y, m, d) = civil_from_days(day);
                 let name = format!("{}.{y:04}{m:02}{d:02}", self.kind);
-                OpenOptions::new()
+                let file = OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(dir.join(name))?
+                    .open(dir.join(name))?;
+                self.prune(dir, day, keep)?;
+                file
             }
         };
         // One write per line: with O_APPEND, a concurrent reader never sees half a record.
@@ -172,12 +202,24 @@ impl DayFile {
         self.open = Some((day, file));
         Ok(())
     }
+
+    fn prune(&self, dir: &Path, today: i64, keep: u32) -> io::Result<()> {
+        let names: Vec<String> = fs::read_dir(dir)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        for name in expired(names.iter().map(String::as_str), self.kind, today, keep) {
+            fs::remove_file(dir.join(name))?;
+        }
+        Ok(())
+    }
 }
 
 /// loopstats, peerstats and clockstats files in one directory, created on the first write.
 #[derive(Debug)]
 pub struct StatsFiles {
     dir: PathBuf,
+    /// Days of files kept, today's included.
+    keep: u32,
     loops: DayFile,
     peers: DayFile,
     clocks: DayFile,
@@ -188,9 +230,14 @@ impl StatsFiles {
         &self.dir
     }
 
-    pub fn new(dir: PathBuf) -> Self {
+    pub fn keep(&self) -> u32 {
+        self.keep
+    }
+
+    pub fn new(dir: PathBuf, keep: u32) -> Self {
         StatsFiles {
             dir,
+            keep,
             loops: DayFile::new("loopstats"),
             peers: DayFile::new("peerstats"),
             clocks: DayFile::new("clockstats"),
@@ -209,7 +256,7 @@ impl StatsFiles {
         time_constant: u32,
     ) -> io::Result<()> {
         let line = loop_line(at, offset, freq_ppm, jitter, wander_ppm, time_constant);
-        self.loops.append(&self.dir, at, &line)
+        self.loops.append(&self.dir, self.keep, at, &line)
     }
 
     /// One sample of a source, all in seconds; `status` as from [`peer_status_word`].
@@ -225,13 +272,13 @@ impl StatsFiles {
         jitter: f64,
     ) -> io::Result<()> {
         let line = peer_line(at, source, status, offset, delay, dispersion, jitter);
-        self.peers.append(&self.dir, at, &line)
+        self.peers.append(&self.dir, self.keep, at, &line)
     }
 
     /// A reference clock's own report, e.g. its last NMEA sentence or DCF77 minute.
     pub fn clock_stats(&mut self, at: Realtime, source: &str, text: &str) -> io::Result<()> {
         let line = clock_line(at, source, text);
-        self.clocks.append(&self.dir, at, &line)
+        self.clocks.append(&self.dir, self.keep, at, &line)
     }
 }
 
@@ -365,7 +412,7 @@ mod tests {
     #[test]
     fn files_follow_the_utc_day_of_the_record() {
         let scratch = Scratch::new("days");
-        let mut stats = StatsFiles::new(scratch.0.clone());
+        let mut stats = StatsFiles::new(scratch.0.clone(), 7);
         let before = utc(MJD_60000, (23, 59, 59), 500_000_000);
         let after = utc((2023, 2, 26), (0, 0, 0), 250_000_000);
         assert!(!scratch.0.exists(), "created before the first record");
@@ -413,10 +460,10 @@ mod tests {
     fn appends_to_what_is_there() {
         let scratch = Scratch::new("append");
         let at = utc(MJD_60000, (12, 0, 0), 0);
-        StatsFiles::new(scratch.0.clone())
+        StatsFiles::new(scratch.0.clone(), 7)
             .clock_stats(at, "a", "first")
             .unwrap();
-        StatsFiles::new(scratch.0.clone())
+        StatsFiles::new(scratch.0.clone(), 7)
             .clock_stats(at, "a", "second")
             .unwrap();
         assert_eq!(
@@ -430,11 +477,61 @@ mod tests {
         let scratch = Scratch::new("errors");
         // A file where the directory should be.
         fs::write(&scratch.0, "not a directory").unwrap();
-        let mut stats = StatsFiles::new(scratch.0.clone());
+        let mut stats = StatsFiles::new(scratch.0.clone(), 7);
         let at = utc(MJD_60000, (12, 0, 0), 0);
         assert!(stats.loop_stats(at, 0.0, 0.0, 0.0, 0.0, 4).is_err());
         fs::remove_file(&scratch.0).unwrap();
         stats.loop_stats(at, 0.0, 0.0, 0.0, 0.0, 5).unwrap();
         assert!(scratch.read("loopstats.20230225").ends_with(" 5\n"));
+    }
+
+    #[test]
+    fn old_days_are_deleted_when_a_day_begins() {
+        let scratch = Scratch::new("prune");
+        let mut stats = StatsFiles::new(scratch.0.clone(), 3);
+        for day in 1..=5 {
+            let at = utc((2026, 12, day), (12, 0, 0), 0);
+            stats.clock_stats(at, "gps", "x").unwrap();
+            stats.loop_stats(at, 0.0, 0.0, 0.0, 0.0, 4).unwrap();
+        }
+        // Another program's file and a file of no day are left alone.
+        fs::write(scratch.0.join("clockstats.notes"), "").unwrap();
+        stats
+            .clock_stats(utc((2026, 12, 6), (0, 0, 1), 0), "gps", "x")
+            .unwrap();
+        let mut names: Vec<String> = fs::read_dir(&scratch.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "clockstats.20261204",
+                "clockstats.20261205",
+                "clockstats.20261206",
+                "clockstats.notes",
+                "loopstats.20261203",
+                "loopstats.20261204",
+                "loopstats.20261205",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_well_formed_day_files_of_the_kind_expire() {
+        let today = days_from_civil(2026, 12, 10);
+        let names = [
+            "loopstats.20261201",
+            "loopstats.20261209",
+            "peerstats.20261201",
+            "loopstats.2026120",
+            "loopstats.20261301",
+            "loopstats.x0261201",
+        ];
+        assert_eq!(
+            expired(names.into_iter(), "loopstats", today, 7),
+            ["loopstats.20261201"]
+        );
     }
 }
