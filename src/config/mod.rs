@@ -275,10 +275,12 @@ fn read_sources(
 /// The most memory the rate limiter's client tables may take, together.
 const MAX_CLIENT_TABLES: usize = 256 << 20;
 
-const EVERYONE: &str = r#"["0.0.0.0/0", "::/0"]"#;
+/// Who may ask by default: the local networks (private, link-local, unique local, loopback),
+/// as the image's firewall; a public server lists its clients (or 0.0.0.0/0 and ::/0) itself.
+const LOCAL_NETWORKS: &str = r#"["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128"]"#;
 
-fn everyone() -> Vec<Cidr> {
-    reader::parse_default(EVERYONE, cidr)
+fn local_networks() -> Vec<Cidr> {
+    reader::parse_default(LOCAL_NETWORKS, cidr)
 }
 
 fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
@@ -286,7 +288,7 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
     let allow = sec.array(errs, "allow", cidr);
     let deny = sec.array(errs, "deny", cidr);
     let access = (allow.is_some() || deny.is_some()).then(|| AccessList {
-        allow: allow.unwrap_or_else(everyone),
+        allow: allow.unwrap_or_else(local_networks),
         deny: deny.unwrap_or_default(),
     });
     sec.finish(errs);
@@ -300,7 +302,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> ServerConfig {
         r#"["0.0.0.0:123", "[::]:123"]"#,
         socket_addr,
     );
-    let allow = sec.array_or(errs, "allow", EVERYONE, cidr);
+    let allow = sec.array_or(errs, "allow", LOCAL_NETWORKS, cidr);
     let deny = sec.array_or(errs, "deny", "[]", cidr);
     let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
     let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);

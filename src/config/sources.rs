@@ -280,7 +280,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
         jump_confirm: sec.value(errs, "jump_confirm", 300.0, positive),
-        hide_position: sec.value(errs, "hide_position", false, any),
+        hide_position: sec.value(errs, "hide_position", true, any),
         simulate,
     }
 }
