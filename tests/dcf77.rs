@@ -206,10 +206,11 @@ fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
-/// Waits (up to 150 s: a first frame takes one to two minutes) for stratum 1 from DCF77.
+/// Waits for stratum 1 from DCF77: a first frame takes one to two minutes, longer on a loaded
+/// machine (the simulated receiver plays in real time), so the deadline is generous.
 fn wait_for_dcf77(daemon: &Daemon) -> Vec<u8> {
     let server = "127.0.0.1:123".parse().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         if let Some(reply) = exchange(server, &client_request(4, 1)) {
             if stratum_refid(&reply) == (1, *b"DCF\0") {
