@@ -182,10 +182,9 @@ fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
         }
     };
     expect("READY=1");
-    // Pinged at half the watchdog timeout: well within two seconds.
-    let started = Instant::now();
+    // Pinged again and again (every half timeout: how often is `systemd::watchdog_interval`'s).
     expect("WATCHDOG=1");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    expect("WATCHDOG=1");
     let pid = child.id() as i32;
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid, libc::SIGHUP) };
