@@ -199,7 +199,7 @@ fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
 fn statistics_and_the_drift_file_are_written_where_configured() {
     let state = TempDir::new("state");
     let daemon = Daemon::start(&format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = []\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = [\"127.0.0.1:8123\"]\n\
          [discipline]\ndrift_file = \"{}\"\nstats_dir = \"{}\"\n\
          [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.2\n",
         state.path("drift").display(),
@@ -235,9 +235,19 @@ fn statistics_and_the_drift_file_are_written_where_configured() {
         "{peers}"
     );
     assert!(read("clockstats").contains("gps fix="));
+    // The learned frequency is saved at exit, in ppm: what the status said just before.
+    let out = run_ok(Command::new(BIN).args(["status", "--address", "127.0.0.1:8123"]));
+    let status = String::from_utf8_lossy(&out.stdout).to_string();
+    let shown: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Frequency       : "))
+        .and_then(|f| f.trim_end_matches(" ppm").parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
     assert_eq!(daemon.stop().code(), Some(0));
-    // The learned frequency is saved at exit, in ppm.
     let drift = std::fs::read_to_string(state.path("drift")).unwrap();
     let ppm: f64 = drift.trim().parse().unwrap();
-    assert!(ppm.abs() < 500.0, "{drift}");
+    assert!(
+        (ppm - shown).abs() < 0.05,
+        "drift file {drift}, status {shown} ppm"
+    );
 }
