@@ -12,6 +12,9 @@ pub mod system;
 
 use crate::time::Leap;
 
+/// RFC 5905's PHI: how fast the error of a time kept by a free-running clock grows, 15 ppm.
+pub const PHI: f64 = 15e-6;
+
 /// One correction of the clock.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Adjustment {

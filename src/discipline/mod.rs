@@ -26,6 +26,7 @@ use crate::alarm::{Alarm, AlarmKind, CLOCK};
 use crate::clock::change::{ClockChange, ClockChanges};
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
+use crate::clock::PHI;
 use crate::config::{DisciplineConfig, Select, SourceConfig};
 use crate::refclock::local::LocalClock;
 use crate::refclock::Sample;
@@ -35,7 +36,7 @@ use filter::SampleFilter;
 use kalman::ClockModel;
 use leapfile::LeapTable;
 use select::{Candidate, Verdict};
-use snapshot::{ClockSnapshot, Correction, LeapCorrection, PHI, SMEAR_WINDOW};
+use snapshot::{ClockSnapshot, Correction, LeapCorrection, SMEAR_WINDOW};
 
 /// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
 /// crystal at a steady temperature, as measured by `pitime simulate` sweeps.

@@ -5,8 +5,7 @@ use crate::clock::change::ClockChanges;
 use crate::time::Leap;
 use crate::time::Realtime;
 
-/// RFC 5905 PHI: the dispersion rate assumed for a free-running clock, 15 ppm.
-pub const PHI: f64 = 15e-6;
+use crate::clock::PHI;
 
 /// How the time pitime serves relates to the system clock. With the kernel actuator the system
 /// clock is steered and this is the identity; with the virtual actuator the correction lives

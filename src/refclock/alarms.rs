@@ -4,7 +4,7 @@
 
 use crate::alarm::{Alarm, AlarmKind};
 use crate::refclock::dcf77::driver::Dcf77Status;
-use crate::refclock::gps::clock::Alarm as ClockAlarm;
+use crate::refclock::gps::clock::JumpEvent;
 use crate::refclock::gps::driver::GpsStatus;
 use crate::refclock::gps::status::FixType;
 
@@ -28,7 +28,7 @@ pub fn gps(name: &str, g: &GpsStatus, now: i64) -> Vec<Alarm> {
         let state = g.receiver.antenna.name();
         raise(AlarmKind::AntennaFault, format!("antenna {state}"));
     }
-    if let Some(ClockAlarm::JumpRejected { seconds }) = g.alarm {
+    if let Some(JumpEvent::JumpRejected { seconds }) = g.alarm {
         let text = format!("time jumped by {seconds:.0} s, not followed");
         raise(AlarmKind::ReceiverJump, text);
     }

@@ -1,7 +1,8 @@
 //! The local clock as a last-resort reference (ntpd's LOCAL driver, chrony's `local stratum`):
 //! serves the system clock as it is, at a high stratum, so clients can tell it from real time.
 
-use crate::discipline::snapshot::{ClockSnapshot, Correction, PHI};
+use crate::clock::PHI;
+use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::time::Leap;
 use crate::time::Realtime;
 

@@ -16,6 +16,7 @@ use md5::{Digest, Md5};
 
 use super::filter::{Best, ClockFilter, Measurement};
 use crate::clock::change::ClockChange;
+use crate::clock::PHI;
 use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
 use crate::server::keys::Key;
@@ -36,7 +37,7 @@ pub const MAX_POLL: i8 = 17;
 
 /// What a reply that passed the checks means.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Reply {
+pub enum Received {
     /// A measurement: the filter's new best, at the instant it was measured.
     Sample(Sample),
     /// A good reply, but the filter still prefers a measurement already given.
@@ -227,7 +228,7 @@ impl Client {
     }
 
     /// A datagram from the server that arrived at local time `t4`.
-    pub fn receive(&mut self, data: &[u8], t4: Realtime) -> Result<Reply, Rejected> {
+    pub fn receive(&mut self, data: &[u8], t4: Realtime) -> Result<Received, Rejected> {
         let h = Header::parse(data).ok_or(Rejected::Short)?;
         if h.mode != MODE_SERVER {
             return Err(Rejected::NotServer(h.mode));
@@ -267,7 +268,7 @@ impl Client {
         // The offset belongs to its own instant: an older measurement restamped now would
         // carry the local clock's drift since, and be counted twice.
         if self.last_given.is_some_and(|t| chosen.at <= t) {
-            return Ok(Reply::Filtered);
+            return Ok(Received::Filtered);
         }
         self.last_given = Some(chosen.at);
         let sample = Sample {
@@ -279,7 +280,7 @@ impl Client {
             root_delay: h.root_delay.as_secs_f64() + chosen.delay,
             leap: h.leap,
         };
-        Ok(Reply::Sample(sample))
+        Ok(Received::Sample(sample))
     }
 
     /// Whether `data` carries a valid MAC with our key, if we have one.
@@ -296,7 +297,12 @@ impl Client {
         })
     }
 
-    fn kiss(&mut self, code: [u8; 4], server_poll: i8, sent: Realtime) -> Result<Reply, Rejected> {
+    fn kiss(
+        &mut self,
+        code: [u8; 4],
+        server_poll: i8,
+        sent: Realtime,
+    ) -> Result<Received, Rejected> {
         match &code {
             b"RATE" => {
                 self.poll = (self.poll + 1)
@@ -305,11 +311,11 @@ impl Client {
                 self.burst_left = 0;
                 self.consistent = 0;
                 self.next = sent.add_secs_f64(self.interval());
-                Ok(Reply::RateLimited)
+                Ok(Received::RateLimited)
             }
             b"DENY" | b"RSTR" => {
                 self.denied = true;
-                Ok(Reply::Denied(code))
+                Ok(Received::Denied(code))
             }
             _ => Err(Rejected::Kiss(code)),
         }
@@ -354,7 +360,7 @@ fn measure(h: &Header, t1: Realtime, t4: Realtime) -> Result<Measurement, Reject
     Ok(Measurement {
         offset,
         delay,
-        dispersion: precision + super::filter::PHI * ((t4n - t1) as f64 / 1e9),
+        dispersion: precision + PHI * ((t4n - t1) as f64 / 1e9),
         at: t4,
     })
 }
@@ -412,16 +418,16 @@ mod tests {
 
     /// One exchange sent at `t1` against a server `offset` ahead of us, `delay` round trip
     /// (all of it on the way back) and 1 ms of processing.
-    fn exchange(c: &mut Client, t1: f64, offset: f64, delay: f64) -> Result<Reply, Rejected> {
+    fn exchange(c: &mut Client, t1: f64, offset: f64, delay: f64) -> Result<Received, Rejected> {
         let req = c.request(at(t1), t1.to_bits());
         let t2 = at(t1 + offset);
         let rep = reply(&req, t2, t2.add_secs_f64(0.001));
         c.receive(&rep, at(t1 + 0.001 + delay))
     }
 
-    fn sample(r: Result<Reply, Rejected>) -> Sample {
+    fn sample(r: Result<Received, Rejected>) -> Sample {
         match r {
-            Ok(Reply::Sample(s)) => s,
+            Ok(Received::Sample(s)) => s,
             other => panic!("{other:?}"),
         }
     }
@@ -501,7 +507,7 @@ mod tests {
         let genuine = reply(&req, at(0.0), at(0.0));
         assert!(matches!(
             c.receive(&genuine, at(0.01)),
-            Ok(Reply::Sample(_))
+            Ok(Received::Sample(_))
         ));
         assert_eq!(c.receive(&genuine, at(0.02)), Err(Rejected::Unexpected));
         // A late reply to an earlier request does not match the new one.
@@ -550,7 +556,7 @@ mod tests {
         let len = key.sign(7, &mut signed, 48);
         assert!(matches!(
             c.receive(&signed[..len], at(0.01)),
-            Ok(Reply::Sample(_))
+            Ok(Received::Sample(_))
         ));
     }
 
@@ -576,7 +582,7 @@ mod tests {
         assert_eq!(c.reach(), 0x0f, "the server answered, if uselessly");
     }
 
-    fn kiss(c: &mut Client, t: f64, code: &[u8; 4]) -> Result<Reply, Rejected> {
+    fn kiss(c: &mut Client, t: f64, code: &[u8; 4]) -> Result<Received, Rejected> {
         let req = c.request(at(t), 99 + t as u64);
         let mut rep = reply(&req, at(t), at(t));
         rep[0] = 0xe4;
@@ -588,15 +594,15 @@ mod tests {
     #[test]
     fn rate_kisses_back_off_and_deny_stops_polling() {
         let mut c = Client::new(&config(true, 6, 10), None, PEER, at(0.0));
-        assert_eq!(kiss(&mut c, 0.0, b"RATE"), Ok(Reply::RateLimited));
+        assert_eq!(kiss(&mut c, 0.0, b"RATE"), Ok(Received::RateLimited));
         // The burst is off and the interval doubled, from the request's time.
         assert_eq!(c.poll(), 7);
         assert!(close(c.until_poll(at(0.01)).unwrap(), 128.0 - 0.01));
         assert_eq!(kiss(&mut c, 128.0, b"XXXX"), Err(Rejected::Kiss(*b"XXXX")));
-        assert_eq!(kiss(&mut c, 256.0, b"DENY"), Ok(Reply::Denied(*b"DENY")));
+        assert_eq!(kiss(&mut c, 256.0, b"DENY"), Ok(Received::Denied(*b"DENY")));
         assert_eq!(c.until_poll(at(300.0)), None);
         let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
-        assert_eq!(kiss(&mut c, 0.0, b"RSTR"), Ok(Reply::Denied(*b"RSTR")));
+        assert_eq!(kiss(&mut c, 0.0, b"RSTR"), Ok(Received::Denied(*b"RSTR")));
         assert_eq!(c.until_poll(at(1.0)), None);
     }
 
@@ -657,7 +663,7 @@ mod tests {
         let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
         let first = sample(exchange(&mut c, 0.0, 0.002, 0.004));
         // A congested exchange: the filter keeps the first, already given, so no new sample.
-        assert_eq!(exchange(&mut c, 64.0, 0.030, 0.080), Ok(Reply::Filtered));
+        assert_eq!(exchange(&mut c, 64.0, 0.030, 0.080), Ok(Received::Filtered));
         assert_eq!(c.best().unwrap().measurement.at, first.local);
         // A better one later is given, stamped with its own arrival.
         let s = sample(exchange(&mut c, 128.0, 0.001, 0.002));

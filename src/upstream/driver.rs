@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::client::{Client, Reply};
+use super::client::{Client, Received};
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::realtime_now;
 use crate::config::NtpSourceConfig;
@@ -222,17 +222,17 @@ fn run(
         for i in 0..count {
             let got = batch.get(i);
             match client.receive(got.data, got.rx.unwrap_or(read_at)) {
-                Ok(Reply::Sample(s)) => {
+                Ok(Received::Sample(s)) => {
                     if status.reach == 0 {
                         tracing::info!(source = %c.name, offset = s.offset(), stratum = s.stratum, "NTP server reached");
                     }
                     sample(s);
                 }
-                Ok(Reply::Filtered) => {}
-                Ok(Reply::RateLimited) => {
+                Ok(Received::Filtered) => {}
+                Ok(Received::RateLimited) => {
                     tracing::info!(source = %c.name, poll = client.poll(), "NTP server asks us to slow down (RATE)");
                 }
-                Ok(Reply::Denied(code)) => {
+                Ok(Received::Denied(code)) => {
                     let code = String::from_utf8_lossy(&code).into_owned();
                     tracing::warn!(source = %c.name, code, "NTP server refuses us; not polling it again");
                     status.denied = true;

@@ -9,9 +9,7 @@ use crate::time::Realtime;
 
 /// Measurements kept (RFC 5905's NSTAGE).
 pub const STAGES: usize = 8;
-/// How fast an old measurement's error grows: the local clock's assumed frequency error
-/// (RFC 5905's PHI, 15 ppm).
-pub const PHI: f64 = 15e-6;
+use crate::clock::PHI;
 
 /// One exchange with the server.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -84,9 +84,9 @@ enum Trust {
     },
 }
 
-/// Alarms for the status page and logs.
+/// What the jump guard did: the status page and the log tell of it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Alarm {
+pub enum JumpEvent {
     /// The receiver's time jumped by `seconds`; not followed (yet).
     JumpRejected { seconds: f64 },
     /// A jump held for `jump_confirm` and is now followed.
@@ -110,14 +110,14 @@ pub struct GpsClock {
     last_trusted: Option<Realtime>,
     pub counters: ClockCounters,
     /// The jump currently rejected, if any.
-    pub alarm: Option<Alarm>,
+    pub alarm: Option<JumpEvent>,
 }
 
 /// What `GpsClock` hands back for one input.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Output {
     pub sample: Option<Sample>,
-    pub alarm: Option<Alarm>,
+    pub alarm: Option<JumpEvent>,
 }
 
 impl GpsClock {
@@ -353,7 +353,7 @@ impl GpsClock {
     }
 
     /// Updates trust with a coarse offset (receiver time minus arrival) seen at `rx`.
-    fn check_trust(&mut self, coarse: f64, rx: Realtime) -> Option<Alarm> {
+    fn check_trust(&mut self, coarse: f64, rx: Realtime) -> Option<JumpEvent> {
         let same = |a: f64, b: f64| (a - b).abs() < COARSE_TOLERANCE;
         let (trust, alarm) = match self.trust {
             Trust::Acquiring {
@@ -398,7 +398,7 @@ impl GpsClock {
             ),
             Trust::Locked { offset } => {
                 self.counters.jumps_rejected += 1;
-                let alarm = Alarm::JumpRejected {
+                let alarm = JumpEvent::JumpRejected {
                     seconds: coarse - offset,
                 };
                 (
@@ -420,7 +420,7 @@ impl GpsClock {
                 since,
             } if same(coarse, offset) => {
                 if rx.seconds_since(since) >= self.options.jump_confirm {
-                    let alarm = Alarm::JumpFollowed {
+                    let alarm = JumpEvent::JumpFollowed {
                         seconds: coarse - trusted,
                     };
                     // Pulses labelled under the old time must not be compared with the new.
@@ -439,7 +439,7 @@ impl GpsClock {
                         offset: coarse,
                         since: rx,
                     },
-                    Some(Alarm::JumpRejected {
+                    Some(JumpEvent::JumpRejected {
                         seconds: coarse - trusted,
                     }),
                 )
@@ -447,8 +447,8 @@ impl GpsClock {
         };
         self.trust = trust;
         match alarm {
-            Some(a @ Alarm::JumpRejected { .. }) => self.alarm = Some(a),
-            Some(Alarm::JumpFollowed { .. }) => self.alarm = None,
+            Some(a @ JumpEvent::JumpRejected { .. }) => self.alarm = Some(a),
+            Some(JumpEvent::JumpFollowed { .. }) => self.alarm = None,
             None => {}
         }
         alarm
@@ -584,8 +584,8 @@ mod tests {
         c.on_pps(edge, None);
         let out = c.on_time(&report(utc(10 + 86_400)), edge.add_secs_f64(0.1));
         assert_eq!(out.sample, None);
-        let jumped = |a: Option<Alarm>| match a {
-            Some(Alarm::JumpRejected { seconds } | Alarm::JumpFollowed { seconds }) => {
+        let jumped = |a: Option<JumpEvent>| match a {
+            Some(JumpEvent::JumpRejected { seconds } | JumpEvent::JumpFollowed { seconds }) => {
                 (seconds - 86_400.0).abs() < 0.5
             }
             None => false,
@@ -601,7 +601,7 @@ mod tests {
         let edge = local(utc(21));
         c.on_pps(edge, None);
         let out = c.on_time(&report(utc(21 + 86_400)), edge.add_secs_f64(0.1));
-        assert!(matches!(out.alarm, Some(Alarm::JumpFollowed { .. })) && jumped(out.alarm));
+        assert!(matches!(out.alarm, Some(JumpEvent::JumpFollowed { .. })) && jumped(out.alarm));
         assert!(c.trusted() && c.alarm.is_none());
     }
 

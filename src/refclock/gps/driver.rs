@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use super::clock::{Alarm, ClockCounters, ClockOptions, GpsClock};
+use super::clock::{ClockCounters, ClockOptions, GpsClock, JumpEvent};
 use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use super::nmea::LineReader;
 use super::pps::{self, Pulses};
@@ -53,7 +53,7 @@ pub struct GpsStatus {
     pub heard: Heard,
     /// The sentence delay in use and the spread of the measured ones, seconds.
     pub sentence_delay: Option<(f64, f64)>,
-    pub alarm: Option<Alarm>,
+    pub alarm: Option<JumpEvent>,
     /// Lines cut short or too long.
     pub lines_dropped: u64,
 }
@@ -378,12 +378,12 @@ impl Source {
         }
     }
 
-    fn alarm(&self, alarm: Option<Alarm>) {
+    fn alarm(&self, alarm: Option<JumpEvent>) {
         match alarm {
-            Some(Alarm::JumpRejected { seconds }) => {
+            Some(JumpEvent::JumpRejected { seconds }) => {
                 tracing::warn!(source = %self.name, seconds, "receiver time jumped: not followed")
             }
-            Some(Alarm::JumpFollowed { seconds }) => {
+            Some(JumpEvent::JumpFollowed { seconds }) => {
                 tracing::warn!(source = %self.name, seconds, "receiver time jump held: followed")
             }
             None => {}
