@@ -105,3 +105,25 @@ fn rate_limited_addresses_get_a_kiss_then_nothing() {
     // Other clients are unaffected.
     assert_eq!(stratum_refid(&ask("127.0.0.5:0").unwrap()).0, 10);
 }
+
+#[test]
+fn one_address_gets_its_limit_once_however_many_threads_and_ports() {
+    needs!("root");
+    private_network();
+    let config = "[server]\nlisten = [\"127.0.0.1:123\", \"[::1]:123\"]\nthreads = 4\n\
+                  [server.rate_limit]\ninterval = 60\nburst = 8\nleak = 0.0\n\
+                  [[source]]\nkind = \"local\"\n";
+    let _daemon = Daemon::start(config);
+    for (from, to) in [
+        ("127.0.0.9:0", server()),
+        ("[::1]:0", "[::1]:123".parse().unwrap()),
+    ] {
+        // Each request from a new source port: the kernel's port hash would spread them over
+        // the four threads, each with a table of its own.
+        let answered = (0..24)
+            .filter_map(|_| exchange_from(from, to, &client_request(4, 1)))
+            .filter(|reply| stratum_refid(reply).0 != 0)
+            .count();
+        assert_eq!(answered, 8, "{from}: {answered} answered, burst 8");
+    }
+}

@@ -65,6 +65,12 @@ impl Group {
                 .with_context(|| format!("cannot listen on {}", group.local))?;
             // With port 0 the kernel picks one: the other threads share it.
             group.local = socket.local_addr().context("local address of NTP socket")?;
+            if threads > 1 && group.workers.is_empty() {
+                let sockets = threads as u32;
+                if let Err(e) = udp::steer_by_source(&socket, group.local.is_ipv6(), sockets) {
+                    tracing::warn!(addr = %group.local, "cannot keep each client on one thread ({e}): with `threads` > 1 a client sending from many ports gets up to {threads} times its rate limit");
+                }
+            }
             let (shared, stop) = (shared.clone(), group.stop.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("ntp {}", group.local))

@@ -18,6 +18,53 @@ pub const BATCH: usize = 32;
 const RECV_BUF: usize = super::respond::MAX_REQUEST_LEN + 1;
 const CONTROL_LEN: usize = 128;
 
+/// Makes the kernel hand every datagram from one client address (IPv6: its /64) to the same
+/// socket of a SO_REUSEPORT group of `sockets`, so that the rate limit of each thread's table
+/// is a client's whole limit. By default the kernel hashes source ports too, and a client
+/// sending from many ports got `sockets` times its limit. A classic BPF program returns the
+/// socket's index: the source address modulo `sockets`.
+pub fn steer_by_source(socket: &UdpSocket, ipv6: bool, sockets: u32) -> io::Result<()> {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    // The network header, whatever the offset of the data the program sees (the payload).
+    let net = |offset: u32| (libc::SKF_NET_OFF as u32).wrapping_add(offset);
+    let load = libc::BPF_LD | libc::BPF_W | libc::BPF_ABS;
+    let mut program = match ipv6 {
+        // The source's /64: the XOR of its two first words.
+        true => vec![
+            stmt(load, net(8)),
+            stmt(libc::BPF_MISC | libc::BPF_TAX, 0),
+            stmt(load, net(12)),
+            stmt(libc::BPF_ALU | libc::BPF_XOR | libc::BPF_X, 0),
+        ],
+        false => vec![stmt(load, net(12))],
+    };
+    program.push(stmt(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, sockets));
+    program.push(stmt(libc::BPF_RET | libc::BPF_A, 0));
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: `fprog` points at `program`, alive for the call; the kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_REUSEPORT_CBPF,
+            (&fprog as *const libc::sock_fprog).cast(),
+            size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 /// Opens a UDP socket for the NTP service on `addr`.
 pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
