@@ -16,11 +16,11 @@ use arc_swap::ArcSwap;
 use gpiocdev::line::{EdgeDetection, EdgeKind, EventClock, Value};
 
 use super::decoder::{Dcf77Decoder, Event, Quality};
+use super::leap::LeapVote;
 use crate::clock::system::{monotonic_at_realtime, monotonic_now, realtime_at_monotonic};
 use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
 use crate::sim::dcf77_runner::SimulatedDcf77;
-use crate::time::Leap;
 use crate::time::Realtime;
 use crate::worker::Workers;
 
@@ -29,8 +29,6 @@ pub const DCF77_ERROR: f64 = 0.005;
 /// Added to the error bound while `receiver_delay` is not set: modules are 30 to 100 ms late,
 /// and clients must not be told the time is better than that.
 const UNMEASURED_DELAY: f64 = 0.1;
-/// Decoded minutes in a row with the leap-second bit before the announcement is believed.
-const LEAP_MINUTES: u32 = 5;
 const POLL: Duration = Duration::from_millis(500);
 const RETRY: Duration = Duration::from_secs(5);
 /// Seconds without an edge after which the signal counts as lost (pulses come every second).
@@ -210,7 +208,7 @@ fn run(
     let mut epoch: Option<i64> = None;
     let mut logged = false;
     // Accepted minutes in a row that announced a leap second.
-    let mut announcing = 0;
+    let mut leap_vote = LeapVote::default();
     while !stop.load(Ordering::Relaxed) {
         let Some(source) = &mut edges else {
             match Edges::open(c) {
@@ -259,11 +257,7 @@ fn run(
                 Event::Minute { minute, .. } => {
                     tracing::info!(source = %c.name, utc = %minute.utc, "DCF77 minute accepted");
                     status.last_minute = Some(at);
-                    announcing = if minute.leap_announced {
-                        announcing + 1
-                    } else {
-                        0
-                    };
+                    leap_vote.minute(minute.leap_announced);
                 }
                 Event::Second { t, utc } => {
                     let (delay, error) = match c.receiver_delay {
@@ -272,16 +266,9 @@ fn run(
                     };
                     let marker = epoch + ((t - delay) * 1e9).round() as i64;
                     let local = realtime_at_monotonic(marker);
-                    // A2 has no parity: one bit flipped by noise must not insert a second, so
-                    // the announcement counts only once several minutes in a row carry it
-                    // (it is sent for the whole hour before). DCF77 only announces insertions.
-                    let leap = match announcing >= LEAP_MINUTES {
-                        true => Leap::Insert,
-                        false => Leap::None,
-                    };
                     if let Some(reference) = utc.to_realtime() {
                         let s = Sample::new(local, reference, error, *b"DCF\0");
-                        sample(s.with_leap(leap));
+                        sample(s.with_leap(leap_vote.leap()));
                     }
                 }
             }
