@@ -1,9 +1,14 @@
 //! Threads that run until they are told to stop: each polls a shared stop flag, and all are
-//! told and joined when their owner is dropped (also when a later thread fails to start).
+//! told and joined when their owner is dropped (also when a later thread fails to start). And
+//! what every driver thread does with a device that will not open: say so once, retry.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often a sleeping worker looks at its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(500);
 
 #[derive(Default)]
 pub struct Workers {
@@ -37,6 +42,35 @@ impl Drop for Workers {
     }
 }
 
+/// Sleeps `total`, waking every `STOP_CHECK` to see whether to stop.
+pub fn pause(total: Duration, stop: &AtomicBool) {
+    let mut left = total;
+    while !left.is_zero() && !stop.load(Ordering::Relaxed) {
+        let step = left.min(STOP_CHECK);
+        std::thread::sleep(step);
+        left -= step;
+    }
+}
+
+/// Opening a device again and again: a failure is logged (and reported) once until an open
+/// succeeds, not at every try; the caller `pause`s between tries.
+#[derive(Default)]
+pub struct Retry {
+    failing: bool,
+}
+
+impl Retry {
+    /// An open failed: true the first time in a row, when the caller says why.
+    pub fn failed(&mut self) -> bool {
+        !std::mem::replace(&mut self.failing, true)
+    }
+
+    /// An open succeeded: the next failure is news again.
+    pub fn succeeded(&mut self) {
+        self.failing = false;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +93,14 @@ mod tests {
         }
         drop(workers);
         assert_eq!(done.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn a_failure_is_news_once_until_a_success() {
+        let mut retry = Retry::default();
+        assert!(retry.failed());
+        assert!(!retry.failed());
+        retry.succeeded();
+        assert!(retry.failed());
     }
 }

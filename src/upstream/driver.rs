@@ -17,7 +17,7 @@ use crate::config::NtpSourceConfig;
 use crate::refclock::Sample;
 use crate::server::keys::{Key, KeyStore};
 use crate::server::udp::{self, RecvBatch};
-use crate::worker::Workers;
+use crate::worker::{pause, Retry, Workers};
 
 /// The longest wait for a datagram: how soon a stop is noticed.
 const STEP: Duration = Duration::from_millis(500);
@@ -115,16 +115,6 @@ fn cookie() -> u64 {
     }
 }
 
-/// Sleeps `total`, waking every `STEP` to see whether to stop.
-fn pause(total: Duration, stop: &AtomicBool) {
-    let mut left = total;
-    while !left.is_zero() && !stop.load(Ordering::Relaxed) {
-        let step = left.min(STEP);
-        std::thread::sleep(step);
-        left -= step;
-    }
-}
-
 fn run(
     c: &NtpSourceConfig,
     key: Option<Key>,
@@ -141,7 +131,7 @@ fn run(
     // Set when the name was resolved for the poll now due, so that poll is sent.
     let mut resolved = false;
     let mut turn = 0;
-    let mut logged = false;
+    let mut retry = Retry::default();
     while !stop.load(Ordering::Relaxed) {
         let Some(Link { socket, .. }) = &link else {
             match connect(c, turn) {
@@ -155,12 +145,11 @@ fn run(
                         .set_peer(l.addr.ip());
                     status.address = Some(l.addr);
                     link = Some(l);
-                    logged = false;
+                    retry.succeeded();
                 }
                 Err(e) => {
-                    if !logged {
+                    if retry.failed() {
                         tracing::warn!(source = %c.name, server = %c.server, "cannot resolve or connect to the NTP server: {e}; retrying");
-                        logged = true;
                     }
                     pause(RETRY, stop);
                 }

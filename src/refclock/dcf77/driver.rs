@@ -22,7 +22,7 @@ use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
 use crate::sim::dcf77_runner::SimulatedDcf77;
 use crate::time::Realtime;
-use crate::worker::Workers;
+use crate::worker::{pause, Retry, Workers};
 
 /// A DCF77 second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
 pub const DCF77_ERROR: f64 = 0.005;
@@ -206,8 +206,7 @@ fn run(
     // Stream time is seconds since the first edge on CLOCK_MONOTONIC: the decoder works in f64
     // seconds.
     let mut epoch: Option<i64> = None;
-    let mut logged = false;
-    // Accepted minutes in a row that announced a leap second.
+    let mut retry = Retry::default();
     let mut leap_vote = LeapVote::default();
     while !stop.load(Ordering::Relaxed) {
         let Some(source) = &mut edges else {
@@ -218,17 +217,16 @@ fn run(
                     status.connected = true;
                     status.line_error = None;
                     status.opened = Some(monotonic_now());
-                    logged = false;
+                    retry.succeeded();
                 }
                 Err(e) => {
-                    if !logged {
-                        tracing::warn!(source = %c.name, "cannot open the DCF77 line: {e}; retrying");
-                        logged = true;
-                    }
                     status.line_error =
                         Some(format!("line {} of {}: {e}", c.line, c.chip.display()));
                     publish(&mut status, &decoder, published);
-                    std::thread::sleep(RETRY);
+                    if retry.failed() {
+                        tracing::warn!(source = %c.name, "cannot open the DCF77 line: {e}; retrying");
+                    }
+                    pause(RETRY, stop);
                 }
             }
             continue;

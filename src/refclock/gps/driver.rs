@@ -22,7 +22,7 @@ use crate::config::GpsSourceConfig;
 use crate::refclock::Sample;
 use crate::sim::gps_runner::SimulatedGps;
 use crate::time::Realtime;
-use crate::worker::Workers;
+use crate::worker::{pause, Retry, Workers};
 
 /// How long a read or pulse wait blocks before checking for a stop request.
 const POLL: Duration = Duration::from_millis(500);
@@ -181,25 +181,24 @@ impl GpsDriver {
 
 fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool) {
     let mut buf = [0u8; 1024];
-    let mut logged_missing = false;
+    let mut retry = Retry::default();
     // Said once while the port stays silent across reopenings.
     let mut logged_silent = false;
     while !stop.load(Ordering::Relaxed) {
         let mut port = match SerialPort::open(&device, baud) {
             Ok(p) => p,
             Err(e) => {
-                if !logged_missing {
+                if retry.failed() {
                     tracing::warn!(device = %device.display(), "cannot open the receiver: {e}; retrying");
-                    logged_missing = true;
                     if tx.send(Input::Missing(e.to_string())).is_err() {
                         return;
                     }
                 }
-                std::thread::sleep(RETRY);
+                pause(RETRY, stop);
                 continue;
             }
         };
-        logged_missing = false;
+        retry.succeeded();
         if !logged_silent {
             tracing::info!(device = %device.display(), baud, "receiver connected");
         }
@@ -236,7 +235,7 @@ fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool)
             }
         }
         // A device that opens but fails every read must not make this loop spin.
-        std::thread::sleep(RETRY);
+        pause(RETRY, stop);
     }
 }
 
@@ -246,7 +245,7 @@ fn read_pulses(
     tx: Sender<Input>,
     stop: &AtomicBool,
 ) {
-    let mut logged = false;
+    let mut retry = Retry::default();
     while !stop.load(Ordering::Relaxed) {
         let p = match &mut pulses {
             Some(p) => p,
@@ -254,21 +253,20 @@ fn read_pulses(
                 Ok(opened) => {
                     tracing::info!(pps = ?config.pps, "PPS opened");
                     pulses = opened;
-                    logged = false;
+                    retry.succeeded();
                     if tx.send(Input::Pps(Ok(()))).is_err() {
                         return;
                     }
                     continue;
                 }
                 Err(e) => {
-                    if !logged {
+                    if retry.failed() {
                         tracing::warn!(pps = ?config.pps, "cannot open PPS: {e}; retrying");
-                        logged = true;
                         if tx.send(Input::Pps(Err(e.to_string()))).is_err() {
                             return;
                         }
                     }
-                    std::thread::sleep(RETRY);
+                    pause(RETRY, stop);
                     continue;
                 }
             },
@@ -287,7 +285,7 @@ fn read_pulses(
                     return;
                 }
                 pulses = None;
-                std::thread::sleep(RETRY);
+                pause(RETRY, stop);
             }
         }
     }
