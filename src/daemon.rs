@@ -18,19 +18,23 @@ use crate::alarm::{self, Alarm};
 use crate::clock::kernel::KernelClock;
 use crate::clock::system::{measure_precision, monotonic_now, realtime_now};
 use crate::clock::{Actuator, Adjustment};
-use crate::config::{ActuatorKind, Config, ServerConfig, SourceConfig};
+use crate::config::{
+    ActuatorKind, Config, Dcf77SourceConfig, GpsSourceConfig, ServerConfig, SourceConfig,
+};
 use crate::discipline::leapfile::{self, LeapTable};
 use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
 use crate::discipline::Discipline;
 use crate::discipline::{driftfile, Standing};
 use crate::refclock::dcf77::driver::Dcf77Driver;
-use crate::refclock::gps::driver::{ClockFeedback, GpsDriver};
+use crate::refclock::gps::driver::{ClockFeedback, GpsDriver, Injected};
 use crate::refclock::Sample;
 use crate::server::acl::AccessList;
 use crate::server::keys::KeyStore;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
+use crate::sim::dcf77_runner::SimulatedDcf77;
+use crate::sim::gps_runner::SimulatedGps;
 use crate::systemd;
 use crate::upstream::driver::NtpDriver;
 use crate::web::status::{DriverStatus, Status, StatusBuilder};
@@ -454,11 +458,46 @@ fn load_leap_table(path: &Path) -> Option<LeapTable> {
 }
 
 /// The running reference clocks.
+/// The simulated receiver a GPS source asks for, started, and the inputs it gives its driver.
+fn simulated_gps(
+    g: &GpsSourceConfig,
+    simulators: &mut Vec<Box<dyn Send>>,
+) -> std::io::Result<Option<Injected>> {
+    let Some(config) = &g.simulate else {
+        return Ok(None);
+    };
+    let (simulator, pulses) = SimulatedGps::start(config.clone(), &g.name)?;
+    let device = simulator.device.clone();
+    simulators.push(Box::new(simulator));
+    Ok(Some(Injected {
+        device,
+        pulses,
+        pps_name: "the simulated PPS".into(),
+    }))
+}
+
+/// The simulated DCF77 receiver a source asks for, started, and its edges.
+fn simulated_dcf77(
+    d: &Dcf77SourceConfig,
+    simulators: &mut Vec<Box<dyn Send>>,
+) -> std::io::Result<Option<mpsc::Receiver<(crate::time::Realtime, bool)>>> {
+    let Some(config) = &d.simulate else {
+        return Ok(None);
+    };
+    let (simulator, edges) =
+        SimulatedDcf77::start(config.clone(), d.receiver_delay.unwrap_or(0.0))?;
+    simulators.push(Box::new(simulator));
+    Ok(Some(edges))
+}
+
 struct Sources {
     generation: u64,
     gps: Vec<GpsDriver>,
     dcf77: Vec<Dcf77Driver>,
     ntp: Vec<NtpDriver>,
+    /// The simulated receivers (`[source.simulate]`) whose signals the drivers read: dropped
+    /// after them (fields drop in order), so no driver sees its input vanish.
+    simulators: Vec<Box<dyn Send>>,
 }
 
 impl Sources {
@@ -468,6 +507,7 @@ impl Sources {
             gps: Vec::new(),
             dcf77: Vec::new(),
             ntp: Vec::new(),
+            simulators: Vec::new(),
         }
     }
 
@@ -499,11 +539,13 @@ impl Sources {
                             changes: clock.changes,
                         }
                     });
-                    GpsDriver::start(g, sample, feedback).map(|d| sources.gps.push(d))
+                    simulated_gps(g, &mut sources.simulators)
+                        .and_then(|injected| GpsDriver::start(g, injected, sample, feedback))
+                        .map(|d| sources.gps.push(d))
                 }
-                SourceConfig::Dcf77(d) => {
-                    Dcf77Driver::start(d, sample).map(|d| sources.dcf77.push(d))
-                }
+                SourceConfig::Dcf77(d) => simulated_dcf77(d, &mut sources.simulators)
+                    .and_then(|injected| Dcf77Driver::start(d, injected, sample))
+                    .map(|d| sources.dcf77.push(d)),
                 SourceConfig::Ntp(n) => {
                     let shared_clock = shared.clone();
                     let changes = Box::new(move || shared_clock.clock.load().changes);

@@ -20,7 +20,6 @@ use super::leap::LeapVote;
 use crate::clock::system::{monotonic_at_realtime, monotonic_now, realtime_at_monotonic};
 use crate::config::{Bias, Dcf77SourceConfig};
 use crate::refclock::Sample;
-use crate::sim::dcf77_runner::SimulatedDcf77;
 use crate::time::Realtime;
 use crate::worker::{pause, Retry, Workers};
 
@@ -58,7 +57,8 @@ enum Edges {
         /// Held so the receiver stays powered.
         _pon: Option<gpiocdev::Request>,
     },
-    Simulated(Receiver<(Realtime, bool)>),
+    /// Edges from elsewhere in the process (the daemon injects a simulator's).
+    Injected(Receiver<(Realtime, bool)>),
 }
 
 impl Edges {
@@ -107,11 +107,11 @@ impl Edges {
                 let e = events.read_edge_event().map_err(|e| e.to_string())?;
                 Ok(Some((e.timestamp_ns as i64, e.kind == EdgeKind::Rising)))
             }
-            // The simulator stamps on the system clock, as it happens.
-            Edges::Simulated(rx) => match rx.recv_timeout(POLL) {
+            // Injected edges are stamped on the system clock, as they happen.
+            Edges::Injected(rx) => match rx.recv_timeout(POLL) {
                 Ok((at, active)) => Ok(Some((monotonic_at_realtime(at), active))),
                 Err(RecvTimeoutError::Timeout) => Ok(None),
-                Err(RecvTimeoutError::Disconnected) => Err("simulator stopped".into()),
+                Err(RecvTimeoutError::Disconnected) => Err("the injected edges stopped".into()),
             },
         }
     }
@@ -156,25 +156,20 @@ pub fn request_line(
 /// Decodes the receiver until dropped.
 pub struct Dcf77Driver {
     _workers: Workers,
-    _simulator: Option<SimulatedDcf77>,
     pub status: Arc<ArcSwap<Dcf77Status>>,
     pub name: String,
 }
 
 impl Dcf77Driver {
+    /// Starts decoding the configured GPIO line, or `injected` edges (a simulated receiver's:
+    /// line levels with their system-clock times).
     pub fn start(
         config: &Dcf77SourceConfig,
+        injected: Option<Receiver<(Realtime, bool)>>,
         sample: Box<dyn Fn(Sample) + Send>,
     ) -> std::io::Result<Self> {
         let status = Arc::new(ArcSwap::from_pointee(Dcf77Status::default()));
-        let (edges, simulator) = match &config.simulate {
-            Some(sim) => {
-                let (sim, rx) =
-                    SimulatedDcf77::start(sim.clone(), config.receiver_delay.unwrap_or(0.0))?;
-                (Some(Edges::Simulated(rx)), Some(sim))
-            }
-            None => (None, None),
-        };
+        let edges = injected.map(Edges::Injected);
         let mut workers = Workers::default();
         workers.spawn("dcf77", {
             let (status, config) = (status.clone(), config.clone());
@@ -182,7 +177,6 @@ impl Dcf77Driver {
         })?;
         Ok(Dcf77Driver {
             _workers: workers,
-            _simulator: simulator,
             status,
             name: config.name.clone(),
         })
@@ -199,7 +193,7 @@ fn run(
     let mut decoder = Dcf77Decoder::new(c.confirm);
     let mut status = Dcf77Status {
         receiver_delay: c.receiver_delay,
-        // The simulator's line is open from the start.
+        // Injected edges are there from the start.
         opened: edges.is_some().then(monotonic_now),
         ..Dcf77Status::default()
     };
@@ -240,7 +234,7 @@ fn run(
             }
             Err(e) => {
                 tracing::warn!(source = %c.name, "DCF77 line failed: {e}");
-                if matches!(source, Edges::Simulated(_)) {
+                if matches!(source, Edges::Injected(_)) {
                     return;
                 }
                 edges = None;

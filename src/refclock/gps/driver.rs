@@ -20,7 +20,6 @@ use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::{monotonic_now, realtime_now};
 use crate::config::GpsSourceConfig;
 use crate::refclock::Sample;
-use crate::sim::gps_runner::SimulatedGps;
 use crate::time::Realtime;
 use crate::worker::{pause, Retry, Workers};
 
@@ -98,36 +97,35 @@ pub struct ClockFeedback {
 /// Reads the receiver until dropped.
 pub struct GpsDriver {
     _workers: Workers,
-    _simulator: Option<SimulatedGps>,
     pub status: Arc<ArcSwap<GpsStatus>>,
     pub name: String,
 }
 
+/// Inputs the daemon gives the driver instead of the configured devices (a simulated
+/// receiver's): a serial device to open and the pulses' timestamps.
+pub struct Injected {
+    pub device: PathBuf,
+    pub pulses: mpsc::Receiver<Realtime>,
+    /// What the pulses are called on the status page.
+    pub pps_name: String,
+}
+
 impl GpsDriver {
-    /// Starts the threads; `sample` receives every sample the source gives.
+    /// Starts the threads on the configured devices, or on `injected` ones; `sample` receives
+    /// every sample the source gives.
     pub fn start(
         config: &GpsSourceConfig,
+        injected: Option<Injected>,
         sample: Box<dyn Fn(Sample) + Send>,
         feedback: Feedback,
     ) -> std::io::Result<Self> {
         let status = Arc::new(ArcSwap::from_pointee(GpsStatus::default()));
         let (tx, rx) = mpsc::channel();
-        let (device, pulses, simulator) = match &config.simulate {
-            Some(sim) => {
-                let (sim, pulses) = SimulatedGps::start(sim.clone(), &config.name)?;
-                (
-                    sim.device.clone(),
-                    Some(Pulses::Simulated(pulses)),
-                    Some(sim),
-                )
-            }
-            None => (config.device.clone(), None, None),
+        let (device, pulses, pps_name) = match injected {
+            Some(i) => (i.device, Some(Pulses::Injected(i.pulses)), Some(i.pps_name)),
+            None => (config.device.clone(), None, pps::name(&config.pps)),
         };
         let device_name = device.display().to_string();
-        let pps_name = match &simulator {
-            Some(_) => Some("the simulated PPS".to_string()),
-            None => pps::name(&config.pps),
-        };
         let has_pps = pps_name.is_some();
         let mut workers = Workers::default();
         workers.spawn("gps-serial", {
@@ -172,7 +170,6 @@ impl GpsDriver {
         })?;
         Ok(GpsDriver {
             _workers: workers,
-            _simulator: simulator,
             status,
             name: config.name.clone(),
         })
@@ -280,8 +277,8 @@ fn read_pulses(
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!("PPS failed: {e}; reopening");
-                // The simulator's channel cannot be reopened: it ends with the simulator.
-                if matches!(p, Pulses::Simulated(_)) {
+                // An injected channel cannot be reopened: it ends with its sender.
+                if matches!(p, Pulses::Injected(_)) {
                     return;
                 }
                 pulses = None;

@@ -16,7 +16,8 @@ use crate::time::Realtime;
 pub enum Pulses {
     Kernel(KernelPps),
     Gpio(gpiocdev::Request, PpsEdge),
-    Simulated(Receiver<Realtime>),
+    /// Timestamps from elsewhere in the process (the daemon injects a simulator's).
+    Injected(Receiver<Realtime>),
 }
 
 /// The input as the configuration names it, when there is one.
@@ -66,12 +67,12 @@ impl Pulses {
                 };
                 Ok((e.kind == wanted).then(|| Realtime::from_nanos(e.timestamp_ns as i64)))
             }
-            Pulses::Simulated(rx) => match rx.recv_timeout(timeout) {
+            Pulses::Injected(rx) => match rx.recv_timeout(timeout) {
                 Ok(t) => Ok(Some(t)),
                 Err(RecvTimeoutError::Timeout) => Ok(None),
                 Err(RecvTimeoutError::Disconnected) => Err(io::Error::new(
                     io::ErrorKind::BrokenPipe,
-                    "simulator stopped",
+                    "the injected pulses stopped",
                 )),
             },
         }
