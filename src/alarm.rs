@@ -36,6 +36,30 @@ pub enum AlarmKind {
     Dcf77NoDelay,
 }
 
+impl AlarmKind {
+    /// Its name in `/metrics` (a label value that stays put while the text changes).
+    pub fn name(self) -> &'static str {
+        match self {
+            AlarmKind::Falseticker => "falseticker",
+            AlarmKind::NoMajority => "no_majority",
+            AlarmKind::Disagreement => "disagreement",
+            AlarmKind::Jump => "jump",
+            AlarmKind::Holdover => "holdover",
+            AlarmKind::Expired => "expired",
+            AlarmKind::Unsynchronised => "unsynchronised",
+            AlarmKind::AntennaFault => "antenna_fault",
+            AlarmKind::ReceiverJump => "receiver_jump",
+            AlarmKind::DeviceMissing => "device_missing",
+            AlarmKind::SerialSilent => "serial_silent",
+            AlarmKind::SerialGarbage => "serial_garbage",
+            AlarmKind::PpsSilent => "pps_silent",
+            AlarmKind::Dcf77LineMissing => "dcf77_line_missing",
+            AlarmKind::Dcf77NoMinute => "dcf77_no_minute",
+            AlarmKind::Dcf77NoDelay => "dcf77_no_delay",
+        }
+    }
+}
+
 impl Alarm {
     /// An alarm whose text names its subject (unless it is the clock).
     pub fn new(subject: &str, kind: AlarmKind, text: impl Into<String>) -> Self {

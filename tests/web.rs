@@ -132,12 +132,12 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
     let (code, text) = get("/metrics");
     assert_eq!(code, 200);
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
-    let value = |name: &str, label: Option<(&str, &str)>| -> f64 {
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
         let sample = scrape
             .samples
             .iter()
-            .find(|x| x.metric == name && label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
-            .unwrap_or_else(|| panic!("no {name} {label:?} in\n{text}"));
+            .find(|x| x.metric == name && labels.iter().all(|(k, v)| x.labels.get(k) == Some(v)))
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"));
         match sample.value {
             prometheus_parse::Value::Gauge(v)
             | prometheus_parse::Value::Counter(v)
@@ -145,20 +145,24 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
             _ => panic!("{name}: not a number"),
         }
     };
-    assert_eq!(value("pitime_stratum", None), 1.0);
-    assert_eq!(value("pitime_synchronised", None), 1.0);
+    assert_eq!(value("pitime_stratum", &[]), 1.0);
+    assert_eq!(value("pitime_synchronised", &[]), 1.0);
+    assert_eq!(value("pitime_clock_state", &[("state", "locked")]), 1.0);
+    let gps = ("source", "gps");
     assert_eq!(
-        value("pitime_source_selected", Some(("source", "gps"))),
+        value("pitime_source_state", &[gps, ("state", "selected")]),
         1.0
     );
-    assert!(value("pitime_source_jitter_seconds", Some(("source", "gps"))) < 1e-3);
     assert_eq!(
-        value("pitime_gps_satellites", Some(("state", "in_view"))),
-        8.0
+        value("pitime_source_state", &[gps, ("state", "falseticker")]),
+        0.0
     );
-    assert!(value("pitime_gps_snr_dbhz", Some(("prn", "29"))) > 20.0);
-    assert!(value("pitime_dcf77_events_total", Some(("kind", "pulse"))) > 10.0);
-    assert!(value("pitime_process_resident_memory_bytes", None) > 1e6);
+    assert!(value("pitime_source_jitter_seconds", &[gps]) < 1e-3);
+    assert_eq!(value("pitime_gps_satellites", &[("state", "in_view")]), 8.0);
+    assert!(value("pitime_gps_snr_dbhz", &[("prn", "29")]) > 20.0);
+    assert!(value("pitime_dcf77_events_total", &[("kind", "pulse")]) > 10.0);
+    assert!(value("process_resident_memory_bytes", &[]) > 1e6);
+    assert_eq!(value("pitime_ntp_clients", &[]), 1.0);
     assert!(scrape
         .samples
         .iter()

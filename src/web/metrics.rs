@@ -1,43 +1,58 @@
-//! `/metrics`: the status in Prometheus' text format, base units in the names.
+//! `/metrics`: the status in Prometheus' text format (version 0.0.4), named by Prometheus'
+//! conventions: base units in the names (`_seconds`, `_bytes`, `_ratio`), `_total` on counters,
+//! an enum as one 0/1 series per state, and the standard `process_*` names every exporter uses
+//! for memory and start time. docs/monitoring.md lists them.
 
 use std::fmt::Write;
 
 use super::status::Status;
 use crate::discipline::{ClockState, Standing};
+use crate::time::Realtime;
 
 struct Metrics(String);
 
 impl Metrics {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(
-            self.0,
-            "# HELP pitime_{name} {help}\n# TYPE pitime_{name} {kind}"
-        );
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
+    /// One sample. Label values are escaped as the format requires (backslash, double quote,
+    /// newline), so a source named by a user cannot break a line or forge a series; anything
+    /// else, UTF-8 included, is allowed inside the quotes.
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        let labels: Vec<String> = labels
-            .iter()
-            .map(|(k, v)| {
-                let v = v
-                    .replace('\\', "\\\\")
-                    .replace('"', "\\\"")
-                    .replace('\n', "\\n");
-                format!("{k}=\"{v}\"")
-            })
-            .collect();
-        let labels = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{}}}", labels.join(","))
+        self.0.push_str(name);
+        for (i, (k, v)) in labels.iter().enumerate() {
+            self.0.push_str(if i == 0 { "{" } else { "," });
+            let _ = write!(self.0, "{k}=\"");
+            for c in v.chars() {
+                match c {
+                    '\\' => self.0.push_str("\\\\"),
+                    '"' => self.0.push_str("\\\""),
+                    '\n' => self.0.push_str("\\n"),
+                    c => self.0.push(c),
+                }
+            }
+            self.0.push('"');
+        }
+        if !labels.is_empty() {
+            self.0.push('}');
+        }
+        // Rust writes `inf` and `NaN`; the format wants `+Inf`, `-Inf` and `NaN`.
+        let _ = match value {
+            v if v == f64::INFINITY => writeln!(self.0, " +Inf"),
+            v if v == f64::NEG_INFINITY => writeln!(self.0, " -Inf"),
+            v => writeln!(self.0, " {v}"),
         };
-        let _ = writeln!(self.0, "pitime_{name}{labels} {value}");
     }
 
     fn gauge(&mut self, name: &str, help: &str, value: f64) {
         self.family(name, "gauge", help);
         self.sample(name, &[], value);
     }
+}
+
+fn flag(b: bool) -> f64 {
+    f64::from(u8::from(b))
 }
 
 /// Resident memory of this process, from /proc/self/statm.
@@ -49,141 +64,183 @@ fn resident_bytes() -> Option<f64> {
     Some(pages * page)
 }
 
-pub fn render(s: &Status) -> String {
+const CLOCK_STATES: [(ClockState, &str); 4] = [
+    (ClockState::Unsynchronised, "unsynchronised"),
+    (ClockState::Locked, "locked"),
+    (ClockState::Holdover, "holdover"),
+    (ClockState::Expired, "expired"),
+];
+
+const STANDINGS: [(Standing, &str); 5] = [
+    (Standing::Selected, "selected"),
+    (Standing::Candidate, "candidate"),
+    (Standing::Falseticker, "falseticker"),
+    (Standing::Noselect, "noselect"),
+    (Standing::Unreachable, "unreachable"),
+];
+
+/// The metrics of `s`, scraped at `now` (system clock): the served time is taken at `now`, so
+/// that Prometheus can compare servers to within a scrape's latency.
+pub fn render(s: &Status, now: Realtime) -> String {
     let mut m = Metrics(String::with_capacity(8192));
     let c = &s.clock;
-    m.gauge(
-        "synchronised",
-        "1 when the served time follows a reference.",
-        f64::from(u8::from(c.synchronised)),
+    m.family(
+        "pitime_build_info",
+        "gauge",
+        "Always 1; the version as a label.",
     );
-    m.gauge("stratum", "Stratum served.", f64::from(c.stratum));
+    m.sample("pitime_build_info", &[("version", s.version)], 1.0);
     m.gauge(
-        "holdover",
-        "1 while the clock holds over without references.",
-        f64::from(u8::from(c.state == ClockState::Holdover)),
+        "pitime_synchronised",
+        "1 when the served time follows a reference (clients are told to use it).",
+        flag(c.synchronised),
+    );
+    m.gauge("pitime_stratum", "Stratum served.", f64::from(c.stratum));
+    m.family(
+        "pitime_clock_state",
+        "gauge",
+        "1 for the clock's state: locked to a reference, holding over without one, holdover \
+         expired, or never synchronised.",
+    );
+    for (state, name) in CLOCK_STATES {
+        m.sample(
+            "pitime_clock_state",
+            &[("state", name)],
+            flag(c.state == state),
+        );
+    }
+    m.gauge(
+        "pitime_time_seconds",
+        "The time served (seconds since 1970) at the scrape: minus timestamp() it is this \
+         server's offset from Prometheus' clock, to within the scrape's latency.",
+        c.correction.apply(now).as_nanos() as f64 / 1e9,
     );
     m.gauge(
-        "alarms",
-        "Alarms raised now (the status page lists them).",
-        s.alarms.len() as f64,
-    );
-    m.gauge(
-        "offset_seconds",
-        "Served time minus the system clock.",
+        "pitime_offset_seconds",
+        "Served time minus the system clock: the correction of the virtual actuator (0 with \
+         the kernel actuator, which steers the system clock).",
         c.offset_seconds,
     );
     m.gauge(
-        "frequency_ppm",
-        "Frequency correction, parts per million.",
-        c.frequency_ppm,
+        "pitime_frequency_correction_ratio",
+        "Frequency correction of the clock (1e-6 is 1 ppm).",
+        c.frequency_ppm * 1e-6,
     );
     m.gauge(
-        "root_dispersion_seconds",
-        "Error bound served to clients.",
+        "pitime_root_dispersion_seconds",
+        "Error bound served to clients, relative to the primary reference.",
         c.root_dispersion_seconds,
     );
     m.gauge(
-        "root_delay_seconds",
-        "Round-trip delay to the primary reference.",
+        "pitime_root_delay_seconds",
+        "Round-trip delay to the primary reference served to clients.",
         c.root_delay_seconds,
     );
     m.gauge(
-        "uptime_seconds",
-        "Seconds since the daemon started.",
-        s.uptime_seconds,
+        "pitime_alarms",
+        "Alarms raised now (the status page lists them).",
+        s.alarms.len() as f64,
+    );
+    m.family(
+        "pitime_alarm_active",
+        "gauge",
+        "1 for each alarm raised now, by subject (a source, or clock) and kind.",
+    );
+    for a in &s.alarms {
+        m.sample(
+            "pitime_alarm_active",
+            &[("subject", &a.subject), ("kind", a.kind.name())],
+            1.0,
+        );
+    }
+    m.gauge(
+        "process_start_time_seconds",
+        "Start time of the process since 1970, seconds.",
+        s.started.as_nanos() as f64 / 1e9,
     );
     if let Some(bytes) = resident_bytes() {
-        m.gauge("process_resident_memory_bytes", "Resident memory.", bytes);
+        m.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size.",
+            bytes,
+        );
     }
 
     m.family(
-        "source_selected",
+        "pitime_source_state",
         "gauge",
-        "1 for the source the clock follows.",
+        "1 for the source's standing in the selection: selected (followed), candidate, \
+         falseticker, noselect or unreachable.",
     );
     for r in &s.sources {
-        m.sample(
-            "source_selected",
-            &[("source", &r.name)],
-            f64::from(u8::from(r.state == Standing::Selected)),
-        );
+        for (standing, name) in STANDINGS {
+            m.sample(
+                "pitime_source_state",
+                &[("source", &r.name), ("state", name)],
+                flag(r.state == standing),
+            );
+        }
     }
     m.family(
-        "source_falseticker",
-        "gauge",
-        "1 for a source that disagrees with the majority (or when no majority exists).",
-    );
-    for r in &s.sources {
-        m.sample(
-            "source_falseticker",
-            &[("source", &r.name)],
-            f64::from(u8::from(r.state == Standing::Falseticker)),
-        );
-    }
-    m.family(
-        "source_reach",
+        "pitime_source_reach",
         "gauge",
         "Reach register (one bit a second, 255 all reached).",
     );
     for r in &s.sources {
-        m.sample("source_reach", &[("source", &r.name)], f64::from(r.reach));
+        m.sample(
+            "pitime_source_reach",
+            &[("source", &r.name)],
+            f64::from(r.reach),
+        );
     }
     m.family(
-        "source_offset_seconds",
+        "pitime_source_offset_seconds",
         "gauge",
-        "Median offset of the source's recent samples.",
+        "Median offset (source minus served time) of the source's recent samples.",
     );
     for r in &s.sources {
         if let Some(v) = r.offset {
-            m.sample("source_offset_seconds", &[("source", &r.name)], v);
+            m.sample("pitime_source_offset_seconds", &[("source", &r.name)], v);
         }
     }
     m.family(
-        "source_jitter_seconds",
+        "pitime_source_jitter_seconds",
         "gauge",
         "RMS deviation of the source's recent offsets.",
     );
     for r in &s.sources {
         if let Some(v) = r.jitter {
-            m.sample("source_jitter_seconds", &[("source", &r.name)], v);
+            m.sample("pitime_source_jitter_seconds", &[("source", &r.name)], v);
         }
     }
 
     m.family(
-        "gps_satellites",
+        "pitime_gps_satellites",
         "gauge",
         "Satellites by system, in view or used in the fix.",
     );
     for g in &s.gps {
         for c in &g.constellations {
-            m.sample(
-                "gps_satellites",
-                &[
-                    ("source", &g.name),
-                    ("system", c.name),
-                    ("state", "in_view"),
-                ],
-                c.in_view as f64,
-            );
-            m.sample(
-                "gps_satellites",
-                &[("source", &g.name), ("system", c.name), ("state", "used")],
-                c.used as f64,
-            );
+            for (state, n) in [("in_view", c.in_view), ("used", c.used)] {
+                m.sample(
+                    "pitime_gps_satellites",
+                    &[("source", &g.name), ("system", c.name), ("state", state)],
+                    n as f64,
+                );
+            }
         }
     }
     m.family(
-        "gps_snr_dbhz",
+        "pitime_gps_snr_dbhz",
         "gauge",
-        "Signal strength of each satellite in view.",
+        "Carrier-to-noise density (NMEA's SNR) of each satellite in view, dB-Hz.",
     );
     for g in &s.gps {
         for sat in &g.satellites {
             if let Some(snr) = sat.snr {
                 let prn = sat.prn.to_string();
                 m.sample(
-                    "gps_snr_dbhz",
+                    "pitime_gps_snr_dbhz",
                     &[
                         ("source", &g.name),
                         ("system", sat.constellation),
@@ -194,55 +251,63 @@ pub fn render(s: &Status) -> String {
             }
         }
     }
-    m.family("gps_fix", "gauge", "1 when the receiver reports a fix.");
     m.family(
-        "gps_antenna_fault",
+        "pitime_gps_fix",
+        "gauge",
+        "1 when the receiver reports a fix.",
+    );
+    m.family(
+        "pitime_gps_antenna_fault",
         "gauge",
         "1 when the antenna is open or shorted.",
     );
     m.family(
-        "gps_pps_samples_total",
+        "pitime_gps_pps_samples_total",
         "counter",
         "Sentences paired with a pulse.",
     );
     m.family(
-        "gps_bad_frames_total",
+        "pitime_gps_bad_frames_total",
         "counter",
         "Lines with a bad checksum or bytes.",
     );
     m.family(
-        "gps_jumps_rejected_total",
+        "pitime_gps_jumps_rejected_total",
         "counter",
         "Times rejected for disagreeing with the trusted time.",
     );
     for g in &s.gps {
         let l = [("source", g.name.as_str())];
-        m.sample("gps_fix", &l, f64::from(u8::from(g.fix != "none")));
+        m.sample("pitime_gps_fix", &l, flag(g.fix != "none"));
         m.sample(
-            "gps_antenna_fault",
+            "pitime_gps_antenna_fault",
             &l,
-            f64::from(u8::from(matches!(g.antenna, "open" | "short"))),
+            flag(matches!(g.antenna, "open" | "short")),
         );
-        m.sample("gps_pps_samples_total", &l, g.pps_samples as f64);
-        m.sample("gps_bad_frames_total", &l, g.bad_frames as f64);
-        m.sample("gps_jumps_rejected_total", &l, g.jumps_rejected as f64);
+        m.sample("pitime_gps_pps_samples_total", &l, g.pps_samples as f64);
+        m.sample("pitime_gps_bad_frames_total", &l, g.bad_frames as f64);
+        m.sample(
+            "pitime_gps_jumps_rejected_total",
+            &l,
+            g.jumps_rejected as f64,
+        );
     }
 
     m.family(
-        "dcf77_locked",
+        "pitime_dcf77_locked",
         "gauge",
         "1 while the second markers are locked.",
     );
     m.family(
-        "dcf77_events_total",
+        "pitime_dcf77_events_total",
         "counter",
         "Pulses, errors and minutes, by kind.",
     );
     for d in &s.dcf77 {
         m.sample(
-            "dcf77_locked",
+            "pitime_dcf77_locked",
             &[("source", &d.name)],
-            f64::from(u8::from(d.quality.locked)),
+            flag(d.quality.locked),
         );
         for (kind, n) in [
             ("pulse", d.quality.pulses),
@@ -256,7 +321,7 @@ pub fn render(s: &Status) -> String {
             ("minute_rejected", d.quality.minutes_rejected),
         ] {
             m.sample(
-                "dcf77_events_total",
+                "pitime_dcf77_events_total",
                 &[("source", &d.name), ("kind", kind)],
                 n as f64,
             );
@@ -264,42 +329,130 @@ pub fn render(s: &Status) -> String {
     }
 
     m.family(
-        "upstream_reach",
+        "pitime_upstream_reach",
         "gauge",
         "Reach register of an upstream server: the last eight requests, bit 0 the newest.",
     );
     m.family(
-        "upstream_offset_seconds",
+        "pitime_upstream_offset_seconds",
         "gauge",
         "Upstream server's time minus the local clock, from the clock filter.",
     );
     m.family(
-        "upstream_delay_seconds",
+        "pitime_upstream_delay_seconds",
         "gauge",
         "Round-trip delay to an upstream server, from the clock filter.",
     );
     m.family(
-        "upstream_dropped_total",
+        "pitime_upstream_dropped_total",
         "counter",
         "Datagrams from an upstream server that failed the checks.",
     );
     for u in &s.upstream {
         let l = [("source", u.name.as_str())];
-        m.sample("upstream_reach", &l, f64::from(u.reach));
+        m.sample("pitime_upstream_reach", &l, f64::from(u.reach));
         if let (Some(offset), Some(delay)) = (u.offset_seconds, u.delay_seconds) {
-            m.sample("upstream_offset_seconds", &l, offset);
-            m.sample("upstream_delay_seconds", &l, delay);
+            m.sample("pitime_upstream_offset_seconds", &l, offset);
+            m.sample("pitime_upstream_delay_seconds", &l, delay);
         }
-        m.sample("upstream_dropped_total", &l, u.dropped as f64);
+        m.sample("pitime_upstream_dropped_total", &l, u.dropped as f64);
     }
 
     m.family(
-        "ntp_requests_total",
+        "pitime_ntp_requests_total",
         "counter",
         "NTP requests by what was done with them.",
     );
     for (outcome, n) in &s.ntp.counters {
-        m.sample("ntp_requests_total", &[("outcome", outcome)], *n as f64);
+        m.sample(
+            "pitime_ntp_requests_total",
+            &[("outcome", outcome)],
+            *n as f64,
+        );
     }
+    m.gauge(
+        "pitime_ntp_clients",
+        "Distinct client addresses since start (an estimate, within about 6.5%).",
+        s.ntp.clients_seen,
+    );
     m.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discipline::SourceReport;
+
+    fn source(name: &str) -> SourceReport {
+        SourceReport {
+            name: name.to_string(),
+            kind: "gps",
+            state: Standing::Selected,
+            reach: 255,
+            last_sample_ago: None,
+            offset: Some(1e-6),
+            jitter: None,
+            error: None,
+            refid: None,
+            stratum: None,
+            outliers: 0,
+        }
+    }
+
+    /// Whatever a user names a source, each sample stays on its line, and a value in its
+    /// label reads back as the name.
+    #[test]
+    fn hostile_source_names_stay_inside_their_label() {
+        let names = [
+            "quote\" } x=\"1",
+            "back\\slash\\",
+            "new\nline pitime_stratum 0",
+            "Frankfurt {Mainflingen} # DCF77, 77.5 kHz",
+            "\u{e9}t\u{e9}\t\u{1F6F0}",
+            "",
+        ];
+        let status = Status {
+            sources: names.iter().map(|n| source(n)).collect(),
+            ..Status::default()
+        };
+        let text = render(&status, Realtime::from_nanos(0));
+        let reach: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("pitime_source_reach{"))
+            .collect();
+        assert_eq!(reach.len(), names.len(), "{text}");
+        for (line, name) in reach.iter().zip(names) {
+            let quoted = line
+                .strip_prefix("pitime_source_reach{source=\"")
+                .and_then(|l| l.strip_suffix("\"} 255"))
+                .unwrap_or_else(|| panic!("{line}"));
+            let mut unescaped = String::new();
+            let mut chars = quoted.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => unescaped.push('\n'),
+                        Some(c @ ('\\' | '"')) => unescaped.push(c),
+                        other => panic!("bad escape {other:?} in {line}"),
+                    },
+                    '"' => panic!("unescaped quote in {line}"),
+                    c => unescaped.push(c),
+                }
+            }
+            assert_eq!(unescaped, name);
+        }
+        // No line other than comments and samples of our families.
+        assert!(text
+            .lines()
+            .all(|l| l.starts_with("# ") || l.starts_with("pitime_") || l.starts_with("process_")));
+    }
+
+    #[test]
+    fn infinities_are_written_as_the_format_spells_them() {
+        let mut m = Metrics(String::new());
+        m.sample("x", &[], f64::INFINITY);
+        m.sample("x", &[], f64::NEG_INFINITY);
+        m.sample("x", &[], f64::NAN);
+        assert_eq!(m.0, "x +Inf\nx -Inf\nx NaN\n");
+    }
 }

@@ -53,7 +53,7 @@ async fn api(State(s): State<Published>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Published>) -> impl IntoResponse {
-    let text = metrics::render(&s.0.load());
+    let text = metrics::render(&s.0.load(), crate::clock::system::realtime_now());
     (
         [(
             header::CONTENT_TYPE,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::alarm::{Alarm, AlarmKind, CLOCK};
 use crate::discipline::history::{History, Point};
-use crate::discipline::snapshot::ClockSnapshot;
+use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
 use crate::refclock::alarms;
 use crate::refclock::dcf77::decoder::Quality;
@@ -21,6 +21,9 @@ pub struct Status {
     pub version: &'static str,
     pub time: String,
     pub uptime_seconds: f64,
+    /// When the daemon started, for `/metrics` (Prometheus wants the start, not the uptime).
+    #[serde(skip)]
+    pub started: Realtime,
     pub clock: ClockView,
     pub sources: Vec<SourceReport>,
     pub gps: Vec<GpsView>,
@@ -45,6 +48,10 @@ pub struct ClockView {
     /// The error bound clients are told, now.
     pub root_dispersion_seconds: f64,
     pub reference_time: Option<String>,
+    /// How the served time follows the system clock, for `/metrics` to tell the served time
+    /// at the instant of each scrape.
+    #[serde(skip)]
+    pub correction: Correction,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -239,6 +246,7 @@ impl StatusBuilder {
             version: env!("CARGO_PKG_VERSION"),
             time: utc_text(now),
             uptime_seconds: now.seconds_since(self.started),
+            started: self.started,
             clock: ClockView {
                 synchronised: clock.synchronised,
                 state: discipline.clock_state(now),
@@ -250,6 +258,7 @@ impl StatusBuilder {
                 root_delay_seconds: clock.root_delay,
                 root_dispersion_seconds: clock.root_dispersion_at(now),
                 reference_time: clock.synchronised.then(|| utc_text(clock.reference_time)),
+                correction: clock.correction,
             },
             sources,
             gps,
