@@ -2,8 +2,9 @@
 # Runs every check pitime has: formatting, lints, unit, property and end-to-end tests.
 # The end-to-end tests drive real NTP clients (ntpdig, sntp, chronyd) against the real binary,
 # each inside its own network namespace, so they need root; missing Debian packages are
-# installed first (chromium loads the status page in a headless browser). Plain `cargo test`,
-# as any user, skips those tests and says why.
+# installed first (chromium loads the status page in a headless browser; prometheus and its
+# promtool check the metrics and the alerting rules and scrape a fleet of demos). Plain
+# `cargo test`, as any user, skips those tests and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,12 +14,14 @@ command -v sntp >/dev/null || need+=(sntp)
 command -v chronyd >/dev/null || need+=(chrony)
 command -v ip >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: install ${need[*]} (apt-get) or run as root" >&2
     exit 1
   fi
-  # Package scripts must not start daemons here: chronyd would try to steer this machine's clock.
+  # Package scripts must not start daemons here: chronyd would try to steer this machine's clock,
+  # and a prometheus service would take port 9090.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
     chmod +x /usr/sbin/policy-rc.d
