@@ -225,7 +225,8 @@ boot() {
 # The host key is remembered at the first login and must not change after that.
 ssh_opts=(-i "$tmp/key" -p "$SSH_PORT" -o BatchMode=yes -o ConnectTimeout=10
     -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile="$tmp/known_hosts" -o LogLevel=ERROR)
-guest() { timeout 60 ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
+# A command in the guest, for at most guest_timeout seconds (default 60).
+guest() { timeout "${guest_timeout:-60}" ssh "${ssh_opts[@]}" root@127.0.0.1 "$@"; }
 
 wait_for_login() {
     local deadline=$(( $(date +%s) + BOOT_TIMEOUT ))
@@ -496,7 +497,8 @@ echo "ok: hostname \"-x\" and a network.txt of garbage ignored (the journal says
 deb=$(ls -t target/aarch64-unknown-linux-gnu/debian/pitime_*_arm64.deb 2>/dev/null | head -n1)
 if [ -n "$deb" ]; then
     guest 'cat >/tmp/pitime.deb' <"$deb"
-    guest 'mount -o remount,rw / && apt-get install -q -y --reinstall /tmp/pitime.deb && mount -o remount,ro /' \
+    # (About 50 s on the emulated Pi 3 of a busy machine: two systemd reloads and a restart.)
+    guest_timeout=300 guest 'mount -o remount,rw / && apt-get install -q -y --reinstall /tmp/pitime.deb && mount -o remount,ro /' \
         >"$tmp/update.log" 2>&1 || fail "update of the package failed: $(tail -n 20 "$tmp/update.log")"
     [ "$(guest systemctl is-active pitime)" = active ] || fail "pitime.service after the update"
     guest findmnt -n -o OPTIONS / | grep -q '^ro,' || fail "root not read-only after the update"
