@@ -11,6 +11,7 @@ pub mod detect;
 pub mod discipline;
 pub mod loadgen;
 pub mod manpage;
+pub mod ntp;
 pub mod refclock;
 pub mod replay;
 pub mod server;

@@ -10,12 +10,12 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::server::keys::Key;
-use crate::server::packet::{Header, HEADER_LEN};
+use crate::ntp::keys::Key;
+use crate::ntp::packet::{Header, HEADER_LEN};
 use crate::time::NtpTimestamp;
 
 const BATCH: usize = 64;
-const MAX_PACKET: usize = crate::server::respond::MAX_REPLY_LEN;
+const MAX_PACKET: usize = crate::ntp::packet::MAX_REPLY_LEN;
 
 #[derive(Clone, Debug)]
 pub struct LoadOptions {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pitime::clock::system::realtime_now;
-use pitime::server::packet::{Header, HEADER_LEN, MODE_SERVER};
+use pitime::ntp::packet::{Header, HEADER_LEN, MODE_SERVER};
 use pitime::time::Leap;
 use pitime::time::{NtpShort, NtpTimestamp};
 use pitime::web::client::{get, status};

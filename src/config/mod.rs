@@ -23,8 +23,8 @@ pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section, Setting};
 pub use sources::*;
 
+use crate::ntp::keys::KeyStore;
 use crate::server::acl::{AccessList, Cidr};
-use crate::server::keys::KeyStore;
 use crate::server::ratelimit;
 
 #[derive(Clone, Debug, PartialEq)]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
 use super::{any, in_range, one_of, positive};
-use crate::server::keys::KeyStore;
+use crate::ntp::keys::KeyStore;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {

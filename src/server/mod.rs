@@ -2,13 +2,9 @@
 //! SO_REUSEPORT), each reading the latest clock snapshot and policy without locks.
 
 pub mod acl;
-pub mod keys;
-pub mod mac;
-pub mod packet;
 pub mod ratelimit;
 pub mod respond;
 pub mod stats;
-pub mod udp;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -22,10 +18,10 @@ use arc_swap::ArcSwap;
 
 use crate::clock::system::realtime_now;
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::ntp::udp::{self, RecvBatch, SendBatch, BATCH};
 use ratelimit::RateLimiter;
 use respond::{Decision, Policy, Reply};
 use stats::{Outcome, ServerStats};
-use udp::{RecvBatch, SendBatch, BATCH};
 
 /// How often an idle worker checks whether it should stop.
 const STOP_CHECK: Duration = Duration::from_millis(200);

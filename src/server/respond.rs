@@ -5,20 +5,17 @@
 use std::net::IpAddr;
 
 use super::acl::AccessList;
-use super::keys::KeyStore;
-use super::mac::MAX_DIGEST_LEN;
-use super::packet::{self, Header, HEADER_LEN, MODE_CLIENT, MODE_SERVER};
 use super::ratelimit::{self, RateLimiter, Verdict};
 use super::stats::Outcome;
 use crate::config::Refusal;
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::ntp::keys::KeyStore;
+use crate::ntp::packet::{
+    self, Header, HEADER_LEN, MAX_REPLY_LEN, MAX_REQUEST_LEN, MODE_CLIENT, MODE_SERVER,
+};
 use crate::time::Leap;
 use crate::time::{NtpShort, NtpTimestamp, Realtime};
 
-/// The longest reply: a header and a 64-byte digest MAC (SHA-512 in NTPv3).
-pub const MAX_REPLY_LEN: usize = HEADER_LEN + 4 + MAX_DIGEST_LEN;
-/// The longest request considered; anything longer is dropped as oversized.
-pub const MAX_REQUEST_LEN: usize = 1500;
 const MIN_POLL: i8 = 4;
 const MAX_POLL: i8 = 17;
 
@@ -229,9 +226,9 @@ pub fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ntp::mac::Algorithm;
+    use crate::ntp::packet::MODE_CLIENT;
     use crate::server::acl::Cidr;
-    use crate::server::mac::Algorithm;
-    use crate::server::packet::MODE_CLIENT;
     use proptest::prelude::*;
 
     const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
@@ -290,7 +287,7 @@ mod tests {
     }
 
     fn signed_v(version: u8, key_id: u32, algorithm: Algorithm, secret: &[u8]) -> Vec<u8> {
-        let key = crate::server::keys::Key {
+        let key = crate::ntp::keys::Key {
             algorithm,
             secret: secret.to_vec(),
         };

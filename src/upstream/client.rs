@@ -18,10 +18,10 @@ use super::filter::{Best, ClockFilter, Measurement};
 use crate::clock::change::ClockChange;
 use crate::clock::PHI;
 use crate::config::NtpSourceConfig;
+use crate::ntp::keys::Key;
+use crate::ntp::mac::MAX_DIGEST_LEN;
+use crate::ntp::packet::{parse_trailer, Header, HEADER_LEN, MODE_SERVER};
 use crate::refclock::Sample;
-use crate::server::keys::Key;
-use crate::server::mac::MAX_DIGEST_LEN;
-use crate::server::packet::{parse_trailer, Header, HEADER_LEN, MODE_SERVER};
 use crate::time::Leap;
 use crate::time::{NtpTimestamp, Realtime};
 
@@ -369,7 +369,7 @@ fn measure(h: &Header, t1: Realtime, t4: Realtime) -> Result<Measurement, Reject
 mod tests {
     use super::*;
     use crate::config::Select;
-    use crate::server::packet::MODE_CLIENT;
+    use crate::ntp::packet::MODE_CLIENT;
     use crate::time::NtpShort;
     use std::net::Ipv4Addr;
 
@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn with_a_key_requests_are_signed_and_only_signed_replies_taken() {
         let key = Key {
-            algorithm: crate::server::mac::Algorithm::Sha1,
+            algorithm: crate::ntp::mac::Algorithm::Sha1,
             secret: b"pitime upstream key".to_vec(),
         };
         let config = NtpSourceConfig {

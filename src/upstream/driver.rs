@@ -14,9 +14,9 @@ use super::client::{Client, Received};
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::realtime_now;
 use crate::config::NtpSourceConfig;
+use crate::ntp::keys::{Key, KeyStore};
+use crate::ntp::udp::{self, RecvBatch};
 use crate::refclock::Sample;
-use crate::server::keys::{Key, KeyStore};
-use crate::server::udp::{self, RecvBatch};
 use crate::worker::{pause, Retry, Workers};
 
 /// The longest wait for a datagram: how soon a stop is noticed.

@@ -3,6 +3,10 @@
 use crate::time::{Leap, NtpShort, NtpTimestamp};
 
 pub const HEADER_LEN: usize = 48;
+/// The longest reply: a header and a 64-byte digest MAC (SHA-512 in NTPv3).
+pub const MAX_REPLY_LEN: usize = HEADER_LEN + 4 + super::mac::MAX_DIGEST_LEN;
+/// The longest request considered; anything longer is dropped as oversized.
+pub const MAX_REQUEST_LEN: usize = 1500;
 /// Key identifier plus an MD5/AES-CMAC (16 bytes) or SHA1/truncated SHA-2 (20 bytes) digest.
 const MAC_LENGTHS: [usize; 2] = [4 + 16, 4 + 20];
 /// NTPv3 has no extension fields, so whole SHA-2 digests (32, 48, 64 bytes) fit too; in NTPv4

@@ -15,7 +15,7 @@ use crate::time::Realtime;
 pub const BATCH: usize = 32;
 /// One byte more than the largest request considered: a longer datagram arrives cut to this
 /// length, which `respond` drops as oversized.
-const RECV_BUF: usize = super::respond::MAX_REQUEST_LEN + 1;
+const RECV_BUF: usize = super::packet::MAX_REQUEST_LEN + 1;
 const CONTROL_LEN: usize = 128;
 
 /// Makes the kernel hand every datagram from one client address (IPv6: its /64) to the same
@@ -265,7 +265,7 @@ fn parse_control(h: &libc::msghdr) -> (Option<Realtime>, Option<LocalAddr>) {
 
 /// Replies waiting to be sent with one sendmmsg call.
 pub struct SendBatch {
-    pub bufs: [[u8; super::respond::MAX_REPLY_LEN]; BATCH],
+    pub bufs: [[u8; super::packet::MAX_REPLY_LEN]; BATCH],
     lens: [usize; BATCH],
     peers: [Option<Peer>; BATCH],
     control: [Control<64>; BATCH],
@@ -279,7 +279,7 @@ impl Default for SendBatch {
         // SAFETY: all-zero is a valid value for these plain C structs.
         unsafe {
             SendBatch {
-                bufs: [[0; super::respond::MAX_REPLY_LEN]; BATCH],
+                bufs: [[0; super::packet::MAX_REPLY_LEN]; BATCH],
                 lens: [0; BATCH],
                 peers: [None; BATCH],
                 control: [Control([0; 64]); BATCH],
@@ -293,7 +293,7 @@ impl Default for SendBatch {
 
 impl SendBatch {
     /// The buffer for the next reply.
-    pub fn next_buf(&mut self) -> &mut [u8; super::respond::MAX_REPLY_LEN] {
+    pub fn next_buf(&mut self) -> &mut [u8; super::packet::MAX_REPLY_LEN] {
         &mut self.bufs[self.count]
     }
 
@@ -313,10 +313,7 @@ impl SendBatch {
     }
 
     /// Mutable access to queued reply `i` (to add the transmit timestamp).
-    pub fn reply_mut(
-        &mut self,
-        i: usize,
-    ) -> (&mut [u8; super::respond::MAX_REPLY_LEN], &mut usize) {
+    pub fn reply_mut(&mut self, i: usize) -> (&mut [u8; super::packet::MAX_REPLY_LEN], &mut usize) {
         (&mut self.bufs[i], &mut self.lens[i])
     }
 
