@@ -34,6 +34,8 @@ fn check_config(files: &[PathBuf], effective: bool) -> Result<String, Vec<Config
 
 /// Where the Debian package and the image keep the configuration.
 const DEFAULT_CONFIG: &str = "/etc/pitime/pitime.toml";
+/// The image's second layer, from the boot partition (image/rootfs, pitime.service.d).
+const IMAGE_LAYER: &str = "/run/pitime-boot/pitime.toml";
 
 #[derive(Parser)]
 #[command(
@@ -152,8 +154,9 @@ enum Command {
 /// How to reach the running daemon: its status page address, given or from its configuration.
 #[derive(clap::Args)]
 struct Ask {
-    /// Configuration files whose `web.listen` to ask (as given to `run`).
-    #[arg(long, short, default_value = DEFAULT_CONFIG)]
+    /// Configuration files whose `web.listen` to ask (as given to `run`). Default:
+    /// /etc/pitime/pitime.toml, and on the image the boot partition's layer over it.
+    #[arg(long, short)]
     config: Vec<PathBuf>,
     /// Status page address (overrides the configuration), e.g. 127.0.0.1:8123.
     #[arg(long)]
@@ -165,7 +168,15 @@ impl Ask {
         if let Some(a) = self.address {
             return Ok(a);
         }
-        let config = Config::load_layers(&self.config).map_err(|errors| {
+        let files = match self.config.is_empty() {
+            false => self.config.clone(),
+            true => [DEFAULT_CONFIG, IMAGE_LAYER]
+                .iter()
+                .map(PathBuf::from)
+                .filter(|p| p == Path::new(DEFAULT_CONFIG) || p.exists())
+                .collect(),
+        };
+        let config = Config::load_layers(&files).map_err(|errors| {
             errors
                 .iter()
                 .map(ToString::to_string)
