@@ -114,13 +114,8 @@ pub fn names() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, PpsInput, SourceConfig};
-    use std::path::Path;
-
-    fn parse(text: &str) -> Result<Config, Vec<String>> {
-        Config::parse("t.toml", text, Path::new("/etc/pitime"))
-            .map_err(|e| e.iter().map(ToString::to_string).collect())
-    }
+    use crate::config::sources::parse_text as parse;
+    use crate::config::{PpsInput, SourceConfig};
 
     #[test]
     fn every_profile_alone_is_a_valid_source() {

@@ -459,16 +459,19 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     }
 }
 
+/// A configuration text read as if it were /etc/pitime/t.toml, its errors as printed.
+#[cfg(test)]
+pub(crate) fn parse_text(text: &str) -> Result<crate::config::Config, Vec<String>> {
+    crate::config::Config::parse("t.toml", text, std::path::Path::new("/etc/pitime"))
+        .map_err(|e| e.iter().map(ToString::to_string).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use std::path::Path;
 
-    fn parse(text: &str) -> Result<Config, Vec<String>> {
-        Config::parse("t.toml", text, Path::new("/etc/pitime"))
-            .map_err(|e| e.iter().map(ToString::to_string).collect())
-    }
+    use super::parse_text as parse;
 
     #[test]
     fn a_gps_source_takes_defaults_and_its_pps_forms() {
