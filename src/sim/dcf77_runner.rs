@@ -47,6 +47,14 @@ impl SimulatedDcf77 {
                         return;
                     }
                 }
+                // Wait out the hour even when it had no edges (missing_rate = 1), rather than
+                // spin through the hours ahead, deaf to the stop flag.
+                if clock
+                    .sleep_until(origin.add_secs_f64(CHUNK as f64), stop)
+                    .is_none()
+                {
+                    return;
+                }
                 start += CHUNK;
             }
         })?;
