@@ -277,7 +277,7 @@ fn the_source_that_disagrees_with_two_others_is_a_falseticker() {
             assert!((offset - 0.3).abs() < 0.01, "served {offset}");
             let metrics = get(web, "/metrics").unwrap();
             assert!(
-                metrics.contains(r#"pitime_source_falseticker{source="chronyd"} 1"#),
+                metrics.contains(r#"pitime_source_state{source="chronyd",state="falseticker"} 1"#),
                 "{metrics}"
             );
             break;
