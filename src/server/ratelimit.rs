@@ -97,25 +97,29 @@ impl RateLimiter {
 
     /// Accounts one request from `ip` received at `now_nanos` (any monotonic-enough clock).
     pub fn check(&mut self, ip: IpAddr, now_nanos: i64) -> Verdict {
-        let leaked = self.leak();
-        let slot = self.slot(ip, now_nanos);
-        if slot.tokens >= 1.0 {
-            slot.tokens -= 1.0;
+        let i = self.slot(ip, now_nanos);
+        if self.slots[i].tokens >= 1.0 {
+            self.slots[i].tokens -= 1.0;
             return Verdict::Pass;
         }
-        if leaked {
+        if self.leak() {
             return Verdict::Pass;
         }
         Verdict::Limited {
-            kod: self.kiss(ip, now_nanos),
+            kod: self.kiss_slot(i, now_nanos),
         }
     }
 
     /// Whether `ip` may be sent a kiss-o'-death now: at most one per interval, whatever the
     /// reason (RATE or DENY), so that kisses cannot be used to reflect a flood.
     pub fn kiss(&mut self, ip: IpAddr, now_nanos: i64) -> bool {
+        let i = self.slot(ip, now_nanos);
+        self.kiss_slot(i, now_nanos)
+    }
+
+    fn kiss_slot(&mut self, i: usize, now_nanos: i64) -> bool {
         let interval_nanos = (self.params.interval * 1e9) as i64;
-        let slot = self.slot(ip, now_nanos);
+        let slot = &mut self.slots[i];
         let kod = now_nanos.saturating_sub(slot.last_kod_nanos) >= interval_nanos;
         if kod {
             slot.last_kod_nanos = now_nanos;
@@ -131,21 +135,21 @@ impl RateLimiter {
         ((self.random >> 11) as f64 / (1u64 << 53) as f64) < self.params.leak
     }
 
-    /// The client's slot with its tokens refilled to `now_nanos`, made (evicting the least
-    /// recently seen client of the set) if the client is new.
-    fn slot(&mut self, ip: IpAddr, now_nanos: i64) -> &mut Slot {
-        let client = client_key(ip, &self.params);
+    /// The index of the client's slot, its tokens refilled to `now_nanos`, made (evicting the
+    /// least recently seen client of the set) if the client is new.
+    fn slot(&mut self, ip: IpAddr, now_nanos: i64) -> usize {
+        let client = client_key(ip, self.params.ipv4_prefix, self.params.ipv6_prefix);
         let set = (self.hasher.hash_one(client) as usize & self.set_mask) * WAYS;
         let ways = &mut self.slots[set..set + WAYS];
         let burst = self.params.burst.max(1) as f32;
-        let slot = match ways.iter().position(|s| s.used && s.client == client) {
+        let way = match ways.iter().position(|s| s.used && s.client == client) {
             Some(i) => {
                 let s = &mut ways[i];
                 // A clock stepped backwards refills nothing rather than panicking or overflowing.
                 let elapsed = now_nanos.saturating_sub(s.last_nanos).max(0);
                 let refill = elapsed as f64 / (self.params.interval * 1e9).max(1.0);
                 s.tokens = (s.tokens + refill as f32).min(burst);
-                s
+                i
             }
             None => {
                 let victim = ways
@@ -160,15 +164,16 @@ impl RateLimiter {
                     tokens: burst,
                     used: true,
                 };
-                &mut ways[victim]
+                victim
             }
         };
-        slot.last_nanos = now_nanos;
-        slot
+        ways[way].last_nanos = now_nanos;
+        set + way
     }
 }
 
-fn client_key(ip: IpAddr, params: &Params) -> u128 {
+/// A client: its address masked to the prefixes, IPv4 and IPv6 in one key space.
+pub fn client_key(ip: IpAddr, ipv4_prefix: u8, ipv6_prefix: u8) -> u128 {
     fn mask(value: u128, bits: u32, prefix: u8) -> u128 {
         let keep = (prefix as u32).min(bits);
         if keep == 0 {
@@ -182,9 +187,9 @@ fn client_key(ip: IpAddr, params: &Params) -> u128 {
         // every mapped address into IPv4.
         IpAddr::V4(v4) => {
             u128::from(v4.to_ipv6_mapped()) & !0xffff_ffff
-                | mask(u32::from(v4) as u128, 32, params.ipv4_prefix)
+                | mask(u32::from(v4) as u128, 32, ipv4_prefix)
         }
-        IpAddr::V6(v6) => mask(u128::from(v6), 128, params.ipv6_prefix),
+        IpAddr::V6(v6) => mask(u128::from(v6), 128, ipv6_prefix),
     }
 }
 

@@ -30,6 +30,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{watch, Semaphore};
 
 use crate::server::acl::AccessList;
+use crate::server::ratelimit::client_key;
 use status::Status;
 
 const MAX_CONNECTIONS: usize = 64;
@@ -202,23 +203,21 @@ async fn accept(
     }
 }
 
-/// Open connections per client address (an IPv6 client by its /64, which one host owns).
+/// Open connections per client: an address, an IPv6 client by its /64 (which one host owns), as
+/// the NTP rate limiter counts them.
 #[derive(Clone, Default)]
-struct Visitors(Arc<Mutex<HashMap<IpAddr, usize>>>);
+struct Visitors(Arc<Mutex<HashMap<u128, usize>>>);
 
 /// One open connection, counted until dropped.
 struct Visit {
     visitors: Visitors,
-    client: IpAddr,
+    client: u128,
 }
 
 impl Visitors {
     /// Counts a connection from `ip`, or `None` when that client has `MAX_PER_ADDRESS` open.
     fn enter(&self, ip: IpAddr) -> Option<Visit> {
-        let client = match ip.to_canonical() {
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-            v4 => v4,
-        };
+        let client = client_key(ip, 32, 64);
         let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(client).or_default();
         if *count >= MAX_PER_ADDRESS {
