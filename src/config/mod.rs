@@ -145,20 +145,15 @@ fn read(doc: &Document) -> (Result<Config, Vec<ConfigError>>, Vec<Setting>) {
     }
     let mut root = Section::new(Some(&parsed.root), "");
     let log = read_log(root.table(&mut errs, "log"), &mut errs);
-    let server = read_server(root.table(&mut errs, "server"), &mut errs);
+    let (server, keys) = read_server(root.table(&mut errs, "server"), &mut errs);
     let web = read_web(root.table(&mut errs, "web"), &mut errs);
-    // Upstream sources name keys from the server's keys file (already checked readable).
-    let keys = server.keys_file.as_deref().map(KeyStore::load);
-    let keys = match &keys {
-        Some(Ok(keys)) => Some(keys),
-        _ => None,
-    };
     let config = Config {
         log,
         server,
         web,
         discipline: discipline::read_discipline(root.table(&mut errs, "discipline"), &mut errs),
-        sources: read_sources(&mut root, &mut errs, keys, &parsed.profiles),
+        // Upstream sources name keys from the server's keys file.
+        sources: read_sources(&mut root, &mut errs, keys.as_ref(), &parsed.profiles),
     };
     root.finish(&mut errs);
     let (list, settings) = errs.into_sorted();
@@ -271,7 +266,6 @@ fn read_sources(
     list
 }
 
-/// Every IPv4 and IPv6 address.
 /// The most memory the rate limiter's client tables may take, together.
 const MAX_CLIENT_TABLES: usize = 256 << 20;
 
@@ -295,7 +289,8 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
     WebConfig { listen, access }
 }
 
-fn read_server(mut sec: Section, errs: &mut Errors) -> ServerConfig {
+/// The server's table, and its keys file's keys when it names a good one.
+fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<KeyStore>) {
     let listen = sec.array_or(
         errs,
         "listen",
@@ -306,8 +301,10 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> ServerConfig {
     let deny = sec.array_or(errs, "deny", "[]", cidr);
     let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
     let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);
+    let mut keys = None;
     let keys_file = sec.path(errs, "keys_file", |p| {
-        KeyStore::load(p).map(drop).map_err(|e| e.to_string())
+        keys = Some(KeyStore::load(p).map_err(|e| e.to_string())?);
+        Ok(())
     });
     let trusted_keys = sec.array(errs, "trusted_keys", |v| {
         i64::from_toml(v)
@@ -348,7 +345,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> ServerConfig {
         threads,
     };
     sec.finish(errs);
-    server
+    (server, keys)
 }
 
 fn read_rate_limit(mut sec: Section, errs: &mut Errors) -> RateLimitConfig {

@@ -83,17 +83,20 @@ impl<'d> Errors<'d> {
         });
     }
 
-    /// Records a key's value: as written at `span`, or a default.
-    fn record(&mut self, key: String, written: Option<Range<usize>>, default: Option<String>) {
-        let (value, origin) = match written {
-            Some(span) => {
-                let at = self.doc.position(span.start);
-                let origin = format!("{}:{}", at.file, at.line);
-                (Some(self.doc.text(span).to_string()), Some(origin))
-            }
-            None => (default, None),
-        };
+    /// Records a key's effective value (`None`: not set) and where it was written (`None`: a
+    /// built-in default).
+    fn record(&mut self, key: String, value: Option<String>, written: Option<Range<usize>>) {
+        let origin = written.map(|span| {
+            let at = self.doc.position(span.start);
+            format!("{}:{}", at.file, at.line)
+        });
         self.settings.push(Setting { key, value, origin });
+    }
+
+    /// Records a key's value as written at `span`.
+    fn record_written(&mut self, key: String, span: Range<usize>) {
+        let text = self.doc.text(span.clone()).to_string();
+        self.record(key, Some(text), Some(span));
     }
 
     /// The errors in file order, at most `MAX_ERRORS` of them and a count of the rest.
@@ -253,15 +256,14 @@ impl<'t, 'i> Section<'t, 'i> {
         check: impl Fn(&T) -> Result<(), String>,
     ) -> T {
         let written = self.has(key);
-        match self.read(errs, key, check) {
-            Some(x) => x,
-            None => {
-                if !written {
-                    errs.record(self.key_path(key), None, Some(default.to_toml()));
-                }
-                default
-            }
+        if let Some((x, span)) = self.read(errs, key, check) {
+            errs.record_written(self.key_path(key), span);
+            return x;
         }
+        if !written {
+            errs.record(self.key_path(key), Some(default.to_toml()), None);
+        }
+        default
     }
 
     /// Reads an optional value (no default).
@@ -274,16 +276,18 @@ impl<'t, 'i> Section<'t, 'i> {
         if !self.has(key) {
             errs.record(self.key_path(key), None, None);
         }
-        self.read(errs, key, check)
+        let (x, span) = self.read(errs, key, check)?;
+        errs.record_written(self.key_path(key), span);
+        Some(x)
     }
 
-    /// A present value, typed and checked, and recorded as written.
+    /// A present value, typed and checked, with where it is written.
     fn read<T: FromToml>(
         &mut self,
         errs: &mut Errors,
         key: &str,
-        check: impl Fn(&T) -> Result<(), String>,
-    ) -> Option<T> {
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Option<(T, Range<usize>)> {
         let v = self.raw(key)?;
         let path = self.key_path(key);
         let Some(x) = T::from_toml(v.get_ref()) else {
@@ -297,10 +301,7 @@ impl<'t, 'i> Section<'t, 'i> {
             return None;
         };
         match check(&x) {
-            Ok(()) => {
-                errs.record(path, Some(v.span()), None);
-                Some(x)
-            }
+            Ok(()) => Some((x, v.span())),
             Err(why) => {
                 errs.push(v.span(), &path, why);
                 None
@@ -314,23 +315,24 @@ impl<'t, 'i> Section<'t, 'i> {
         &mut self,
         errs: &mut Errors,
         key: &str,
-        check: impl Fn(&Path) -> Result<(), String>,
+        check: impl FnOnce(&Path) -> Result<(), String>,
     ) -> Option<PathBuf> {
-        let span = self.written(key).map(Spanned::span);
-        let written: String = self.optional(errs, key, any)?;
+        if !self.has(key) {
+            errs.record(self.key_path(key), None, None);
+        }
+        let (written, span): (String, _) = self.read(errs, key, any)?;
         if written.is_empty() {
+            errs.record_written(self.key_path(key), span);
             return None;
         }
-        let span = span?;
         let path = errs.doc.dir_at(span.start).join(written);
         if let Err(why) = check(&path) {
             errs.push(span, &self.key_path(key), why);
             return None;
         }
         // The effective value is the resolved path.
-        if let Some(last) = errs.settings.last_mut() {
-            last.value = Some(String::to_toml(&path.display().to_string()));
-        }
+        let resolved = String::to_toml(&path.display().to_string());
+        errs.record(self.key_path(key), Some(resolved), Some(span));
         Some(path)
     }
 
@@ -372,7 +374,7 @@ impl<'t, 'i> Section<'t, 'i> {
                 Err(why) => errs.push(item.span(), &format!("{path}[{i}]"), why),
             }
         }
-        errs.record(path, Some(v.span()), None);
+        errs.record_written(path, v.span());
         Some(out)
     }
 
@@ -384,13 +386,13 @@ impl<'t, 'i> Section<'t, 'i> {
         default: &str,
         parse: impl Fn(&DeValue<'_>) -> Result<T, String>,
     ) -> Vec<T> {
-        if let Some(list) = self.array(errs, key, &parse) {
-            return list;
+        if !self.has(key) {
+            self.asked.push(key.to_string());
+            errs.record(self.key_path(key), Some(default.to_string()), None);
+            return parse_default(default, parse);
         }
-        if let Some(last) = errs.settings.last_mut().filter(|s| s.value.is_none()) {
-            last.value = Some(default.to_string());
-        }
-        parse_default(default, parse)
+        self.array(errs, key, &parse)
+            .unwrap_or_else(|| parse_default(default, parse))
     }
 
     /// A sub-table (`[a.b]`); absent or mistyped gives an empty section.
