@@ -15,6 +15,26 @@ use std::path::PathBuf;
 
 use report::Report;
 
+/// The device nodes in /dev named one of `prefixes` and a number (ttyUSB0, pps1), in numeric
+/// order: `ttyS10` after `ttyS9`.
+fn device_nodes(prefixes: &[&str]) -> Vec<PathBuf> {
+    let number = |name: &str| -> Option<(String, u32)> {
+        let prefix = prefixes.iter().find(|p| name.starts_with(**p))?;
+        let digits = &name[prefix.len()..];
+        let ok = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| (prefix.to_string(), digits.parse().unwrap_or(u32::MAX)))
+    };
+    let mut found: Vec<((String, u32), PathBuf)> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter_map(|p| Some((number(p.file_name()?.to_str()?)?, p)))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
 /// Which devices of a kind to look at.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Devices {

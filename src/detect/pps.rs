@@ -8,20 +8,7 @@ use crate::config::{PpsEdge, PpsInput};
 use crate::refclock::gps::pps::Pulses;
 
 pub fn candidates() -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/dev")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("pps"))
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .collect();
-    found.sort();
-    found
+    super::device_nodes(&["pps"])
 }
 
 pub fn listen(device: &Path, seconds: f64) -> PpsReport {

@@ -25,19 +25,7 @@ pub fn candidates() -> Vec<PathBuf> {
     if serial0.exists() {
         found.push(serial0.into());
     }
-    let mut ttys: Vec<PathBuf> = std::fs::read_dir("/dev")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            ["ttyAMA", "ttyS", "ttyUSB", "ttyACM"]
-                .iter()
-                .any(|prefix| name.strip_prefix(prefix).is_some_and(is_number))
-        })
-        .collect();
-    ttys.sort_by_key(|p| tty_order(p));
+    let ttys = super::device_nodes(&["ttyAMA", "ttyS", "ttyUSB", "ttyACM"]);
     let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
     for tty in ttys {
         if !found.iter().any(|f| canonical(f) == canonical(&tty)) {
@@ -45,20 +33,6 @@ pub fn candidates() -> Vec<PathBuf> {
         }
     }
     found
-}
-
-/// `ttyS10` after `ttyS9`.
-fn tty_order(p: &Path) -> (String, u32) {
-    let name = p.display().to_string();
-    let prefix = name.trim_end_matches(|c: char| c.is_ascii_digit());
-    (
-        prefix.to_string(),
-        name[prefix.len()..].parse().unwrap_or(0),
-    )
-}
-
-fn is_number(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Listens to `device` at each speed until one gives NMEA or UBX.
