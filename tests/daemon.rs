@@ -198,8 +198,13 @@ fn tells_systemd_it_is_ready_feeds_the_watchdog_and_says_when_it_stops() {
 #[test]
 fn statistics_and_the_drift_file_are_written_where_configured() {
     let state = TempDir::new("state");
+    // This test runs without a network namespace of its own: a port nobody uses for the page.
+    let web = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .to_string();
     let daemon = Daemon::start(&format!(
-        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = [\"127.0.0.1:8123\"]\n\
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = [\"{web}\"]\n\
          [discipline]\ndrift_file = \"{}\"\nstats_dir = \"{}\"\n\
          [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.2\n",
         state.path("drift").display(),
@@ -236,7 +241,7 @@ fn statistics_and_the_drift_file_are_written_where_configured() {
     );
     assert!(read("clockstats").contains("gps fix="));
     // The learned frequency is saved at exit, in ppm: what the status said just before.
-    let out = run_ok(Command::new(BIN).args(["status", "--address", "127.0.0.1:8123"]));
+    let out = run_ok(Command::new(BIN).args(["status", "--address", &web]));
     let status = String::from_utf8_lossy(&out.stdout).to_string();
     let shown: f64 = status
         .lines()
