@@ -20,6 +20,9 @@ use crate::upstream::driver::NtpStatus;
 pub struct Status {
     pub version: &'static str,
     pub time: String,
+    /// The instant described (system clock), where the charts' time axes end.
+    #[serde(skip)]
+    pub now: Realtime,
     pub uptime_seconds: f64,
     /// When the daemon started, for `/metrics` (Prometheus wants the start, not the uptime).
     #[serde(skip)]
@@ -207,12 +210,6 @@ impl StatusBuilder {
             .find(|s| s.state == Standing::Selected)
             .and_then(|s| s.jitter)
             .unwrap_or(0.0);
-        self.history.push(Point {
-            t: now.as_nanos().div_euclid(1_000_000_000),
-            offset: clock.correction.offset,
-            frequency: clock.frequency * 1e6,
-            jitter: selected_jitter,
-        });
         let followed = |name: &str| {
             sources
                 .iter()
@@ -232,6 +229,15 @@ impl StatusBuilder {
                 "not synchronised: clients are told to ignore this server",
             ));
         }
+        let state = discipline.clock_state(now);
+        self.history.push(Point {
+            t: now.as_nanos().div_euclid(1_000_000_000),
+            offset: clock.correction.offset,
+            frequency: clock.frequency * 1e6,
+            jitter: selected_jitter,
+            holdover: matches!(state, ClockState::Holdover | ClockState::Expired),
+            alarm: !alarms.is_empty(),
+        });
         let gps = drivers
             .gps
             .iter()
@@ -245,11 +251,12 @@ impl StatusBuilder {
         Status {
             version: env!("CARGO_PKG_VERSION"),
             time: utc_text(now),
+            now,
             uptime_seconds: now.seconds_since(self.started),
             started: self.started,
             clock: ClockView {
                 synchronised: clock.synchronised,
-                state: discipline.clock_state(now),
+                state,
                 stratum: clock.stratum,
                 refid: refid_text(&clock.refid, clock.stratum),
                 leap: leap_name(clock.leap),
