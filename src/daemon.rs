@@ -119,10 +119,10 @@ pub fn run(
     }
     let precision = measure_precision();
     tracing::info!(config = %shown(&paths), precision, version = env!("CARGO_PKG_VERSION"), "starting");
-    let mut clock = DisciplinedClock::start(&config)?;
+    let mut clock = DisciplinedClock::start(&config, precision)?;
     // The first reply already tells the truth (a local fallback, say), not a placeholder.
     let shared = Arc::new(Shared {
-        clock: ArcSwap::from_pointee(clock.discipline.state(realtime_now(), precision)),
+        clock: ArcSwap::from_pointee(clock.discipline.state(realtime_now())),
         policy: ArcSwap::from_pointee(policy(&config.server)?),
         stats: ServerStats::default(),
     });
@@ -161,7 +161,7 @@ pub fn run(
         }
         if Instant::now() >= next_tick {
             clock.tick();
-            publish(&clock.discipline, &shared, precision);
+            publish(&clock.discipline, &shared);
             let now = Arc::new(sources.status(&clock, &mut builder, &shared));
             clock.write_stats(&now);
             log_alarms(&status.load().alarms, &now.alarms);
@@ -176,7 +176,7 @@ pub fn run(
                 let adjustments = clock.discipline.add_sample(index, sample, realtime_now());
                 clock.apply(adjustments);
                 // Publish at once: a sample is news the clients should have now.
-                publish(&clock.discipline, &shared, precision);
+                publish(&clock.discipline, &shared);
             }
             Ok(Event::Signal(SIGHUP)) => {
                 systemd::notify("RELOADING=1");
@@ -212,7 +212,7 @@ pub fn run(
                         clock.configure(&new);
                         config = new;
                         // Publish the state under the new configuration before saying so.
-                        publish(&clock.discipline, &shared, precision);
+                        publish(&clock.discipline, &shared);
                         tracing::info!("configuration reloaded");
                     }
                     Err(e) => {
@@ -274,8 +274,8 @@ fn log_alarms(before: &[Alarm], now: &[Alarm]) {
 }
 
 /// Publishes the clock state for the NTP server (and everything else that reads it).
-fn publish(discipline: &Discipline, shared: &Shared, precision: i8) {
-    let state = discipline.state(realtime_now(), precision);
+fn publish(discipline: &Discipline, shared: &Shared) {
+    let state = discipline.state(realtime_now());
     shared.clock.store(Arc::new(state));
 }
 
@@ -303,7 +303,7 @@ struct DisciplinedClock {
 }
 
 impl DisciplinedClock {
-    fn start(config: &Config) -> anyhow::Result<Self> {
+    fn start(config: &Config, precision: i8) -> anyhow::Result<Self> {
         let d = &config.discipline;
         let kernel = match d.actuator {
             ActuatorKind::Kernel => Some(KernelClock::open().context(
@@ -319,7 +319,7 @@ impl DisciplinedClock {
                 .map(|ppm| ppm * 1e-6)
         });
         let mut clock = DisciplinedClock {
-            discipline: Discipline::new(&config.sources, d, drift),
+            discipline: Discipline::new(&config.sources, d, drift, precision),
             kernel,
             drift_file: None,
             last_save: Instant::now(),

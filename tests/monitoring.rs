@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use pitime::config::SourceKind;
 use pitime::discipline::{SourceReport, Standing};
 use pitime::time::Realtime;
 use pitime::web::status::Status;
@@ -58,7 +59,7 @@ fn metrics_with_hostile_source_names_pass_promtool() {
             .iter()
             .map(|name| SourceReport {
                 name: name.to_string(),
-                kind: "gps",
+                kind: SourceKind::Gps,
                 state: Standing::Falseticker,
                 reach: 255,
                 last_sample_ago: None,

@@ -27,7 +27,7 @@ use crate::clock::change::{ClockChange, ClockChanges};
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
 use crate::clock::PHI;
-use crate::config::{DisciplineConfig, Select, SourceConfig};
+use crate::config::{DisciplineConfig, Select, SourceConfig, SourceKind};
 use crate::refclock::local::LocalClock;
 use crate::refclock::Sample;
 use crate::time::Leap;
@@ -59,7 +59,7 @@ const MIN_TIME_CONSTANT: f64 = 16.0;
 #[derive(Debug)]
 struct SourceState {
     name: String,
-    kind: &'static str,
+    kind: SourceKind,
     select: Select,
     local: Option<LocalClock>,
     /// A sample older than this (seconds) no longer makes the source selectable.
@@ -119,7 +119,7 @@ pub enum ClockState {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SourceReport {
     pub name: String,
-    pub kind: &'static str,
+    pub kind: SourceKind,
     pub state: Standing,
     pub reach: u8,
     /// Seconds since the last sample.
@@ -148,6 +148,8 @@ struct Reference {
 pub struct Discipline {
     sources: Vec<SourceState>,
     config: DisciplineConfig,
+    /// The system clock's precision (log2 seconds), advertised and added to the error bound.
+    precision: i8,
     model: Option<ClockModel>,
     /// Frequency the actuator applies (kernel), dimensionless.
     applied_freq: f64,
@@ -168,11 +170,18 @@ pub struct Discipline {
 }
 
 impl Discipline {
-    /// `drift` is the drift file's frequency (dimensionless) when there is one.
-    pub fn new(sources: &[SourceConfig], config: &DisciplineConfig, drift: Option<f64>) -> Self {
+    /// `drift` is the drift file's frequency (dimensionless) when there is one; `precision`
+    /// the system clock's (log2 seconds).
+    pub fn new(
+        sources: &[SourceConfig],
+        config: &DisciplineConfig,
+        drift: Option<f64>,
+        precision: i8,
+    ) -> Self {
         let mut discipline = Discipline {
             sources: Vec::new(),
             config: config.clone(),
+            precision,
             model: None,
             applied_freq: 0.0,
             known_freq: drift,
@@ -634,7 +643,7 @@ impl Discipline {
         if self.clock_state(now) == ClockState::Holdover && residual != 0.0 {
             adjustments.push(self.set_frequency(self.applied_freq + residual, now));
         }
-        let state = self.state(now, -20);
+        let state = self.state(now);
         adjustments.push(Adjustment::Status {
             leap: match self.serves_leaps() {
                 true => Leap::None,
@@ -699,8 +708,9 @@ impl Discipline {
     }
 
     /// The clock state to publish at `now`.
-    pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
-        let resolution = 2f64.powi(precision as i32);
+    pub fn state(&self, now: Realtime) -> ClockSnapshot {
+        let precision = self.precision;
+        let resolution = 2f64.powi(precision.into());
         let due = self.leap_due(now);
         let correction = self
             .model
@@ -752,11 +762,11 @@ impl Discipline {
             dispersion_rate: 3.0 * model.freq_sigma() + CLOCK_ERROR,
             frequency: self.applied_freq + model.freq,
             changes: self.changes,
+            // A source of another kind than the pulses' that knows the second.
             numbering: self.sources.iter().any(|s| {
                 matches!(s.verdict, Some(Verdict::Combined | Verdict::Truechimer))
-                    && s.filter
-                        .last()
-                        .is_some_and(|l| !matches!(&l.refid, b"PPS\0" | b"NMEA") && l.error < 0.1)
+                    && s.kind != SourceKind::Gps
+                    && s.filter.last().is_some_and(|l| l.error < 0.1)
             }),
         }
     }
@@ -860,7 +870,7 @@ impl Discipline {
                 AlarmKind::Holdover,
                 format!(
                     "holdover: no reference for {since:.0} s, estimated error {}",
-                    seconds(self.state(now, -20).root_dispersion_at(now))
+                    seconds(self.state(now).root_dispersion_at(now))
                 ),
             ),
             ClockState::Expired => raise(
@@ -924,7 +934,7 @@ mod tests {
     }
 
     fn discipline(toml: &str) -> Discipline {
-        Discipline::new(&sources(toml), &DisciplineConfig::default(), None)
+        Discipline::new(&sources(toml), &DisciplineConfig::default(), None, -20)
     }
 
     fn at(s: f64) -> Realtime {
@@ -948,7 +958,7 @@ mod tests {
 
     #[test]
     fn no_source_means_unsynchronised() {
-        let s = discipline("").state(at(0.0), -20);
+        let s = discipline("").state(at(0.0));
         assert!(!s.synchronised);
         assert_eq!(s.stratum, 16);
     }
@@ -958,7 +968,7 @@ mod tests {
         let d = discipline(
             "[[source]]\nkind = \"local\"\nstratum = 12\n[[source]]\nkind = \"local\"\nname = \"b\"\nstratum = 9\n",
         );
-        let s = d.state(at(5.0), -20);
+        let s = d.state(at(5.0));
         assert!(s.synchronised);
         assert_eq!((s.stratum, &s.refid), (9, b"LOCL"));
     }
@@ -971,7 +981,7 @@ mod tests {
             d.add_sample(0, sample(t, 0.25 + 10e-6 * t, 10e-6, b"PPS\0"), at(t));
             d.tick(at(t + 0.5));
         }
-        let s = d.state(at(60.0), -20);
+        let s = d.state(at(60.0));
         assert_eq!(
             (s.stratum, &s.refid, d.clock_state(at(60.0))),
             (1, b"PPS\0", ClockState::Locked)
@@ -982,7 +992,7 @@ mod tests {
         // The receiver goes quiet: holdover, with a bound that grows.
         d.tick(at(100.0));
         assert_eq!(d.clock_state(at(100.0)), ClockState::Holdover);
-        let later = d.state(at(3600.0), -20);
+        let later = d.state(at(3600.0));
         assert!(later.synchronised);
         assert!(later.root_dispersion_at(at(3600.0)) > s.root_dispersion_at(at(60.0)) + 1e-3);
         assert!(d
@@ -992,7 +1002,7 @@ mod tests {
         // After the holdover limit clients are told to ignore the clock.
         let expired = at(60.0 + DisciplineConfig::default().holdover + 1.0);
         assert_eq!(d.clock_state(expired), ClockState::Expired);
-        assert_eq!(d.state(expired, -20).stratum, 16);
+        assert_eq!(d.state(expired).stratum, 16);
     }
 
     #[test]
@@ -1021,19 +1031,15 @@ mod tests {
                 .any(|a| a.text.starts_with("other: disagrees")),
             "{alarms:?}"
         );
-        let served = d.state(at(20.0), -20).correction.apply(at(20.0));
+        let served = d.state(at(20.0)).correction.apply(at(20.0));
         assert!((served.seconds_since(at(20.0)) - 0.1).abs() < 1e-4);
     }
 
     #[test]
     fn a_jump_is_followed_only_after_it_is_confirmed() {
         let mut d = discipline("[[source]]\nkind = \"gps\"\n");
-        let served = |d: &Discipline, t: f64| {
-            d.state(at(t), -20)
-                .correction
-                .apply(at(t))
-                .seconds_since(at(t))
-        };
+        let served =
+            |d: &Discipline, t: f64| d.state(at(t)).correction.apply(at(t)).seconds_since(at(t));
         for t in 0..30 {
             d.add_sample(0, sample(t as f64, 0.0, 10e-6, b"PPS\0"), at(t as f64));
         }
@@ -1057,11 +1063,11 @@ mod tests {
     fn a_large_first_step_backwards_waits_for_a_second_opinion() {
         let mut d = discipline("[[source]]\nkind = \"gps\"\n");
         d.add_sample(0, sample(0.0, -30.0, 10e-6, b"PPS\0"), at(0.0));
-        assert!(!d.state(at(0.5), -20).synchronised);
+        assert!(!d.state(at(0.5)).synchronised);
         let mut two = discipline("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n");
         two.add_sample(1, sample(0.0, -30.0, 5e-3, b"DCF\0"), at(0.0));
         two.add_sample(0, sample(0.0, -30.0, 10e-6, b"PPS\0"), at(0.0));
-        assert!(two.state(at(0.5), -20).synchronised);
+        assert!(two.state(at(0.5)).synchronised);
     }
 
     #[test]
@@ -1072,7 +1078,7 @@ mod tests {
             sample(0.0, 0.0, 5e-3, b"DCF\0").with_leap(Leap::Insert),
             at(0.0),
         );
-        assert_eq!(d.state(at(0.5), -20).leap, Leap::Insert);
+        assert_eq!(d.state(at(0.5)).leap, Leap::Insert);
     }
 
     #[test]
@@ -1082,7 +1088,7 @@ mod tests {
         let local = |t: f64| start.add_secs_f64(t);
         let mut d = discipline("[[source]]\nkind = \"dcf77\"\n");
         let served = |d: &Discipline, t: f64| {
-            let s = d.state(local(t), -20);
+            let s = d.state(local(t));
             (s.correction.apply(local(t)).seconds_since(start), s.leap)
         };
         for t in 0..70 {
@@ -1098,7 +1104,7 @@ mod tests {
             if t == 58.0 {
                 assert_eq!(served(&d, 59.5), (59.5, Leap::Insert));
                 // 23:59:59 comes twice, from the snapshot published before midnight.
-                let published = d.state(local(59.0), -20).correction;
+                let published = d.state(local(59.0)).correction;
                 assert_eq!(published.apply(local(60.5)).seconds_since(start), 59.5);
             }
         }
@@ -1117,13 +1123,13 @@ mod tests {
             let t = t as f64;
             d.add_sample(0, sample(t, 0.2, 10e-6, b"PPS\0"), at(t));
         }
-        assert_eq!(d.state(at(10.0), -20).numbering_offset(at(10.0)), None);
+        assert_eq!(d.state(at(10.0)).numbering_offset(at(10.0)), None);
         for t in 10..20 {
             let t = t as f64;
             d.add_sample(0, sample(t, 0.2, 10e-6, b"PPS\0"), at(t));
             d.add_sample(1, sample(t, 0.201, 5e-3, b"DCF\0"), at(t));
         }
-        let offset = d.state(at(20.0), -20).numbering_offset(at(20.0)).unwrap();
+        let offset = d.state(at(20.0)).numbering_offset(at(20.0)).unwrap();
         assert!((offset - 0.2).abs() < 1e-4);
     }
 
@@ -1133,7 +1139,7 @@ mod tests {
         // different jump through at once.
         let mut d = discipline("[[source]]\nkind = \"gps\"\n");
         let served = |d: &Discipline, t: f64| {
-            let s = d.state(at(t), -20);
+            let s = d.state(at(t));
             s.correction.apply(at(t)).seconds_since(at(t))
         };
         for t in 0..30 {
@@ -1155,7 +1161,7 @@ mod tests {
             actuator: crate::config::ActuatorKind::Kernel,
             ..DisciplineConfig::default()
         };
-        let mut d = Discipline::new(&sources("[[source]]\nkind = \"gps\"\n"), &config, None);
+        let mut d = Discipline::new(&sources("[[source]]\nkind = \"gps\"\n"), &config, None, -20);
         // A Pi restarting a day behind: the first sample says +1 day.
         let day = 86_400.0;
         let adjustments = d.add_sample(0, sample(0.0, day, 10e-6, b"PPS\0"), at(0.0));
@@ -1163,7 +1169,7 @@ mod tests {
         // The system clock now reads a day later; the receiver agrees with it.
         let after = at(day + 0.5);
         assert_eq!(d.clock_state(after), ClockState::Locked);
-        let s = d.state(after, -20);
+        let s = d.state(after);
         assert!(s.synchronised && s.correction.apply(after).seconds_since(after).abs() < 1e-6);
         assert!(s.root_dispersion_at(after) < 1e-3);
         let next = d.add_sample(0, sample(day + 1.0, 0.0, 10e-6, b"PPS\0"), at(day + 1.0));
@@ -1180,7 +1186,12 @@ mod tests {
             leap_smear: true,
             ..DisciplineConfig::default()
         };
-        let mut d = Discipline::new(&sources("[[source]]\nkind = \"dcf77\"\n"), &config, None);
+        let mut d = Discipline::new(
+            &sources("[[source]]\nkind = \"dcf77\"\n"),
+            &config,
+            None,
+            -20,
+        );
         let mut last: Option<f64> = None;
         for t in 0..86_420 {
             let t = t as f64;
@@ -1192,7 +1203,7 @@ mod tests {
             let s = Sample::new(local(t), local(t + utc_behind), 5e-3, *b"DCF\0");
             d.add_sample(0, s.with_leap(Leap::Insert), local(t));
             d.tick(local(t + 0.5));
-            let snapshot = d.state(local(t + 0.5), -20);
+            let snapshot = d.state(local(t + 0.5));
             assert_eq!(snapshot.leap, Leap::None, "a smear is not announced");
             let served = snapshot
                 .correction
@@ -1215,7 +1226,7 @@ mod tests {
     fn noselect_sources_are_measured_not_followed() {
         let mut d = discipline("[[source]]\nkind = \"gps\"\nnoselect = true\n");
         d.add_sample(0, sample(0.0, 0.1, 10e-6, b"PPS\0"), at(0.0));
-        assert!(!d.state(at(0.5), -20).synchronised);
+        assert!(!d.state(at(0.5)).synchronised);
         assert_eq!(d.report(at(0.5))[0].state, Standing::Noselect);
     }
 }

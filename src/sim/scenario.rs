@@ -23,6 +23,8 @@ use crate::time::{Realtime, UtcTime};
 
 /// 2026-01-01T00:00:00Z: where simulated time starts.
 const START: i64 = 1_767_225_600;
+/// The simulated system clock's precision: a microsecond, a Pi's.
+const PRECISION: i8 = -20;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -97,7 +99,7 @@ pub fn run(s: &Scenario) -> Summary {
         actuator: s.actuator,
         ..DisciplineConfig::default()
     };
-    let mut discipline = Discipline::new(&gps_config, &config, s.drift);
+    let mut discipline = Discipline::new(&gps_config, &config, s.drift, PRECISION);
     for a in discipline.initial_adjustments() {
         let _ = osc.apply(a);
     }
@@ -123,7 +125,7 @@ pub fn run(s: &Scenario) -> Summary {
             .map_or(0.0, |j| j.2);
         if !silent {
             let pulse = local_at(&osc, t).add_secs_f64(rng.normal(s.pps_jitter));
-            if let Some(change) = watch.news(&discipline.state(pulse, -20).changes) {
+            if let Some(change) = watch.news(&discipline.state(pulse).changes) {
                 gps.clock_changed(&change);
             }
             if let Some(sample) = gps.on_pps(pulse, None).sample {
@@ -153,7 +155,7 @@ pub fn run(s: &Scenario) -> Summary {
         }
         osc.advance(0.5 - delay);
         let now = local_at(&osc, t + 0.5);
-        let state = discipline.state(now, -20);
+        let state = discipline.state(now);
         let error = state
             .correction
             .apply(now)

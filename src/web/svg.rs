@@ -40,7 +40,9 @@ pub fn line_chart(c: &Chart) -> String {
         .filter(|p| (t0..=t1).contains(&p.0))
         .collect();
     let finite = || inside.iter().filter(|p| p.1.is_finite());
-    let latest = finite().next_back().map_or("-".into(), |p| scaled(p.1, c.unit));
+    let latest = finite()
+        .next_back()
+        .map_or("-".into(), |p| scaled(p.1, c.unit));
     let mut svg = format!(
         r#"<svg id="{}" class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}"><text x="{LEFT}" y="14" class="label">{} ({})</text><text x="{RIGHT}" y="14" text-anchor="end" class="label">latest <tspan class="latest">{latest}</tspan></text>"#,
         c.id, c.title, c.title, c.unit
