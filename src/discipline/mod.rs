@@ -2,28 +2,31 @@
 //!
 //! Each sample goes through its source's filter (`filter`), then the selection (`select`)
 //! decides which sources tell the truth and which are followed; samples of followed sources
-//! update the loop (`kalman`). The result is published as a `ClockSnapshot`; corrections of the
-//! system clock, when the kernel actuator is used, are returned as `Adjustment`s for the caller
-//! to apply. Everything here takes explicit timestamps and does no I/O.
+//! update the loop (`kalman`), behind the guards on the first setting and on jumps (`guard`).
+//! The result is published as a `ClockSnapshot` (`snapshot`), leap seconds included (`leap`);
+//! corrections of the system clock, when the kernel actuator is used, are returned as
+//! `Adjustment`s for the caller to apply (`adjust`). The sources table and the alarms are in
+//! `report`. Everything here takes explicit timestamps and does no I/O.
 //!
-//! Guards: once the clock is set, a followed source that moves beyond `jump_limit` alone is not
-//! followed until it has stayed there `jump_confirm` seconds; two or more agreeing sources (the
-//! selection makes sure they are a majority) are followed at once. At start, a step backwards
-//! beyond `backward_limit` needs two agreeing sources or the same confirmation. Without
-//! followed sources the loop holds over on its learned frequency, its error bound growing with
-//! the frequency's uncertainty, until `holdover` seconds have passed.
+//! Without followed sources the loop holds over on its learned frequency, its error bound
+//! growing with the frequency's uncertainty, until `holdover` seconds have passed.
 
+mod adjust;
 pub mod driftfile;
 pub mod filter;
+mod guard;
 pub mod history;
 pub mod kalman;
+mod leap;
 pub mod leapfile;
+mod report;
 pub mod select;
 pub mod snapshot;
 pub mod statsfiles;
 
-use crate::alarm::{Alarm, AlarmKind, CLOCK};
-use crate::clock::change::{ClockChange, ClockChanges};
+pub use report::{refid_text, SourceReport, Standing};
+
+use crate::clock::change::ClockChanges;
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
 use crate::clock::PHI;
@@ -33,10 +36,11 @@ use crate::refclock::Sample;
 use crate::time::Leap;
 use crate::time::Realtime;
 use filter::SampleFilter;
+use guard::PendingJump;
 use kalman::ClockModel;
 use leapfile::LeapTable;
 use select::{Candidate, Verdict};
-use snapshot::{ClockSnapshot, Correction, LeapCorrection, SMEAR_WINDOW};
+use snapshot::{ClockSnapshot, Correction};
 
 /// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
 /// crystal at a steady temperature, as measured by `pitime simulate` sweeps.
@@ -51,8 +55,6 @@ const CLOCK_ERROR: f64 = 1e-6;
 /// A reference clock's sample older than this (seconds) no longer makes it selectable: they
 /// come every second.
 const REFCLOCK_AGE: f64 = 8.0;
-/// Seconds after a leap second during which the sources' announcements are ignored.
-const LEAP_QUIET: f64 = 43_200.0;
 /// The kernel actuator corrects the phase over at least this many seconds.
 const MIN_TIME_CONSTANT: f64 = 16.0;
 
@@ -71,34 +73,6 @@ struct SourceState {
     verdict: Option<Verdict>,
 }
 
-/// How a source stands in the selection, as `chronyc sources` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Standing {
-    /// Followed by the clock.
-    Selected,
-    /// Agrees with the majority; not followed (coarser than the best, or the local clock).
-    Candidate,
-    /// Disagrees with the majority, or no majority exists.
-    Falseticker,
-    /// Configured `noselect`: measured, never followed.
-    Noselect,
-    Unreachable,
-}
-
-impl Standing {
-    /// chronyc's one-character mark.
-    pub fn mark(self) -> &'static str {
-        match self {
-            Standing::Selected => "*",
-            Standing::Candidate => "+",
-            Standing::Falseticker => "x",
-            Standing::Noselect => "-",
-            Standing::Unreachable => "?",
-        }
-    }
-}
-
 /// The clock's state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,25 +87,6 @@ pub enum ClockState {
     /// Holdover lasted longer than `holdover`: served as unsynchronised (or at the local
     /// clock's stratum).
     Expired,
-}
-
-/// One row of the sources table.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct SourceReport {
-    pub name: String,
-    pub kind: SourceKind,
-    pub state: Standing,
-    pub reach: u8,
-    /// Seconds since the last sample.
-    pub last_sample_ago: Option<f64>,
-    /// Offset (reference minus served time) and its jitter, seconds.
-    pub offset: Option<f64>,
-    pub jitter: Option<f64>,
-    pub error: Option<f64>,
-    pub refid: Option<String>,
-    pub stratum: Option<u8>,
-    /// Samples refused as outliers since start.
-    pub outliers: u64,
 }
 
 /// What the followed sources said at the last update.
@@ -200,12 +155,6 @@ impl Discipline {
         discipline
     }
 
-    /// Whether the kernel actuator carries out corrections (else they stay in the served
-    /// time). Fixed at start: a reload keeps the actuator.
-    fn steers(&self) -> bool {
-        self.config.actuator == crate::config::ActuatorKind::Kernel
-    }
-
     /// Takes a new configuration (a reload) without losing what the loop learned; sources
     /// that keep their name and kind keep their samples. The actuator cannot change.
     pub fn reconfigure(&mut self, sources: &[SourceConfig], config: &DisciplineConfig) {
@@ -245,102 +194,6 @@ impl Discipline {
         };
     }
 
-    /// The leap-seconds.list in use, for leaps no source announces.
-    pub fn set_leap_table(&mut self, table: Option<LeapTable>) {
-        self.leap_table = table;
-    }
-
-    /// The leap second due and its midnight: the one pending (even just after its midnight,
-    /// until `pass_leap` has taken it over), else the one announced at local time `now`.
-    fn leap_due(&self, now: Realtime) -> Option<(Leap, Realtime)> {
-        self.leap_pending.or_else(|| self.leap_announced(now))
-    }
-
-    /// The leap second announced for the end of the current UTC day, and that midnight.
-    fn leap_announced(&self, now: Realtime) -> Option<(Leap, Realtime)> {
-        let served = self.model.as_ref()?.served(now);
-        // A source still announcing after the leap (DCF77 between decoded minutes, a stale
-        // upstream) must not schedule another one for the next midnight.
-        if self
-            .leap_passed
-            .is_some_and(|(_, at)| served.seconds_since(at) < LEAP_QUIET)
-        {
-            return None;
-        }
-        let day = served.as_nanos().div_euclid(86_400_000_000_000) + 1;
-        let midnight = Realtime::from_timespec(day * 86_400, 0);
-        let announced = self.reference.map_or(Leap::None, |r| r.leap);
-        let leap = match (announced, &self.leap_table) {
-            (Leap::Insert | Leap::Delete, _) => announced,
-            (_, Some(table)) => table.announcement(served),
-            _ => Leap::None,
-        };
-        matches!(leap, Leap::Insert | Leap::Delete).then_some((leap, midnight))
-    }
-
-    /// Whether the served time carries leap seconds itself (else the kernel inserts them).
-    fn serves_leaps(&self) -> bool {
-        !self.steers() || self.config.leap_smear
-    }
-
-    /// How the served time carries the leap second `due` (or the one just passed, while its
-    /// smear goes on), at `served`: the time corrected for phase and frequency only.
-    fn leap_correction(
-        &self,
-        due: Option<(Leap, Realtime)>,
-        served: Realtime,
-    ) -> Option<LeapCorrection> {
-        let correction = |(leap, at), folded| LeapCorrection {
-            at,
-            leap,
-            step: self.serves_leaps(),
-            smear: self.config.leap_smear,
-            folded,
-        };
-        if let Some(due) = due {
-            return Some(correction(due, false));
-        }
-        let (leap, at) = self.leap_passed?;
-        let smearing = self.config.leap_smear && served.seconds_since(at) < SMEAR_WINDOW / 2.0;
-        smearing.then(|| correction((leap, at), true))
-    }
-
-    /// Once the served time has passed a leap second it carries itself, the loop's phase takes
-    /// it over, and so do the kept samples' references.
-    fn pass_leap(&mut self, now: Realtime) {
-        let serves_leaps = self.serves_leaps();
-        let Some(model) = self.model.as_mut() else {
-            return;
-        };
-        let served = model.served(now);
-        let Some((leap, midnight)) = self.leap_pending.filter(|p| served >= p.1) else {
-            self.leap_pending = self.leap_announced(now);
-            return;
-        };
-        self.leap_pending = None;
-        tracing::info!(?leap, "leap second");
-        self.leap_passed = Some((leap, midnight));
-        if !serves_leaps {
-            return;
-        }
-        // With the kernel actuator and a smear, the system clock did not leap: the loop now
-        // sees it a second off and slews it back, while the served time stays smooth.
-        let step = if leap == Leap::Insert { -1.0 } else { 1.0 };
-        let leap_local = midnight.add_secs_f64(-model.phase_at(now));
-        model.applied(-step, 0.0);
-        for s in &mut self.sources {
-            s.filter.leapt(leap_local, step);
-        }
-    }
-
-    /// What the actuator must do before the first sample: take the learned frequency.
-    pub fn initial_adjustments(&self) -> Vec<Adjustment> {
-        match self.steers() {
-            true => vec![Adjustment::Frequency(self.applied_freq)],
-            false => Vec::new(),
-        }
-    }
-
     /// A sample from source `index` (its position in the configuration), handled at local time
     /// `now` (after the sample's own instant: a pulse is labelled when its sentence comes);
     /// returns what the actuator must do now.
@@ -366,83 +219,35 @@ impl Discipline {
             None => sample.error,
         };
         let variance = noise.max(NOISE_FLOOR).powi(2);
-        let mut adjustments = Vec::new();
         if self.model.is_none() {
-            // The first setting of the clock.
-            let backwards = followed.offset < -self.config.backward_limit;
-            if backwards && followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
-                return Vec::new();
-            }
-            let mut model = ClockModel::new(
-                sample.local,
-                sample.offset(),
-                variance,
-                self.known_freq,
-                WANDER,
-            );
-            if self.steers() {
-                // The actuator already applies the known frequency.
-                model.freq = 0.0;
-            }
-            model.predict(now);
-            let mut now = now;
-            if self.steers() && model.phase.abs() > self.config.makestep {
-                tracing::info!(seconds = model.phase, "stepping the clock");
-                let (step, after) = self.step(&mut model, now);
-                adjustments.push(step);
-                now = after;
-            }
-            tracing::info!(source = %self.sources[index].name, offset = sample.offset(), "clock set");
-            self.model = Some(model);
-            self.pending_jump = None;
-            self.updated(now, followed.reference);
-            return adjustments;
+            return self.set_first(index, &sample, &followed, variance, now);
         }
         // Beyond the limit and beyond what the last reference could be wrong by: a PPS that
         // corrects a first setting from coarse NMEA time is a refinement, not a jump.
         let known = self.reference.map_or(0.0, |r| r.error);
         if followed.offset.abs() > self.config.jump_limit + known {
-            // Two or more sources that each put the clock there are believed at once; a lone
-            // source must insist.
-            if followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
-                return Vec::new();
-            }
-            tracing::warn!(
-                seconds = followed.offset,
-                sources = followed.corroborating,
-                "the followed sources jumped; following"
-            );
-            // The sources that jumped start afresh: their kept samples tell of the time before
-            // it. The others keep theirs, and now disagree.
-            let limit = self.config.jump_limit;
-            let model = self.model.as_ref();
-            for s in &mut self.sources {
-                let jumped = s.filter.filtered(model);
-                if jumped.is_some_and(|f| (f.residual - followed.offset).abs() < limit) {
-                    s.filter.clear();
-                }
-            }
-            let model = self.model.as_mut().expect("set above");
-            model.predict(now);
-            model.reset_phase(followed.offset, variance);
-            let mut now = now;
-            if self.steers() {
-                let mut model = self.model.take().expect("set above");
-                let (step, after) = self.step(&mut model, now);
-                adjustments.push(step);
-                now = after;
-                self.model = Some(model);
-            }
-            self.pending_jump = None;
-            self.updated(now, followed.reference);
-            return adjustments;
+            return self.follow_jump(&followed, variance, now);
         }
         self.pending_jump = None;
+        self.steer(&sample, followed.reference, variance, now)
+    }
+
+    /// Updates the loop with a sample of the followed sources and steers the clock toward it.
+    fn steer(
+        &mut self,
+        sample: &Sample,
+        reference: Reference,
+        variance: f64,
+        now: Realtime,
+    ) -> Vec<Adjustment> {
+        let mut adjustments = Vec::new();
         let interval = self
             .last_update
             .map_or(1.0, |t| now.seconds_since(t).max(1.0));
         let steers = self.steers();
-        let model = self.model.as_mut().expect("set above");
+        let Some(model) = self.model.as_mut() else {
+            return adjustments;
+        };
         model.update(sample.local, sample.offset(), variance);
         // Corrections act from now on, not from the sample's instant.
         model.predict(now);
@@ -453,89 +258,13 @@ impl Discipline {
                 (self.applied_freq + model.freq + model.phase / tau).clamp(-MAX_FREQ, MAX_FREQ);
             adjustments.push(self.set_frequency(target, now));
         }
-        self.updated(now, followed.reference);
+        self.updated(now, reference);
         adjustments
-    }
-
-    /// Sets the actuator's frequency at `now`; the loop and the kept samples take it over.
-    fn set_frequency(&mut self, target: f64, now: Realtime) -> Adjustment {
-        let change = target - self.applied_freq;
-        if let Some(model) = &mut self.model {
-            model.applied(0.0, change);
-        }
-        self.clock_changed(ClockChange {
-            step: 0.0,
-            frequency: change,
-            at: now,
-        });
-        self.applied_freq = target;
-        Adjustment::Frequency(target)
-    }
-
-    /// Restates what the discipline keeps, and publishes the change for every other part
-    /// that keeps local times (`clock::change`).
-    fn clock_changed(&mut self, change: ClockChange) {
-        for s in &mut self.sources {
-            s.filter.clock_changed(&change);
-        }
-        self.changes.record(change);
-    }
-
-    /// Steps the clock by the model's phase at local time `now`; returns the adjustment and
-    /// what the clock reads after it.
-    fn step(&mut self, model: &mut ClockModel, now: Realtime) -> (Adjustment, Realtime) {
-        let seconds = model.phase;
-        model.applied(seconds, 0.0);
-        model.epoch = model.epoch.add_secs_f64(seconds);
-        let after = now.add_secs_f64(seconds);
-        self.clock_changed(ClockChange {
-            step: seconds,
-            frequency: 0.0,
-            at: after,
-        });
-        if let Some(t) = &mut self.last_update {
-            *t = t.add_secs_f64(seconds);
-        }
-        (Adjustment::Step(seconds), after)
     }
 
     fn updated(&mut self, now: Realtime, reference: Reference) {
         self.last_update = Some(now);
         self.reference = Some(reference);
-    }
-
-    /// Whether the followed sources have stayed about `offset` seconds away, without a
-    /// break, for `jump_confirm` seconds (starting the count when the jump is new).
-    fn confirmed(&mut self, now: Realtime, offset: f64) -> bool {
-        let limit = self.config.jump_limit;
-        match self.pending_jump {
-            Some(p) if self.pending_is_current(p, now) && (offset - p.offset).abs() <= limit => {
-                if now.seconds_since(p.since) >= self.config.jump_confirm {
-                    self.pending_jump = None;
-                    return true;
-                }
-                self.pending_jump = Some(PendingJump { seen: now, ..p });
-                false
-            }
-            _ => {
-                tracing::warn!(
-                    seconds = offset,
-                    "the followed sources jumped; waiting for confirmation"
-                );
-                self.pending_jump = Some(PendingJump {
-                    since: now,
-                    seen: now,
-                    offset,
-                });
-                false
-            }
-        }
-    }
-
-    /// A pending jump counts only while it keeps being seen: a source that falls silent
-    /// mid-way starts again.
-    fn pending_is_current(&self, p: PendingJump, now: Realtime) -> bool {
-        now.seconds_since(p.seen) <= self.config.jump_confirm / 2.0
     }
 
     /// Runs the selection at `now` and records each source's verdict.
@@ -770,126 +499,6 @@ impl Discipline {
             }),
         }
     }
-
-    /// The sources table at `now`.
-    pub fn report(&self, now: Realtime) -> Vec<SourceReport> {
-        let model = self.model.as_ref();
-        let local_selected = !self.following() && self.clock_state(now) != ClockState::Holdover;
-        let best_local = self.best_local().map(|(i, _)| i);
-        self.sources
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let last = s.filter.last();
-                let state = match s.verdict {
-                    Some(Verdict::Combined) => Standing::Selected,
-                    Some(Verdict::Truechimer) => Standing::Candidate,
-                    Some(Verdict::Falseticker | Verdict::NoMajority) => Standing::Falseticker,
-                    None if s.local.is_some() && local_selected && best_local == Some(i) => {
-                        Standing::Selected
-                    }
-                    None if s.local.is_some() => Standing::Candidate,
-                    None if s.select.noselect && s.filter.is_fresh(now, s.max_age) => {
-                        Standing::Noselect
-                    }
-                    None => Standing::Unreachable,
-                };
-                let filtered = s.filter.filtered(model);
-                SourceReport {
-                    name: s.name.clone(),
-                    kind: s.kind,
-                    state,
-                    reach: if s.local.is_some() { u8::MAX } else { s.reach },
-                    last_sample_ago: last.map(|l| now.seconds_since(l.local)),
-                    offset: filtered.map(|f| f.residual),
-                    jitter: filtered.map(|f| f.jitter),
-                    error: last.map(|l| l.error),
-                    refid: last.map(|l| refid_text(&l.refid, l.stratum.saturating_add(1))),
-                    stratum: last.map(|l| l.stratum),
-                    outliers: s.filter.outliers,
-                }
-            })
-            .collect()
-    }
-
-    /// What an operator should know now: disagreeing sources, a pending jump, holdover.
-    pub fn alarms(&self, now: Realtime) -> Vec<Alarm> {
-        let mut alarms = Vec::new();
-        let mut raise =
-            |subject: &str, kind, text: String| alarms.push(Alarm::new(subject, kind, text));
-        let model = self.model.as_ref();
-        let followed = self.followed().map(|f| f.offset);
-        for s in &self.sources {
-            let Some(f) = s.filter.filtered(model) else {
-                continue;
-            };
-            let offset = seconds(f.residual);
-            match s.verdict {
-                Some(Verdict::Falseticker) => raise(
-                    &s.name,
-                    AlarmKind::Falseticker,
-                    format!("disagrees with the majority of the sources (offset {offset})"),
-                ),
-                Some(Verdict::NoMajority) => raise(
-                    &s.name,
-                    AlarmKind::NoMajority,
-                    format!("no majority of the sources agrees (offset {offset}); holding over"),
-                ),
-                Some(Verdict::Truechimer) => {
-                    if let Some(o) =
-                        followed.filter(|o| (f.residual - o).abs() > self.config.disagreement)
-                    {
-                        raise(
-                            &s.name,
-                            AlarmKind::Disagreement,
-                            format!("{} from the followed time", seconds(f.residual - o)),
-                        );
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(PendingJump { since, offset, .. }) = self
-            .pending_jump
-            .filter(|p| self.pending_is_current(*p, now))
-        {
-            raise(
-                CLOCK,
-                AlarmKind::Jump,
-                format!(
-                    "the followed sources jumped by {}; not followed for another {:.0} s",
-                    seconds(offset),
-                    (self.config.jump_confirm - now.seconds_since(since)).max(0.0)
-                ),
-            );
-        }
-        let since = self.last_update.map_or(0.0, |t| now.seconds_since(t));
-        match self.clock_state(now) {
-            ClockState::Holdover => raise(
-                CLOCK,
-                AlarmKind::Holdover,
-                format!(
-                    "holdover: no reference for {since:.0} s, estimated error {}",
-                    seconds(self.state(now).root_dispersion_at(now))
-                ),
-            ),
-            ClockState::Expired => raise(
-                CLOCK,
-                AlarmKind::Expired,
-                format!("holdover ended after {since:.0} s: served as unsynchronised"),
-            ),
-            ClockState::Locked | ClockState::Unsynchronised => {}
-        }
-        alarms
-    }
-}
-
-/// The followed sources have been `offset` seconds away since `since`, last seen at `seen`.
-#[derive(Clone, Copy, Debug)]
-struct PendingJump {
-    since: Realtime,
-    seen: Realtime,
-    offset: f64,
 }
 
 struct Followed {
@@ -900,31 +509,10 @@ struct Followed {
     reference: Reference,
 }
 
-/// Seconds with a unit that suits their size.
-fn seconds(s: f64) -> String {
-    match s.abs() {
-        a if a >= 1.0 => format!("{s:.3} s"),
-        a if a >= 1e-3 => format!("{:.3} ms", s * 1e3),
-        _ => format!("{:.1} us", s * 1e6),
-    }
-}
-
-/// A refid as text: the letters of a reference clock's code (stratum 1 and 16, RFC 5905), an
-/// IPv4 address (or an IPv6 address's hash) above.
-pub fn refid_text(refid: &[u8; 4], stratum: u8) -> String {
-    if (2..16).contains(&stratum) {
-        return std::net::Ipv4Addr::from(*refid).to_string();
-    }
-    refid
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alarm::AlarmKind;
     use crate::config::Config;
 
     fn sources(toml: &str) -> Vec<SourceConfig> {
