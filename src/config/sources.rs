@@ -116,7 +116,9 @@ pub struct GpsSourceConfig {
     /// Seconds from the pulse to the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
     pub require_fix: bool,
-    pub jump_confirm: f64,
+    /// Seconds a jump of the receiver's own time must hold before it is followed (not the
+    /// discipline's `jump_confirm`, which guards the clock against any followed source).
+    pub receiver_jump_confirm: f64,
     pub hide_position: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
@@ -306,7 +308,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         },
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
-        jump_confirm: sec.value(errs, "jump_confirm", 300.0, positive),
+        receiver_jump_confirm: sec.value(errs, "receiver_jump_confirm", 300.0, positive),
         hide_position: sec.value(errs, "hide_position", true, any),
         simulate,
     }

@@ -91,8 +91,8 @@ pub fn run(s: &Scenario) -> Summary {
     let gps_config = Config::parse("simulate", "[[source]]\nkind = \"gps\"\n", Path::new("."))
         .expect("a GPS source with defaults parses")
         .sources;
-    let jump_confirm = match &gps_config[..] {
-        [SourceConfig::Gps(g)] => g.jump_confirm,
+    let receiver_jump_confirm = match &gps_config[..] {
+        [SourceConfig::Gps(g)] => g.receiver_jump_confirm,
         _ => unreachable!("one GPS source was configured"),
     };
     let config = DisciplineConfig {
@@ -106,7 +106,7 @@ pub fn run(s: &Scenario) -> Summary {
     let mut gps = GpsClock::new(ClockOptions {
         pps: true,
         sentence_delay: None,
-        jump_confirm,
+        receiver_jump_confirm,
     });
     let local_at =
         |osc: &Oscillator, t: f64| Realtime::from_timespec(START, 0).add_secs_f64(t + osc.offset());
