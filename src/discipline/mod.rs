@@ -31,7 +31,6 @@ use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
 use crate::clock::PHI;
 use crate::config::{DisciplineConfig, Select, SourceConfig, SourceKind};
-use crate::refclock::local::LocalClock;
 use crate::refclock::Sample;
 use crate::time::Leap;
 use crate::time::Realtime;
@@ -63,7 +62,8 @@ struct SourceState {
     name: String,
     kind: SourceKind,
     select: Select,
-    local: Option<LocalClock>,
+    /// A `local` source's stratum: the system clock as a last resort, never sampled.
+    local: Option<u8>,
     /// A sample older than this (seconds) no longer makes the source selectable.
     max_age: f64,
     filter: SampleFilter,
@@ -171,7 +171,7 @@ impl Discipline {
                     kind: s.kind(),
                     select: s.select(),
                     local: match s {
-                        SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
+                        SourceConfig::Local(l) => Some(l.stratum),
                         _ => None,
                     },
                     max_age: match s {
@@ -402,12 +402,12 @@ impl Discipline {
     }
 
     /// The local source with the lowest stratum (the fallback), and its index.
-    fn best_local(&self) -> Option<(usize, &LocalClock)> {
+    fn best_local(&self) -> Option<(usize, u8)> {
         self.sources
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.local.as_ref().map(|l| (i, l)))
-            .min_by_key(|(_, l)| l.stratum)
+            .filter_map(|(i, s)| s.local.map(|stratum| (i, stratum)))
+            .min_by_key(|&(_, stratum)| stratum)
     }
 
     /// What ntpd's loopstats records: offset of the followed sources from the loop
@@ -456,9 +456,9 @@ impl Discipline {
             _ => Leap::None,
         };
         let fallback = || match self.best_local() {
-            Some((_, local)) => ClockSnapshot {
+            Some((_, stratum)) => ClockSnapshot {
                 changes: self.changes,
-                ..local.snapshot(now, precision, correction)
+                ..ClockSnapshot::local(stratum, now, precision, correction)
             },
             None => ClockSnapshot {
                 correction,
