@@ -117,6 +117,8 @@ pub struct UpstreamView {
     pub name: String,
     pub address: Option<String>,
     pub reach: u8,
+    /// Requests in a row without a reply.
+    pub unanswered: u32,
     pub poll_seconds: f64,
     /// The clock filter's choice: server minus local clock, round-trip delay, and jitter.
     pub offset_seconds: Option<f64>,
@@ -361,6 +363,7 @@ fn upstream_view(name: &str, u: &NtpStatus) -> UpstreamView {
         name: name.to_string(),
         address: u.address.map(|a| a.to_string()),
         reach: u.reach,
+        unanswered: u.unanswered,
         poll_seconds: 2f64.powi(u.poll.into()),
         offset_seconds: u.offset,
         delay_seconds: u.delay,
