@@ -9,6 +9,8 @@ pub mod config;
 pub mod daemon;
 pub mod detect;
 pub mod discipline;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod loadgen;
 pub mod manpage;
 pub mod ntp;

@@ -28,13 +28,13 @@ pub enum DriftError {
 
 /// Why a drift file's text was refused, before the path is attached.
 #[derive(Debug, PartialEq)]
-enum Refusal {
+pub(crate) enum Refusal {
     Garbage,
     OutOfRange(f64),
 }
 
 /// The frequency in ntpd's sign convention from the text of an ntpd or chrony drift file.
-fn parse(text: &str) -> Result<f64, Refusal> {
+pub(crate) fn parse(text: &str) -> Result<f64, Refusal> {
     let numbers: Vec<f64> = text
         .split_whitespace()
         .map(str::parse)

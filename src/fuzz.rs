@@ -1,0 +1,177 @@
+//! One entry point per parser of outside input, taking arbitrary bytes: the fuzz targets in
+//! `fuzz/` (cargo-fuzz) call them, and `tests/fuzz_corpus.rs` replays every saved input through
+//! them on the stable compiler. Each checks the promise its parser makes beyond not panicking.
+
+use crate::clock::change::ClockChange;
+use crate::config::Config;
+use crate::discipline::snapshot::ClockSnapshot;
+use crate::discipline::{driftfile, leapfile};
+use crate::ntp::keys::KeyStore;
+use crate::ntp::packet::MAX_REPLY_LEN;
+use crate::refclock::dcf77::decoder::Dcf77Decoder;
+use crate::refclock::gps::clock::{ClockOptions, GpsClock};
+use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
+use crate::refclock::gps::nmea::LineReader;
+use crate::refclock::gps::ubx::FrameReader;
+use crate::server::acl::AccessList;
+use crate::server::ratelimit::{self, RateLimiter};
+use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
+use crate::time::{Leap, Realtime};
+
+/// Keys of every algorithm, so that signed requests reach the MAC checks.
+const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
+                    3 AES128 HEX:000102030405060708090a0b0c0d0e0f\n4 SHA256 sha256secret\n";
+
+/// An NTP request through the responder, twice from one address (the second meets the rate
+/// limiter): never a reply larger than the request (no amplification).
+pub fn ntp_request(data: &[u8]) {
+    let policy = Policy {
+        access: AccessList {
+            allow: vec!["0.0.0.0/0".parse().expect("a network")],
+            deny: vec!["192.0.2.128/25".parse().expect("a network")],
+        },
+        deny_action: Refusal::Kiss,
+        limits: ratelimit::Params {
+            interval: 8.0,
+            burst: 1,
+            ipv4_prefix: 32,
+            ipv6_prefix: 64,
+            max_clients: 16,
+            leak: 0.5,
+        },
+        rate_limit: true,
+        rate_action: Refusal::Kiss,
+        keys: KeyStore::parse(KEYS).expect("the fuzz keys parse"),
+        trusted_keys: None,
+        require_auth: false,
+    };
+    let clock = ClockSnapshot {
+        synchronised: true,
+        leap: Leap::Insert,
+        stratum: 1,
+        refid: *b"PPS\0",
+        reference_time: Realtime::from_timespec(1_800_000_000, 0),
+        ..ClockSnapshot::unsynchronised(-20)
+    };
+    let mut limiter = RateLimiter::new(policy.limits);
+    let rx = Realtime::from_timespec(1_800_000_010, 0);
+    // The first byte of the input picks the client: allowed, or in the denied network.
+    let peer = [192, 0, 2, data.first().copied().unwrap_or(0)].into();
+    for _ in 0..2 {
+        let mut out = [0u8; MAX_REPLY_LEN];
+        let decision = respond(
+            data,
+            peer,
+            rx,
+            &clock,
+            &policy,
+            Some(&mut limiter),
+            &mut out,
+        );
+        if let Decision::Reply(reply) = decision {
+            let len = finish(&reply, &mut out, rx, &clock, &policy);
+            assert!(
+                len <= data.len(),
+                "{len}-byte reply to {} bytes",
+                data.len()
+            );
+        }
+    }
+}
+
+/// A serial stream of NMEA text into the line reader, the decoder and the GPS clock, a line a
+/// second with a pulse before each: whatever it says, nothing panics.
+pub fn nmea(data: &[u8]) {
+    let mut lines = LineReader::default();
+    let mut decoder = NmeaDecoder::new(DecoderOptions {
+        not_before: build_date(),
+        require_fix: true,
+    });
+    let mut clock = GpsClock::new(ClockOptions {
+        pps: true,
+        sentence_delay: None,
+        receiver_jump_confirm: 10.0,
+    });
+    let mut second = 1_800_000_000;
+    lines.push(data, (), |line, ()| {
+        second += 1;
+        let _ = clock.on_pps(Realtime::from_timespec(second, 0), None);
+        if let Some(report) = decoder.line(line) {
+            let _ = clock.on_time(&report, Realtime::from_timespec(second, 100_000_000));
+        }
+    });
+    // The clock stepped in the middle of it all.
+    clock.clock_changed(&ClockChange {
+        step: -1.5,
+        frequency: 0.0,
+        at: Realtime::from_timespec(second, 0),
+    });
+}
+
+/// A serial stream mixing UBX frames with anything: every frame cut out is whole and its
+/// fields readable.
+pub fn ubx(data: &[u8]) {
+    let mut reader = FrameReader::default();
+    // In two pieces, as reads split a stream anywhere.
+    let (a, b) = data.split_at(data.len() / 2);
+    for piece in [a, b] {
+        reader.push(piece, |frame| {
+            let _ = (frame.name(), frame.fix(), frame.version());
+        });
+    }
+}
+
+/// GPIO edges into the DCF77 decoder: each pair of input bytes is the milliseconds since the
+/// last edge (the low 15 bits) and the level (the top bit). Whatever the edges, nothing
+/// panics.
+pub fn dcf77_edges(data: &[u8]) {
+    let mut decoder = Dcf77Decoder::new(2);
+    let mut t = 0.0;
+    for pair in data.chunks_exact(2) {
+        let word = u16::from_be_bytes([pair[0], pair[1]]);
+        t += f64::from(word & 0x7fff) / 1000.0;
+        let _ = decoder.edge(t, word & 0x8000 != 0);
+    }
+    let _ = decoder.finish();
+}
+
+/// A configuration file: errors, never a panic.
+pub fn config(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = Config::parse("fuzz.toml", &text, std::path::Path::new("/nonexistent"));
+}
+
+/// A keys file (ntpd's and chrony's format): an error, never a panic.
+pub fn keys_file(data: &[u8]) {
+    let _ = KeyStore::parse(&String::from_utf8_lossy(data));
+}
+
+/// A leap-seconds.list: a table whose announcements can be asked, or an error.
+pub fn leap_file(data: &[u8]) {
+    if let Ok(table) = leapfile::parse(&String::from_utf8_lossy(data)) {
+        let at = table.expires();
+        let _ = (table.announcement(at), table.tai_offset(at));
+    }
+}
+
+/// A drift file: a frequency within the bounds, or an error.
+pub fn drift_file(data: &[u8]) {
+    if let Ok(ppm) = driftfile::parse(&String::from_utf8_lossy(data)) {
+        assert!(ppm.is_finite() && ppm.abs() <= driftfile::MAX_PPM, "{ppm}");
+    }
+}
+
+/// A target's name (its corpus folder's) and entry point.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, for the corpus regression test.
+pub const TARGETS: [Target; 8] = [
+    ("ntp_request", ntp_request),
+    ("nmea", nmea),
+    ("ubx", ubx),
+    ("dcf77_edges", dcf77_edges),
+    ("config", config),
+    ("keys_file", keys_file),
+    ("leap_file", leap_file),
+    ("drift_file", drift_file),
+];
