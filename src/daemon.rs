@@ -21,15 +21,16 @@ use crate::clock::{Actuator, Adjustment};
 use crate::config::{
     ActuatorKind, Config, Dcf77SourceConfig, GpsSourceConfig, ServerConfig, SourceConfig,
 };
+use crate::discipline::driftfile;
 use crate::discipline::leapfile::{self, LeapTable};
-use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
+use crate::discipline::statsfiles::{peer_status_word, StatsFiles};
 use crate::discipline::Discipline;
-use crate::discipline::{driftfile, Standing};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::{ClockFeedback, GpsDriver, Injected};
 use crate::refclock::Sample;
 use crate::server::acl::AccessList;
+use crate::server::control::{self, Association, ControlView, LoopView, Origin};
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
@@ -83,6 +84,10 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
         keys,
         trusted_keys: config.trusted_keys.clone(),
         require_auth: config.require_auth,
+        query_access: AccessList {
+            allow: config.query_allow.clone(),
+            deny: Vec::new(),
+        },
     })
 }
 
@@ -125,6 +130,7 @@ pub fn run(
         clock: ArcSwap::from_pointee(clock.discipline.state(realtime_now(), precision)),
         policy: ArcSwap::from_pointee(policy(&config.server)?),
         stats: ServerStats::default(),
+        control: ArcSwap::from_pointee(ControlView::default()),
     });
     let mut server =
         NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
@@ -163,6 +169,8 @@ pub fn run(
             clock.tick();
             publish(&clock.discipline, &shared, precision);
             let now = Arc::new(sources.status(&clock, &mut builder, &shared));
+            let view = sources.control_view(&now, &clock.discipline);
+            shared.control.store(Arc::new(view));
             clock.write_stats(&now);
             log_alarms(&status.load().alarms, &now.alarms);
             status.store(now);
@@ -387,13 +395,7 @@ impl DisciplinedClock {
             let (Some(offset), Some(jitter)) = (r.offset, r.jitter) else {
                 continue;
             };
-            let select = match r.state {
-                Standing::Selected => PeerSelect::SysPeer,
-                Standing::Candidate => PeerSelect::Candidate,
-                Standing::Falseticker => PeerSelect::Falsetick,
-                Standing::Noselect | Standing::Unreachable => PeerSelect::Reject,
-            };
-            let status = peer_status_word(select, r.reach != 0);
+            let status = peer_status_word(r.state.peer_select(), r.reach != 0);
             let dispersion = r.error.unwrap_or(0.0);
             written = written
                 .and(stats.peer_stats(now, &r.name, status, offset, 0.0, dispersion, jitter));
@@ -585,6 +587,71 @@ impl Sources {
             drivers,
             &shared.stats,
         )
+    }
+
+    /// The sources as ntpq sees them: association ids from 1 in configuration order, reference
+    /// clocks at ntpd's pseudo-addresses (127.127.TYPE.UNIT, with ntpd's driver types: NMEA 20,
+    /// the DCF77 parse driver 8, LOCAL 1), NTP servers at their addresses.
+    fn control_view(&self, status: &Status, discipline: &Discipline) -> ControlView {
+        let now = realtime_now();
+        let mut units = [0u8; 3];
+        let associations = status
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let server = self.ntp.iter().find(|d| d.name == r.name);
+                let upstream = server.map(|d| d.status.load_full());
+                let upstream = upstream.as_deref();
+                let mut refclock = |kind: usize, driver, source| {
+                    let unit = units[kind];
+                    units[kind] = unit.saturating_add(1);
+                    Origin::Refclock {
+                        driver,
+                        unit,
+                        source,
+                    }
+                };
+                let (origin, refid) = match r.kind {
+                    "gps" if r.refid.as_deref() == Some("PPS") => {
+                        (refclock(0, 20, control::source::PPS), "PPS")
+                    }
+                    "gps" => (refclock(0, 20, control::source::UHF_RADIO), "GPS"),
+                    "dcf77" => (refclock(1, 8, control::source::LF_RADIO), "DCF"),
+                    "local" => (refclock(2, 1, control::source::LOCAL), "LOCL"),
+                    _ => (Origin::Server(upstream.and_then(|u| u.address)), "INIT"),
+                };
+                let is_clock = matches!(origin, Origin::Refclock { .. });
+                Association {
+                    id: u16::try_from(i + 1).unwrap_or(u16::MAX),
+                    name: r.name.clone(),
+                    origin,
+                    selection: r.state.peer_select(),
+                    reach: r.reach,
+                    stratum: r.stratum.unwrap_or(if is_clock { 0 } else { 16 }),
+                    refid: r.refid.clone().unwrap_or_else(|| refid.to_string()),
+                    poll: upstream.map_or(0, |u| u.poll),
+                    offset: r.offset,
+                    jitter: r.jitter,
+                    delay: upstream.and_then(|u| u.delay),
+                    dispersion: r.error,
+                    last_sample: r.last_sample_ago.map(|ago| now.add_secs_f64(-ago)),
+                }
+            })
+            .collect();
+        let loop_view =
+            discipline
+                .loop_stats()
+                .map(|(offset, frequency_ppm, jitter, wander_ppm)| LoopView {
+                    offset,
+                    jitter,
+                    frequency_ppm,
+                    wander_ppm,
+                });
+        ControlView {
+            associations,
+            loop_view,
+        }
     }
 
     /// Stops every driver (each stops its threads when dropped).

@@ -51,7 +51,8 @@ fn bad_datagrams_get_no_reply() {
     for version in [0, 5, 6, 7] {
         cases.push(("bad version", client_request(version, 1)));
     }
-    for mode in [0, 1, 2, 4, 5, 6, 7] {
+    // Mode 6 (ntpq) from loopback is answered: see the control tests below.
+    for mode in [0, 1, 2, 4, 5, 7] {
         let mut p = good.clone();
         p[0] = 4 << 3 | mode;
         cases.push(("wrong mode", p));

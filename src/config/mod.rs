@@ -55,6 +55,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     pub access: AccessList,
     pub deny_action: Refusal,
+    /// Who may ask mode 6 (ntpq, check_ntp_peer) questions.
+    pub query_allow: Vec<Cidr>,
     pub rate_limit: RateLimitConfig,
     pub keys_file: Option<PathBuf>,
     /// Key ids accepted from clients; `None` trusts every key in the keys file.
@@ -300,6 +302,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<Key
     let allow = sec.array_or(errs, "allow", LOCAL_NETWORKS, cidr);
     let deny = sec.array_or(errs, "deny", "[]", cidr);
     let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
+    let query_allow = sec.array_or(errs, "query_allow", r#"["127.0.0.0/8", "::1/128"]"#, cidr);
     let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);
     let mut keys = None;
     let keys_file = sec.path(errs, "keys_file", |p| {
@@ -338,6 +341,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<Key
         listen,
         access: AccessList { allow, deny },
         deny_action,
+        query_allow,
         rate_limit,
         keys_file,
         trusted_keys,
@@ -448,7 +452,7 @@ verbose = true
                 "t.toml:3:9: `server.allow`: expected an array, found string",
                 "t.toml:4:9: `server.deny[0]`: prefix length `40` is not a number from 0 to 32",
                 "t.toml:5:1: `server.colour`: unknown key, expected one of: listen, allow, deny, deny_action, \
-                 rate_limit, keys_file, trusted_keys, require_auth, threads",
+                 query_allow, rate_limit, keys_file, trusted_keys, require_auth, threads",
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",

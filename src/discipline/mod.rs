@@ -97,6 +97,17 @@ impl Standing {
             Standing::Unreachable => "?",
         }
     }
+
+    /// ntpd's select code for this standing (peerstats, ntpq's status words).
+    pub fn peer_select(self) -> statsfiles::PeerSelect {
+        use statsfiles::PeerSelect;
+        match self {
+            Standing::Selected => PeerSelect::SysPeer,
+            Standing::Candidate => PeerSelect::Candidate,
+            Standing::Falseticker => PeerSelect::Falsetick,
+            Standing::Noselect | Standing::Unreachable => PeerSelect::Reject,
+        }
+    }
 }
 
 /// The clock's state.

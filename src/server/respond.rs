@@ -32,6 +32,8 @@ pub struct Policy {
     /// Key ids clients may use; `None` trusts every key in `keys`.
     pub trusted_keys: Option<Vec<u32>>,
     pub require_auth: bool,
+    /// Who may ask mode 6 (ntpq) questions; everyone else gets no answer at all.
+    pub query_access: AccessList,
 }
 
 impl Policy {
@@ -40,7 +42,7 @@ impl Policy {
         self.rate_limit || self.deny_action == Refusal::Kiss
     }
 
-    fn trusts(&self, key_id: u32) -> bool {
+    pub(super) fn trusts(&self, key_id: u32) -> bool {
         self.trusted_keys
             .as_ref()
             .is_none_or(|ids| ids.contains(&key_id))
@@ -224,17 +226,19 @@ pub fn finish(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ntp::mac::Algorithm;
     use crate::ntp::packet::MODE_CLIENT;
     use crate::server::acl::Cidr;
     use proptest::prelude::*;
 
-    const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
+    pub(in crate::server) const KEYS: &str =
+        "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
                         3 AES128 HEX:000102030405060708090a0b0c0d0e0f\n4 SHA256 sha256secret\n";
 
-    fn policy() -> Policy {
+    /// Serves everyone, rate limit off; the tests of `control` share it.
+    pub(in crate::server) fn policy() -> Policy {
         Policy {
             access: AccessList {
                 allow: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
@@ -254,10 +258,14 @@ mod tests {
             keys: KeyStore::parse(KEYS).unwrap(),
             trusted_keys: None,
             require_auth: false,
+            query_access: AccessList {
+                allow: vec!["127.0.0.0/8".parse().unwrap()],
+                deny: vec![],
+            },
         }
     }
 
-    fn clock() -> ClockSnapshot {
+    pub(in crate::server) fn clock() -> ClockSnapshot {
         ClockSnapshot {
             synchronised: true,
             leap: Leap::Insert,
