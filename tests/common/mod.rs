@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_pitime");
 
 /// Skips the calling test, with the reason, unless this machine has what it needs: `"root"`
-/// (a private network namespace) or commands (the Debian peers). `cargo test` as any user runs
+/// (a private network namespace) or commands (the Debian peers), on PATH or by absolute path. `cargo test` as any user runs
 /// the rest; `scripts/test.sh` installs the peers, runs as root and sets `PITIME_TEST_ALL`, under
 /// which a missing need fails the test instead of skipping it.
 #[macro_export]
@@ -41,6 +41,8 @@ pub fn missing(needs: &[&str]) -> Option<String> {
         .filter(|need| match **need {
             // SAFETY: geteuid has no side effects.
             "root" => (unsafe { libc::geteuid() }) != 0,
+            // A tool off PATH, such as ntpq unpacked into /opt/ntpsec.
+            path if path.starts_with('/') => !Path::new(path).is_file(),
             command => !on_path(command),
         })
         .map(|need| match *need {
