@@ -170,3 +170,43 @@ fn check_ntp_peer_is_ok_until_the_receiver_fails() {
         },
     );
 }
+
+#[test]
+fn ntpq_requests_signed_with_a_configured_key_get_signed_answers() {
+    needs!("root", "/opt/ntpsec/usr/bin/ntpq");
+    private_network();
+    let dir = TempDir::new("ntpq-keys");
+    let keys = "1 MD5 md5secret\n2 SHA1 0102030405060708090a0b0c0d0e0f1011121314\n";
+    let server_keys = dir.write("server.keys", keys);
+    file_mode(&server_keys, 0o600);
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\nkeys_file = \"{}\"\n[web]\nlisten = []\n\
+         [[source]]\nkind = \"local\"\n",
+        server_keys.display()
+    );
+    let _daemon = Daemon::start(&config);
+    let signed = |keys_file: &std::path::Path, key: &str| {
+        let out = run(Command::new(NTPQ)
+            .env("PYTHONPATH", NTPQ_PYTHONPATH)
+            .arg("-k")
+            .arg(keys_file)
+            .args(["-a", key, "-c", "passwd", "-c", "authenticate yes"])
+            .args(["-c", "rv 0 stratum", "127.0.0.1"]));
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // ntpq checks the answer's MAC and says "AUTH: Content untrusted" when it fails.
+    let client_keys = dir.write("client.keys", keys);
+    for key in ["1", "2"] {
+        let out = signed(&client_keys, key);
+        assert!(out.contains("stratum=10"), "key {key}: {out}");
+        assert!(!out.contains("AUTH"), "key {key}: {out}");
+    }
+    // A request signed with a wrong secret is refused, not answered unsigned.
+    let wrong = dir.write("wrong.keys", "1 MD5 notthesecret\n");
+    let out = signed(&wrong, "1");
+    assert!(out.contains("PERMISSION"), "{out}");
+}

@@ -285,3 +285,21 @@ pub fn file_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
+
+/// The body of `GET path` from `addr`, or an empty string if nothing answers there (yet).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    if s.write_all(request.as_bytes()).is_ok() {
+        let _ = s.read_to_string(&mut answer);
+    }
+    answer
+        .split_once("\r\n\r\n")
+        .map_or("", |x| x.1)
+        .to_string()
+}
