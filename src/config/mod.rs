@@ -409,6 +409,19 @@ mod tests {
     }
 
     #[test]
+    fn query_allow_is_loopback_by_default_and_its_errors_are_positioned() {
+        let c = parse("").unwrap();
+        let shown: Vec<String> = c.server.query_allow.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.0/8", "::1/128"]);
+        let c = parse("[server]\nquery_allow = [\"192.0.2.7\"]\n").unwrap();
+        assert_eq!(c.server.query_allow[0].to_string(), "192.0.2.7/32");
+        assert_eq!(
+            errors("[server]\nquery_allow = [\"::1\", \"10.0.0.0/33\"]\n"),
+            ["t.toml:2:23: `server.query_allow[1]`: prefix length `33` is not a number from 0 to 32"]
+        );
+    }
+
+    #[test]
     fn a_file_naming_only_a_source_works() {
         let c = parse("[[source]]\nkind = \"local\"\n").unwrap();
         assert_eq!(

@@ -20,7 +20,8 @@ use crate::ntp::control::{
     self, ErrorCode, Invalid, ReplyTo, Request, Variables, MAX_DATA, MAX_FRAGMENT, OP_READSTAT,
     OP_READVAR,
 };
-use crate::time::{Leap, NtpTimestamp, Realtime};
+use crate::ntp::keys::Key;
+use crate::time::{NtpTimestamp, Realtime};
 
 /// Fragments in the longest response; anything beyond is left out.
 pub const MAX_FRAGMENTS: usize = 4;
@@ -132,13 +133,13 @@ pub fn respond(
     if let Verdict::Limited { .. } = limiter.check(peer, now.as_nanos()) {
         return Decision::Drop(Outcome::DropControlRateLimited);
     }
-    let leap = served_leap(clock) as u8;
+    let leap = clock.served_leap() as u8;
     let req = match Request::parse(request) {
         Ok(req) => req,
         Err(Invalid::Ignore) => return Decision::Drop(Outcome::DropMalformed),
         Err(Invalid::BadFormat(to)) => return error(&to, leap, ErrorCode::BadFormat, None),
     };
-    let key = match req.mac {
+    let sign = match req.mac {
         None => None,
         Some(mac) => {
             let signed = &request[..mac.signed_len];
@@ -146,14 +147,17 @@ pub fn respond(
                 policy.trusts(mac.key_id) && k.algorithm.verify(&k.secret, 3, signed, mac.digest)
             });
             match key {
-                Some(_) => Some((mac.key_id, mac.digest.len())),
+                Some(key) => Some(Signer {
+                    key,
+                    id: mac.key_id,
+                    digest_len: mac.digest.len(),
+                }),
                 // A request that tries to authenticate and fails is refused, not served as
                 // unsigned: its sender expects a signed answer.
                 None => return error(&req.reply_to(), leap, ErrorCode::Permission, None),
             }
         }
     };
-    let sign = key.map(|(id, len)| Signer { policy, id, len });
     let to = req.reply_to();
     let associations = &view.associations[..];
     let find = |id| associations.iter().find(|a| a.id == id);
@@ -185,35 +189,33 @@ pub fn respond(
     }
 }
 
-/// Signs response fragments with the key the request was signed with.
+/// Signs response fragments with the key (and digest length) the request was signed with.
 struct Signer<'a> {
-    policy: &'a Policy,
+    key: &'a Key,
     id: u32,
-    len: usize,
+    digest_len: usize,
 }
 
-impl Signer<'_> {
-    fn sign(&self, fragment: &mut Vec<u8>) {
-        let Some(key) = self.policy.keys.get(self.id) else {
-            return;
-        };
-        let at = control::signed_len(fragment.len());
-        fragment.resize(at + 4 + self.len, 0);
-        let len = key.sign_with_digest(self.id, fragment, at, self.len);
-        fragment.truncate(len);
+/// One datagram, written by `write` into a buffer long enough for any fragment, then signed
+/// after its data padded to 8 bytes, as ntpd signs.
+fn datagram(write: impl FnOnce(&mut [u8]) -> usize, sign: Option<&Signer>) -> Vec<u8> {
+    let mut out = vec![0u8; MAX_FRAGMENT];
+    let mut len = write(&mut out);
+    if let Some(s) = sign {
+        len = s
+            .key
+            .sign_with_digest(s.id, &mut out, control::signed_len(len), s.digest_len);
     }
+    out.truncate(len);
+    out
 }
 
 fn error(to: &ReplyTo, leap: u8, code: ErrorCode, sign: Option<&Signer>) -> Decision {
-    let mut out = vec![0u8; MAX_FRAGMENT];
-    let len = control::write_error(&mut out, to, leap, code);
-    out.truncate(len);
-    if let Some(s) = sign {
-        s.sign(&mut out);
-    }
+    let out = datagram(|out| control::write_error(out, to, leap, code), sign);
     Decision::Reply(vec![out], Outcome::ControlError)
 }
 
+/// `data` (at most `MAX_RESPONSE` bytes of it) in fragments of `MAX_DATA`.
 fn fragments(
     to: &ReplyTo,
     leap: u8,
@@ -222,33 +224,17 @@ fn fragments(
     sign: Option<&Signer>,
 ) -> Vec<Vec<u8>> {
     let data = &data[..data.len().min(MAX_RESPONSE)];
-    let mut chunks: Vec<&[u8]> = data.chunks(MAX_DATA).collect();
-    if chunks.is_empty() {
-        chunks.push(&[]);
-    }
-    let last = chunks.len() - 1;
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            let mut out = vec![0u8; MAX_FRAGMENT];
-            let len =
-                control::write_fragment(&mut out, to, leap, status, i * MAX_DATA, chunk, i < last);
-            out.truncate(len);
-            if let Some(s) = sign {
-                s.sign(&mut out);
-            }
-            out
+    let count = data.len().div_ceil(MAX_DATA).max(1);
+    (0..count)
+        .map(|i| {
+            let chunk = &data[i * MAX_DATA..data.len().min((i + 1) * MAX_DATA)];
+            let more = i + 1 < count;
+            let write = |out: &mut [u8]| {
+                control::write_fragment(out, to, leap, status, i * MAX_DATA, chunk, more)
+            };
+            datagram(write, sign)
         })
         .collect()
-}
-
-fn served_leap(clock: &ClockSnapshot) -> Leap {
-    if clock.synchronised {
-        clock.leap
-    } else {
-        Leap::Unsynchronised
-    }
 }
 
 fn system_peer(associations: &[Association]) -> Option<&Association> {
@@ -268,7 +254,7 @@ fn system_status(clock: &ClockSnapshot, associations: &[Association]) -> u16 {
     } else {
         EVENT_NO_SYS_PEER
     };
-    (served_leap(clock) as u16) << 14 | u16::from(source & 0x3f) << 8 | 1 << 4 | event
+    (clock.served_leap() as u16) << 14 | u16::from(source & 0x3f) << 8 | 1 << 4 | event
 }
 
 fn peer_status(a: &Association) -> u16 {
@@ -348,11 +334,7 @@ fn system_variables(
 ) -> Result<Vec<u8>, ErrorCode> {
     let mut v = Selector::new(req, &SYSTEM_VARIABLES)?;
     let served = clock.correction.apply(now);
-    let stratum = if clock.synchronised {
-        clock.stratum
-    } else {
-        16
-    };
+    let stratum = clock.served_stratum();
     let peer = system_peer(&view.associations);
     let ms = |s: f64| s * 1e3;
     let root_dispersion = clock.root_dispersion_at(served);
@@ -362,7 +344,7 @@ fn system_variables(
     );
     v.put("processor", format_args!("\"{}\"", std::env::consts::ARCH));
     v.put("system", format_args!("\"{}\"", std::env::consts::OS));
-    v.put("leap", served_leap(clock) as u8);
+    v.put("leap", clock.served_leap() as u8);
     v.put("stratum", stratum);
     v.put("precision", clock.precision);
     v.put("rootdelay", format_args!("{:.3}", ms(clock.root_delay)));
@@ -372,11 +354,7 @@ fn system_variables(
         format_args!("{:.3}", ms(clock.root_delay / 2.0 + root_dispersion)),
     );
     v.put("refid", refid_text(&clock.refid, stratum));
-    let reference = match clock.synchronised {
-        true => clock.reference_time.to_ntp(),
-        false => NtpTimestamp::ZERO,
-    };
-    v.put("reftime", ntp_time(reference));
+    v.put("reftime", ntp_time(clock.served_reference()));
     v.put("clock", ntp_time(served.to_ntp()));
     v.put("peer", peer.map_or(0, |p| p.id));
     let poll = peer.map_or(0, |p| p.poll.max(0));
@@ -391,7 +369,7 @@ fn system_variables(
     Ok(v.out.finish())
 }
 
-const PEER_VARIABLES: [&str; 21] = [
+const PEER_VARIABLES: [&str; 19] = [
     "srcadr",
     "srcport",
     "srchost",
@@ -402,9 +380,7 @@ const PEER_VARIABLES: [&str; 21] = [
     "refid",
     "rec",
     "reach",
-    "unreach",
     "hmode",
-    "pmode",
     "hpoll",
     "ppoll",
     "flash",
@@ -441,9 +417,7 @@ fn peer_variables(a: &Association, req: &Request) -> Result<Vec<u8>, ErrorCode> 
         v.put("rec", ntp_time(t.to_ntp()));
     }
     v.put("reach", format_args!("{:#x}", a.reach));
-    v.put("unreach", 0);
     v.put("hmode", MODE_CLIENT);
-    v.put("pmode", 4);
     v.put("hpoll", a.poll);
     v.put("ppoll", a.poll);
     let flash = if a.reach == 0 { FLASH_UNREACHABLE } else { 0 };

@@ -146,28 +146,16 @@ fn build(
 ) -> Decision {
     let served_rx = clock.correction.apply(rx);
     let mut header = Header {
-        leap: if clock.synchronised {
-            clock.leap
-        } else {
-            Leap::Unsynchronised
-        },
+        leap: clock.served_leap(),
         version: req.version,
         mode: MODE_SERVER,
-        stratum: if clock.synchronised {
-            clock.stratum
-        } else {
-            16
-        },
+        stratum: clock.served_stratum(),
         poll: req.poll.clamp(MIN_POLL, MAX_POLL),
         precision: clock.precision,
         root_delay: NtpShort::from_secs_f64(clock.root_delay),
         root_dispersion: NtpShort::from_secs_f64(clock.root_dispersion_at(served_rx)),
         refid: clock.refid,
-        reference: if clock.synchronised {
-            clock.reference_time.to_ntp()
-        } else {
-            NtpTimestamp::ZERO
-        },
+        reference: clock.served_reference(),
         origin: req.transmit,
         receive: served_rx.to_ntp(),
         transmit: NtpTimestamp::ZERO,
