@@ -627,7 +627,8 @@ impl Sources {
                     name: r.name.clone(),
                     origin,
                     selection: r.state.peer_select(),
-                    reach: r.reach,
+                    // An NTP server's own reach register: one bit per poll, as ntpd shows it.
+                    reach: upstream.map_or(r.reach, |u| u.reach),
                     stratum: r.stratum.unwrap_or(if is_clock { 0 } else { 16 }),
                     refid: r.refid.clone().unwrap_or_else(|| refid.to_string()),
                     poll: upstream.map_or(0, |u| u.poll),

@@ -74,14 +74,29 @@ fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Result<T,
 fn ntpq_shows_the_demo_as_ntpd_would() {
     needs!("root", "/opt/ntpsec/usr/bin/ntpq");
     private_network();
-    let daemon = Daemon::start(&demo());
-    // The GPS's pulses are followed after a few seconds: ntpq marks it the system peer.
+    // The demo, and an upstream NTP server beside its receivers.
+    let _upstream = Daemon::start(
+        "[server]\nlisten = [\"127.0.0.1:1123\"]\n[web]\nlisten = []\n\
+         [[source]]\nkind = \"local\"\n",
+    );
+    let daemon = Daemon::start(&format!(
+        "{}\n[[source]]\nkind = \"ntp\"\nname = \"upstream\"\nserver = \"127.0.0.1\"\n\
+         port = 1123\niburst = true\n",
+        demo()
+    ));
+    // The GPS's pulses are followed after a few seconds: ntpq marks it the system peer. The
+    // upstream server answers its first polls.
+    let selected = |out: &str| out.lines().any(|l| l.starts_with("*gps(0)"));
+    let polled = |out: &str| {
+        out.lines()
+            .any(|l| l.get(1..).is_some_and(|r| r.starts_with("127.0.0.1")) && l.contains(" u "))
+    };
     let peers = wait_for(
         "ntpq -p shows the GPS selected",
         Duration::from_secs(30),
         || {
             let out = ntpq("peers", "127.0.0.1");
-            match out.lines().any(|l| l.starts_with("*gps(0)")) {
+            match selected(&out) && polled(&out) {
                 true => Ok(out),
                 false => Err(out),
             }
@@ -90,7 +105,7 @@ fn ntpq_shows_the_demo_as_ntpd_would() {
     let row = |name: &str| {
         peers
             .lines()
-            .find(|l| l[1..].starts_with(name))
+            .find(|l| l.get(1..).is_some_and(|r| r.starts_with(name)))
             .unwrap_or_else(|| panic!("no {name} in\n{peers}"))
             .split_whitespace()
             .map(str::to_string)
@@ -100,6 +115,10 @@ fn ntpq_shows_the_demo_as_ntpd_would() {
     assert_eq!(row("gps(0)")[1..4], [".PPS.", "0", "l"], "{peers}");
     assert_eq!(row("dcf77(0)")[1..4], [".DCF.", "0", "l"], "{peers}");
     assert_eq!(row("local(0)")[1..4], [".LOCL.", "0", "l"], "{peers}");
+    // A server: its address, its stratum, type u (unicast), answering.
+    let upstream = row("127.0.0.1");
+    assert_eq!(upstream[2..4], ["10", "u"], "{peers}");
+    assert_ne!(upstream[6], "0", "reach: {peers}");
 
     let rv = ntpq("rv", "127.0.0.1");
     for item in [
