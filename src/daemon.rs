@@ -21,10 +21,10 @@ use crate::clock::{Actuator, Adjustment};
 use crate::config::{
     ActuatorKind, Config, Dcf77SourceConfig, GpsSourceConfig, ServerConfig, SourceConfig,
 };
-use crate::discipline::driftfile;
 use crate::discipline::leapfile::{self, LeapTable};
 use crate::discipline::statsfiles::{peer_status_word, StatsFiles};
 use crate::discipline::Discipline;
+use crate::discipline::{driftfile, refid_text};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::dcf77::driver::Dcf77Driver;
 use crate::refclock::gps::driver::{ClockFeedback, GpsDriver, Injected};
@@ -630,7 +630,11 @@ impl Sources {
                     // An NTP server's own reach register: one bit per poll, as ntpd shows it.
                     reach: upstream.map_or(r.reach, |u| u.reach),
                     stratum: r.stratum.unwrap_or(if is_clock { 0 } else { 16 }),
-                    refid: r.refid.clone().unwrap_or_else(|| refid.to_string()),
+                    // A server's own refid, as ntpd shows it; pitime's samples carry its address.
+                    refid: match upstream.and_then(|u| u.server_refid) {
+                        Some(id) => refid_text(&id, r.stratum.unwrap_or(16)),
+                        None => r.refid.clone().unwrap_or_else(|| refid.to_string()),
+                    },
                     poll: upstream.map_or(0, |u| u.poll),
                     offset: r.offset,
                     jitter: r.jitter,

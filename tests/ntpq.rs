@@ -115,9 +115,10 @@ fn ntpq_shows_the_demo_as_ntpd_would() {
     assert_eq!(row("gps(0)")[1..4], [".PPS.", "0", "l"], "{peers}");
     assert_eq!(row("dcf77(0)")[1..4], [".DCF.", "0", "l"], "{peers}");
     assert_eq!(row("local(0)")[1..4], [".LOCL.", "0", "l"], "{peers}");
-    // A server: its address, its stratum, type u (unicast), answering.
+    // A server: its address, its own refid (at stratum 10, the local clock's as an address,
+    // as ntpd shows it), its stratum, type u (unicast), answering.
     let upstream = row("127.0.0.1");
-    assert_eq!(upstream[2..4], ["10", "u"], "{peers}");
+    assert_eq!(upstream[1..4], ["76.79.67.76", "10", "u"], "{peers}");
     assert_ne!(upstream[6], "0", "reach: {peers}");
 
     let rv = ntpq("rv", "127.0.0.1");
