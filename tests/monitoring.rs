@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use pitime::config::SourceKind;
 use pitime::discipline::{SourceReport, Standing};
 use pitime::time::Realtime;
 use pitime::web::status::Status;
@@ -58,7 +59,7 @@ fn metrics_with_hostile_source_names_pass_promtool() {
             .iter()
             .map(|name| SourceReport {
                 name: name.to_string(),
-                kind: "gps",
+                kind: SourceKind::Gps,
                 state: Standing::Falseticker,
                 reach: 255,
                 last_sample_ago: None,
@@ -97,10 +98,15 @@ impl Drop for Prometheus {
 
 const PROMETHEUS: &str = "127.0.0.1:19090";
 
-/// GET `path` from Prometheus: the body. HTTP/1.0, so the answer is never chunked.
+/// GET `path` from Prometheus: the body.
 fn prometheus_get(path: &str) -> Option<String> {
+    http_get(PROMETHEUS, path)
+}
+
+/// GET `path` from `server`: the body of a 200 answer. HTTP/1.0, so it is never chunked.
+fn http_get(server: &str, path: &str) -> Option<String> {
     use std::io::Read;
-    let mut s = std::net::TcpStream::connect(PROMETHEUS).ok()?;
+    let mut s = std::net::TcpStream::connect(server).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
     let mut answer = String::new();
@@ -143,6 +149,48 @@ fn firing() -> Vec<(String, String)> {
     alerts.sort();
     alerts.dedup();
     alerts
+}
+
+/// /metrics is made from the sources configured now: one renamed or removed on reload leaves
+/// no series behind (Prometheus would otherwise keep alerting on a source that is gone).
+#[test]
+fn a_source_removed_on_reload_leaves_no_series_behind() {
+    // No network namespace of its own: ports nobody uses.
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .to_string()
+    };
+    let (ntp, web) = (free(), free());
+    let config = |gps: &str| {
+        format!(
+            "[server]\nlisten = [\"{ntp}\"]\n[web]\nlisten = [\"{web}\"]\n\
+             [[source]]\nkind = \"gps\"\nname = \"{gps}\"\n[source.simulate]\n\
+             [[source]]\nkind = \"local\"\n"
+        )
+    };
+    let daemon = Daemon::start(&config("roof"));
+    let metrics_once = |has: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = http_get(&web, "/metrics").unwrap_or_default();
+            if text.contains(has) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "no {has} in /metrics:\n{text}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let before = metrics_once(r#"pitime_gps_satellites{source="roof""#);
+    assert!(before.contains(r#"pitime_source_state{source="roof",state="candidate"}"#));
+    daemon.reload(&config("mast"));
+    let after = metrics_once(r#"pitime_gps_satellites{source="mast""#);
+    assert!(
+        !after.contains("roof"),
+        "a series of the removed source:\n{after}"
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
 }
 
 fn pitime_config(n: u16, sources: &str) -> String {

@@ -88,6 +88,24 @@ fn wait_for_sample(daemon: &Daemon, dir: &TempDir) -> serde_json::Value {
     }
 }
 
+/// Waits (up to 30 s) until `count` requests in a row went unanswered; returns the upstream's
+/// status then.
+fn wait_for_unanswered(daemon: &Daemon, count: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = status(WEB.parse().unwrap()).unwrap_or_default();
+        if s["upstream"][0]["unanswered"].as_u64() >= Some(count) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not {count} unanswered requests within 30 s: {s}\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn pitime_measures_a_chronyd_upstream() {
     needs!("root", "chronyd");
@@ -133,7 +151,8 @@ fn an_upstream_that_starts_late_is_found() {
     // Polls every 2 s, refused (ICMP port unreachable) until chronyd runs; after four the
     // name is resolved again.
     let daemon = pitime("", "minpoll = 1\n");
-    std::thread::sleep(Duration::from_secs(9));
+    // Past the first lookup again (after four), so the server is found by a later poll.
+    wait_for_unanswered(&daemon, 5);
     let _chronyd = Chronyd::start(&dir, "");
     let source = wait_for_sample(&daemon, &dir);
     assert!(source["offset"].as_f64().unwrap().abs() < 0.01, "{source}");
@@ -159,8 +178,8 @@ fn a_keyed_upstream_is_measured_and_a_wrong_key_is_not() {
     file_mode(&other, 0o600);
     let server = format!("keys_file = \"{}\"\n", other.display());
     let daemon = pitime(&server, "key = 2\nminpoll = 1\n");
-    std::thread::sleep(Duration::from_secs(6));
-    let s = status(WEB.parse().unwrap()).unwrap();
+    // Three requests chronyd has seen and not answered.
+    let s = wait_for_unanswered(&daemon, 3);
     let up = &s["upstream"][0];
     assert_eq!(up["reach"], 0, "{up}");
     assert!(up["offset_seconds"].is_null(), "{up}");

@@ -13,10 +13,11 @@ use common::*;
 
 const WEB: &str = "127.0.0.1:8123";
 
+/// The simulated receiver's antenna is open throughout: an alarm to show, time unharmed.
 fn config(web_extra: &str) -> String {
     format!(
         "[server]\nlisten = [\"127.0.0.1:123\"]\n\n[web]\nlisten = [\"{WEB}\"]\n{web_extra}\n\n\
-         [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.0\n\n\
+         [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.0\nantenna_fault = [0, 3600]\n\n\
          [[source]]\nkind = \"dcf77\"\n[source.simulate]\n\n[[source]]\nkind = \"local\"\n"
     )
 }
@@ -116,7 +117,7 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
     assert!(sources[0]["reach"].as_u64().unwrap() > 0);
     let gps = &s["gps"][0];
     assert_eq!(gps["fix"], "3D");
-    assert_eq!(gps["antenna"], "ok");
+    assert_eq!(gps["antenna"], "open");
     assert_eq!(gps["constellations"][0]["name"], "GPS");
     assert_eq!(gps["constellations"][0]["in_view"], 8);
     assert!(s["dcf77"][0]["pulses"].as_u64().unwrap() > 10);
@@ -201,6 +202,12 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
         r#"id="sources""#,
         r#"id="chart-offset-hour""#,
         "<polyline",
+        // The charts' time axis, value grid and latest value; the antenna alarm is marked on
+        // the offset chart.
+        "time (UTC)",
+        r#"class="grid""#,
+        r#"<tspan class="latest">"#,
+        r#"class="band alarm""#,
         r#"id="sky""#,
     ] {
         assert!(dom.contains(needle), "{needle} not in the page:\n{dom}");

@@ -26,6 +26,7 @@ pub use sources::*;
 use crate::ntp::keys::KeyStore;
 use crate::server::acl::{AccessList, Cidr};
 use crate::server::ratelimit;
+use crate::server::respond::Refusal;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -39,15 +40,6 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     pub level: String,
-}
-
-/// What to do with a request that is refused (denied or over the rate limit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
-    /// Send nothing.
-    Ignore,
-    /// Answer with a kiss-o'-death (DENY or RATE), so well-behaved clients back off.
-    Kiss,
 }
 
 #[derive(Clone, Debug, PartialEq)]

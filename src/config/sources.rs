@@ -14,13 +14,40 @@ pub enum SourceConfig {
     Ntp(Box<NtpSourceConfig>),
 }
 
-impl SourceConfig {
-    pub fn kind(&self) -> &'static str {
+/// What kind of clock a source is: the `kind` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Local,
+    Gps,
+    Dcf77,
+    Ntp,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
         match self {
-            SourceConfig::Local(_) => "local",
-            SourceConfig::Gps(_) => "gps",
-            SourceConfig::Dcf77(_) => "dcf77",
-            SourceConfig::Ntp(_) => "ntp",
+            SourceKind::Local => "local",
+            SourceKind::Gps => "gps",
+            SourceKind::Dcf77 => "dcf77",
+            SourceKind::Ntp => "ntp",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl SourceConfig {
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            SourceConfig::Local(_) => SourceKind::Local,
+            SourceConfig::Gps(_) => SourceKind::Gps,
+            SourceConfig::Dcf77(_) => SourceKind::Dcf77,
+            SourceConfig::Ntp(_) => SourceKind::Ntp,
         }
     }
 
@@ -89,7 +116,9 @@ pub struct GpsSourceConfig {
     /// Seconds from the pulse to the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
     pub require_fix: bool,
-    pub jump_confirm: f64,
+    /// Seconds a jump of the receiver's own time must hold before it is followed (not the
+    /// discipline's `jump_confirm`, which guards the clock against any followed source).
+    pub receiver_jump_confirm: f64,
     pub hide_position: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
@@ -279,7 +308,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         },
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
-        jump_confirm: sec.value(errs, "jump_confirm", 300.0, positive),
+        receiver_jump_confirm: sec.value(errs, "receiver_jump_confirm", 300.0, positive),
         hide_position: sec.value(errs, "hide_position", true, any),
         simulate,
     }
@@ -513,7 +542,7 @@ mod tests {
         );
         assert_eq!((n.port, n.iburst, n.minpoll, n.maxpoll), (123, true, 6, 10));
         assert_eq!(n.key, None);
-        assert_eq!(c.sources[0].kind(), "ntp");
+        assert_eq!(c.sources[0].kind(), SourceKind::Ntp);
         // A minpoll above the default maxpoll raises it.
         let c = parse("[[source]]\nkind = \"ntp\"\nserver = \"::1\"\nminpoll = 12\n").unwrap();
         let SourceConfig::Ntp(n) = &c.sources[0] else {

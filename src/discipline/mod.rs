@@ -2,41 +2,44 @@
 //!
 //! Each sample goes through its source's filter (`filter`), then the selection (`select`)
 //! decides which sources tell the truth and which are followed; samples of followed sources
-//! update the loop (`kalman`). The result is published as a `ClockSnapshot`; corrections of the
-//! system clock, when the kernel actuator is used, are returned as `Adjustment`s for the caller
-//! to apply. Everything here takes explicit timestamps and does no I/O.
+//! update the loop (`kalman`), behind the guards on the first setting and on jumps (`guard`).
+//! The result is published as a `ClockSnapshot` (`snapshot`), leap seconds included (`leap`);
+//! corrections of the system clock, when the kernel actuator is used, are returned as
+//! `Adjustment`s for the caller to apply (`adjust`). The sources table and the alarms are in
+//! `report`. Everything here takes explicit timestamps and does no I/O.
 //!
-//! Guards: once the clock is set, a followed source that moves beyond `jump_limit` alone is not
-//! followed until it has stayed there `jump_confirm` seconds; two or more agreeing sources (the
-//! selection makes sure they are a majority) are followed at once. At start, a step backwards
-//! beyond `backward_limit` needs two agreeing sources or the same confirmation. Without
-//! followed sources the loop holds over on its learned frequency, its error bound growing with
-//! the frequency's uncertainty, until `holdover` seconds have passed.
+//! Without followed sources the loop holds over on its learned frequency, its error bound
+//! growing with the frequency's uncertainty, until `holdover` seconds have passed.
 
+mod adjust;
 pub mod driftfile;
 pub mod filter;
+mod guard;
 pub mod history;
 pub mod kalman;
+mod leap;
 pub mod leapfile;
+mod report;
 pub mod select;
 pub mod snapshot;
 pub mod statsfiles;
 
-use crate::alarm::{Alarm, AlarmKind, CLOCK};
-use crate::clock::change::{ClockChange, ClockChanges};
+pub use report::{refid_text, SourceReport, Standing};
+
+use crate::clock::change::ClockChanges;
 use crate::clock::kernel::MAX_FREQ;
 use crate::clock::Adjustment;
 use crate::clock::PHI;
-use crate::config::{DisciplineConfig, Select, SourceConfig};
-use crate::refclock::local::LocalClock;
+use crate::config::{DisciplineConfig, Select, SourceConfig, SourceKind};
 use crate::refclock::Sample;
 use crate::time::Leap;
 use crate::time::Realtime;
 use filter::SampleFilter;
+use guard::PendingJump;
 use kalman::ClockModel;
 use leapfile::LeapTable;
 use select::{Candidate, Verdict};
-use snapshot::{ClockSnapshot, Correction, LeapCorrection, SMEAR_WINDOW};
+use snapshot::{ClockSnapshot, Correction};
 
 /// Frequency wander assumed for the local oscillator (random walk, 1/s): a Raspberry Pi's
 /// crystal at a steady temperature, as measured by `pitime simulate` sweeps.
@@ -51,17 +54,16 @@ const CLOCK_ERROR: f64 = 1e-6;
 /// A reference clock's sample older than this (seconds) no longer makes it selectable: they
 /// come every second.
 const REFCLOCK_AGE: f64 = 8.0;
-/// Seconds after a leap second during which the sources' announcements are ignored.
-const LEAP_QUIET: f64 = 43_200.0;
 /// The kernel actuator corrects the phase over at least this many seconds.
 const MIN_TIME_CONSTANT: f64 = 16.0;
 
 #[derive(Debug)]
 struct SourceState {
     name: String,
-    kind: &'static str,
+    kind: SourceKind,
     select: Select,
-    local: Option<LocalClock>,
+    /// A `local` source's stratum: the system clock as a last resort, never sampled.
+    local: Option<u8>,
     /// A sample older than this (seconds) no longer makes the source selectable.
     max_age: f64,
     filter: SampleFilter,
@@ -69,45 +71,6 @@ struct SourceState {
     reach: u8,
     sampled: bool,
     verdict: Option<Verdict>,
-}
-
-/// How a source stands in the selection, as `chronyc sources` shows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Standing {
-    /// Followed by the clock.
-    Selected,
-    /// Agrees with the majority; not followed (coarser than the best, or the local clock).
-    Candidate,
-    /// Disagrees with the majority, or no majority exists.
-    Falseticker,
-    /// Configured `noselect`: measured, never followed.
-    Noselect,
-    Unreachable,
-}
-
-impl Standing {
-    /// chronyc's one-character mark.
-    pub fn mark(self) -> &'static str {
-        match self {
-            Standing::Selected => "*",
-            Standing::Candidate => "+",
-            Standing::Falseticker => "x",
-            Standing::Noselect => "-",
-            Standing::Unreachable => "?",
-        }
-    }
-
-    /// ntpd's select code for this standing (peerstats, ntpq's status words).
-    pub fn peer_select(self) -> statsfiles::PeerSelect {
-        use statsfiles::PeerSelect;
-        match self {
-            Standing::Selected => PeerSelect::SysPeer,
-            Standing::Candidate => PeerSelect::Candidate,
-            Standing::Falseticker => PeerSelect::Falsetick,
-            Standing::Noselect | Standing::Unreachable => PeerSelect::Reject,
-        }
-    }
 }
 
 /// The clock's state.
@@ -126,25 +89,6 @@ pub enum ClockState {
     Expired,
 }
 
-/// One row of the sources table.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct SourceReport {
-    pub name: String,
-    pub kind: &'static str,
-    pub state: Standing,
-    pub reach: u8,
-    /// Seconds since the last sample.
-    pub last_sample_ago: Option<f64>,
-    /// Offset (reference minus served time) and its jitter, seconds.
-    pub offset: Option<f64>,
-    pub jitter: Option<f64>,
-    pub error: Option<f64>,
-    pub refid: Option<String>,
-    pub stratum: Option<u8>,
-    /// Samples refused as outliers since start.
-    pub outliers: u64,
-}
-
 /// What the followed sources said at the last update.
 #[derive(Clone, Copy, Debug)]
 struct Reference {
@@ -159,6 +103,8 @@ struct Reference {
 pub struct Discipline {
     sources: Vec<SourceState>,
     config: DisciplineConfig,
+    /// The system clock's precision (log2 seconds), advertised and added to the error bound.
+    precision: i8,
     model: Option<ClockModel>,
     /// Frequency the actuator applies (kernel), dimensionless.
     applied_freq: f64,
@@ -179,11 +125,18 @@ pub struct Discipline {
 }
 
 impl Discipline {
-    /// `drift` is the drift file's frequency (dimensionless) when there is one.
-    pub fn new(sources: &[SourceConfig], config: &DisciplineConfig, drift: Option<f64>) -> Self {
+    /// `drift` is the drift file's frequency (dimensionless) when there is one; `precision`
+    /// the system clock's (log2 seconds).
+    pub fn new(
+        sources: &[SourceConfig],
+        config: &DisciplineConfig,
+        drift: Option<f64>,
+        precision: i8,
+    ) -> Self {
         let mut discipline = Discipline {
             sources: Vec::new(),
             config: config.clone(),
+            precision,
             model: None,
             applied_freq: 0.0,
             known_freq: drift,
@@ -202,12 +155,6 @@ impl Discipline {
         discipline
     }
 
-    /// Whether the kernel actuator carries out corrections (else they stay in the served
-    /// time). Fixed at start: a reload keeps the actuator.
-    fn steers(&self) -> bool {
-        self.config.actuator == crate::config::ActuatorKind::Kernel
-    }
-
     /// Takes a new configuration (a reload) without losing what the loop learned; sources
     /// that keep their name and kind keep their samples. The actuator cannot change.
     pub fn reconfigure(&mut self, sources: &[SourceConfig], config: &DisciplineConfig) {
@@ -224,7 +171,7 @@ impl Discipline {
                     kind: s.kind(),
                     select: s.select(),
                     local: match s {
-                        SourceConfig::Local(l) => Some(LocalClock { stratum: l.stratum }),
+                        SourceConfig::Local(l) => Some(l.stratum),
                         _ => None,
                     },
                     max_age: match s {
@@ -245,102 +192,6 @@ impl Discipline {
             actuator,
             ..config.clone()
         };
-    }
-
-    /// The leap-seconds.list in use, for leaps no source announces.
-    pub fn set_leap_table(&mut self, table: Option<LeapTable>) {
-        self.leap_table = table;
-    }
-
-    /// The leap second due and its midnight: the one pending (even just after its midnight,
-    /// until `pass_leap` has taken it over), else the one announced at local time `now`.
-    fn leap_due(&self, now: Realtime) -> Option<(Leap, Realtime)> {
-        self.leap_pending.or_else(|| self.leap_announced(now))
-    }
-
-    /// The leap second announced for the end of the current UTC day, and that midnight.
-    fn leap_announced(&self, now: Realtime) -> Option<(Leap, Realtime)> {
-        let served = self.model.as_ref()?.served(now);
-        // A source still announcing after the leap (DCF77 between decoded minutes, a stale
-        // upstream) must not schedule another one for the next midnight.
-        if self
-            .leap_passed
-            .is_some_and(|(_, at)| served.seconds_since(at) < LEAP_QUIET)
-        {
-            return None;
-        }
-        let day = served.as_nanos().div_euclid(86_400_000_000_000) + 1;
-        let midnight = Realtime::from_timespec(day * 86_400, 0);
-        let announced = self.reference.map_or(Leap::None, |r| r.leap);
-        let leap = match (announced, &self.leap_table) {
-            (Leap::Insert | Leap::Delete, _) => announced,
-            (_, Some(table)) => table.announcement(served),
-            _ => Leap::None,
-        };
-        matches!(leap, Leap::Insert | Leap::Delete).then_some((leap, midnight))
-    }
-
-    /// Whether the served time carries leap seconds itself (else the kernel inserts them).
-    fn serves_leaps(&self) -> bool {
-        !self.steers() || self.config.leap_smear
-    }
-
-    /// How the served time carries the leap second `due` (or the one just passed, while its
-    /// smear goes on), at `served`: the time corrected for phase and frequency only.
-    fn leap_correction(
-        &self,
-        due: Option<(Leap, Realtime)>,
-        served: Realtime,
-    ) -> Option<LeapCorrection> {
-        let correction = |(leap, at), folded| LeapCorrection {
-            at,
-            leap,
-            step: self.serves_leaps(),
-            smear: self.config.leap_smear,
-            folded,
-        };
-        if let Some(due) = due {
-            return Some(correction(due, false));
-        }
-        let (leap, at) = self.leap_passed?;
-        let smearing = self.config.leap_smear && served.seconds_since(at) < SMEAR_WINDOW / 2.0;
-        smearing.then(|| correction((leap, at), true))
-    }
-
-    /// Once the served time has passed a leap second it carries itself, the loop's phase takes
-    /// it over, and so do the kept samples' references.
-    fn pass_leap(&mut self, now: Realtime) {
-        let serves_leaps = self.serves_leaps();
-        let Some(model) = self.model.as_mut() else {
-            return;
-        };
-        let served = model.served(now);
-        let Some((leap, midnight)) = self.leap_pending.filter(|p| served >= p.1) else {
-            self.leap_pending = self.leap_announced(now);
-            return;
-        };
-        self.leap_pending = None;
-        tracing::info!(?leap, "leap second");
-        self.leap_passed = Some((leap, midnight));
-        if !serves_leaps {
-            return;
-        }
-        // With the kernel actuator and a smear, the system clock did not leap: the loop now
-        // sees it a second off and slews it back, while the served time stays smooth.
-        let step = if leap == Leap::Insert { -1.0 } else { 1.0 };
-        let leap_local = midnight.add_secs_f64(-model.phase_at(now));
-        model.applied(-step, 0.0);
-        for s in &mut self.sources {
-            s.filter.leapt(leap_local, step);
-        }
-    }
-
-    /// What the actuator must do before the first sample: take the learned frequency.
-    pub fn initial_adjustments(&self) -> Vec<Adjustment> {
-        match self.steers() {
-            true => vec![Adjustment::Frequency(self.applied_freq)],
-            false => Vec::new(),
-        }
     }
 
     /// A sample from source `index` (its position in the configuration), handled at local time
@@ -368,83 +219,35 @@ impl Discipline {
             None => sample.error,
         };
         let variance = noise.max(NOISE_FLOOR).powi(2);
-        let mut adjustments = Vec::new();
         if self.model.is_none() {
-            // The first setting of the clock.
-            let backwards = followed.offset < -self.config.backward_limit;
-            if backwards && followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
-                return Vec::new();
-            }
-            let mut model = ClockModel::new(
-                sample.local,
-                sample.offset(),
-                variance,
-                self.known_freq,
-                WANDER,
-            );
-            if self.steers() {
-                // The actuator already applies the known frequency.
-                model.freq = 0.0;
-            }
-            model.predict(now);
-            let mut now = now;
-            if self.steers() && model.phase.abs() > self.config.makestep {
-                tracing::info!(seconds = model.phase, "stepping the clock");
-                let (step, after) = self.step(&mut model, now);
-                adjustments.push(step);
-                now = after;
-            }
-            tracing::info!(source = %self.sources[index].name, offset = sample.offset(), "clock set");
-            self.model = Some(model);
-            self.pending_jump = None;
-            self.updated(now, followed.reference);
-            return adjustments;
+            return self.set_first(index, &sample, &followed, variance, now);
         }
         // Beyond the limit and beyond what the last reference could be wrong by: a PPS that
         // corrects a first setting from coarse NMEA time is a refinement, not a jump.
         let known = self.reference.map_or(0.0, |r| r.error);
         if followed.offset.abs() > self.config.jump_limit + known {
-            // Two or more sources that each put the clock there are believed at once; a lone
-            // source must insist.
-            if followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
-                return Vec::new();
-            }
-            tracing::warn!(
-                seconds = followed.offset,
-                sources = followed.corroborating,
-                "the followed sources jumped; following"
-            );
-            // The sources that jumped start afresh: their kept samples tell of the time before
-            // it. The others keep theirs, and now disagree.
-            let limit = self.config.jump_limit;
-            let model = self.model.as_ref();
-            for s in &mut self.sources {
-                let jumped = s.filter.filtered(model);
-                if jumped.is_some_and(|f| (f.residual - followed.offset).abs() < limit) {
-                    s.filter.clear();
-                }
-            }
-            let model = self.model.as_mut().expect("set above");
-            model.predict(now);
-            model.reset_phase(followed.offset, variance);
-            let mut now = now;
-            if self.steers() {
-                let mut model = self.model.take().expect("set above");
-                let (step, after) = self.step(&mut model, now);
-                adjustments.push(step);
-                now = after;
-                self.model = Some(model);
-            }
-            self.pending_jump = None;
-            self.updated(now, followed.reference);
-            return adjustments;
+            return self.follow_jump(&followed, variance, now);
         }
         self.pending_jump = None;
+        self.steer(&sample, followed.reference, variance, now)
+    }
+
+    /// Updates the loop with a sample of the followed sources and steers the clock toward it.
+    fn steer(
+        &mut self,
+        sample: &Sample,
+        reference: Reference,
+        variance: f64,
+        now: Realtime,
+    ) -> Vec<Adjustment> {
+        let mut adjustments = Vec::new();
         let interval = self
             .last_update
             .map_or(1.0, |t| now.seconds_since(t).max(1.0));
         let steers = self.steers();
-        let model = self.model.as_mut().expect("set above");
+        let Some(model) = self.model.as_mut() else {
+            return adjustments;
+        };
         model.update(sample.local, sample.offset(), variance);
         // Corrections act from now on, not from the sample's instant.
         model.predict(now);
@@ -455,89 +258,13 @@ impl Discipline {
                 (self.applied_freq + model.freq + model.phase / tau).clamp(-MAX_FREQ, MAX_FREQ);
             adjustments.push(self.set_frequency(target, now));
         }
-        self.updated(now, followed.reference);
+        self.updated(now, reference);
         adjustments
-    }
-
-    /// Sets the actuator's frequency at `now`; the loop and the kept samples take it over.
-    fn set_frequency(&mut self, target: f64, now: Realtime) -> Adjustment {
-        let change = target - self.applied_freq;
-        if let Some(model) = &mut self.model {
-            model.applied(0.0, change);
-        }
-        self.clock_changed(ClockChange {
-            step: 0.0,
-            frequency: change,
-            at: now,
-        });
-        self.applied_freq = target;
-        Adjustment::Frequency(target)
-    }
-
-    /// Restates what the discipline keeps, and publishes the change for every other part
-    /// that keeps local times (`clock::change`).
-    fn clock_changed(&mut self, change: ClockChange) {
-        for s in &mut self.sources {
-            s.filter.clock_changed(&change);
-        }
-        self.changes.record(change);
-    }
-
-    /// Steps the clock by the model's phase at local time `now`; returns the adjustment and
-    /// what the clock reads after it.
-    fn step(&mut self, model: &mut ClockModel, now: Realtime) -> (Adjustment, Realtime) {
-        let seconds = model.phase;
-        model.applied(seconds, 0.0);
-        model.epoch = model.epoch.add_secs_f64(seconds);
-        let after = now.add_secs_f64(seconds);
-        self.clock_changed(ClockChange {
-            step: seconds,
-            frequency: 0.0,
-            at: after,
-        });
-        if let Some(t) = &mut self.last_update {
-            *t = t.add_secs_f64(seconds);
-        }
-        (Adjustment::Step(seconds), after)
     }
 
     fn updated(&mut self, now: Realtime, reference: Reference) {
         self.last_update = Some(now);
         self.reference = Some(reference);
-    }
-
-    /// Whether the followed sources have stayed about `offset` seconds away, without a
-    /// break, for `jump_confirm` seconds (starting the count when the jump is new).
-    fn confirmed(&mut self, now: Realtime, offset: f64) -> bool {
-        let limit = self.config.jump_limit;
-        match self.pending_jump {
-            Some(p) if self.pending_is_current(p, now) && (offset - p.offset).abs() <= limit => {
-                if now.seconds_since(p.since) >= self.config.jump_confirm {
-                    self.pending_jump = None;
-                    return true;
-                }
-                self.pending_jump = Some(PendingJump { seen: now, ..p });
-                false
-            }
-            _ => {
-                tracing::warn!(
-                    seconds = offset,
-                    "the followed sources jumped; waiting for confirmation"
-                );
-                self.pending_jump = Some(PendingJump {
-                    since: now,
-                    seen: now,
-                    offset,
-                });
-                false
-            }
-        }
-    }
-
-    /// A pending jump counts only while it keeps being seen: a source that falls silent
-    /// mid-way starts again.
-    fn pending_is_current(&self, p: PendingJump, now: Realtime) -> bool {
-        now.seconds_since(p.seen) <= self.config.jump_confirm / 2.0
     }
 
     /// Runs the selection at `now` and records each source's verdict.
@@ -645,7 +372,7 @@ impl Discipline {
         if self.clock_state(now) == ClockState::Holdover && residual != 0.0 {
             adjustments.push(self.set_frequency(self.applied_freq + residual, now));
         }
-        let state = self.state(now, -20);
+        let state = self.state(now);
         adjustments.push(Adjustment::Status {
             leap: match self.serves_leaps() {
                 true => Leap::None,
@@ -675,12 +402,12 @@ impl Discipline {
     }
 
     /// The local source with the lowest stratum (the fallback), and its index.
-    fn best_local(&self) -> Option<(usize, &LocalClock)> {
+    fn best_local(&self) -> Option<(usize, u8)> {
         self.sources
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.local.as_ref().map(|l| (i, l)))
-            .min_by_key(|(_, l)| l.stratum)
+            .filter_map(|(i, s)| s.local.map(|stratum| (i, stratum)))
+            .min_by_key(|&(_, stratum)| stratum)
     }
 
     /// What ntpd's loopstats records: offset of the followed sources from the loop
@@ -710,8 +437,9 @@ impl Discipline {
     }
 
     /// The clock state to publish at `now`.
-    pub fn state(&self, now: Realtime, precision: i8) -> ClockSnapshot {
-        let resolution = 2f64.powi(precision as i32);
+    pub fn state(&self, now: Realtime) -> ClockSnapshot {
+        let precision = self.precision;
+        let resolution = 2f64.powi(precision.into());
         let due = self.leap_due(now);
         let correction = self
             .model
@@ -728,9 +456,9 @@ impl Discipline {
             _ => Leap::None,
         };
         let fallback = || match self.best_local() {
-            Some((_, local)) => ClockSnapshot {
+            Some((_, stratum)) => ClockSnapshot {
                 changes: self.changes,
-                ..local.snapshot(now, precision, correction)
+                ..ClockSnapshot::local(stratum, now, precision, correction)
             },
             None => ClockSnapshot {
                 correction,
@@ -763,134 +491,14 @@ impl Discipline {
             dispersion_rate: 3.0 * model.freq_sigma() + CLOCK_ERROR,
             frequency: self.applied_freq + model.freq,
             changes: self.changes,
+            // A source of another kind than the pulses' that knows the second.
             numbering: self.sources.iter().any(|s| {
                 matches!(s.verdict, Some(Verdict::Combined | Verdict::Truechimer))
-                    && s.filter
-                        .last()
-                        .is_some_and(|l| !matches!(&l.refid, b"PPS\0" | b"NMEA") && l.error < 0.1)
+                    && s.kind != SourceKind::Gps
+                    && s.filter.last().is_some_and(|l| l.error < 0.1)
             }),
         }
     }
-
-    /// The sources table at `now`.
-    pub fn report(&self, now: Realtime) -> Vec<SourceReport> {
-        let model = self.model.as_ref();
-        let local_selected = !self.following() && self.clock_state(now) != ClockState::Holdover;
-        let best_local = self.best_local().map(|(i, _)| i);
-        self.sources
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let last = s.filter.last();
-                let state = match s.verdict {
-                    Some(Verdict::Combined) => Standing::Selected,
-                    Some(Verdict::Truechimer) => Standing::Candidate,
-                    Some(Verdict::Falseticker | Verdict::NoMajority) => Standing::Falseticker,
-                    None if s.local.is_some() && local_selected && best_local == Some(i) => {
-                        Standing::Selected
-                    }
-                    None if s.local.is_some() => Standing::Candidate,
-                    None if s.select.noselect && s.filter.is_fresh(now, s.max_age) => {
-                        Standing::Noselect
-                    }
-                    None => Standing::Unreachable,
-                };
-                let filtered = s.filter.filtered(model);
-                SourceReport {
-                    name: s.name.clone(),
-                    kind: s.kind,
-                    state,
-                    reach: if s.local.is_some() { u8::MAX } else { s.reach },
-                    last_sample_ago: last.map(|l| now.seconds_since(l.local)),
-                    offset: filtered.map(|f| f.residual),
-                    jitter: filtered.map(|f| f.jitter),
-                    error: last.map(|l| l.error),
-                    refid: last.map(|l| refid_text(&l.refid, l.stratum.saturating_add(1))),
-                    stratum: last.map(|l| l.stratum),
-                    outliers: s.filter.outliers,
-                }
-            })
-            .collect()
-    }
-
-    /// What an operator should know now: disagreeing sources, a pending jump, holdover.
-    pub fn alarms(&self, now: Realtime) -> Vec<Alarm> {
-        let mut alarms = Vec::new();
-        let mut raise =
-            |subject: &str, kind, text: String| alarms.push(Alarm::new(subject, kind, text));
-        let model = self.model.as_ref();
-        let followed = self.followed().map(|f| f.offset);
-        for s in &self.sources {
-            let Some(f) = s.filter.filtered(model) else {
-                continue;
-            };
-            let offset = seconds(f.residual);
-            match s.verdict {
-                Some(Verdict::Falseticker) => raise(
-                    &s.name,
-                    AlarmKind::Falseticker,
-                    format!("disagrees with the majority of the sources (offset {offset})"),
-                ),
-                Some(Verdict::NoMajority) => raise(
-                    &s.name,
-                    AlarmKind::NoMajority,
-                    format!("no majority of the sources agrees (offset {offset}); holding over"),
-                ),
-                Some(Verdict::Truechimer) => {
-                    if let Some(o) =
-                        followed.filter(|o| (f.residual - o).abs() > self.config.disagreement)
-                    {
-                        raise(
-                            &s.name,
-                            AlarmKind::Disagreement,
-                            format!("{} from the followed time", seconds(f.residual - o)),
-                        );
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(PendingJump { since, offset, .. }) = self
-            .pending_jump
-            .filter(|p| self.pending_is_current(*p, now))
-        {
-            raise(
-                CLOCK,
-                AlarmKind::Jump,
-                format!(
-                    "the followed sources jumped by {}; not followed for another {:.0} s",
-                    seconds(offset),
-                    (self.config.jump_confirm - now.seconds_since(since)).max(0.0)
-                ),
-            );
-        }
-        let since = self.last_update.map_or(0.0, |t| now.seconds_since(t));
-        match self.clock_state(now) {
-            ClockState::Holdover => raise(
-                CLOCK,
-                AlarmKind::Holdover,
-                format!(
-                    "holdover: no reference for {since:.0} s, estimated error {}",
-                    seconds(self.state(now, -20).root_dispersion_at(now))
-                ),
-            ),
-            ClockState::Expired => raise(
-                CLOCK,
-                AlarmKind::Expired,
-                format!("holdover ended after {since:.0} s: served as unsynchronised"),
-            ),
-            ClockState::Locked | ClockState::Unsynchronised => {}
-        }
-        alarms
-    }
-}
-
-/// The followed sources have been `offset` seconds away since `since`, last seen at `seen`.
-#[derive(Clone, Copy, Debug)]
-struct PendingJump {
-    since: Realtime,
-    seen: Realtime,
-    offset: f64,
 }
 
 struct Followed {
@@ -901,31 +509,10 @@ struct Followed {
     reference: Reference,
 }
 
-/// Seconds with a unit that suits their size.
-fn seconds(s: f64) -> String {
-    match s.abs() {
-        a if a >= 1.0 => format!("{s:.3} s"),
-        a if a >= 1e-3 => format!("{:.3} ms", s * 1e3),
-        _ => format!("{:.1} us", s * 1e6),
-    }
-}
-
-/// A refid as text: the letters of a reference clock's code (stratum 1 and 16, RFC 5905), an
-/// IPv4 address (or an IPv6 address's hash) above.
-pub fn refid_text(refid: &[u8; 4], stratum: u8) -> String {
-    if (2..16).contains(&stratum) {
-        return std::net::Ipv4Addr::from(*refid).to_string();
-    }
-    refid
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alarm::AlarmKind;
     use crate::config::Config;
 
     fn sources(toml: &str) -> Vec<SourceConfig> {
@@ -935,7 +522,7 @@ mod tests {
     }
 
     fn discipline(toml: &str) -> Discipline {
-        Discipline::new(&sources(toml), &DisciplineConfig::default(), None)
+        Discipline::new(&sources(toml), &DisciplineConfig::default(), None, -20)
     }
 
     fn at(s: f64) -> Realtime {
@@ -959,7 +546,7 @@ mod tests {
 
     #[test]
     fn no_source_means_unsynchronised() {
-        let s = discipline("").state(at(0.0), -20);
+        let s = discipline("").state(at(0.0));
         assert!(!s.synchronised);
         assert_eq!(s.stratum, 16);
     }
@@ -969,7 +556,7 @@ mod tests {
         let d = discipline(
             "[[source]]\nkind = \"local\"\nstratum = 12\n[[source]]\nkind = \"local\"\nname = \"b\"\nstratum = 9\n",
         );
-        let s = d.state(at(5.0), -20);
+        let s = d.state(at(5.0));
         assert!(s.synchronised);
         assert_eq!((s.stratum, &s.refid), (9, b"LOCL"));
     }
@@ -982,7 +569,7 @@ mod tests {
             d.add_sample(0, sample(t, 0.25 + 10e-6 * t, 10e-6, b"PPS\0"), at(t));
             d.tick(at(t + 0.5));
         }
-        let s = d.state(at(60.0), -20);
+        let s = d.state(at(60.0));
         assert_eq!(
             (s.stratum, &s.refid, d.clock_state(at(60.0))),
             (1, b"PPS\0", ClockState::Locked)
@@ -993,7 +580,7 @@ mod tests {
         // The receiver goes quiet: holdover, with a bound that grows.
         d.tick(at(100.0));
         assert_eq!(d.clock_state(at(100.0)), ClockState::Holdover);
-        let later = d.state(at(3600.0), -20);
+        let later = d.state(at(3600.0));
         assert!(later.synchronised);
         assert!(later.root_dispersion_at(at(3600.0)) > s.root_dispersion_at(at(60.0)) + 1e-3);
         assert!(d
@@ -1003,7 +590,7 @@ mod tests {
         // After the holdover limit clients are told to ignore the clock.
         let expired = at(60.0 + DisciplineConfig::default().holdover + 1.0);
         assert_eq!(d.clock_state(expired), ClockState::Expired);
-        assert_eq!(d.state(expired, -20).stratum, 16);
+        assert_eq!(d.state(expired).stratum, 16);
     }
 
     #[test]
@@ -1032,19 +619,15 @@ mod tests {
                 .any(|a| a.text.starts_with("other: disagrees")),
             "{alarms:?}"
         );
-        let served = d.state(at(20.0), -20).correction.apply(at(20.0));
+        let served = d.state(at(20.0)).correction.apply(at(20.0));
         assert!((served.seconds_since(at(20.0)) - 0.1).abs() < 1e-4);
     }
 
     #[test]
     fn a_jump_is_followed_only_after_it_is_confirmed() {
         let mut d = discipline("[[source]]\nkind = \"gps\"\n");
-        let served = |d: &Discipline, t: f64| {
-            d.state(at(t), -20)
-                .correction
-                .apply(at(t))
-                .seconds_since(at(t))
-        };
+        let served =
+            |d: &Discipline, t: f64| d.state(at(t)).correction.apply(at(t)).seconds_since(at(t));
         for t in 0..30 {
             d.add_sample(0, sample(t as f64, 0.0, 10e-6, b"PPS\0"), at(t as f64));
         }
@@ -1068,11 +651,11 @@ mod tests {
     fn a_large_first_step_backwards_waits_for_a_second_opinion() {
         let mut d = discipline("[[source]]\nkind = \"gps\"\n");
         d.add_sample(0, sample(0.0, -30.0, 10e-6, b"PPS\0"), at(0.0));
-        assert!(!d.state(at(0.5), -20).synchronised);
+        assert!(!d.state(at(0.5)).synchronised);
         let mut two = discipline("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n");
         two.add_sample(1, sample(0.0, -30.0, 5e-3, b"DCF\0"), at(0.0));
         two.add_sample(0, sample(0.0, -30.0, 10e-6, b"PPS\0"), at(0.0));
-        assert!(two.state(at(0.5), -20).synchronised);
+        assert!(two.state(at(0.5)).synchronised);
     }
 
     #[test]
@@ -1083,7 +666,7 @@ mod tests {
             sample(0.0, 0.0, 5e-3, b"DCF\0").with_leap(Leap::Insert),
             at(0.0),
         );
-        assert_eq!(d.state(at(0.5), -20).leap, Leap::Insert);
+        assert_eq!(d.state(at(0.5)).leap, Leap::Insert);
     }
 
     #[test]
@@ -1093,7 +676,7 @@ mod tests {
         let local = |t: f64| start.add_secs_f64(t);
         let mut d = discipline("[[source]]\nkind = \"dcf77\"\n");
         let served = |d: &Discipline, t: f64| {
-            let s = d.state(local(t), -20);
+            let s = d.state(local(t));
             (s.correction.apply(local(t)).seconds_since(start), s.leap)
         };
         for t in 0..70 {
@@ -1109,7 +692,7 @@ mod tests {
             if t == 58.0 {
                 assert_eq!(served(&d, 59.5), (59.5, Leap::Insert));
                 // 23:59:59 comes twice, from the snapshot published before midnight.
-                let published = d.state(local(59.0), -20).correction;
+                let published = d.state(local(59.0)).correction;
                 assert_eq!(published.apply(local(60.5)).seconds_since(start), 59.5);
             }
         }
@@ -1128,13 +711,13 @@ mod tests {
             let t = t as f64;
             d.add_sample(0, sample(t, 0.2, 10e-6, b"PPS\0"), at(t));
         }
-        assert_eq!(d.state(at(10.0), -20).numbering_offset(at(10.0)), None);
+        assert_eq!(d.state(at(10.0)).numbering_offset(at(10.0)), None);
         for t in 10..20 {
             let t = t as f64;
             d.add_sample(0, sample(t, 0.2, 10e-6, b"PPS\0"), at(t));
             d.add_sample(1, sample(t, 0.201, 5e-3, b"DCF\0"), at(t));
         }
-        let offset = d.state(at(20.0), -20).numbering_offset(at(20.0)).unwrap();
+        let offset = d.state(at(20.0)).numbering_offset(at(20.0)).unwrap();
         assert!((offset - 0.2).abs() < 1e-4);
     }
 
@@ -1144,7 +727,7 @@ mod tests {
         // different jump through at once.
         let mut d = discipline("[[source]]\nkind = \"gps\"\n");
         let served = |d: &Discipline, t: f64| {
-            let s = d.state(at(t), -20);
+            let s = d.state(at(t));
             s.correction.apply(at(t)).seconds_since(at(t))
         };
         for t in 0..30 {
@@ -1166,7 +749,7 @@ mod tests {
             actuator: crate::config::ActuatorKind::Kernel,
             ..DisciplineConfig::default()
         };
-        let mut d = Discipline::new(&sources("[[source]]\nkind = \"gps\"\n"), &config, None);
+        let mut d = Discipline::new(&sources("[[source]]\nkind = \"gps\"\n"), &config, None, -20);
         // A Pi restarting a day behind: the first sample says +1 day.
         let day = 86_400.0;
         let adjustments = d.add_sample(0, sample(0.0, day, 10e-6, b"PPS\0"), at(0.0));
@@ -1174,7 +757,7 @@ mod tests {
         // The system clock now reads a day later; the receiver agrees with it.
         let after = at(day + 0.5);
         assert_eq!(d.clock_state(after), ClockState::Locked);
-        let s = d.state(after, -20);
+        let s = d.state(after);
         assert!(s.synchronised && s.correction.apply(after).seconds_since(after).abs() < 1e-6);
         assert!(s.root_dispersion_at(after) < 1e-3);
         let next = d.add_sample(0, sample(day + 1.0, 0.0, 10e-6, b"PPS\0"), at(day + 1.0));
@@ -1191,7 +774,12 @@ mod tests {
             leap_smear: true,
             ..DisciplineConfig::default()
         };
-        let mut d = Discipline::new(&sources("[[source]]\nkind = \"dcf77\"\n"), &config, None);
+        let mut d = Discipline::new(
+            &sources("[[source]]\nkind = \"dcf77\"\n"),
+            &config,
+            None,
+            -20,
+        );
         let mut last: Option<f64> = None;
         for t in 0..86_420 {
             let t = t as f64;
@@ -1203,7 +791,7 @@ mod tests {
             let s = Sample::new(local(t), local(t + utc_behind), 5e-3, *b"DCF\0");
             d.add_sample(0, s.with_leap(Leap::Insert), local(t));
             d.tick(local(t + 0.5));
-            let snapshot = d.state(local(t + 0.5), -20);
+            let snapshot = d.state(local(t + 0.5));
             assert_eq!(snapshot.leap, Leap::None, "a smear is not announced");
             let served = snapshot
                 .correction
@@ -1226,7 +814,7 @@ mod tests {
     fn noselect_sources_are_measured_not_followed() {
         let mut d = discipline("[[source]]\nkind = \"gps\"\nnoselect = true\n");
         d.add_sample(0, sample(0.0, 0.1, 10e-6, b"PPS\0"), at(0.0));
-        assert!(!d.state(at(0.5), -20).synchronised);
+        assert!(!d.state(at(0.5)).synchronised);
         assert_eq!(d.report(at(0.5))[0].state, Standing::Noselect);
     }
 }

@@ -118,6 +118,27 @@ pub struct ClockSnapshot {
 }
 
 impl ClockSnapshot {
+    /// The system clock served as it is (with what the discipline last learned, if anything)
+    /// at a `local` source's high stratum, so that clients can tell it from real time:
+    /// ntpd's LOCAL driver, chrony's `local stratum`. The last resort.
+    pub fn local(stratum: u8, now: Realtime, precision: i8, correction: Correction) -> Self {
+        ClockSnapshot {
+            synchronised: true,
+            leap: Leap::None,
+            stratum,
+            refid: *b"LOCL",
+            reference_time: now,
+            root_delay: 0.0,
+            root_dispersion: 2f64.powi(precision.into()),
+            precision,
+            correction,
+            dispersion_rate: PHI,
+            frequency: correction.freq,
+            changes: Default::default(),
+            numbering: false,
+        }
+    }
+
     /// The state before any reference is usable.
     pub fn unsynchronised(precision: i8) -> Self {
         ClockSnapshot {

@@ -3,7 +3,6 @@
 pub mod alarms;
 pub mod dcf77;
 pub mod gps;
-pub mod local;
 
 use crate::time::Leap;
 use crate::time::Realtime;

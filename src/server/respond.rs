@@ -7,7 +7,6 @@ use std::net::IpAddr;
 use super::acl::AccessList;
 use super::ratelimit::{self, RateLimiter, Verdict};
 use super::stats::Outcome;
-use crate::config::Refusal;
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::ntp::keys::KeyStore;
 use crate::ntp::packet::{
@@ -18,6 +17,15 @@ use crate::time::{NtpShort, NtpTimestamp, Realtime};
 
 const MIN_POLL: i8 = 4;
 const MAX_POLL: i8 = 17;
+
+/// What to do with a request that is refused (denied or over the rate limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Send nothing.
+    Ignore,
+    /// Answer with a kiss-o'-death (DENY or RATE), so well-behaved clients back off.
+    Kiss,
+}
 
 /// Who may ask and how: built from the configuration, swapped whole on reload.
 #[derive(Clone, Debug)]

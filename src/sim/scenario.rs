@@ -23,6 +23,8 @@ use crate::time::{Realtime, UtcTime};
 
 /// 2026-01-01T00:00:00Z: where simulated time starts.
 const START: i64 = 1_767_225_600;
+/// The simulated system clock's precision: a microsecond, a Pi's.
+const PRECISION: i8 = -20;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -89,22 +91,22 @@ pub fn run(s: &Scenario) -> Summary {
     let gps_config = Config::parse("simulate", "[[source]]\nkind = \"gps\"\n", Path::new("."))
         .expect("a GPS source with defaults parses")
         .sources;
-    let jump_confirm = match &gps_config[..] {
-        [SourceConfig::Gps(g)] => g.jump_confirm,
+    let receiver_jump_confirm = match &gps_config[..] {
+        [SourceConfig::Gps(g)] => g.receiver_jump_confirm,
         _ => unreachable!("one GPS source was configured"),
     };
     let config = DisciplineConfig {
         actuator: s.actuator,
         ..DisciplineConfig::default()
     };
-    let mut discipline = Discipline::new(&gps_config, &config, s.drift);
+    let mut discipline = Discipline::new(&gps_config, &config, s.drift, PRECISION);
     for a in discipline.initial_adjustments() {
         let _ = osc.apply(a);
     }
     let mut gps = GpsClock::new(ClockOptions {
         pps: true,
         sentence_delay: None,
-        jump_confirm,
+        receiver_jump_confirm,
     });
     let local_at =
         |osc: &Oscillator, t: f64| Realtime::from_timespec(START, 0).add_secs_f64(t + osc.offset());
@@ -123,7 +125,7 @@ pub fn run(s: &Scenario) -> Summary {
             .map_or(0.0, |j| j.2);
         if !silent {
             let pulse = local_at(&osc, t).add_secs_f64(rng.normal(s.pps_jitter));
-            if let Some(change) = watch.news(&discipline.state(pulse, -20).changes) {
+            if let Some(change) = watch.news(&discipline.state(pulse).changes) {
                 gps.clock_changed(&change);
             }
             if let Some(sample) = gps.on_pps(pulse, None).sample {
@@ -153,7 +155,7 @@ pub fn run(s: &Scenario) -> Summary {
         }
         osc.advance(0.5 - delay);
         let now = local_at(&osc, t + 0.5);
-        let state = discipline.state(now, -20);
+        let state = discipline.state(now);
         let error = state
             .correction
             .apply(now)

@@ -34,6 +34,17 @@ pub const MAX_DISTANCE: f64 = 1.5;
 pub const GROW_AFTER: u32 = 4;
 /// The longest poll interval, log2 seconds (36 hours), as far as RATE kisses can push it.
 pub const MAX_POLL: i8 = 17;
+/// Unanswered requests after which the server's name is resolved again (it may have moved).
+pub const RESOLVE_AFTER: u32 = 4;
+
+/// What to do when a poll is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// Send the request.
+    Send,
+    /// Resolve the server's name again first; the request follows.
+    Resolve,
+}
 
 /// What a reply that passed the checks means.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,6 +106,8 @@ pub struct Client {
     next: Realtime,
     pending: Option<Pending>,
     unanswered: u32,
+    /// The name was resolved again for the poll now due: that poll is sent.
+    resolved: bool,
     consistent: u32,
     denied: bool,
     filter: ClockFilter,
@@ -132,6 +145,7 @@ impl Client {
             next: now,
             pending: None,
             unanswered: 0,
+            resolved: false,
             consistent: 0,
             denied: false,
             filter: ClockFilter::default(),
@@ -206,6 +220,19 @@ impl Client {
         }
         self.next = self.next.min(now.add_secs_f64(self.interval()));
         Some(self.next.seconds_since(now).max(0.0))
+    }
+
+    /// What a poll now due asks for: every `RESOLVE_AFTER` unanswered requests, the name is
+    /// resolved again before the request is sent: a server that moved is found, one that is
+    /// down costs a lookup every four polls.
+    pub fn due(&mut self) -> Due {
+        let lost = self.unanswered();
+        if !self.resolved && lost > 0 && lost % RESOLVE_AFTER == 0 {
+            self.resolved = true;
+            return Due::Resolve;
+        }
+        self.resolved = false;
+        Due::Send
     }
 
     /// The request to send at `now` (T1). `cookie` must be random: it is the transmit
@@ -648,6 +675,29 @@ mod tests {
         assert_eq!(sent, [2.0, 4.0, 6.0, 22.0, 38.0, 54.0, 70.0, 86.0, 102.0]);
         assert_eq!((c.reach(), c.unanswered()), (0, 9));
         assert_eq!(c.until_poll(at(t)), Some(2.0));
+    }
+
+    #[test]
+    fn the_name_is_resolved_again_after_every_four_unanswered_requests() {
+        let mut c = Client::new(&config(false, 4, 4), None, PEER, at(0.0));
+        let mut dues = Vec::new();
+        for i in 0..10u32 {
+            let due = c.due();
+            dues.push(due);
+            if due == Due::Send {
+                let _ = c.request(at(f64::from(i) * 16.0), u64::from(i));
+            }
+        }
+        use Due::{Resolve as R, Send as S};
+        // Four lost (the fourth still awaited), a lookup, then the fifth request, and so on.
+        assert_eq!(dues, [S, S, S, S, R, S, S, S, S, R]);
+        // An answer resets the count.
+        let mut c = Client::new(&config(false, 4, 4), None, PEER, at(0.0));
+        for i in 0..3u32 {
+            let _ = c.request(at(f64::from(i) * 16.0), u64::from(i));
+        }
+        sample(exchange(&mut c, 48.0, 0.0, 0.01));
+        assert_eq!(c.due(), Due::Send);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::client::{Client, Received};
+use super::client::{Client, Due, Received};
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::realtime_now;
 use crate::config::NtpSourceConfig;
@@ -23,8 +23,6 @@ use crate::worker::{pause, Retry, Workers};
 const STEP: Duration = Duration::from_millis(500);
 /// Wait after a failed resolution or socket error.
 const RETRY: Duration = Duration::from_secs(10);
-/// Unanswered requests after which the name is resolved again (the server may have moved).
-const RESOLVE_AFTER: u32 = 4;
 
 /// What the status page shows of one upstream server.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +30,8 @@ pub struct NtpStatus {
     /// The address polled, once the name resolved.
     pub address: Option<SocketAddr>,
     pub reach: u8,
+    /// Requests in a row without a reply.
+    pub unanswered: u32,
     /// Poll interval, log2 seconds.
     pub poll: i8,
     /// The filter's chosen offset (server minus local clock), delay, and the jitter, seconds.
@@ -130,8 +130,6 @@ fn run(
     let mut client: Option<Client> = None;
     let mut batch = RecvBatch::default();
     let mut status = NtpStatus::default();
-    // Set when the name was resolved for the poll now due, so that poll is sent.
-    let mut resolved = false;
     let mut turn = 0;
     let mut retry = Retry::default();
     while !stop.load(Ordering::Relaxed) {
@@ -170,14 +168,11 @@ fn run(
             continue;
         };
         if wait <= 0.0 {
-            let lost = client.unanswered();
-            if !resolved && lost > 0 && lost % RESOLVE_AFTER == 0 {
-                resolved = true;
+            if client.due() == Due::Resolve {
                 turn += 1;
                 link = None;
                 continue;
             }
-            resolved = false;
             // T1 as late as possible: the cookie is fetched before it.
             let cookie = cookie();
             let request = client.request(realtime_now(), cookie);
@@ -252,6 +247,7 @@ fn transient(e: &io::Error) -> bool {
 
 fn publish(status: &mut NtpStatus, client: &Client, published: &ArcSwap<NtpStatus>) {
     status.reach = client.reach();
+    status.unanswered = client.unanswered();
     status.poll = client.poll();
     status.server_refid = client.server_refid();
     let best = client.best();

@@ -381,12 +381,13 @@ pub fn render(s: &Status, now: Realtime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SourceKind;
     use crate::discipline::SourceReport;
 
     fn source(name: &str) -> SourceReport {
         SourceReport {
             name: name.to_string(),
-            kind: "gps",
+            kind: SourceKind::Gps,
             state: Standing::Selected,
             reach: 255,
             last_sample_ago: None,

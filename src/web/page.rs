@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use super::status::{Dcf77View, GpsView, Status};
-use super::svg::{line_chart, scaled, sky_plot};
-use crate::discipline::history::Point;
+use super::svg::{line_chart, scaled, sky_plot, Chart};
+use crate::discipline::history::{History, Point};
 use crate::discipline::ClockState;
 
 const STYLE: &str = r#"
@@ -16,7 +16,9 @@ h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.1em;border-bottom:1px solid #ccc
 .card b{display:block;font-size:1.2em}.ok{color:#186a1e}.warn{color:#9a5b00}.bad{color:#a11}
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{padding:3px 6px;border-bottom:1px solid #eee;text-align:left}
 .chart{width:100%;height:auto;background:#fff;border:1px solid #ddd}
-.axis{stroke:#999}.line{fill:none;stroke:#1565c0;stroke-width:1.5}.label{font-size:11px;fill:#444}
+.axis{stroke:#999}.grid{stroke:#eee}.line{fill:none;stroke:#1565c0;stroke-width:1.5}.dot{fill:#1565c0}.label{font-size:11px;fill:#444}
+.latest{font-weight:bold;fill:#222}.band.holdover{fill:#ffd27f;opacity:.5}.band.alarm{fill:#f5a09c;opacity:.4}
+.key{padding:0 4px;border-radius:3px}.key.holdover{background:#ffe4b0}.key.alarm{background:#fbd2d0}
 .small{font-size:8px;fill:#333}.ring{fill:none;stroke:#bbb}.sat{fill:#fff;stroke:#1565c0}.sat.used{fill:#1565c0}
 .bar{display:inline-block;height:10px;background:#1565c0;vertical-align:middle}
 .bits{font-family:monospace;word-break:break-all}.alarm{background:#fdecea;border:1px solid #f5c2c0;padding:6px;border-radius:4px}
@@ -262,19 +264,79 @@ fn charts(o: &mut String, s: &Status) {
         ("jitter", "s", |p| p.jitter),
         ("frequency", "ppm", |p| p.frequency),
     ];
-    for (span, title, points) in [
-        ("hour", "Last hour", &s.history.hour),
-        ("day", "Last day", &s.history.day),
+    let now = s.now.as_nanos().div_euclid(1_000_000_000);
+    for (span, title, seconds, step, points) in [
+        (
+            "hour",
+            "Last hour",
+            3600,
+            History::HOUR_STEP,
+            &s.history.hour,
+        ),
+        ("day", "Last day", 86400, History::DAY_STEP, &s.history.day),
     ] {
-        let _ = write!(o, "<h2>{title}</h2>");
+        let _ = write!(
+            o,
+            r#"<h2>{title}</h2><p class="label">Times in UTC. On the offset chart, <span class="key holdover">amber</span> marks holdover and <span class="key alarm">red</span> an alarm.</p>"#
+        );
         for (name, unit, value) in SERIES {
             let values: Vec<(i64, f64)> = points.iter().map(|p| (p.t, value(p))).collect();
-            o.push_str(&line_chart(
-                &format!("chart-{name}-{span}"),
-                name,
+            // Holdover and alarms are marked where they show what happened to the time.
+            let bands = if name == "offset" {
+                bands(points, step)
+            } else {
+                Vec::new()
+            };
+            o.push_str(&line_chart(&Chart {
+                id: &format!("chart-{name}-{span}"),
+                title: name,
                 unit,
-                &values,
-            ));
+                points: &values,
+                window: (now - seconds, now),
+                step,
+                bands: &bands,
+            }));
         }
+    }
+}
+
+/// The periods of holdover and of alarms: each marked point covers the `step` before it.
+fn bands(points: &[Point], step: i64) -> Vec<(i64, i64, &'static str)> {
+    type Flag = (&'static str, fn(&Point) -> bool);
+    const FLAGS: [Flag; 2] = [("alarm", |p| p.alarm), ("holdover", |p| p.holdover)];
+    let mut bands: Vec<(i64, i64, &'static str)> = Vec::new();
+    for (class, flag) in FLAGS {
+        for p in points.iter().filter(|p| flag(p)) {
+            match bands.last_mut() {
+                Some(b) if b.2 == class && b.1 >= p.t - step => b.1 = p.t,
+                _ => bands.push((p.t - step, p.t, class)),
+            }
+        }
+    }
+    bands
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_points_join_into_bands() {
+        let point = |t, holdover, alarm| Point {
+            t,
+            holdover,
+            alarm,
+            ..Point::default()
+        };
+        let points = [
+            point(10, true, true),
+            point(20, true, false),
+            point(30, false, false),
+            point(40, true, false),
+        ];
+        assert_eq!(
+            bands(&points, 10),
+            [(0, 10, "alarm"), (0, 20, "holdover"), (30, 40, "holdover")]
+        );
     }
 }

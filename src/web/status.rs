@@ -20,6 +20,9 @@ use crate::upstream::driver::NtpStatus;
 pub struct Status {
     pub version: &'static str,
     pub time: String,
+    /// The instant described (system clock), where the charts' time axes end.
+    #[serde(skip)]
+    pub now: Realtime,
     pub uptime_seconds: f64,
     /// When the daemon started, for `/metrics` (Prometheus wants the start, not the uptime).
     #[serde(skip)]
@@ -114,6 +117,8 @@ pub struct UpstreamView {
     pub name: String,
     pub address: Option<String>,
     pub reach: u8,
+    /// Requests in a row without a reply.
+    pub unanswered: u32,
     pub poll_seconds: f64,
     /// The clock filter's choice: server minus local clock, round-trip delay, and jitter.
     pub offset_seconds: Option<f64>,
@@ -207,12 +212,6 @@ impl StatusBuilder {
             .find(|s| s.state == Standing::Selected)
             .and_then(|s| s.jitter)
             .unwrap_or(0.0);
-        self.history.push(Point {
-            t: now.as_nanos().div_euclid(1_000_000_000),
-            offset: clock.correction.offset,
-            frequency: clock.frequency * 1e6,
-            jitter: selected_jitter,
-        });
         let followed = |name: &str| {
             sources
                 .iter()
@@ -232,6 +231,15 @@ impl StatusBuilder {
                 "not synchronised: clients are told to ignore this server",
             ));
         }
+        let state = discipline.clock_state(now);
+        self.history.push(Point {
+            t: now.as_nanos().div_euclid(1_000_000_000),
+            offset: clock.correction.offset,
+            frequency: clock.frequency * 1e6,
+            jitter: selected_jitter,
+            holdover: matches!(state, ClockState::Holdover | ClockState::Expired),
+            alarm: !alarms.is_empty(),
+        });
         let gps = drivers
             .gps
             .iter()
@@ -245,11 +253,12 @@ impl StatusBuilder {
         Status {
             version: env!("CARGO_PKG_VERSION"),
             time: utc_text(now),
+            now,
             uptime_seconds: now.seconds_since(self.started),
             started: self.started,
             clock: ClockView {
                 synchronised: clock.synchronised,
-                state: discipline.clock_state(now),
+                state,
                 stratum: clock.stratum,
                 refid: refid_text(&clock.refid, clock.stratum),
                 leap: leap_name(clock.leap),
@@ -354,6 +363,7 @@ fn upstream_view(name: &str, u: &NtpStatus) -> UpstreamView {
         name: name.to_string(),
         address: u.address.map(|a| a.to_string()),
         reach: u.reach,
+        unanswered: u.unanswered,
         poll_seconds: 2f64.powi(u.poll.into()),
         offset_seconds: u.offset,
         delay_seconds: u.delay,

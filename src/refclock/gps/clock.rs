@@ -10,7 +10,7 @@
 //! - Trust: the coarse offset (receiver time minus arrival time) must hold still for a few
 //!   seconds before any sample is given, and once trusted, a jump of a second or more (a
 //!   spoofer, a receiver reset, a wrong leap-second count) is rejected and flagged until the new
-//!   time has held for `jump_confirm` seconds.
+//!   time has held for `receiver_jump_confirm` seconds.
 
 use std::collections::VecDeque;
 
@@ -49,7 +49,7 @@ pub struct ClockOptions {
     /// Seconds from the pulse to the start of the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
     /// Seconds a new time must hold after a jump before it is followed.
-    pub jump_confirm: f64,
+    pub receiver_jump_confirm: f64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,7 +89,7 @@ enum Trust {
 pub enum JumpEvent {
     /// The receiver's time jumped by `seconds`; not followed (yet).
     JumpRejected { seconds: f64 },
-    /// A jump held for `jump_confirm` and is now followed.
+    /// A jump held for `receiver_jump_confirm` and is now followed.
     JumpFollowed { seconds: f64 },
 }
 
@@ -419,7 +419,7 @@ impl GpsClock {
                 offset,
                 since,
             } if same(coarse, offset) => {
-                if rx.seconds_since(since) >= self.options.jump_confirm {
+                if rx.seconds_since(since) >= self.options.receiver_jump_confirm {
                     let alarm = JumpEvent::JumpFollowed {
                         seconds: coarse - trusted,
                     };
@@ -484,7 +484,7 @@ mod tests {
         GpsClock::new(ClockOptions {
             pps: true,
             sentence_delay,
-            jump_confirm: 10.0,
+            receiver_jump_confirm: 10.0,
         })
     }
 
@@ -597,7 +597,7 @@ mod tests {
             .collect();
         assert!(during.is_empty());
         assert!(c.counters.jumps_rejected >= 10);
-        // Held for jump_confirm (10 s): followed, and said so.
+        // Held for receiver_jump_confirm (10 s): followed, and said so.
         let edge = local(utc(21));
         c.on_pps(edge, None);
         let out = c.on_time(&report(utc(21 + 86_400)), edge.add_secs_f64(0.1));
@@ -632,7 +632,7 @@ mod tests {
         let mut nmea_only = GpsClock::new(ClockOptions {
             pps: false,
             sentence_delay: None,
-            jump_confirm: 10.0,
+            receiver_jump_confirm: 10.0,
         });
         let samples: Vec<Sample> = (0..5)
             .filter_map(|s| {

@@ -146,7 +146,7 @@ impl GpsDriver {
         let clock = GpsClock::new(ClockOptions {
             pps: has_pps,
             sentence_delay: config.sentence_delay,
-            jump_confirm: config.jump_confirm,
+            receiver_jump_confirm: config.receiver_jump_confirm,
         });
         // Runs until the readers stop and close the channel.
         workers.spawn("gps", {
