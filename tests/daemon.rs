@@ -136,6 +136,68 @@ fn sighup_applies_a_valid_file_and_keeps_running_on_an_invalid_one() {
     assert!(status.success(), "exit status {status:?}");
 }
 
+/// SIGHUP while a file is being written or has just been deleted: the daemon keeps what it
+/// runs (its keys included) and says why.
+#[test]
+fn sighup_keeps_the_running_configuration_when_a_file_is_half_written_or_gone() {
+    needs!("root");
+    private_network();
+    const KEYS: &str = "1 MD5 HEX:0102030405060708090a0b0c0d0e0f10\n";
+    let dir = TempDir::new("sighup");
+    let keys_path = dir.write("ntp.keys", KEYS);
+    file_mode(&keys_path, 0o600);
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\nkeys_file = \"{}\"\nrequire_auth = true\n\
+         [[source]]\nkind = \"local\"\nstratum = 7\n",
+        keys_path.display()
+    );
+    let config_path = dir.write("pitime.toml", &config);
+    let daemon = Daemon::start_in(dir, config_path.clone(), &[]);
+    // Only requests signed with key 1 are answered, and with a MAC.
+    let key = pitime::ntp::keys::KeyStore::parse(KEYS).unwrap();
+    let signed = || {
+        let mut request = client_request(4, 1);
+        request.resize(48 + 20, 0);
+        let len = key.get(1).unwrap().sign(1, &mut request, 48);
+        request.truncate(len);
+        let reply = exchange("127.0.0.1:123".parse().unwrap(), &request);
+        reply.map(|r| (stratum_refid(&r).0, r.len()))
+    };
+    assert_eq!(signed(), Some((7, 68)));
+
+    // Each change is refused with its reason logged, and key 1 still works.
+    let reload_fails = |write: &dyn Fn(), why: &str| {
+        let before = daemon.log();
+        write();
+        daemon.signal(libc::SIGHUP);
+        daemon.wait_for_log_n("reload failed", before.matches("reload failed").count() + 1);
+        let logged = daemon.log()[before.len()..].to_string();
+        assert!(logged.contains(why), "{why:?} not in:\n{logged}");
+        assert_eq!(signed(), Some((7, 68)), "after: {why}");
+    };
+    // A configuration cut off in the middle of a line.
+    reload_fails(
+        &|| std::fs::write(&config_path, &config[..config.len() / 2]).unwrap(),
+        "invalid basic string",
+    );
+    std::fs::write(&config_path, &config).unwrap();
+    // A keys file cut off in its secret: "HEX:01..." would be the ASCII secret "HE".
+    reload_fails(
+        &|| std::fs::write(&keys_path, &KEYS[..8]).unwrap(),
+        "half-written",
+    );
+    // The keys file gone, then the configuration gone.
+    reload_fails(
+        &|| std::fs::remove_file(&keys_path).unwrap(),
+        "ntp.keys: No such file",
+    );
+    reload_fails(
+        &|| std::fs::remove_file(&config_path).unwrap(),
+        "pitime.toml: cannot read: No such file",
+    );
+    assert!(daemon.stop().success());
+}
+
 #[test]
 fn no_source_means_unsynchronised_replies() {
     needs!("root");

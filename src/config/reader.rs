@@ -25,19 +25,15 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, self.line, self.column, self.message
-            )
-        } else {
-            write!(
-                f,
-                "{}:{}:{}: `{}`: {}",
-                self.file, self.line, self.column, self.key, self.message
-            )
+        // Line 0: about the whole file (it cannot be read), no position to give.
+        match self.line {
+            0 => write!(f, "{}", self.file)?,
+            line => write!(f, "{}:{line}:{}", self.file, self.column)?,
         }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 

@@ -545,10 +545,15 @@ mod tests {
         "#;
 
     #[test]
-    fn no_source_means_unsynchronised() {
-        let s = discipline("").state(at(0.0));
+    fn no_source_means_unsynchronised_and_says_so() {
+        let d = discipline("");
+        let s = d.state(at(0.0));
         assert!(!s.synchronised);
         assert_eq!(s.stratum, 16);
+        let alarms = d.alarms(at(0.0));
+        assert_eq!(alarms[0].kind, AlarmKind::Unsynchronised);
+        // A local source serves (at its stratum): no alarm.
+        assert!(discipline(THREE).alarms(at(0.0)).is_empty());
     }
 
     #[test]

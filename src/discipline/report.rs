@@ -160,13 +160,21 @@ impl Discipline {
             );
         }
         let since = self.last_update.map_or(0.0, |t| now.seconds_since(t));
+        let served = self.state(now);
+        if !served.synchronised {
+            raise(
+                CLOCK,
+                AlarmKind::Unsynchronised,
+                "not synchronised: clients are told to ignore this server".into(),
+            );
+        }
         match self.clock_state(now) {
             ClockState::Holdover => raise(
                 CLOCK,
                 AlarmKind::Holdover,
                 format!(
                     "holdover: no reference for {since:.0} s, estimated error {}",
-                    seconds(self.state(now).root_dispersion_at(now))
+                    seconds(served.root_dispersion_at(now))
                 ),
             ),
             ClockState::Expired => raise(

@@ -140,6 +140,16 @@ impl KeyStore {
 
     /// Parses the file's text; an error carries the 1-based line number.
     pub fn parse(text: &str) -> Result<KeyStore, (usize, String)> {
+        // A file read while it is being written ends mid-line, and a secret cut short is still
+        // a valid secret (another one): refuse a last line without its newline.
+        if !text.is_empty() && !text.ends_with('\n') {
+            return Err((
+                text.lines().count(),
+                "the last line has no newline: the file may be half-written (end it with a \
+                 newline)"
+                    .into(),
+            ));
+        }
         let mut keys = HashMap::new();
         for (index, raw) in text.lines().enumerate() {
             let line = raw.split('#').next().unwrap_or("").trim();
@@ -244,6 +254,8 @@ mod tests {
             ("1 MD5\n", 1),
             ("1 MD5 a\n1 SHA1 b\n", 2),
             ("1 MD5 HEX:abc\n", 1),
+            // Cut short while written: "HEX:01..." became the ASCII secret "HE".
+            ("1 MD5 a\n2 MD5 HE", 2),
         ] {
             assert_eq!(KeyStore::parse(text).unwrap_err().0, line, "{text:?}");
         }

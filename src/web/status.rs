@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::alarm::{Alarm, AlarmKind, CLOCK};
+use crate::alarm::Alarm;
 use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
@@ -223,13 +223,6 @@ impl StatusBuilder {
         }
         for (name, d) in drivers.dcf77 {
             alarms.extend(alarms::dcf77(name, d, followed(name), monotonic));
-        }
-        if !clock.synchronised {
-            alarms.push(Alarm::new(
-                CLOCK,
-                AlarmKind::Unsynchronised,
-                "not synchronised: clients are told to ignore this server",
-            ));
         }
         let state = discipline.clock_state(now);
         self.history.push(Point {
