@@ -151,6 +151,12 @@ fn ntpq_shows_the_demo_as_ntpd_would() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("not one offset: {offset}"));
     assert!(ms.abs() < 10.0, "{offset}");
+    // ntpq's system summary asks for the system peer's address and mode by name.
+    let sysinfo = ntpq("sysinfo", "127.0.0.1");
+    assert!(
+        sysinfo.contains("127.127.20.0:0") && !sysinfo.contains("Traceback"),
+        "{sysinfo}"
+    );
     // Read-only: ntpq's write is refused, and the configuration is not for ntpq to change.
     let write = ntpq(":config server 192.0.2.1", "127.0.0.1");
     assert!(!write.contains("Config Succeeded"), "{write}");

@@ -2,7 +2,7 @@
 //! status words and system and peer variables (names, units and formats as ntpd's).
 
 use std::fmt::Display;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::MAX_RESPONSE;
 use crate::discipline::refid_text;
@@ -141,7 +141,7 @@ impl<'a> Selector<'a> {
     }
 }
 
-const SYSTEM_VARIABLES: [&str; 20] = [
+const SYSTEM_VARIABLES: [&str; 22] = [
     "version",
     "processor",
     "system",
@@ -154,6 +154,8 @@ const SYSTEM_VARIABLES: [&str; 20] = [
     "reftime",
     "clock",
     "peer",
+    "peeradr",
+    "peermode",
     "tc",
     "mintc",
     "offset",
@@ -199,6 +201,9 @@ pub(super) fn system_variables(
     v.put("reftime", ntp_time(clock.served_reference()));
     v.put("clock", ntp_time(served.to_ntp()));
     v.put("peer", peer.map_or(0, |p| p.id));
+    let peer_address = peer.map_or(UNSPECIFIED, |p| addresses(p).0);
+    v.put("peeradr", format_args!("\"{peer_address}\""));
+    v.put("peermode", if peer.is_some() { MODE_CLIENT } else { 0 });
     let poll = peer.map_or(0, |p| p.poll.max(0));
     v.put("tc", poll);
     v.put("mintc", 0);
@@ -233,17 +238,24 @@ const PEER_VARIABLES: [&str; 19] = [
     "name",
 ];
 
-pub(super) fn peer_variables(a: &Association, req: &Request) -> Result<Vec<u8>, ErrorCode> {
-    let mut v = Selector::new(req, &PEER_VARIABLES)?;
-    let ms = |s: Option<f64>| format!("{:.6}", s.unwrap_or(0.0) * 1e3);
-    let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    let (address, local) = match a.origin {
+const UNSPECIFIED: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+/// An association's address and the local one it is reached from, as ntpd gives them: a
+/// reference clock's pseudo-address from loopback; a server's, from an unknown local address.
+fn addresses(a: &Association) -> (SocketAddr, SocketAddr) {
+    match a.origin {
         Origin::Refclock { driver, unit, .. } => (
             SocketAddr::from((Ipv4Addr::new(127, 127, driver, unit), 0)),
             SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         ),
-        Origin::Server(address) => (address.unwrap_or(unspecified), unspecified),
-    };
+        Origin::Server(address) => (address.unwrap_or(UNSPECIFIED), UNSPECIFIED),
+    }
+}
+
+pub(super) fn peer_variables(a: &Association, req: &Request) -> Result<Vec<u8>, ErrorCode> {
+    let mut v = Selector::new(req, &PEER_VARIABLES)?;
+    let ms = |s: Option<f64>| format!("{:.6}", s.unwrap_or(0.0) * 1e3);
+    let (address, local) = addresses(a);
     v.put("srcadr", address.ip());
     v.put("srcport", address.port());
     if let Origin::Refclock { unit, .. } = a.origin {
