@@ -34,10 +34,8 @@ pub enum ErrorCode {
 /// A request to answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
-    pub version: u8,
-    pub opcode: u8,
-    pub sequence: u16,
-    pub association: u16,
+    /// What it asks and what its answer must echo.
+    pub to: ReplyTo,
     /// The request's data: for READVAR, the names of the variables wanted.
     pub data: &'a [u8],
     /// A MAC after the data (padded to 8 bytes, as ntpq sends it), unverified.
@@ -54,7 +52,7 @@ pub enum Invalid {
     BadFormat(ReplyTo),
 }
 
-/// What an error response echoes.
+/// The request's header: what a response (or an error) echoes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyTo {
     pub version: u8,
@@ -107,22 +105,10 @@ impl<'a> Request<'a> {
                 signed_len: mac_at,
             });
         Ok(Request {
-            version: reply_to.version,
-            opcode: reply_to.opcode,
-            sequence: reply_to.sequence,
-            association: reply_to.association,
+            to: reply_to,
             data: &d[HEADER_LEN..end],
             mac,
         })
-    }
-
-    pub fn reply_to(&self) -> ReplyTo {
-        ReplyTo {
-            version: self.version,
-            opcode: self.opcode,
-            sequence: self.sequence,
-            association: self.association,
-        }
     }
 
     /// The variable names a READVAR asks for (`name` or `name=value`, comma separated);
@@ -249,7 +235,7 @@ mod tests {
         let p = request(OP_READVAR, 0, b"offset,sys_jitter, stratum=1");
         let r = Request::parse(&p).unwrap();
         assert_eq!(
-            (r.version, r.opcode, r.sequence, r.association),
+            (r.to.version, r.to.opcode, r.to.sequence, r.to.association),
             (2, 2, 7, 0)
         );
         assert_eq!(
@@ -306,9 +292,7 @@ mod tests {
 
     #[test]
     fn fragments_carry_offset_more_bit_and_padding() {
-        let to = Request::parse(&request(OP_READVAR, 3, b""))
-            .unwrap()
-            .reply_to();
+        let to = Request::parse(&request(OP_READVAR, 3, b"")).unwrap().to;
         let mut out = [0xffu8; MAX_FRAGMENT];
         let len = write_fragment(&mut out, &to, 1, 0x1234, 468, b"abcde", true);
         assert_eq!(len, 20);

@@ -86,14 +86,14 @@ pub fn respond(
                 }),
                 // A request that tries to authenticate and fails is refused, not served as
                 // unsigned: its sender expects a signed answer.
-                None => return error(&req.reply_to(), leap, ErrorCode::Permission, None),
+                None => return error(&req.to, leap, ErrorCode::Permission, None),
             }
         }
     };
-    let to = req.reply_to();
+    let to = req.to;
     let associations = &view.associations[..];
     let find = |id| associations.iter().find(|a| a.id == id);
-    let response = match (req.opcode, req.association) {
+    let response = match (to.opcode, to.association) {
         (OP_READSTAT, 0) => Ok((
             system_status(clock, associations),
             read_status(associations),
