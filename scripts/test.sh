@@ -39,6 +39,7 @@ if [ ! -x /opt/ntpsec/usr/bin/ntpq ]; then
     exit 1
   fi
   debs=$(mktemp -d)
+  chmod 755 "$debs"  # apt downloads as the _apt user
   (cd "$debs" && { apt-get download -q ntpsec python3-ntp ||
     { apt-get update -q && apt-get download -q ntpsec python3-ntp; }; })
   for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" /opt/ntpsec; done
