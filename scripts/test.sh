@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check pitime has: formatting, lints, unit, property and end-to-end tests.
-# The end-to-end tests drive real NTP clients (ntpdig, sntp, chronyd) against the real binary,
-# each inside its own network namespace, so they need root; missing Debian packages are
-# installed first (chromium loads the status page in a headless browser; prometheus and its
-# promtool check the metrics and the alerting rules and scrape a fleet of demos). Plain
-# `cargo test`, as any user, skips those tests and says why.
+# The end-to-end tests drive real NTP clients (ntpdig, sntp, chronyd) and monitoring tools
+# (NTPsec's ntpq, check_ntp_peer) against the real binary, each inside its own network namespace,
+# so they need root; missing Debian packages are installed first (chromium loads the status page
+# in a headless browser; prometheus and its promtool check the metrics and the alerting rules and
+# scrape a fleet of demos). Plain `cargo test`, as any user, skips those tests and says why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,8 @@ command -v chronyd >/dev/null || need+=(chrony)
 command -v ip >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium)
 command -v promtool >/dev/null || need+=(prometheus)
+command -v python3 >/dev/null || need+=(python3)
+[ -x /usr/lib/nagios/plugins/check_ntp_peer ] || need+=(monitoring-plugins-standard)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: install ${need[*]} (apt-get) or run as root" >&2
@@ -29,6 +31,19 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+# NTPsec's ntpq, unpacked rather than installed: the ntpsec package conflicts with chrony.
+if [ ! -x /opt/ntpsec/usr/bin/ntpq ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "scripts/test.sh: run as root to unpack NTPsec's ntpq into /opt/ntpsec" >&2
+    exit 1
+  fi
+  debs=$(mktemp -d)
+  chmod 755 "$debs"  # apt downloads as the _apt user
+  (cd "$debs" && { apt-get download -q ntpsec python3-ntp ||
+    { apt-get update -q && apt-get download -q ntpsec python3-ntp; }; })
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" /opt/ntpsec; done
+  rm -rf "$debs"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -51,7 +52,8 @@ fn bad_datagrams_get_no_reply() {
     for version in [0, 5, 6, 7] {
         cases.push(("bad version", client_request(version, 1)));
     }
-    for mode in [0, 1, 2, 4, 5, 6, 7] {
+    // Mode 6 (ntpq) from loopback is answered: see the control tests below.
+    for mode in [0, 1, 2, 4, 5, 7] {
         let mut p = good.clone();
         p[0] = 4 << 3 | mode;
         cases.push(("wrong mode", p));
@@ -126,4 +128,155 @@ fn one_address_gets_its_limit_once_however_many_threads_and_ports() {
             .count();
         assert_eq!(answered, 8, "{from}: {answered} answered, burst 8");
     }
+}
+
+/// A mode 6 (ntpq) request, as ntpq builds it: header, data, zero padding to 4 bytes.
+fn control(opcode: u8, association: u16, data: &[u8]) -> Vec<u8> {
+    let mut p = vec![2 << 3 | 6, opcode, 0, 1, 0, 0];
+    p.extend_from_slice(&association.to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    p.extend_from_slice(data);
+    p.resize(p.len().next_multiple_of(4), 0);
+    p
+}
+
+/// Every datagram that arrives at `socket` within 300 ms of the last.
+fn replies(socket: &UdpSocket) -> Vec<Vec<u8>> {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    std::iter::from_fn(|| socket.recv(&mut buf).ok().map(|n| buf[..n].to_vec())).collect()
+}
+
+/// The error code of a single error response, or None for no answer.
+fn control_error(request: &[u8]) -> Option<u8> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(request, server()).unwrap();
+    let got = replies(&socket);
+    match &got[..] {
+        [] => None,
+        [reply] if reply.len() == 12 && reply[1] & 0xc0 == 0xc0 => Some(reply[4]),
+        other => panic!("expected one error response, got {other:?}"),
+    }
+}
+
+#[test]
+fn hostile_control_messages_get_an_error_or_nothing() {
+    needs!("root");
+    private_network();
+    let _daemon = Daemon::start(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\n[server.rate_limit]\nburst = 100000\n\
+         [[source]]\nkind = \"local\"\n",
+    );
+    let good = control(2, 0, b"stratum");
+    let with = |at: usize, value: u8| {
+        let mut p = good.clone();
+        p[at] = value;
+        p
+    };
+    // Format errors (ntpd's code 2): a count beyond the data, or beyond a fragment.
+    assert_eq!(control_error(&with(11, 200)), Some(2), "count past the end");
+    assert_eq!(control_error(&with(10, 0xff)), Some(2), "count of 65 kB");
+    let mut unpadded = good.clone();
+    unpadded.push(0);
+    assert_eq!(control_error(&unpadded), Some(2), "not padded to 4 bytes");
+    // Unknown associations (code 4) and variables (5), writes and configuration (1), and
+    // operations not served (3).
+    assert_eq!(control_error(&control(2, 0x1234, b"")), Some(4));
+    assert_eq!(control_error(&control(1, 0xffff, b"")), Some(4));
+    assert_eq!(control_error(&control(2, 0, &[b'x'; 400])), Some(5));
+    assert_eq!(control_error(&control(2, 0, &[0xff; 40])), Some(5));
+    for op in [3, 5, 6, 8, 31] {
+        assert_eq!(
+            control_error(&control(op, 0, b"leap=3")),
+            Some(1),
+            "opcode {op}"
+        );
+    }
+    for op in [0, 4, 10, 12] {
+        assert_eq!(control_error(&control(op, 0, b"")), Some(3), "opcode {op}");
+    }
+    // No answer at all: fragments out of range, responses (which could start a loop between
+    // two servers), errors, bad versions, a truncated header, mode 7.
+    for (what, p) in [
+        ("offset", with(9, 4)),
+        ("offset past the data", with(8, 0x40)),
+        ("response", with(1, 0x82)),
+        ("more", with(1, 0x22)),
+        ("error", with(1, 0x42)),
+        ("version 0", with(0, 6)),
+        ("version 7", with(0, 7 << 3 | 6)),
+        ("truncated", good[..11].to_vec()),
+        ("mode 7", with(0, 2 << 3 | 7)),
+    ] {
+        assert_eq!(control_error(&p), None, "{what}");
+    }
+    // The variables asked for, once each.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .send_to(&control(2, 0, b"stratum,stratum,refid"), server())
+        .unwrap();
+    let got = replies(&socket);
+    assert_eq!(got.len(), 1);
+    // At stratum 10 the refid is an address, as ntpd shows it.
+    assert_eq!(&got[0][12..42], b"stratum=10, refid=76.79.67.76\r");
+    assert_still_serving();
+}
+
+#[test]
+fn control_floods_and_denied_sources_get_nothing_and_are_counted() {
+    needs!("root");
+    private_network();
+    // Mode 6 for 127.0.0.1 only; time for everyone local.
+    let _daemon = Daemon::start(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\nquery_allow = [\"127.0.0.1\"]\n\
+         [web]\nlisten = [\"127.0.0.1:80\"]\n[[source]]\nkind = \"local\"\n",
+    );
+    let readstat = control(1, 0, b"");
+    // A denied source gets nothing, even for a request that would be an error: a forged
+    // request cannot aim an answer at an address outside query_allow.
+    let denied = UdpSocket::bind("127.0.0.2:0").unwrap();
+    for request in [readstat.clone(), control(8, 0, b"x"), control(2, 9, b"")] {
+        for _ in 0..100 {
+            denied.send_to(&request, server()).unwrap();
+        }
+    }
+    assert!(replies(&denied).is_empty());
+    // A flood from an allowed source is answered up to its burst (16), then not at all.
+    let allowed = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..100 {
+        allowed.send_to(&readstat, server()).unwrap();
+    }
+    let answered = replies(&allowed);
+    assert!(
+        (16..=20).contains(&answered.len()),
+        "{} answers to 100 requests",
+        answered.len()
+    );
+    assert!(answered.iter().all(|a| a.len() <= 480));
+    // Time keeps being served, to both.
+    assert_still_serving();
+    assert!(exchange_from("127.0.0.2:0", server(), &client_request(4, 1)).is_some());
+    // The drops are counted in the metrics (some of a flood may be lost before the server
+    // sees it, so not all).
+    let metric = |outcome: &str| {
+        let text = http_get("127.0.0.1:80", "/metrics");
+        let needle = format!("outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.split_once(&needle).map(|(_, n)| n.trim().parse::<u64>()))
+            .and_then(Result::ok)
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric("control_denied") < 100 || metric("control_rate_limited") < 50 {
+        assert!(
+            Instant::now() < deadline,
+            "drops not counted in the metrics:\n{}",
+            http_get("127.0.0.1:80", "/metrics")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(metric("control_answered") >= 16);
 }

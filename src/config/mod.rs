@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub listen: Vec<SocketAddr>,
     pub access: AccessList,
     pub deny_action: Refusal,
+    /// Who may ask mode 6 (ntpq, check_ntp_peer) questions.
+    pub query_allow: Vec<Cidr>,
     pub rate_limit: RateLimitConfig,
     pub keys_file: Option<PathBuf>,
     /// Key ids accepted from clients; `None` trusts every key in the keys file.
@@ -292,6 +294,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<Key
     let allow = sec.array_or(errs, "allow", LOCAL_NETWORKS, cidr);
     let deny = sec.array_or(errs, "deny", "[]", cidr);
     let deny_action = refusal(&mut sec, errs, "deny_action", Refusal::Ignore);
+    let query_allow = sec.array_or(errs, "query_allow", r#"["127.0.0.0/8", "::1/128"]"#, cidr);
     let rate_limit = read_rate_limit(sec.table(errs, "rate_limit"), errs);
     let mut keys = None;
     let keys_file = sec.path(errs, "keys_file", |p| {
@@ -330,6 +333,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<Key
         listen,
         access: AccessList { allow, deny },
         deny_action,
+        query_allow,
         rate_limit,
         keys_file,
         trusted_keys,
@@ -397,6 +401,19 @@ mod tests {
     }
 
     #[test]
+    fn query_allow_is_loopback_by_default_and_its_errors_are_positioned() {
+        let c = parse("").unwrap();
+        let shown: Vec<String> = c.server.query_allow.iter().map(|c| c.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.0/8", "::1/128"]);
+        let c = parse("[server]\nquery_allow = [\"192.0.2.7\"]\n").unwrap();
+        assert_eq!(c.server.query_allow[0].to_string(), "192.0.2.7/32");
+        assert_eq!(
+            errors("[server]\nquery_allow = [\"::1\", \"10.0.0.0/33\"]\n"),
+            ["t.toml:2:23: `server.query_allow[1]`: prefix length `33` is not a number from 0 to 32"]
+        );
+    }
+
+    #[test]
     fn a_file_naming_only_a_source_works() {
         let c = parse("[[source]]\nkind = \"local\"\n").unwrap();
         assert_eq!(
@@ -440,7 +457,7 @@ verbose = true
                 "t.toml:3:9: `server.allow`: expected an array, found string",
                 "t.toml:4:9: `server.deny[0]`: prefix length `40` is not a number from 0 to 32",
                 "t.toml:5:1: `server.colour`: unknown key, expected one of: listen, allow, deny, deny_action, \
-                 rate_limit, keys_file, trusted_keys, require_auth, threads",
+                 query_allow, rate_limit, keys_file, trusted_keys, require_auth, threads",
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",

@@ -11,8 +11,8 @@ use crate::clock::system::realtime_now;
 use crate::clock::{Actuator, Adjustment};
 use crate::config::{ActuatorKind, Config};
 use crate::discipline::leapfile::{self, LeapTable};
-use crate::discipline::statsfiles::{peer_status_word, PeerSelect, StatsFiles};
-use crate::discipline::{driftfile, Discipline, Standing};
+use crate::discipline::statsfiles::{peer_status_word, StatsFiles};
+use crate::discipline::{driftfile, Discipline};
 use crate::time::Realtime;
 use crate::web::status::DriverStatus;
 
@@ -117,13 +117,7 @@ impl DisciplinedClock {
             let (Some(offset), Some(jitter)) = (r.offset, r.jitter) else {
                 continue;
             };
-            let select = match r.state {
-                Standing::Selected => PeerSelect::SysPeer,
-                Standing::Candidate => PeerSelect::Candidate,
-                Standing::Falseticker => PeerSelect::Falsetick,
-                Standing::Noselect | Standing::Unreachable => PeerSelect::Reject,
-            };
-            let status = peer_status_word(select, r.reach != 0);
+            let status = peer_status_word(r.state.peer_select(), r.reach != 0);
             let dispersion = r.error.unwrap_or(0.0);
             written = written
                 .and(stats.peer_stats(now, &r.name, status, offset, 0.0, dispersion, jitter));

@@ -2,6 +2,7 @@
 //! handles signals (SIGHUP reloads, SIGTERM and SIGINT stop).
 
 mod clock;
+mod control;
 mod sources;
 
 use std::io::IsTerminal;
@@ -23,6 +24,7 @@ use crate::config::{Config, ServerConfig};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::Sample;
 use crate::server::acl::AccessList;
+use crate::server::control::ControlView;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
@@ -75,6 +77,10 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
         keys,
         trusted_keys: config.trusted_keys.clone(),
         require_auth: config.require_auth,
+        query_access: AccessList {
+            allow: config.query_allow.clone(),
+            deny: Vec::new(),
+        },
     })
 }
 
@@ -199,6 +205,7 @@ impl Daemon {
             clock: ArcSwap::from_pointee(clock.discipline.state(realtime_now())),
             policy: ArcSwap::from_pointee(policy(&config.server)?),
             stats: ServerStats::default(),
+            control: ArcSwap::from_pointee(ControlView::default()),
         });
         let server =
             NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
@@ -242,6 +249,8 @@ impl Daemon {
             drivers.view(),
             &self.shared.stats,
         );
+        let view = control::view(&status.sources, drivers.view(), &self.clock.discipline, now);
+        self.shared.control.store(Arc::new(view));
         self.clock.write_stats(now, drivers.view());
         log_alarms(&self.status.load().alarms, &status.alarms);
         self.status.store(Arc::new(status));

@@ -3,6 +3,7 @@
 
 use super::guard::PendingJump;
 use super::select::Verdict;
+use super::statsfiles::PeerSelect;
 use super::{ClockState, Discipline};
 use crate::alarm::{Alarm, AlarmKind, CLOCK};
 use crate::config::SourceKind;
@@ -32,6 +33,16 @@ impl Standing {
             Standing::Falseticker => "x",
             Standing::Noselect => "-",
             Standing::Unreachable => "?",
+        }
+    }
+
+    /// ntpd's select code for this standing (peerstats, ntpq's status words).
+    pub fn peer_select(self) -> PeerSelect {
+        match self {
+            Standing::Selected => PeerSelect::SysPeer,
+            Standing::Candidate => PeerSelect::Candidate,
+            Standing::Falseticker => PeerSelect::Falsetick,
+            Standing::Noselect | Standing::Unreachable => PeerSelect::Reject,
         }
     }
 }

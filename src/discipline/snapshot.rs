@@ -3,7 +3,7 @@
 
 use crate::clock::change::ClockChanges;
 use crate::time::Leap;
-use crate::time::Realtime;
+use crate::time::{NtpTimestamp, Realtime};
 
 use crate::clock::PHI;
 
@@ -164,6 +164,30 @@ impl ClockSnapshot {
     pub fn numbering_offset(&self, at: Realtime) -> Option<f64> {
         (self.synchronised && self.numbering && self.root_dispersion < 0.1)
             .then(|| self.correction.apply(at).seconds_since(at))
+    }
+
+    /// The leap indicator clients are told: unsynchronised (3) until a reference is usable.
+    pub fn served_leap(&self) -> Leap {
+        match self.synchronised {
+            true => self.leap,
+            false => Leap::Unsynchronised,
+        }
+    }
+
+    /// The stratum clients are told: 16 (unusable) until a reference is usable.
+    pub fn served_stratum(&self) -> u8 {
+        match self.synchronised {
+            true => self.stratum,
+            false => 16,
+        }
+    }
+
+    /// The reference timestamp clients are told: zero until a reference is usable.
+    pub fn served_reference(&self) -> NtpTimestamp {
+        match self.synchronised {
+            true => self.reference_time.to_ntp(),
+            false => NtpTimestamp::ZERO,
+        }
     }
 
     /// Root dispersion at `now`: the bound grows since the reference time.

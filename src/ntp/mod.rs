@@ -1,7 +1,8 @@
 //! What the NTP server and the upstream client share: the packet codec (RFC 5905 header,
-//! RFC 7822 extension fields and MAC), symmetric-key MACs and keys files, and the batched UDP
-//! sockets with kernel timestamps.
+//! RFC 7822 extension fields and MAC), the control message (mode 6) codec, symmetric-key MACs
+//! and keys files, and the batched UDP sockets with kernel timestamps.
 
+pub mod control;
 pub mod keys;
 pub mod mac;
 pub mod packet;

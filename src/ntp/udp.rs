@@ -370,6 +370,34 @@ impl SendBatch {
     }
 }
 
+/// Sends one datagram to `peer`, from the address its request was sent to.
+pub fn send_one(socket: &UdpSocket, data: &[u8], peer: &Peer) -> io::Result<()> {
+    let mut peer = *peer;
+    let mut control = Control([0u8; 64]);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: all-zero is a valid msghdr; every pointer set below outlives the call.
+    let mut h: libc::msghdr = unsafe { zeroed() };
+    h.msg_name = (&mut peer.addr as *mut libc::sockaddr_storage).cast();
+    h.msg_namelen = peer.addr_len;
+    h.msg_iov = &mut iov;
+    h.msg_iovlen = 1;
+    let control_len = write_source(&mut control, peer.local);
+    if control_len > 0 {
+        h.msg_control = control.0.as_mut_ptr().cast();
+        h.msg_controllen = control_len;
+    }
+    // SAFETY: the header points at live buffers; sendmsg only reads the data.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &h, 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Writes a PKTINFO control message so the reply leaves from the address the request was sent
 /// to (a wildcard socket on a host with several addresses would otherwise pick by route).
 fn write_source(buf: &mut Control<64>, local: Option<LocalAddr>) -> usize {

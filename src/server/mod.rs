@@ -2,6 +2,7 @@
 //! SO_REUSEPORT), each reading the latest clock snapshot and policy without locks.
 
 pub mod acl;
+pub mod control;
 pub mod ratelimit;
 pub mod respond;
 pub mod stats;
@@ -18,7 +19,8 @@ use arc_swap::ArcSwap;
 
 use crate::clock::system::realtime_now;
 use crate::discipline::snapshot::ClockSnapshot;
-use crate::ntp::udp::{self, RecvBatch, SendBatch, BATCH};
+use crate::ntp::udp::{self, Received, RecvBatch, SendBatch, BATCH};
+use control::ControlView;
 use ratelimit::RateLimiter;
 use respond::{Decision, Policy, Reply};
 use stats::{Outcome, ServerStats};
@@ -31,6 +33,8 @@ pub struct Shared {
     pub clock: ArcSwap<ClockSnapshot>,
     pub policy: ArcSwap<Policy>,
     pub stats: ServerStats,
+    /// The sources and the loop, for mode 6 (ntpq) answers: published once a second.
+    pub control: ArcSwap<ControlView>,
 }
 
 pub struct NtpServer {
@@ -138,12 +142,23 @@ fn new_limiter(policy: &Policy) -> Option<RateLimiter> {
         .then(|| RateLimiter::new(policy.limits))
 }
 
+/// Mode 6 clients: monitoring hosts, a few. The limiter always applies to them, with the NTP
+/// limits but no leak, since a control answer is larger than its request.
+fn control_limits(policy: &Policy) -> ratelimit::Params {
+    ratelimit::Params {
+        max_clients: 256,
+        leak: 0.0,
+        ..policy.limits
+    }
+}
+
 fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
     let mut recv = RecvBatch::default();
     let mut send = Box::<SendBatch>::default();
     let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(BATCH);
     let mut policy = shared.policy.load_full();
     let mut limiter = new_limiter(&policy);
+    let mut control_limiter = RateLimiter::new(control_limits(&policy));
     while !stop.load(Ordering::Relaxed) {
         let n = match recv.recv(&socket) {
             Ok(n) => n,
@@ -177,9 +192,23 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
                 }
                 _ => new_limiter(&policy),
             };
+            control_limiter.set_params(control_limits(&policy));
         }
         for i in 0..n {
             let r = recv.get(i);
+            if control::is_control(r.data) {
+                let view = shared.control.load();
+                answer_control(
+                    &socket,
+                    &r,
+                    shared,
+                    &clock,
+                    &view,
+                    &policy,
+                    &mut control_limiter,
+                );
+                continue;
+            }
             let outcome = match r.peer.socket_addr() {
                 Some(from) if from.port() != 0 => {
                     shared.stats.clients.observe(from.ip());
@@ -219,5 +248,33 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
                 shared.stats.count(Outcome::DropSendFailed);
             }
         }
+    }
+}
+
+/// Answers a mode 6 request (rare, a few fragments) at once rather than through the batch.
+fn answer_control(
+    socket: &UdpSocket,
+    r: &Received,
+    shared: &Shared,
+    clock: &ClockSnapshot,
+    view: &ControlView,
+    policy: &Policy,
+    limiter: &mut RateLimiter,
+) {
+    let Some(from) = r.peer.socket_addr().filter(|a| a.port() != 0) else {
+        return shared.stats.count(Outcome::DropBadSource);
+    };
+    let now = r.rx.unwrap_or_else(realtime_now);
+    match control::respond(r.data, from.ip(), now, clock, view, policy, limiter) {
+        control::Decision::Reply(fragments, outcome) => {
+            shared.stats.count(outcome);
+            for f in &fragments {
+                if let Err(e) = udp::send_one(socket, f, &r.peer) {
+                    tracing::debug!(error = %e, "control reply not sent");
+                    shared.stats.count(Outcome::DropSendFailed);
+                }
+            }
+        }
+        control::Decision::Drop(outcome) => shared.stats.count(outcome),
     }
 }

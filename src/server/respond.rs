@@ -40,6 +40,8 @@ pub struct Policy {
     /// Key ids clients may use; `None` trusts every key in `keys`.
     pub trusted_keys: Option<Vec<u32>>,
     pub require_auth: bool,
+    /// Who may ask mode 6 (ntpq) questions; everyone else gets no answer at all.
+    pub query_access: AccessList,
 }
 
 impl Policy {
@@ -48,7 +50,7 @@ impl Policy {
         self.rate_limit || self.deny_action == Refusal::Kiss
     }
 
-    fn trusts(&self, key_id: u32) -> bool {
+    pub(super) fn trusts(&self, key_id: u32) -> bool {
         self.trusted_keys
             .as_ref()
             .is_none_or(|ids| ids.contains(&key_id))
@@ -152,28 +154,16 @@ fn build(
 ) -> Decision {
     let served_rx = clock.correction.apply(rx);
     let mut header = Header {
-        leap: if clock.synchronised {
-            clock.leap
-        } else {
-            Leap::Unsynchronised
-        },
+        leap: clock.served_leap(),
         version: req.version,
         mode: MODE_SERVER,
-        stratum: if clock.synchronised {
-            clock.stratum
-        } else {
-            16
-        },
+        stratum: clock.served_stratum(),
         poll: req.poll.clamp(MIN_POLL, MAX_POLL),
         precision: clock.precision,
         root_delay: NtpShort::from_secs_f64(clock.root_delay),
         root_dispersion: NtpShort::from_secs_f64(clock.root_dispersion_at(served_rx)),
         refid: clock.refid,
-        reference: if clock.synchronised {
-            clock.reference_time.to_ntp()
-        } else {
-            NtpTimestamp::ZERO
-        },
+        reference: clock.served_reference(),
         origin: req.transmit,
         receive: served_rx.to_ntp(),
         transmit: NtpTimestamp::ZERO,
@@ -232,17 +222,19 @@ pub fn finish(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::ntp::mac::Algorithm;
     use crate::ntp::packet::MODE_CLIENT;
     use crate::server::acl::Cidr;
     use proptest::prelude::*;
 
-    const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
+    pub(in crate::server) const KEYS: &str =
+        "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
                         3 AES128 HEX:000102030405060708090a0b0c0d0e0f\n4 SHA256 sha256secret\n";
 
-    fn policy() -> Policy {
+    /// Serves everyone, rate limit off; the tests of `control` share it.
+    pub(in crate::server) fn policy() -> Policy {
         Policy {
             access: AccessList {
                 allow: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
@@ -262,10 +254,14 @@ mod tests {
             keys: KeyStore::parse(KEYS).unwrap(),
             trusted_keys: None,
             require_auth: false,
+            query_access: AccessList {
+                allow: vec!["127.0.0.0/8".parse().unwrap()],
+                deny: vec![],
+            },
         }
     }
 
-    fn clock() -> ClockSnapshot {
+    pub(in crate::server) fn clock() -> ClockSnapshot {
         ClockSnapshot {
             synchronised: true,
             leap: Leap::Insert,

@@ -30,10 +30,18 @@ pub enum Outcome {
     DropBadSource,
     /// A built reply the kernel refused to send; it is also counted under its reply outcome.
     DropSendFailed,
+    /// A mode 6 (ntpq) request answered with data.
+    ControlAnswered,
+    /// A mode 6 request answered with an error (unknown association or variable, a write).
+    ControlError,
+    /// A mode 6 request from outside `query_allow`: never answered.
+    DropControlDenied,
+    /// A mode 6 request over the client's rate: never answered.
+    DropControlRateLimited,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 15] = [
+    pub const ALL: [Outcome; 19] = [
         Outcome::Served,
         Outcome::ServedAuthenticated,
         Outcome::CryptoNak,
@@ -49,6 +57,10 @@ impl Outcome {
         Outcome::DropAuthRequired,
         Outcome::DropBadSource,
         Outcome::DropSendFailed,
+        Outcome::ControlAnswered,
+        Outcome::ControlError,
+        Outcome::DropControlDenied,
+        Outcome::DropControlRateLimited,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +80,10 @@ impl Outcome {
             Outcome::DropAuthRequired => "auth_required",
             Outcome::DropBadSource => "bad_source",
             Outcome::DropSendFailed => "send_failed",
+            Outcome::ControlAnswered => "control_answered",
+            Outcome::ControlError => "control_error",
+            Outcome::DropControlDenied => "control_denied",
+            Outcome::DropControlRateLimited => "control_rate_limited",
         }
     }
 }

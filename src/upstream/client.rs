@@ -113,6 +113,8 @@ pub struct Client {
     filter: ClockFilter,
     /// When the last measurement given as a sample arrived: each is given once.
     last_given: Option<Realtime>,
+    /// The server's own refid in its last usable reply (what ntpq shows for it).
+    server_refid: Option<[u8; 4]>,
 }
 
 /// The refid that names an upstream server (RFC 5905): its IPv4 address, or the first four
@@ -148,6 +150,7 @@ impl Client {
             denied: false,
             filter: ClockFilter::default(),
             last_given: None,
+            server_refid: None,
         }
     }
 
@@ -159,6 +162,7 @@ impl Client {
             self.filter.clear();
             self.pending = None;
             self.consistent = 0;
+            self.server_refid = None;
         }
     }
 
@@ -179,6 +183,11 @@ impl Client {
 
     pub fn poll(&self) -> i8 {
         self.poll
+    }
+
+    /// The server's own refid, once it has answered while synchronised.
+    pub fn server_refid(&self) -> Option<[u8; 4]> {
+        self.server_refid
     }
 
     pub fn reach(&self) -> u8 {
@@ -277,6 +286,7 @@ impl Client {
         if h.leap == Leap::Unsynchronised || h.stratum >= 16 {
             return Err(Rejected::Unsynchronised);
         }
+        self.server_refid = Some(h.refid);
         let m = measure(&h, pending.sent, t4)?;
         let server_distance = h.root_delay.as_secs_f64() / 2.0 + h.root_dispersion.as_secs_f64();
         let distance = server_distance + m.delay / 2.0 + m.dispersion;
@@ -492,6 +502,8 @@ mod tests {
             (s.stratum, s.refid, s.leap),
             (2, [192, 0, 2, 7], Leap::None)
         );
+        // The sample names the server; ntpq is shown the server's own reference.
+        assert_eq!(c.server_refid(), Some([10, 0, 0, 1]));
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub struct NtpStatus {
     pub dropped: u64,
     /// The server sent DENY or RSTR: it is no longer polled.
     pub denied: bool,
+    /// The server's own refid, from its last usable reply.
+    pub server_refid: Option<[u8; 4]>,
 }
 
 /// Polls until dropped.
@@ -247,6 +249,7 @@ fn publish(status: &mut NtpStatus, client: &Client, published: &ArcSwap<NtpStatu
     status.reach = client.reach();
     status.unanswered = client.unanswered();
     status.poll = client.poll();
+    status.server_refid = client.server_refid();
     let best = client.best();
     status.offset = best.map(|b| b.measurement.offset);
     status.delay = best.map(|b| b.measurement.delay);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_pitime");
 
 /// Skips the calling test, with the reason, unless this machine has what it needs: `"root"`
-/// (a private network namespace) or commands (the Debian peers). `cargo test` as any user runs
+/// (a private network namespace) or commands (the Debian peers), on PATH or by absolute path. `cargo test` as any user runs
 /// the rest; `scripts/test.sh` installs the peers, runs as root and sets `PITIME_TEST_ALL`, under
 /// which a missing need fails the test instead of skipping it.
 #[macro_export]
@@ -41,6 +41,8 @@ pub fn missing(needs: &[&str]) -> Option<String> {
         .filter(|need| match **need {
             // SAFETY: geteuid has no side effects.
             "root" => (unsafe { libc::geteuid() }) != 0,
+            // A tool off PATH, such as ntpq unpacked into /opt/ntpsec.
+            path if path.starts_with('/') => !Path::new(path).is_file(),
             command => !on_path(command),
         })
         .map(|need| match *need {
@@ -282,4 +284,22 @@ pub fn stratum_refid(reply: &[u8]) -> (u8, [u8; 4]) {
 pub fn file_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The body of `GET path` from `addr`, or an empty string if nothing answers there (yet).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    if s.write_all(request.as_bytes()).is_ok() {
+        let _ = s.read_to_string(&mut answer);
+    }
+    answer
+        .split_once("\r\n\r\n")
+        .map_or("", |x| x.1)
+        .to_string()
 }
