@@ -44,6 +44,10 @@ pub fn ntp_request(data: &[u8]) {
         keys: KeyStore::parse(KEYS).expect("the fuzz keys parse"),
         trusted_keys: None,
         require_auth: false,
+        query_access: AccessList {
+            allow: Vec::new(),
+            deny: Vec::new(),
+        },
     };
     let clock = ClockSnapshot {
         synchronised: true,
