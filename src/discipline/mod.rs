@@ -362,6 +362,14 @@ impl Discipline {
         }
         self.pass_leap(now);
         self.select(now);
+        // The followed sources change between samples too (one falls silent and another, polled
+        // every few minutes, is followed alone): what the clock serves as its reference (refid,
+        // stratum, root delay, leap) changes with them, not at the next sample.
+        if self.reference.is_some() {
+            if let Some(followed) = self.followed() {
+                self.reference = Some(followed.reference);
+            }
+        }
         if !self.steers() {
             return Vec::new();
         }
@@ -626,6 +634,32 @@ mod tests {
         );
         let served = d.state(at(20.0)).correction.apply(at(20.0));
         assert!((served.seconds_since(at(20.0)) - 0.1).abs() < 1e-4);
+    }
+
+    #[test]
+    fn the_reference_served_follows_the_selection_between_samples() {
+        let mut d = discipline(
+            "[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"ntp\"\nserver = \"192.0.2.1\"\n",
+        );
+        let upstream = |t: f64| Sample {
+            stratum: 2,
+            ..sample(t, 0.1, 1e-3, &[192, 0, 2, 1])
+        };
+        for t in 0..=20 {
+            let t = f64::from(t);
+            d.add_sample(0, sample(t, 0.1, 10e-6, b"PPS\0"), at(t));
+            if t % 16.0 == 0.0 {
+                d.add_sample(1, upstream(t), at(t));
+            }
+            d.tick(at(t));
+        }
+        assert_eq!(d.state(at(20.0)).refid, *b"PPS\0");
+        // The receiver falls silent; the upstream server's next poll is due at 32 s.
+        for t in 21..=30 {
+            d.tick(at(f64::from(t)));
+        }
+        let s = d.state(at(30.0));
+        assert_eq!((s.refid, s.stratum), ([192, 0, 2, 1], 3));
     }
 
     #[test]
