@@ -2,10 +2,14 @@
 //! `fuzz/` (cargo-fuzz) call them, and `tests/fuzz_corpus.rs` replays every saved input through
 //! them on the stable compiler. Each checks the promise its parser makes beyond not panicking.
 
+use std::net::IpAddr;
+
 use crate::clock::change::ClockChange;
 use crate::config::Config;
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::discipline::statsfiles::PeerSelect;
 use crate::discipline::{driftfile, leapfile};
+use crate::ntp::control::MAX_FRAGMENT;
 use crate::ntp::keys::KeyStore;
 use crate::ntp::packet::MAX_REPLY_LEN;
 use crate::refclock::dcf77::decoder::Dcf77Decoder;
@@ -14,6 +18,7 @@ use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use crate::refclock::gps::nmea::LineReader;
 use crate::refclock::gps::ubx::FrameReader;
 use crate::server::acl::AccessList;
+use crate::server::control::{self, Association, ControlView, LoopView, Origin};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
 use crate::time::{Leap, Realtime};
@@ -22,13 +27,14 @@ use crate::time::{Leap, Realtime};
 const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
                     3 AES128 HEX:000102030405060708090a0b0c0d0e0f\n4 SHA256 sha256secret\n";
 
-/// An NTP request through the responder, twice from one address (the second meets the rate
-/// limiter): never a reply larger than the request (no amplification).
-pub fn ntp_request(data: &[u8]) {
-    let policy = Policy {
+/// Who may ask: everyone but 192.0.2.128/25 for time, 192.0.2.0/26 for mode 6; every MAC
+/// algorithm; rate limits that the second of two requests meets.
+fn policy() -> Policy {
+    let cidr = |text: &str| text.parse().expect("a network");
+    Policy {
         access: AccessList {
-            allow: vec!["0.0.0.0/0".parse().expect("a network")],
-            deny: vec!["192.0.2.128/25".parse().expect("a network")],
+            allow: vec![cidr("0.0.0.0/0")],
+            deny: vec![cidr("192.0.2.128/25")],
         },
         deny_action: Refusal::Kiss,
         limits: ratelimit::Params {
@@ -45,40 +51,99 @@ pub fn ntp_request(data: &[u8]) {
         trusted_keys: None,
         require_auth: false,
         query_access: AccessList {
-            allow: Vec::new(),
+            allow: vec![cidr("192.0.2.0/26")],
             deny: Vec::new(),
         },
-    };
-    let clock = ClockSnapshot {
+    }
+}
+
+fn clock() -> ClockSnapshot {
+    ClockSnapshot {
         synchronised: true,
         leap: Leap::Insert,
         stratum: 1,
         refid: *b"PPS\0",
         reference_time: Realtime::from_timespec(1_800_000_000, 0),
         ..ClockSnapshot::unsynchronised(-20)
-    };
+    }
+}
+
+const RX: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);
+
+/// The client a datagram comes from: its first byte picks the last of 192.0.2.x, allowed to ask
+/// for time or not, for mode 6 or not.
+fn peer(data: &[u8]) -> IpAddr {
+    [192, 0, 2, data.first().copied().unwrap_or(0)].into()
+}
+
+/// An NTP request through the responder, twice from one address (the second meets the rate
+/// limiter): never a reply larger than the request (no amplification).
+pub fn ntp_request(data: &[u8]) {
+    let (policy, clock) = (policy(), clock());
     let mut limiter = RateLimiter::new(policy.limits);
-    let rx = Realtime::from_timespec(1_800_000_010, 0);
-    // The first byte of the input picks the client: allowed, or in the denied network.
-    let peer = [192, 0, 2, data.first().copied().unwrap_or(0)].into();
     for _ in 0..2 {
         let mut out = [0u8; MAX_REPLY_LEN];
         let decision = respond(
             data,
-            peer,
-            rx,
+            peer(data),
+            RX,
             &clock,
             &policy,
             Some(&mut limiter),
             &mut out,
         );
         if let Decision::Reply(reply) = decision {
-            let len = finish(&reply, &mut out, rx, &clock, &policy);
+            let len = finish(&reply, &mut out, RX, &clock, &policy);
             assert!(
                 len <= data.len(),
                 "{len}-byte reply to {} bytes",
                 data.len()
             );
+        }
+    }
+}
+
+/// A mode 6 (ntpq) request through the control responder, twice from one address, with a
+/// reference clock and an unreachable server to tell of: nothing to an address outside
+/// `query_allow`, never more than the bounded fragments.
+pub fn ntp_control(data: &[u8]) {
+    let (policy, clock) = (policy(), clock());
+    let association = |id, origin, selection| Association {
+        id,
+        name: format!("source{id}"),
+        origin,
+        selection,
+        reach: 0o377,
+        stratum: 0,
+        refid: "PPS".into(),
+        poll: 4,
+        offset: Some(-12.5e-6),
+        jitter: Some(2e-6),
+        delay: None,
+        dispersion: Some(1e-6),
+        last_sample: Some(RX),
+    };
+    let pps = Origin::Refclock {
+        driver: 20,
+        unit: 0,
+        source: control::source::PPS,
+    };
+    let server = Origin::Server(Some(([192, 0, 2, 200], 123).into()));
+    let view = ControlView {
+        associations: vec![
+            association(1, pps, PeerSelect::SysPeer),
+            association(2, server, PeerSelect::Reject),
+        ],
+        loop_view: Some(LoopView::default()),
+    };
+    let mut limiter = RateLimiter::new(policy.limits);
+    let peer = peer(data);
+    for _ in 0..2 {
+        let decision = control::respond(data, peer, RX, &clock, &view, &policy, &mut limiter);
+        if let control::Decision::Reply(fragments, _) = decision {
+            assert!(policy.query_access.permits(peer), "an answer to {peer}");
+            assert!(fragments.len() <= control::MAX_FRAGMENTS);
+            assert!(fragments.iter().all(|f| f.len() <= MAX_FRAGMENT));
         }
     }
 }
@@ -169,8 +234,9 @@ pub fn drift_file(data: &[u8]) {
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, for the corpus regression test.
-pub const TARGETS: [Target; 8] = [
+pub const TARGETS: [Target; 9] = [
     ("ntp_request", ntp_request),
+    ("ntp_control", ntp_control),
     ("nmea", nmea),
     ("ubx", ubx),
     ("dcf77_edges", dcf77_edges),
