@@ -151,3 +151,122 @@ fn replay_prints_each_verdict_as_json() {
          {\"sentence\":\"RMC\",\"valid\":false,\"reason\":\"bad checksum\"}\n"
     );
 }
+
+/// A receiver of our own on a pseudo-terminal: a megabyte without a newline, NUL bytes and
+/// line noise (a wrong baud rate) before good sentences are counted and then the time is
+/// trusted; when the terminal vanishes the port is reopened quietly, the failure logged once.
+/// Needs no root: free ports, no network namespace.
+#[test]
+fn serial_garbage_is_counted_and_a_vanished_tty_is_reopened_quietly() {
+    let (mut master, tty) = pseudo_terminal();
+    // The device by a name of its own, as udev names a USB receiver: the name goes with it.
+    let dir = TempDir::new("tty");
+    let device = dir.path("gps");
+    std::os::unix::fs::symlink(&tty, &device).unwrap();
+    let device = device.display();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .to_string()
+    };
+    let web = free();
+    let daemon = Daemon::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = [\"{web}\"]\n\
+         [[source]]\nkind = \"gps\"\ndevice = \"{device}\"\npps = \"\"\n"
+    ));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            use std::io::Write;
+            let mut noise: Vec<u8> = vec![b'x'; 1 << 20];
+            noise.extend([0u8; 4096]);
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            noise.extend((0..4096).map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            }));
+            noise.extend(b"\r\n");
+            master.write_all(&noise).unwrap();
+            // Then a good RMC at the start of every second.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = now();
+                std::thread::sleep(Duration::from_secs_f64(t.ceil() - t));
+                let s = t.ceil() as i64;
+                let (y, mo, d) = pitime::time::civil_from_days(s.div_euclid(86400));
+                let body = format!(
+                    "GPRMC,{:02}{:02}{:02}.00,A,4807.038,N,01131.000,E,0.0,0.0,{d:02}{mo:02}{:02},,,A",
+                    s.rem_euclid(86400) / 3600,
+                    s.rem_euclid(3600) / 60,
+                    s.rem_euclid(60),
+                    y % 100
+                );
+                let line = pitime::refclock::gps::nmea::sentence(&body);
+                if master.write_all(line.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            master
+        }
+    });
+    let gps =
+        || pitime::web::client::status(web.parse().unwrap()).unwrap_or_default()["gps"][0].clone();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let g = gps();
+        if g["lines_dropped"].as_u64() >= Some(1)
+            && g["bad_frames"].as_u64() >= Some(1)
+            && g["trusted"] == true
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{g}\n{}", daemon.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The terminal vanishes: the port is retried every second, the failure logged once.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(writer.join().unwrap());
+    std::fs::remove_file(dir.path("gps")).unwrap();
+    // A hung-up terminal reads as silence: the port is opened again after 10 s of it.
+    daemon.wait_for_log_within("cannot open the receiver", 1, Duration::from_secs(20));
+    // A bounded window for something that must not happen: three more tries.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        daemon.log().matches("cannot open the receiver").count(),
+        1,
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+/// A pseudo-terminal: its master side, and the path of its slave side (closed here).
+fn pseudo_terminal() -> (std::fs::File, String) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors; the name, termios and winsize are optional.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    let path = std::fs::read_link(format!("/proc/self/fd/{slave}")).unwrap();
+    // SAFETY: both descriptors are new and owned here.
+    let (master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    };
+    drop(slave);
+    (master, path.display().to_string())
+}

@@ -272,6 +272,11 @@ pub fn render(s: &Status, now: Realtime) -> String {
         "Lines with a bad checksum or bytes.",
     );
     m.family(
+        "pitime_gps_lines_dropped_total",
+        "counter",
+        "Serial lines cut off: too long, or never ended (a wrong baud rate, noise).",
+    );
+    m.family(
         "pitime_gps_jumps_rejected_total",
         "counter",
         "Times rejected for disagreeing with the trusted time.",
@@ -286,6 +291,7 @@ pub fn render(s: &Status, now: Realtime) -> String {
         );
         m.sample("pitime_gps_pps_samples_total", &l, g.pps_samples as f64);
         m.sample("pitime_gps_bad_frames_total", &l, g.bad_frames as f64);
+        m.sample("pitime_gps_lines_dropped_total", &l, g.lines_dropped as f64);
         m.sample(
             "pitime_gps_jumps_rejected_total",
             &l,

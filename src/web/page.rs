@@ -165,10 +165,11 @@ fn gps(o: &mut String, g: &GpsView) {
     }
     let _ = write!(
         o,
-        r#"</table></div><div style="width:240px">{}</div></div><p class="label">sentences {} · bad {} · rejected times {} · PPS samples {} · NMEA samples {} · bad pulses {} · jumps rejected {} · reconnects {}</p>"#,
+        r#"</table></div><div style="width:240px">{}</div></div><p class="label">sentences {} · bad {} · lines dropped {} · rejected times {} · PPS samples {} · NMEA samples {} · bad pulses {} · jumps rejected {} · reconnects {}</p>"#,
         sky_plot(&g.satellites),
         g.sentences,
         g.bad_frames,
+        g.lines_dropped,
         g.rejected_times,
         g.pps_samples,
         g.nmea_samples,

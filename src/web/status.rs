@@ -90,6 +90,8 @@ pub struct GpsView {
     pub last_pulse_ago: Option<f64>,
     pub sentences: u64,
     pub bad_frames: u64,
+    /// Lines cut off: too long, or never ended (a wrong baud rate, noise).
+    pub lines_dropped: u64,
     pub rejected_times: u64,
     pub pps_samples: u64,
     pub nmea_samples: u64,
@@ -322,6 +324,7 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
         last_pulse_ago: ago(now, g.last_pulse),
         sentences: r.counters.sentences,
         bad_frames: r.counters.bad_frames,
+        lines_dropped: g.lines_dropped,
         rejected_times: r.counters.rejected,
         pps_samples: g.clock.pps_samples,
         nmea_samples: g.clock.nmea_samples,
