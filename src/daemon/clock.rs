@@ -11,8 +11,9 @@ use crate::clock::system::realtime_now;
 use crate::clock::{Actuator, Adjustment};
 use crate::config::{ActuatorKind, Config};
 use crate::discipline::leapfile::{self, LeapTable};
-use crate::discipline::statsfiles::{peer_status_word, StatsFiles};
+use crate::discipline::statsfiles::StatsFiles;
 use crate::discipline::{driftfile, Discipline};
+use crate::ntp::control::peer_status_word;
 use crate::time::Realtime;
 use crate::web::status::DriverStatus;
 

@@ -3,10 +3,10 @@
 
 use super::guard::PendingJump;
 use super::select::Verdict;
-use super::statsfiles::PeerSelect;
 use super::{ClockState, Discipline};
 use crate::alarm::{Alarm, AlarmKind, CLOCK};
 use crate::config::SourceKind;
+use crate::ntp::control::PeerSelect;
 use crate::time::Realtime;
 
 /// How a source stands in the selection, as `chronyc sources` shows it.

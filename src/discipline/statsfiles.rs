@@ -77,7 +77,7 @@ pub fn loop_line(
 }
 
 /// A peerstats line (with its newline). ntpd prints the status with `%x`; a word with the
-/// configured bit set (see [`peer_status_word`]) has four digits either way.
+/// configured bit set (see [`peer_status_word`](crate::ntp::control::peer_status_word)) has four digits either way.
 pub fn peer_line(
     at: Realtime,
     source: &str,
@@ -102,40 +102,6 @@ pub fn clock_line(at: Realtime, source: &str, text: &str) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     format!("{} {} {text}\n", stamp(at), field(source))
-}
-
-/// How the selection judged a source: the select field of ntpd's peer status word, the tally
-/// character ntpq prints before each peer in brackets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PeerSelect {
-    /// (space) rejected: unreachable, or failed the sanity checks.
-    Reject = 0,
-    /// `x` falseticker: outside the intersection of the truechimers.
-    Falsetick = 1,
-    /// `.` excess: survived but beyond the number of sources combined.
-    Excess = 2,
-    /// `-` outlier: discarded by the clustering.
-    Outlier = 3,
-    /// `+` candidate: combined into the clock's offset.
-    Candidate = 4,
-    /// `#` backup: good, but more than enough sources are selected.
-    Backup = 5,
-    /// `*` the system peer.
-    SysPeer = 6,
-    /// `o` the system peer, disciplining through its PPS signal.
-    PpsPeer = 7,
-}
-
-/// ntpd's peer status word (`ntp_control.h`, as in the RFC 1305 appendix B and ntpq's `as`):
-/// bits 15..11 are configured, authentication enabled, authentic, reachable and broadcast;
-/// bits 10..8 the select field; the low byte an event counter and code, left 0 because pitime
-/// keeps no per-source event log. Every pitime source comes from the config file, so the
-/// configured bit is always set. A reachable system peer gives `9600`.
-pub fn peer_status_word(select: PeerSelect, reachable: bool) -> u16 {
-    const CONFIGURED: u16 = 0x8000;
-    const REACHABLE: u16 = 0x1000;
-    let reach = if reachable { REACHABLE } else { 0 };
-    CONFIGURED | reach | (select as u16) << 8
 }
 
 /// The day of a statistics file named `<kind>.YYYYMMDD`, days since 1970.
@@ -259,7 +225,7 @@ impl StatsFiles {
         self.loops.append(&self.dir, self.keep, at, &line)
     }
 
-    /// One sample of a source, all in seconds; `status` as from [`peer_status_word`].
+    /// One sample of a source, all in seconds; `status` as from [`peer_status_word`](crate::ntp::control::peer_status_word).
     #[allow(clippy::too_many_arguments)] // ntpd's record, field for field
     pub fn peer_stats(
         &mut self,
@@ -285,6 +251,7 @@ impl StatsFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ntp::control::{peer_status_word, PeerSelect};
 
     fn utc(date: (i64, u32, u32), time: (u32, u32, u32), nanos: u32) -> Realtime {
         UtcTime::from_civil(date, time, nanos)
@@ -390,23 +357,6 @@ mod tests {
             clock_line(at, "gps", "$GPRMC,000001.00,A*6F\r\n"),
             "60000 1.000 gps $GPRMC,000001.00,A*6F  \n"
         );
-    }
-
-    #[test]
-    fn status_words_follow_ntpd() {
-        use PeerSelect::*;
-        let words: Vec<u16> = [
-            Reject, Falsetick, Excess, Outlier, Candidate, Backup, SysPeer, PpsPeer,
-        ]
-        .into_iter()
-        .map(|select| peer_status_word(select, true))
-        .collect();
-        assert_eq!(
-            words,
-            [0x9000, 0x9100, 0x9200, 0x9300, 0x9400, 0x9500, 0x9600, 0x9700]
-        );
-        assert_eq!(peer_status_word(Reject, false), 0x8000);
-        assert_eq!(peer_status_word(Candidate, false), 0x8400);
     }
 
     #[test]

@@ -216,9 +216,60 @@ impl Variables {
     }
 }
 
+/// How the selection judged a source: the select field of ntpd's peer status word, the tally
+/// character ntpq prints before each peer in brackets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerSelect {
+    /// (space) rejected: unreachable, or failed the sanity checks.
+    Reject = 0,
+    /// `x` falseticker: outside the intersection of the truechimers.
+    Falsetick = 1,
+    /// `.` excess: survived but beyond the number of sources combined.
+    Excess = 2,
+    /// `-` outlier: discarded by the clustering.
+    Outlier = 3,
+    /// `+` candidate: combined into the clock's offset.
+    Candidate = 4,
+    /// `#` backup: good, but more than enough sources are selected.
+    Backup = 5,
+    /// `*` the system peer.
+    SysPeer = 6,
+    /// `o` the system peer, disciplining through its PPS signal.
+    PpsPeer = 7,
+}
+
+/// ntpd's peer status word (`ntp_control.h`, as in the RFC 1305 appendix B and ntpq's `as`):
+/// bits 15..11 are configured, authentication enabled, authentic, reachable and broadcast;
+/// bits 10..8 the select field; the low byte an event counter and code, left 0 because pitime
+/// keeps no per-source event log. Every pitime source comes from the config file, so the
+/// configured bit is always set. A reachable system peer gives `9600`.
+pub fn peer_status_word(select: PeerSelect, reachable: bool) -> u16 {
+    const CONFIGURED: u16 = 0x8000;
+    const REACHABLE: u16 = 0x1000;
+    let reach = if reachable { REACHABLE } else { 0 };
+    CONFIGURED | reach | (select as u16) << 8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_words_follow_ntpd() {
+        use PeerSelect::*;
+        let words: Vec<u16> = [
+            Reject, Falsetick, Excess, Outlier, Candidate, Backup, SysPeer, PpsPeer,
+        ]
+        .into_iter()
+        .map(|select| peer_status_word(select, true))
+        .collect();
+        assert_eq!(
+            words,
+            [0x9000, 0x9100, 0x9200, 0x9300, 0x9400, 0x9500, 0x9600, 0x9700]
+        );
+        assert_eq!(peer_status_word(Reject, false), 0x8000);
+        assert_eq!(peer_status_word(Candidate, false), 0x8400);
+    }
 
     fn request(opcode: u8, association: u16, data: &[u8]) -> Vec<u8> {
         let mut p = vec![2 << 3 | MODE_CONTROL, opcode, 0, 7, 0, 0];

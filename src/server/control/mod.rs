@@ -172,7 +172,7 @@ fn fragments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::discipline::statsfiles::PeerSelect;
+    use crate::ntp::control::PeerSelect;
     use crate::ntp::keys::KeyStore;
     use crate::server::respond::tests::{clock, policy, KEYS};
     use proptest::prelude::*;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::MAX_RESPONSE;
 use crate::discipline::refid_text;
 use crate::discipline::snapshot::ClockSnapshot;
-use crate::discipline::statsfiles::{peer_status_word, PeerSelect};
+use crate::ntp::control::{peer_status_word, PeerSelect};
 use crate::ntp::control::{ErrorCode, Request, Variables};
 use crate::time::{NtpTimestamp, Realtime};
 
