@@ -13,14 +13,14 @@
 
 mod adjust;
 pub mod driftfile;
-pub mod filter;
+mod filter;
 mod guard;
 pub mod history;
-pub mod kalman;
+mod kalman;
 mod leap;
 pub mod leapfile;
 mod report;
-pub mod select;
+mod select;
 pub mod snapshot;
 pub mod statsfiles;
 
