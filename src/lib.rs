@@ -18,6 +18,7 @@ pub mod refclock;
 pub mod replay;
 pub mod server;
 pub mod sim;
+pub mod snmp;
 pub mod systemd;
 pub mod time;
 pub mod upstream;

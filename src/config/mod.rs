@@ -33,8 +33,16 @@ pub struct Config {
     pub log: LogConfig,
     pub server: ServerConfig,
     pub web: WebConfig,
+    pub snmp: SnmpConfig,
     pub discipline: DisciplineConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// SNMP through the system's snmpd.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SnmpConfig {
+    /// snmpd's AgentX socket; `None`: no SNMP.
+    pub agentx: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -141,10 +149,12 @@ fn read(doc: &Document) -> (Result<Config, Vec<ConfigError>>, Vec<Setting>) {
     let log = read_log(root.table(&mut errs, "log"), &mut errs);
     let (server, keys) = read_server(root.table(&mut errs, "server"), &mut errs);
     let web = read_web(root.table(&mut errs, "web"), &mut errs);
+    let snmp = read_snmp(root.table(&mut errs, "snmp"), &mut errs);
     let config = Config {
         log,
         server,
         web,
+        snmp,
         discipline: discipline::read_discipline(root.table(&mut errs, "discipline"), &mut errs),
         // Upstream sources name keys from the server's keys file.
         sources: read_sources(&mut root, &mut errs, keys.as_ref(), &parsed.profiles),
@@ -281,6 +291,12 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
     });
     sec.finish(errs);
     WebConfig { listen, access }
+}
+
+fn read_snmp(mut sec: Section, errs: &mut Errors) -> SnmpConfig {
+    let agentx = sec.path(errs, "agentx", |_| Ok(()));
+    sec.finish(errs);
+    SnmpConfig { agentx }
 }
 
 /// The server's table, and its keys file's keys when it names a good one.

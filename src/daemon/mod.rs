@@ -28,6 +28,7 @@ use crate::server::control::ControlView;
 use crate::server::respond::Policy;
 use crate::server::stats::ServerStats;
 use crate::server::{NtpServer, Shared};
+use crate::snmp::Subagent;
 use crate::systemd;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
@@ -178,6 +179,7 @@ struct Daemon {
     builder: StatusBuilder,
     web_access: Arc<ArcSwap<AccessList>>,
     web: Option<WebServer>,
+    snmp: Option<Subagent>,
 }
 
 impl Daemon {
@@ -214,6 +216,7 @@ impl Daemon {
         let status = Arc::new(ArcSwap::from_pointee(Status::default()));
         let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
         let web = start_web(&config.web.listen, &status, &web_access);
+        let snmp = start_snmp(&config, &status, &shared);
         let daemon = Daemon {
             paths,
             logs,
@@ -229,6 +232,7 @@ impl Daemon {
             builder: StatusBuilder::new(realtime_now()),
             web_access,
             web,
+            snmp,
         };
         Ok((daemon, received))
     }
@@ -291,6 +295,10 @@ impl Daemon {
             }
             self.web = start_web(&new.web.listen, &self.status, &self.web_access);
         }
+        if new.snmp != self.config.snmp {
+            self.snmp = None;
+            self.snmp = start_snmp(&new, &self.status, &self.shared);
+        }
         if new.sources != self.config.sources {
             let generation = self.sources.generation + 1;
             std::mem::replace(&mut self.sources, Sources::none()).stop();
@@ -333,10 +341,23 @@ impl Daemon {
         if let Some(w) = self.web.take() {
             w.stop();
         }
+        self.snmp = None;
         self.sources.stop();
         self.clock.save_drift();
         self.server.stop();
     }
+}
+
+/// Starts the SNMP subagent when configured; a failure to start is logged, not fatal.
+fn start_snmp(
+    config: &Config,
+    status: &Arc<ArcSwap<Status>>,
+    shared: &Arc<Shared>,
+) -> Option<Subagent> {
+    let socket = config.snmp.agentx.clone()?;
+    Subagent::start(socket, status.clone(), shared.clone())
+        .map_err(|e| tracing::error!("cannot start the SNMP subagent: {e}"))
+        .ok()
 }
 
 /// Who may see the status page: its own lists, or the NTP server's.
