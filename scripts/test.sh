@@ -19,6 +19,7 @@ command -v python3 >/dev/null || need+=(python3)
 [ -x /usr/lib/nagios/plugins/check_ntp_peer ] || need+=(monitoring-plugins-standard)
 [ -x /usr/sbin/snmpd ] || need+=(snmpd)
 command -v snmpwalk >/dev/null || need+=(snmp)
+[ -x /usr/sbin/snmptrapd ] || need+=(snmptrapd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: install ${need[*]} (apt-get) or run as root" >&2

@@ -1,7 +1,8 @@
 //! SNMP end to end: a real net-snmp `snmpd` (AgentX master, on loopback, its socket in a
 //! temporary directory), pitime as its subagent serving the NTPv4-MIB from the simulated
-//! receiver, and Debian's `snmpwalk`, `snmpbulkwalk` and `snmpget` asking. No MIB files are
-//! installed with Debian's snmp package, so objects are named by number.
+//! receiver, Debian's `snmpwalk`, `snmpbulkwalk` and `snmpget` asking, and `snmptrapd`
+//! receiving the notifications snmpd forwards. No MIB files are installed with Debian's snmp
+//! package, so objects are named by number.
 
 mod common;
 
@@ -11,19 +12,21 @@ use std::time::{Duration, Instant};
 use common::*;
 
 const SNMPD: &str = "/usr/sbin/snmpd";
+const SNMPTRAPD: &str = "/usr/sbin/snmptrapd";
 /// ntpSnmpMIB (RFC 5907).
 const MIB: &str = ".1.3.6.1.2.1.197";
 
-/// snmpd on `port` of 127.0.0.1 with its AgentX socket in `dir`, killed on drop.
+/// snmpd on `port` of 127.0.0.1 with its AgentX socket in `dir`, sending traps to
+/// `trap_port`, killed on drop.
 struct Snmpd(Child);
 
 impl Snmpd {
-    fn start(dir: &TempDir, port: u16) -> Snmpd {
+    fn start(dir: &TempDir, port: u16, trap_port: u16) -> Snmpd {
         let conf = dir.write(
             "snmpd.conf",
             &format!(
                 "master agentx\nagentXSocket {}\nagentXPerms 0600 0700\n\
-                 rocommunity public 127.0.0.1\n",
+                 rocommunity public 127.0.0.1\ntrap2sink 127.0.0.1:{trap_port} public\n",
                 dir.path("agentx").display()
             ),
         );
@@ -54,6 +57,23 @@ impl Drop for Snmpd {
     }
 }
 
+/// snmptrapd on `port`, logging every trap (numeric OIDs) to `dir`/traps.log.
+fn snmptrapd(dir: &TempDir, port: u16) -> Snmpd {
+    let conf = dir.write("snmptrapd.conf", "disableAuthorization yes\n");
+    let child = Command::new(SNMPTRAPD)
+        .args(["-f", "-C", "-On", "-c"])
+        .arg(&conf)
+        .arg("-Lf")
+        .arg(dir.path("traps.log"))
+        .arg(format!("udp:127.0.0.1:{port}"))
+        .env("SNMP_PERSISTENT_DIR", dir.path("trapstate"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start snmptrapd");
+    Snmpd(child)
+}
+
 /// A snmp tool's output (numeric OIDs), failing the test on an error.
 fn ask(tool: &str, port: u16, oid: &str) -> String {
     let out = run(Command::new(tool).args([
@@ -77,7 +97,13 @@ fn ask(tool: &str, port: u16, oid: &str) -> String {
 
 #[test]
 fn snmpwalk_reads_the_ntpv4_mib_through_snmpd() {
-    needs!("/usr/sbin/snmpd", "snmpwalk", "snmpbulkwalk", "snmpget");
+    needs!(
+        "/usr/sbin/snmpd",
+        "/usr/sbin/snmptrapd",
+        "snmpwalk",
+        "snmpbulkwalk",
+        "snmpget"
+    );
     let dir = TempDir::new("snmp");
     let free_udp = || {
         std::net::UdpSocket::bind("127.0.0.1:0")
@@ -85,14 +111,15 @@ fn snmpwalk_reads_the_ntpv4_mib_through_snmpd() {
             .unwrap()
             .port()
     };
-    let port = free_udp();
-    let snmpd = Snmpd::start(&dir, port);
+    let (port, trap_port) = (free_udp(), free_udp());
+    let _snmptrapd = snmptrapd(&dir, trap_port);
+    let snmpd = Snmpd::start(&dir, port, trap_port);
     let web = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap();
     let daemon = Daemon::start(&format!(
         "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = [\"{web}\"]\n\
-         [snmp]\nagentx = \"{}\"\n\
+         [snmp]\nagentx = \"{}\"\nheartbeat = 2\n\
          [[source]]\nkind = \"gps\"\n[source.simulate]\n[[source]]\nkind = \"local\"\n",
         dir.path("agentx").display()
     ));
@@ -135,10 +162,25 @@ fn snmpwalk_reads_the_ntpv4_mib_through_snmpd() {
     assert_eq!(names(&ask("snmpbulkwalk", port, MIB)), names(&walk));
     assert!(ask("snmpget", port, &format!("{MIB}.1.1.99.0")).contains("No Such Object"));
 
+    // Notifications, forwarded by snmpd: the mode, the stratum and the active source changed
+    // (the local clock's, then the receiver's) and the heartbeat, every 2 s here.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let traps = std::fs::read_to_string(dir.path("traps.log")).unwrap_or_default();
+        if [".0.1", ".0.2", ".0.3", ".0.8"]
+            .iter()
+            .all(|n| traps.contains(&format!("OID: {MIB}{n}")))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "traps:\n{traps}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     // snmpd goes away and comes back: said once, then served again.
     drop(snmpd);
     daemon.wait_for_log("cannot serve SNMP through snmpd's AgentX socket");
-    let _snmpd = Snmpd::start(&dir, port);
+    let _snmpd = Snmpd::start(&dir, port, trap_port);
     daemon.wait_for_log_within(
         "serving the NTPv4-MIB through snmpd",
         2,

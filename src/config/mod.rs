@@ -43,6 +43,8 @@ pub struct Config {
 pub struct SnmpConfig {
     /// snmpd's AgentX socket; `None`: no SNMP.
     pub agentx: Option<PathBuf>,
+    /// Seconds between heartbeat notifications.
+    pub heartbeat: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -295,8 +297,9 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
 
 fn read_snmp(mut sec: Section, errs: &mut Errors) -> SnmpConfig {
     let agentx = sec.path(errs, "agentx", |_| Ok(()));
+    let heartbeat = sec.value(errs, "heartbeat", 60i64, in_range(1u32, 86_400)) as u32;
     sec.finish(errs);
-    SnmpConfig { agentx }
+    SnmpConfig { agentx, heartbeat }
 }
 
 /// The server's table, and its keys file's keys when it names a good one.

@@ -355,9 +355,14 @@ fn start_snmp(
     shared: &Arc<Shared>,
 ) -> Option<Subagent> {
     let socket = config.snmp.agentx.clone()?;
-    Subagent::start(socket, status.clone(), shared.clone())
-        .map_err(|e| tracing::error!("cannot start the SNMP subagent: {e}"))
-        .ok()
+    Subagent::start(
+        socket,
+        config.snmp.heartbeat,
+        status.clone(),
+        shared.clone(),
+    )
+    .map_err(|e| tracing::error!("cannot start the SNMP subagent: {e}"))
+    .ok()
 }
 
 /// Who may see the status page: its own lists, or the NTP server's.

@@ -15,6 +15,7 @@ pub const REGISTER: u8 = 3;
 pub const GET: u8 = 5;
 pub const GET_NEXT: u8 = 6;
 pub const GET_BULK: u8 = 7;
+pub const NOTIFY: u8 = 12;
 pub const RESPONSE: u8 = 18;
 
 const FLAG_NON_DEFAULT_CONTEXT: u8 = 0x08;
@@ -51,6 +52,7 @@ impl std::fmt::Display for Oid {
 pub enum Value {
     Integer(i32),
     OctetString(Vec<u8>),
+    ObjectIdentifier(Oid),
     Counter32(u32),
     /// Gauge32, which is also Unsigned32.
     Gauge32(u32),
@@ -64,6 +66,7 @@ impl Value {
         match self {
             Value::Integer(_) => 2,
             Value::OctetString(_) => 4,
+            Value::ObjectIdentifier(_) => 6,
             Value::Counter32(_) => 65,
             Value::Gauge32(_) => 66,
             Value::TimeTicks(_) => 67,
@@ -229,6 +232,7 @@ impl Writer {
         match value {
             Value::Integer(v) => self.u8s(&v.to_be_bytes()),
             Value::OctetString(s) => self.octet_string(s),
+            Value::ObjectIdentifier(oid) => self.oid(oid, false),
             Value::Counter32(v) | Value::Gauge32(v) | Value::TimeTicks(v) => {
                 self.u8s(&v.to_be_bytes())
             }
@@ -256,6 +260,15 @@ pub fn open(packet: u32, timeout: u8, id: &Oid, descr: &str) -> Vec<u8> {
 pub fn register(session: u32, packet: u32, subtree: &Oid) -> Vec<u8> {
     let mut w = Writer::new(REGISTER, session, 0, packet);
     w.u8s(&[0, 127, 0, 0]).oid(subtree, false);
+    w.finish()
+}
+
+/// A Notify PDU: `bindings` start with sysUpTime.0 and snmpTrapOID.0 (RFC 2741 6.2.10).
+pub fn notify(session: u32, packet: u32, bindings: &[(Oid, Value)]) -> Vec<u8> {
+    let mut w = Writer::new(NOTIFY, session, 0, packet);
+    for (name, value) in bindings {
+        w.varbind(name, value);
+    }
     w.finish()
 }
 

@@ -4,7 +4,7 @@
 
 use super::agentx::{in_range, Oid, SearchRange, Value};
 use crate::ntp::control::PeerSelect;
-use crate::server::control::{Association, ControlView, Origin};
+use crate::server::control::{self, Association, ControlView, Origin};
 use crate::server::stats::Outcome;
 use crate::time::Realtime;
 use crate::web::status::Status;
@@ -26,6 +26,7 @@ pub fn objects(
     status: &Status,
     view: &ControlView,
     precision: i8,
+    heartbeat: u32,
     now: Realtime,
 ) -> Vec<(Oid, Value)> {
     let text = |s: &str| Value::OctetString(s.as_bytes().to_vec());
@@ -62,9 +63,12 @@ pub fn objects(
     let mode = match (c.synchronised, peer.map(|p| &p.origin)) {
         _ if view.associations.is_empty() => NONE_CONFIGURED,
         (false, _) => NOT_SYNCHRONIZED,
-        (true, _) if c.refid == "LOCL" => SYNC_TO_LOCAL,
         (true, Some(Origin::Server(_))) => SYNC_TO_REMOTE_SERVER,
-        (true, _) => SYNC_TO_REFCLOCK,
+        (true, Some(Origin::Refclock { source, .. })) if *source != control::source::LOCAL => {
+            SYNC_TO_REFCLOCK
+        }
+        // The local clock, or holdover with no source followed.
+        (true, _) => SYNC_TO_LOCAL,
     };
     let count = |outcomes: &[Outcome]| -> u32 {
         let n: u64 = status
@@ -130,6 +134,13 @@ pub fn objects(
                 Outcome::DropMalformed,
             ])),
         ),
+    ]);
+    // ntpEntControl: the heartbeat's interval, and the notifications sent (a BITS value:
+    // modeChange, stratumChange, syspeerChanged and heartbeat).
+    let control = root().child(&[1, 4]);
+    o.extend([
+        (control.child(&[1, 0]), Value::Gauge32(heartbeat)),
+        (control.child(&[2, 0]), Value::OctetString(vec![0x70, 0x80])),
     ]);
     // The association table, column by column (the order GetNext walks it in).
     let entry = root().child(&[1, 3, 1, 1]);
@@ -202,6 +213,90 @@ pub fn next(objects: &[(Oid, Value)], range: &SearchRange) -> (Oid, Value) {
         .unwrap_or_else(|| (range.start.clone(), Value::EndOfMibView))
 }
 
+/// What the notifications watch: the mode, the stratum and the active source.
+#[derive(Clone, Debug, PartialEq)]
+struct Watched {
+    mode: Value,
+    stratum: Value,
+    peer: Value,
+}
+
+/// Decides the NTPv4-MIB's notifications from one set of objects to the next: a change of mode
+/// (ntpEntNotifModeChange), of stratum (ntpEntNotifStratumChange), of the active source
+/// (ntpEntNotifSyspeerChanged), and a heartbeat every `interval` seconds.
+pub struct Notifier {
+    last: Option<Watched>,
+    interval: f64,
+    next_heartbeat: f64,
+}
+
+impl Notifier {
+    /// Watching from `now` (seconds on any steady clock).
+    pub fn new(interval: u32, now: f64) -> Self {
+        let interval = f64::from(interval.max(1));
+        Notifier {
+            last: None,
+            interval,
+            next_heartbeat: now + interval,
+        }
+    }
+
+    /// The notifications due at `now`, each as its variable bindings.
+    pub fn due(&mut self, objects: &[(Oid, Value)], now: f64) -> Vec<Vec<(Oid, Value)>> {
+        let status = root().child(&[1, 2]);
+        let at = |ids: &[u32]| status.child(ids);
+        let watched = Watched {
+            mode: get(objects, &at(&[1, 0])),
+            stratum: get(objects, &at(&[2, 0])),
+            peer: get(objects, &at(&[3, 0])),
+        };
+        // sysUpTime.0 and snmpTrapOID.0 first, then the notification's objects and message.
+        let notification = |number: u32, message: &str, fields: &[Oid]| {
+            let mut b = vec![
+                (
+                    Oid(vec![1, 3, 6, 1, 2, 1, 1, 3, 0]),
+                    get(objects, &at(&[8, 0])),
+                ),
+                (
+                    Oid(vec![1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0]),
+                    Value::ObjectIdentifier(root().child(&[0, number])),
+                ),
+            ];
+            b.extend(fields.iter().map(|f| (f.clone(), get(objects, f))));
+            b.push((
+                root().child(&[1, 5, 1, 0]),
+                Value::OctetString(message.as_bytes().to_vec()),
+            ));
+            b
+        };
+        let date = at(&[9, 0]);
+        let mut due = Vec::new();
+        if let Some(last) = &self.last {
+            if last.mode != watched.mode {
+                due.push(notification(1, "mode changed", &[at(&[1, 0])]));
+            }
+            if last.stratum != watched.stratum {
+                due.push(notification(
+                    2,
+                    "stratum changed",
+                    &[date.clone(), at(&[2, 0])],
+                ));
+            }
+            if last.peer != watched.peer {
+                let fields = [date.clone(), at(&[3, 0])];
+                due.push(notification(3, "active source changed", &fields));
+            }
+        }
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.interval;
+            let interval = root().child(&[1, 4, 1, 0]);
+            due.push(notification(8, "heartbeat", &[date, at(&[1, 0]), interval]));
+        }
+        self.last = Some(watched);
+        due
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +341,7 @@ mod tests {
             &status,
             &view(),
             -20,
+            60,
             Realtime::from_timespec(1_800_000_000, 0),
         );
         assert!(objects.windows(2).all(|w| w[0].0 < w[1].0));
@@ -276,6 +372,44 @@ mod tests {
         let (last, _) = objects.last().unwrap().clone();
         assert_eq!(walk(last.clone()), (last, Value::EndOfMibView));
         assert_eq!(get(&objects, &root()), Value::NoSuchObject);
+    }
+
+    #[test]
+    fn notifications_follow_changes_and_the_heartbeat() {
+        let mut status = Status::default();
+        status.clock.stratum = 10;
+        status.clock.synchronised = true;
+        let t = Realtime::from_timespec(1_800_000_000, 0);
+        let mut notifier = Notifier::new(60, 0.0);
+        let traps = |due: &[Vec<(Oid, Value)>]| -> Vec<u32> {
+            due.iter()
+                .map(|n| match &n[1].1 {
+                    Value::ObjectIdentifier(oid) => *oid.0.last().unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect()
+        };
+        // The local clock followed at first: the first look only learns, nothing changes;
+        // then the receiver locks.
+        let mut local = view();
+        local.associations[0].selection = PeerSelect::Reject;
+        local.associations[1].selection = PeerSelect::SysPeer;
+        local.associations[1].origin = Origin::Refclock {
+            driver: 1,
+            unit: 0,
+            source: source::LOCAL,
+        };
+        let before = objects(&status, &local, -20, 60, t);
+        let mode = root().child(&[1, 2, 1, 0]);
+        assert_eq!(get(&before, &mode), Value::Integer(SYNC_TO_LOCAL));
+        assert!(notifier.due(&before, 1.0).is_empty());
+        assert!(notifier.due(&before, 2.0).is_empty());
+        status.clock.stratum = 1;
+        let due = notifier.due(&objects(&status, &view(), -20, 60, t), 3.0);
+        assert_eq!(traps(&due), [1, 2, 3]);
+        assert_eq!(due[1][3], (root().child(&[1, 2, 2, 0]), Value::Gauge32(1)));
+        let due = notifier.due(&objects(&status, &view(), -20, 60, t), 60.0);
+        assert_eq!(traps(&due), [8]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! SNMP: pitime as an AgentX subagent (RFC 2741) of the system's net-snmp `snmpd`, serving
 //! the NTPv4-MIB (RFC 5907) read-only. snmpd does the SNMP itself (communities, SNMPv3 users,
 //! who may ask); pitime connects to its AgentX socket, registers the MIB's subtree and answers
-//! Get, GetNext and GetBulk from the status it publishes every second. When snmpd is absent or
-//! goes away, pitime says so once and keeps retrying quietly.
+//! Get, GetNext and GetBulk from the status it publishes every second, and sends the MIB's
+//! notifications (mode, stratum and active source changes, a heartbeat), which snmpd forwards
+//! to its trap sinks. When snmpd is absent or goes away, pitime says so once and keeps retrying
+//! quietly.
 
 pub mod agentx;
 pub mod mib;
@@ -12,7 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -28,6 +30,8 @@ const TIMEOUT: u8 = 5;
 const RETRY: Duration = Duration::from_secs(10);
 /// The longest wait for a request: how soon a stop is noticed.
 const STEP: Duration = Duration::from_millis(500);
+/// How often the notifications are decided: the status changes once a second.
+const NOTIFY_EVERY: Duration = Duration::from_secs(1);
 /// A GetBulk answers at most this many bindings.
 const MAX_BINDINGS: usize = 1000;
 
@@ -37,17 +41,24 @@ pub struct Subagent {
 }
 
 impl Subagent {
-    /// Serves the MIB through the AgentX socket at `socket`, from `status` and `shared`.
+    /// Serves the MIB through the AgentX socket at `socket`, from `status` and `shared`, with
+    /// a heartbeat every `heartbeat` seconds.
     pub fn start(
         socket: PathBuf,
+        heartbeat: u32,
         status: Arc<ArcSwap<Status>>,
         shared: Arc<Shared>,
     ) -> io::Result<Subagent> {
         let mut workers = Workers::default();
         workers.spawn("snmp", move |stop| {
             let mut retry = Retry::default();
+            let source = Source {
+                status,
+                shared,
+                heartbeat,
+            };
             while !stop.load(Ordering::Relaxed) {
-                match session(&socket, &status, &shared, stop, &mut retry) {
+                match session(&socket, &source, stop, &mut retry) {
                     Ok(()) => {}
                     Err(e) if !stop.load(Ordering::Relaxed) && retry.failed() => tracing::warn!(
                         socket = %socket.display(),
@@ -62,29 +73,54 @@ impl Subagent {
     }
 }
 
-/// One AgentX session: open, register, answer until snmpd closes it or pitime stops.
-fn session(
-    socket: &Path,
-    status: &ArcSwap<Status>,
-    shared: &Shared,
-    stop: &AtomicBool,
-    retry: &mut Retry,
-) -> io::Result<()> {
+/// Where the MIB's objects come from.
+struct Source {
+    status: Arc<ArcSwap<Status>>,
+    shared: Arc<Shared>,
+    heartbeat: u32,
+}
+
+impl Source {
+    fn objects(&self) -> Vec<(Oid, Value)> {
+        let precision = self.shared.clock.load().precision;
+        let view = self.shared.control.load();
+        let status = self.status.load();
+        mib::objects(&status, &view, precision, self.heartbeat, realtime_now())
+    }
+}
+
+/// One AgentX session: open, register, answer and notify until snmpd closes it or pitime
+/// stops.
+fn session(socket: &Path, source: &Source, stop: &AtomicBool, retry: &mut Retry) -> io::Result<()> {
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(STEP))?;
     let mut pdus = PduReader::default();
     let id = Oid(vec![1, 3, 6, 1, 2, 1, 197]);
     stream.write_all(&agentx::open(1, TIMEOUT, &id, "pitime NTP server"))?;
-    let (h, payload) = pdus.next(&mut stream, stop)?;
+    let (h, payload) = pdus.wait(&mut stream, stop)?;
     check(agentx::response_error(&h, &payload))?;
     let session = h.session;
     stream.write_all(&agentx::register(session, 2, &mib::root()))?;
-    let (h, payload) = pdus.next(&mut stream, stop)?;
+    let (h, payload) = pdus.wait(&mut stream, stop)?;
     check(agentx::response_error(&h, &payload))?;
     tracing::info!(socket = %socket.display(), "serving the NTPv4-MIB through snmpd");
     retry.succeeded();
+    let started = Instant::now();
+    let mut notifier = mib::Notifier::new(source.heartbeat, 0.0);
+    let mut decided = started;
+    let mut packet = 2;
     loop {
-        let (h, payload) = pdus.next(&mut stream, stop)?;
+        if decided.elapsed() >= NOTIFY_EVERY {
+            decided = Instant::now();
+            let now = started.elapsed().as_secs_f64();
+            for bindings in notifier.due(&source.objects(), now) {
+                packet += 1;
+                stream.write_all(&agentx::notify(session, packet, &bindings))?;
+            }
+        }
+        let Some((h, payload)) = pdus.next(&mut stream, stop)? else {
+            continue;
+        };
         let request = match agentx::parse_request(&h, &payload) {
             Ok(r) => r,
             Err(why) => {
@@ -93,11 +129,7 @@ fn session(
                 continue;
             }
         };
-        let objects = || {
-            let precision = shared.clock.load().precision;
-            let view = shared.control.load();
-            mib::objects(&status.load(), &view, precision, realtime_now())
-        };
+        let objects = || source.objects();
         let bindings = match request {
             Request::Get(ranges) => {
                 let objects = objects();
@@ -119,7 +151,7 @@ fn session(
                 ranges,
             } => bulk(&objects(), non_repeaters, max_repetitions, &ranges),
             Request::Close => return Ok(()),
-            // A set: nothing here is writable.
+            // A set: nothing here is writable. Responses (to notifications) need nothing.
             Request::Other(8) => {
                 stream.write_all(&agentx::response(&h, agentx::NOT_WRITABLE, 1, &[]))?;
                 continue;
@@ -179,12 +211,25 @@ struct PduReader {
 }
 
 impl PduReader {
-    /// The next PDU; waits for it, looking at `stop` between reads.
-    fn next(
+    /// The next PDU, waiting for it as long as it takes.
+    fn wait(
         &mut self,
         stream: &mut UnixStream,
         stop: &AtomicBool,
     ) -> io::Result<(Header, Vec<u8>)> {
+        loop {
+            if let Some(pdu) = self.next(stream, stop)? {
+                return Ok(pdu);
+            }
+        }
+    }
+
+    /// The next PDU, or `None` when none came within one read's timeout.
+    fn next(
+        &mut self,
+        stream: &mut UnixStream,
+        stop: &AtomicBool,
+    ) -> io::Result<Option<(Header, Vec<u8>)>> {
         loop {
             if self.buf.len() >= HEADER_LEN {
                 let h = Header::parse(&self.buf)
@@ -193,7 +238,7 @@ impl PduReader {
                 if self.buf.len() >= end {
                     let payload = self.buf[HEADER_LEN..end].to_vec();
                     self.buf.drain(..end);
-                    return Ok((h, payload));
+                    return Ok(Some((h, payload)));
                 }
             }
             if stop.load(Ordering::Relaxed) {
@@ -203,13 +248,15 @@ impl PduReader {
             match stream.read(&mut chunk) {
                 Ok(0) => return Err(io::Error::other("snmpd closed the session")),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None)
+                }
                 Err(e) => return Err(e),
             }
         }
