@@ -9,7 +9,8 @@ use common::{
     client_request, exchange, ntpdig_json, private_network, run_ok, stratum_refid, Daemon, TempDir,
 };
 use pitime::replay::format_dcf77_edges;
-use pitime::sim::dcf77::{evaluate, Dcf77Signal, Score};
+use pitime::sim::dcf77::Dcf77Signal;
+use pitime::sim::dcf77_bench::{evaluate, Score};
 use pitime::time::days_from_civil;
 
 const CONFIRM: usize = 2;

@@ -522,3 +522,14 @@ impl Dcf77Decoder {
         false
     }
 }
+
+/// Every event a decoder gives for a capture's edges (level `true` = line high).
+pub fn decode(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Event> {
+    let mut decoder = Dcf77Decoder::new(confirm);
+    let mut events = Vec::new();
+    for &(t, level) in edges {
+        events.extend(decoder.edge(t, level != active_low));
+    }
+    events.extend(decoder.finish());
+    events
+}
