@@ -180,3 +180,4 @@ pub fn first_labels(confirm: usize) -> Vec<Option<f64>> {
         })
         .collect()
 }
+
