@@ -180,4 +180,3 @@ pub fn first_labels(confirm: usize) -> Vec<Option<f64>> {
         })
         .collect()
 }
-

@@ -15,7 +15,7 @@
 //!    one by the seconds elapsed (or leads by far more, to override it). A leap second is
 //!    believed only by the gap: a pulse at second 59 and none at 60 in the announced minute.
 
-use super::evidence::{self, Date, Frame, TimeOfDay, MINUTES_PER_DAY};
+use super::evidence::{self, Date, Frame, Lead, TimeOfDay, MINUTES_PER_DAY};
 use super::frame::{self, FrameError, Minute, FRAME_BITS};
 use super::level::{observe, Level, Observation, BIN, BINS_PER_SECOND};
 use super::mark::{class, MinuteMark};
@@ -36,10 +36,12 @@ const PHASE_MOVED_SECONDS: u32 = 10;
 /// Rising edges this close to a marker refine the phase, by at most this share each.
 const RISE_WINDOW: f64 = 0.05;
 const RISE_GAIN: f64 = 0.1;
-/// Margins (in sure bits: 2 for each bit that tells two candidates apart) the time of day and
-/// the date must lead by; `OVERRIDE` times that to contradict a trusted time.
-const TOD_MARGIN: f32 = 6.0;
-const DATE_MARGIN: f32 = 6.0;
+/// Margins the time of day and the date must lead by: a sure bit that tells two candidates
+/// apart adds 2, so this is three such bits (less what the first frame lost by decay since):
+/// one frame, its parity included, can be wrong in two. `OVERRIDE` times that to contradict a
+/// trusted time.
+const TOD_MARGIN: f32 = 5.5;
+const DATE_MARGIN: f32 = 5.5;
 const OVERRIDE: f32 = 3.0;
 /// A trusted time binds later ones for this long (the local clock's drift stays far below
 /// half a second).
@@ -311,8 +313,11 @@ impl Dcf77Decoder {
         let at = (first + bin as i64) as f64 * BIN;
         match &mut self.lock {
             None if clear => {
+                // Count from the oldest second still held: the seconds that found the phase
+                // carry bits too.
+                let held = self.level.as_ref().map_or(0.0, |l| at - l.start());
                 self.lock = Some(Lock {
-                    marker: at,
+                    marker: at - held.floor().clamp(0.0, f64::from(LOCK_SECONDS)),
                     n: 0,
                     refined: 0,
                     moved: 0,
@@ -371,6 +376,9 @@ impl Dcf77Decoder {
                     self.quality.missing += 1;
                 }
                 self.label(position, t, events);
+                if position >= 21 && self.current.is_none() {
+                    self.preview(position, t);
+                }
             }
             59 => {
                 // Second 59 is itself in either case; what the minute was, the gap decides.
@@ -433,7 +441,11 @@ impl Dcf77Decoder {
             second_59: None,
             unsure_mark: false,
         });
-        self.decide(t + (last - n + 1) as f64);
+        self.decide(
+            t + (last - n + 1) as f64,
+            self.tod.lead(),
+            self.tod.frames(),
+        );
     }
 
     /// The minute in progress ended after `length` seconds; the next begins at stream time `t`.
@@ -446,7 +458,30 @@ impl Dcf77Decoder {
         f.second_59 = None;
         f.unsure_mark = unsure_mark;
         self.add_frame(first);
-        self.decide(t);
+        self.decide(t, self.tod.lead(), self.tod.frames());
+    }
+
+    /// The bits of the frame in progress are in up to `position`, at stream time `t`: with
+    /// them (from bit 21 on) the time of day may be known before the minute ends.
+    fn preview(&mut self, position: i64, t: f64) {
+        let Some(f) = self.framing else {
+            return;
+        };
+        let partial: Frame = std::array::from_fn(|i| match i as i64 <= position {
+            true => self.observed(f.start + i as i64).soft(),
+            false => 0.0,
+        });
+        let mut tod = self.tod.clone();
+        tod.minute(&partial);
+        // The frame tells the next minute.
+        let lead = tod.lead().map(|l| Lead {
+            value: (l.value + MINUTES_PER_DAY - 1) % MINUTES_PER_DAY,
+            margin: l.margin,
+        });
+        if let Some(lead) = lead {
+            self.update_date(lead);
+        }
+        self.decide(t - position as f64, lead, tod.frames());
     }
 
     /// Adds the frame whose bit 0 is second `first`.
@@ -458,10 +493,17 @@ impl Dcf77Decoder {
         self.leap = self.leap * 0.8 + frame[19];
         let slot = (self.frames % STASH as u64) as usize;
         self.stash[slot] = Some((self.frames, frame));
-        let Some(tod) = self.tod.lead().filter(|l| l.margin >= TOD_MARGIN) else {
+        if let Some(tod) = self.tod.lead() {
+            self.update_date(tod);
+        }
+    }
+
+    /// Adds the frames not yet in the date, once the time of day (`tod`, of the minute in
+    /// progress) is known: near midnight UTC the local date is the next day.
+    fn update_date(&mut self, tod: Lead) {
+        if tod.margin < TOD_MARGIN {
             return;
-        };
-        // The date needs the time of day: near midnight UTC the local date is the next day.
+        }
         let mut pending: Vec<(u64, Frame)> = self.stash.iter().flatten().copied().collect();
         pending.sort_by_key(|p| p.0);
         for (k, frame) in pending {
@@ -500,14 +542,14 @@ impl Dcf77Decoder {
         }
     }
 
-    /// Decides whether the minute starting at stream time `t` is trusted.
-    fn decide(&mut self, t: f64) {
+    /// Decides whether the minute starting at stream time `t` is trusted, by the evidence of
+    /// `frames` frames for its time of day `tod`.
+    fn decide(&mut self, t: f64, tod: Option<Lead>, frames: u32) {
         self.current = None;
-        let (Some(tod), Some(date)) = (self.tod.lead(), self.date.lead()) else {
+        let (Some(tod), Some(date)) = (tod, self.date.lead()) else {
             return;
         };
-        if self.tod.frames() < self.confirm || tod.margin < TOD_MARGIN || date.margin < DATE_MARGIN
-        {
+        if frames < self.confirm || tod.margin < TOD_MARGIN || date.margin < DATE_MARGIN {
             return;
         }
         let day = evidence::first_day() + date.value as i64;

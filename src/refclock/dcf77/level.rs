@@ -15,6 +15,8 @@ pub struct Level {
     bins: [f32; RING],
     /// The bin being filled; every earlier one held is complete.
     current: i64,
+    /// When the level began to be known.
+    start: f64,
     filled_to: f64,
     active: bool,
 }
@@ -25,9 +27,14 @@ impl Level {
         Level {
             bins: [0.0; RING],
             current: (t / BIN).floor() as i64,
+            start: t,
             filled_to: t,
             active,
         }
+    }
+
+    pub fn start(&self) -> f64 {
+        self.start
     }
 
     pub fn filled_to(&self) -> f64 {
@@ -110,7 +117,7 @@ pub fn observe(level: &Level, marker: i64) -> Observation {
     if quiet > 0.25 {
         Observation::Unclear
     } else if pulse >= 0.5 {
-        Observation::Present(((bit - 0.5) * 2.5).clamp(-1.0, 1.0))
+        Observation::Present(((bit - 0.5) * 4.0).clamp(-1.0, 1.0))
     } else if pulse <= 0.2 {
         Observation::Absent
     } else {
