@@ -48,10 +48,14 @@ const OVERRIDE: f32 = 3.0;
 const TRUST_SPAN: f64 = 3600.0;
 /// The line silent this long: start again.
 const MAX_SILENCE: f64 = 300.0;
+/// Stream times beyond this (some 30,000 years) are nonsense: bin numbers must not overflow.
+const MAX_TIME: f64 = 1e12;
 /// Seconds of observations kept, for the frames before the mark was found.
 const KEPT: usize = 128;
 /// Frames kept while the time of day is not known, for the date once it is.
 const STASH: usize = 3;
+/// Seconds without a pulse held, unlabelled, for a pulse to confirm the phase.
+const HOLD: usize = 3;
 
 /// Signal quality, as dcf77pi shows it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -168,6 +172,8 @@ pub struct Dcf77Decoder {
     /// Leap-second announcements (A2, unprotected), softly, decaying.
     leap: f32,
     current: Option<Current>,
+    /// Labels waiting for a pulse at a marker (at most `HOLD` seconds' worth).
+    held: Vec<Event>,
     trusted: Option<Anchor>,
     pub quality: Quality,
 }
@@ -191,6 +197,7 @@ impl Dcf77Decoder {
             stash: [None; STASH],
             leap: 0.0,
             current: None,
+            held: Vec::new(),
             trusted: None,
             quality: Quality {
                 widths: (0.1, 0.2),
@@ -202,14 +209,15 @@ impl Dcf77Decoder {
     /// An edge: at stream time `t` the line became active (carrier reduced) or not.
     pub fn edge(&mut self, t: f64, active: bool) -> Vec<Event> {
         let mut events = Vec::new();
+        // Out of range, out of order or repeated edges tell nothing.
+        if !t.is_finite() || t.abs() >= MAX_TIME {
+            return events;
+        }
         let Some(level) = &mut self.level else {
-            if t.is_finite() {
-                self.level = Some(Level::new(t, active));
-            }
+            self.level = Some(Level::new(t, active));
             return events;
         };
-        // Out of order, repeated or absurd edges tell nothing.
-        if !t.is_finite() || t < level.filled_to() || active == level.active() {
+        if t < level.filled_to() || active == level.active() {
             return events;
         }
         if t - level.filled_to() > MAX_SILENCE {
@@ -375,14 +383,14 @@ impl Dcf77Decoder {
                 if seen == Observation::Absent {
                     self.quality.missing += 1;
                 }
-                self.label(position, t, events);
+                self.label(position, t, seen, events);
                 if position >= 21 && self.current.is_none() {
                     self.preview(position, t);
                 }
             }
             59 => {
                 // Second 59 is itself in either case; what the minute was, the gap decides.
-                self.label(59, t, events);
+                self.label(59, t, seen, events);
                 if leap_minute || matches!(seen, Observation::Present(_)) {
                     framing.second_59 = Some(seen);
                     self.framing = Some(framing);
@@ -393,7 +401,7 @@ impl Dcf77Decoder {
             60 => match (framing.second_59, seen, leap_minute) {
                 (Some(Observation::Present(_)), Observation::Absent, true) => {
                     // The leap second: a 0 bit at second 59, the gap at 60.
-                    self.label(60, t, events);
+                    self.label(60, t, seen, events);
                     self.mark.shift();
                     if let Some(f) = &mut self.framing {
                         f.mark = class(n);
@@ -405,7 +413,7 @@ impl Dcf77Decoder {
                     // No leap second (a stray pulse in the gap, or the announcement wrong):
                     // the minute ended at 59, this is the next one's second 0.
                     self.end_minute(60, t, false);
-                    self.label(0, t, events);
+                    self.label(0, t, seen, events);
                 }
                 _ => self.lose_mark(),
             },
@@ -588,23 +596,28 @@ impl Dcf77Decoder {
         });
     }
 
-    /// Labels the second at `position` of the minute in progress, when all is known.
-    fn label(&mut self, position: i64, t: f64, events: &mut Vec<Event>) {
-        let Some(current) = self.current else {
+    /// Labels the second at `position` of the minute in progress, when all is known. A second
+    /// without a pulse at its marker is held until a later pulse shows the marker is still
+    /// where the counter puts it (the receiver's phase may have moved), at most `HOLD` of them.
+    fn label(&mut self, position: i64, t: f64, seen: Observation, events: &mut Vec<Event>) {
+        let Some(current) = self.current.filter(|_| self.contrast >= LABEL_CONTRAST) else {
+            self.held.clear();
             return;
         };
-        if self.contrast < LABEL_CONTRAST {
-            return;
+        let held = self
+            .held
+            .iter()
+            .filter(|e| matches!(e, Event::Second { .. }));
+        if held.count() >= HOLD {
+            self.held.clear();
         }
         if position == 0 {
-            self.quality.minutes_accepted += 1;
-            self.quality.last_accepted = Some(current.minute);
-            events.push(Event::Minute {
+            self.held.push(Event::Minute {
                 t,
                 minute: current.minute,
             });
         }
-        events.push(Event::Second {
+        self.held.push(Event::Second {
             t,
             utc: UtcTime {
                 day: current.day,
@@ -612,6 +625,15 @@ impl Dcf77Decoder {
                 nanos: 0,
             },
         });
+        if let Observation::Present(_) = seen {
+            for e in self.held.drain(..) {
+                if let Event::Minute { minute, .. } = e {
+                    self.quality.minutes_accepted += 1;
+                    self.quality.last_accepted = Some(minute);
+                }
+                events.push(e);
+            }
+        }
     }
 
     /// Nothing says where the minute is: find the mark again from scratch.
@@ -631,6 +653,7 @@ impl Dcf77Decoder {
         self.stash = [None; STASH];
         self.leap = 0.0;
         self.current = None;
+        self.held.clear();
     }
 }
 
@@ -641,4 +664,77 @@ pub fn decode(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Ev
         .iter()
         .flat_map(|&(t, level)| decoder.edge(t, level != active_low))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sim::dcf77::Dcf77Signal;
+    use crate::sim::dcf77_bench::score;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn hostile_edges_never_panic(
+            steps in proptest::collection::vec((any::<f64>(), 0.0..2.0f64, any::<bool>(), 0u8..8), 0..3000)
+        ) {
+            let mut decoder = Dcf77Decoder::new(1);
+            let mut t = 0.0;
+            for (wild, step, active, kind) in steps {
+                // Mostly plausible steps, now and then anything at all.
+                t = match kind {
+                    0 => wild,
+                    1 => t - step,
+                    2 => t + 400.0 * step,
+                    _ => t + step * 0.2,
+                };
+                for e in decoder.edge(t, active) {
+                    if let Event::Second { utc, .. } = e {
+                        prop_assert!(utc.second <= 86_400);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_jump_of_the_receivers_phase_costs_labels_not_truth() {
+        // Half a second into the stream's eighth minute the module's delay jumps by 0.4 s.
+        let signal = Dcf77Signal {
+            duration: 1200.0,
+            ..Dcf77Signal::default()
+        };
+        let generated = signal.generate();
+        let shifted: Vec<(f64, bool)> = generated
+            .edges
+            .iter()
+            .map(|&(t, level)| (if t > 480.5 { t + 0.4 } else { t }, level))
+            .collect();
+        let events = decode(&shifted, false, 2);
+        let before: Vec<Event> = events
+            .iter()
+            .copied()
+            .filter(|e| matches!(e, Event::Second { t, .. } if *t < 480.5))
+            .collect();
+        let after: Vec<(f64, UtcTime)> = events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Second { t, utc } if t >= 480.5 => Some((t - 0.4, utc)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(score(&signal, &generated, &before).wrong_labels, 0);
+        // After the jump, every label names the second whose (moved) pulse it is.
+        for (t, utc) in &after {
+            let truth = generated
+                .seconds
+                .iter()
+                .find(|s| (s.0 - t).abs() < 0.1)
+                .map(|s| s.1);
+            assert_eq!(truth, Some(*utc), "at {t}");
+        }
+        assert!(after.len() > 400, "labels resume: {}", after.len());
+    }
 }
