@@ -11,7 +11,7 @@ use common::{
 use pitime::refclock::dcf77::decoder::{decode, Dcf77Decoder, Event};
 use pitime::replay::format_dcf77_edges;
 use pitime::sim::dcf77::{Dcf77Signal, Generated};
-use pitime::sim::dcf77_bench::{evaluate, score, Score};
+use pitime::sim::dcf77_bench::{evaluate, scenarios, score, Score};
 use pitime::time::days_from_civil;
 
 const CONFIRM: usize = 2;
@@ -26,6 +26,12 @@ fn run(signal: Dcf77Signal) -> Score {
     score
 }
 
+/// Labels from `SETTLE` on: all but the stream's last two seconds (a second is read once its
+/// quiet part has passed, and no edge comes after the last pulse to say so).
+fn every_second_but_the_last_two(s: &Score) -> bool {
+    s.labelled + 2 >= s.seconds
+}
+
 /// Accepted minutes out of those after the first acceptance was possible.
 fn share(s: &Score) -> f64 {
     s.accepted as f64 / s.minutes.saturating_sub(3).max(1) as f64
@@ -36,6 +42,7 @@ fn clean_signal_every_minute_after_the_first_two() {
     let s = run(Dcf77Signal::default());
     assert!(s.accepted >= s.minutes - 2, "{s:?}");
     assert!(s.first_accepted.unwrap() <= 180.0, "{s:?}");
+    assert!(every_second_but_the_last_two(&s), "{s:?}");
 }
 
 #[test]
@@ -46,6 +53,7 @@ fn starting_mid_minute_and_with_a_receiver_delay() {
         ..Dcf77Signal::default()
     });
     assert!(share(&s) > 0.9, "{s:?}");
+    assert!(s.labelled_share() > 0.99, "{s:?}");
 }
 
 #[test]
@@ -85,6 +93,8 @@ fn a_thirty_second_noise_burst() {
     });
     // The minutes the burst touches are lost; the rest come back.
     assert!(s.accepted >= s.minutes - 4, "{s:?}");
+    // The seconds of the burst are lost, and a few after it while the phase shows again.
+    assert!(s.labelled + 45 >= s.seconds, "{s:?}");
 }
 
 #[test]
@@ -100,23 +110,37 @@ fn missing_pulses_do_not_lose_the_count() {
 #[test]
 fn the_leap_second_of_2016_12_31() {
     let day = days_from_civil(2016, 12, 31);
-    let s = run(Dcf77Signal {
+    let signal = Dcf77Signal {
         start: day * 86_400 + 86_400 - 600,
+        duration: 700.0,
         leap_day: Some(day),
         ..Dcf77Signal::default()
-    });
+    };
+    let s = run(signal.clone());
     // Including 2017-01-01T00:00:00Z, after the 61-second minute.
     assert!(s.accepted >= s.minutes - 2, "{s:?}");
+    assert!(every_second_but_the_last_two(&s), "{s:?}");
+    // 23:59:60 itself, at stream second 600, is labelled (and checked by `run`).
+    let leap = decode(&signal.generate().edges, false, CONFIRM)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Second { t, utc } if utc.is_leap_second() => Some((t, utc.to_string())),
+            _ => None,
+        });
+    assert_eq!(leap, Some((600.0, "2016-12-31T23:59:60.000Z".to_string())));
 }
 
 #[test]
-fn both_summer_time_changes_of_2026() {
-    for start in [1_774_746_000 - 300, 1_792_890_000 - 300] {
+fn the_summer_time_changes_of_2026_and_2027() {
+    // The last Sundays of March and October, 01:00 UTC.
+    let changes = [(2026, 3, 29), (2026, 10, 25), (2027, 3, 28), (2027, 10, 31)];
+    for (y, m, d) in changes {
         let s = run(Dcf77Signal {
-            start,
+            start: days_from_civil(y, m, d) * 86_400 + 3600 - 300,
             ..Dcf77Signal::default()
         });
         assert!(s.accepted >= s.minutes - 2, "{s:?}");
+        assert!(every_second_but_the_last_two(&s), "{y}-{m}-{d}: {s:?}");
     }
 }
 
@@ -128,6 +152,83 @@ fn inverted_polarity() {
         ..Dcf77Signal::default()
     });
     assert!(s.accepted >= s.minutes - 3, "{s:?}");
+    assert!(s.labelled_share() > 0.99, "{s:?}");
+}
+
+#[test]
+fn the_issues_targets_one_run_each() {
+    for scenario in scenarios(60) {
+        let signal = scenario.seeded(3);
+        let s = run(signal.clone());
+        match signal.lost_from {
+            // Labels stop when the transmitter is lost.
+            Some(lost) => assert!(s.last_label.unwrap() <= lost, "{}: {s:?}", scenario.name),
+            None if signal.missing_rate >= 1.0 => assert_eq!(s.first_label, None),
+            None => assert!(s.labelled_share() >= 0.95, "{}: {s:?}", scenario.name),
+        }
+    }
+}
+
+#[test]
+fn worse_than_the_targets_fewer_labels_but_none_wrong() {
+    let base = Dcf77Signal {
+        duration: 1800.0,
+        ..Dcf77Signal::default()
+    };
+    let harsh = [
+        Dcf77Signal {
+            glitch_rate: 5.0,
+            ..base.clone()
+        },
+        Dcf77Signal {
+            wrong_width_rate: 0.2,
+            ..base.clone()
+        },
+        Dcf77Signal {
+            jitter: 0.03,
+            ..base.clone()
+        },
+        Dcf77Signal {
+            missing_rate: 0.2,
+            ..base.clone()
+        },
+        Dcf77Signal {
+            jitter: 0.025,
+            wrong_width_rate: 0.1,
+            glitch_rate: 3.0,
+            missing_rate: 0.1,
+            bursts: vec![(400.0, 90.0), (1000.0, 20.0)],
+            ..base.clone()
+        },
+    ];
+    for (i, signal) in harsh.into_iter().enumerate() {
+        for seed in 1..=3 {
+            run(Dcf77Signal {
+                seed,
+                start: signal.start + 86_400 * 37 * (seed as i64 + i as i64),
+                ..signal.clone()
+            });
+        }
+    }
+}
+
+#[test]
+fn a_local_clock_100_ppm_fast_is_followed() {
+    let signal = Dcf77Signal {
+        duration: 3600.0,
+        jitter: 0.01,
+        ..Dcf77Signal::default()
+    };
+    let g = signal.generate();
+    let fast = |t: f64| t * (1.0 + 100e-6);
+    let scaled = Generated {
+        edges: g.edges.iter().map(|&(t, l)| (fast(t), l)).collect(),
+        minutes: g.minutes.iter().map(|&(t, u)| (fast(t), u)).collect(),
+        seconds: g.seconds.iter().map(|&(t, u)| (fast(t), u)).collect(),
+    };
+    let s = score(&signal, &scaled, &decode(&scaled.edges, false, CONFIRM));
+    assert_eq!(s.wrong_labels, 0, "{s:?}");
+    assert!(s.labelled_share() > 0.99, "{s:?}");
 }
 
 #[test]
@@ -188,6 +289,48 @@ fn replay_prints_each_accepted_minute() {
     assert_eq!(lines[1]["leap_announced"], true);
     assert_eq!(lines[2]["leap_announced"], false);
     assert_eq!(lines[0]["dst_announced"], false);
+}
+
+#[test]
+fn replay_with_seconds_prints_each_labelled_second() {
+    // Inverted polarity, starting mid-minute, through the leap second of 2016-12-31.
+    let day = days_from_civil(2016, 12, 31);
+    let signal = Dcf77Signal {
+        start: day * 86_400 + 86_400 - 200,
+        duration: 330.0,
+        leap_day: Some(day),
+        active_low: true,
+        jitter: 0.003,
+        ..Dcf77Signal::default()
+    };
+    let generated = signal.generate();
+    let dir = TempDir::new("dcf77-seconds");
+    let file = dir.write("edges.txt", &format_dcf77_edges(&generated.edges));
+    let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
+        "replay",
+        "dcf77",
+        file.to_str().unwrap(),
+        "--active-low",
+        "--seconds",
+    ]));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Every label names its second and lies on its marker.
+    for line in &lines {
+        let (t, utc) = (line["t"].as_f64().unwrap(), line["utc"].as_str().unwrap());
+        let truth = generated.seconds.iter().find(|s| (s.0 - t).abs() < 0.1);
+        let truth = truth.map(|s| format!("{}Z", &s.1.to_string()[..19]));
+        assert_eq!(truth.as_deref(), Some(utc), "at {t}");
+    }
+    let utc: Vec<&str> = lines.iter().map(|l| l["utc"].as_str().unwrap()).collect();
+    assert!(utc.contains(&"2016-12-31T23:59:60Z"), "{utc:?}");
+    assert!(utc.contains(&"2017-01-01T00:00:00Z"), "{utc:?}");
+    // From the first label on (two minutes in), every second but the stream's last two.
+    let first = lines[0]["t"].as_f64().unwrap();
+    assert!(first <= 141.0, "{first}");
+    assert!(lines.len() as f64 >= 330.0 - first - 2.0, "{}", lines.len());
 }
 
 #[test]
