@@ -343,7 +343,7 @@ enum Replay {
         /// Level 0 means carrier reduced (the pulse).
         #[arg(long)]
         active_low: bool,
-        /// Decoded minutes in a row that must agree before the first is accepted.
+        /// Minutes of evidence before the first second is labelled.
         #[arg(long, default_value_t = 2)]
         confirm: usize,
         /// Print each labelled second (its marker's time and UTC) instead of each minute.
