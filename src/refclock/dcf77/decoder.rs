@@ -17,7 +17,7 @@
 
 use super::evidence::{self, Date, Frame, Lead, TimeOfDay, MINUTES_PER_DAY};
 use super::frame::{self, FrameError, Minute, FRAME_BITS};
-use super::level::{observe, Level, Observation, BIN, BINS_PER_SECOND};
+use super::level::{observe, Level, Observation, BIN, BINS_PER_SECOND, READ_BINS};
 use super::mark::{class, MinuteMark};
 use super::phase::PhaseHistogram;
 use crate::time::UtcTime;
@@ -289,7 +289,7 @@ impl Dcf77Decoder {
         }
         while let Some(lock) = self.lock {
             let marker = (lock.marker / BIN).round() as i64;
-            if marker + 95 > bin + 1 {
+            if marker + READ_BINS > bin + 1 {
                 break;
             }
             let Some(level) = &self.level else {

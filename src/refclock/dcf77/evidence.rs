@@ -130,11 +130,16 @@ impl TimeOfDay {
             let local = |z: usize| hours[(utc / 60 + z) % 24] + zones[z - 1];
             *score = *score * DECAY + minutes[utc % 60] + local(1).max(local(2));
         }
-        self.frames += 1;
+        if frame[MINUTE.0..HOUR.0 + HOUR.1.len() + 1]
+            .iter()
+            .any(|&b| b != 0.0)
+        {
+            self.frames += 1;
+        }
         self.lead = lead(&self.score);
     }
 
-    /// Frames gathered.
+    /// Frames that carried any bit of the time of day.
     pub fn frames(&self) -> u32 {
         self.frames
     }

@@ -105,12 +105,16 @@ impl Observation {
     }
 }
 
+/// Bins from a second's marker that must be complete before it can be read.
+pub const READ_BINS: i64 = 95;
+
 /// Reads the second whose marker is bin `marker` (all its bins must be complete): the first
 /// 90 ms must be active for a pulse, 110-190 ms tell the bit, and 300-950 ms must be quiet
 /// for the second to count at all.
 pub fn observe(level: &Level, marker: i64) -> Observation {
     let window = |from: i64, to: i64| level.share(marker + from, marker + to);
-    let (Some(pulse), Some(bit), Some(quiet)) = (window(0, 9), window(11, 19), window(30, 95))
+    let (Some(pulse), Some(bit), Some(quiet)) =
+        (window(0, 9), window(11, 19), window(30, READ_BINS))
     else {
         return Observation::Unclear;
     };
