@@ -12,7 +12,7 @@ use pitime::refclock::dcf77::decoder::{decode, Dcf77Decoder, Event};
 use pitime::replay::format_dcf77_edges;
 use pitime::sim::dcf77::{Dcf77Signal, Generated};
 use pitime::sim::dcf77_bench::{evaluate, scenarios, score, Score};
-use pitime::time::days_from_civil;
+use pitime::time::{days_from_civil, UtcTime};
 
 const CONFIRM: usize = 2;
 
@@ -210,6 +210,49 @@ fn worse_than_the_targets_fewer_labels_but_none_wrong() {
             });
         }
     }
+}
+
+#[test]
+fn a_time_that_jumps_is_followed_only_after_strong_agreement() {
+    // Fifteen minutes of one time, then (same phase) a signal a day later, as a spoofer or a
+    // misbehaving transmitter would send.
+    let first = Dcf77Signal {
+        duration: 900.0,
+        ..Dcf77Signal::default()
+    };
+    let second = Dcf77Signal {
+        start: first.start + 86_400 + 900,
+        duration: 2700.0,
+        seed: 2,
+        ..Dcf77Signal::default()
+    };
+    let (a, b) = (first.generate(), second.generate());
+    let edges: Vec<(f64, bool)> = a
+        .edges
+        .iter()
+        .copied()
+        .chain(b.edges.iter().map(|&(t, l)| (t + 900.0, l)))
+        .collect();
+    let unix = |u: &UtcTime| u.day * 86_400 + i64::from(u.second);
+    let (mut old, mut new) = (0, 0);
+    let mut first_new = None;
+    for e in decode(&edges, false, CONFIRM) {
+        if let Event::Second { t, utc } = e {
+            // Every label is the old time carried on, or the new one.
+            if unix(&utc) == first.start + t.round() as i64 {
+                old += 1;
+            } else {
+                assert_eq!(unix(&utc), second.start + t.round() as i64 - 900, "at {t}");
+                new += 1;
+                first_new.get_or_insert(t);
+            }
+        }
+    }
+    assert!(old > 600, "{old}");
+    // The new time needs far more evidence than a first one: minutes, not two frames.
+    let first_new = first_new.expect("the new time is followed in the end");
+    assert!(first_new > 900.0 + 300.0, "{first_new}");
+    assert!(new > 1000, "{new}");
 }
 
 #[test]
