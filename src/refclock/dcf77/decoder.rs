@@ -9,10 +9,12 @@
 //! 3. Minute mark: the one second in sixty without a pulse, from evidence of many minutes
 //!    (`mark`).
 //! 4. Time: each minute's soft bits add evidence for every candidate time of day and date,
-//!    carried on with the minutes counted (`evidence`).
+//!    carried on with the minutes counted (`evidence`); while the time is not yet known, the
+//!    bits of the minute in progress are tried as they arrive.
 //! 5. Labels: a second is labelled with its UTC only while the phase is seen, the time of day
 //!    and the date lead every other candidate clearly, and the time follows the last trusted
-//!    one by the seconds elapsed (or leads by far more, to override it). A leap second is
+//!    one by the seconds elapsed (or leads by far more, to override it); a second without a
+//!    pulse at its marker waits for a later pulse to confirm the marker. A leap second is
 //!    believed only by the gap: a pulse at second 59 and none at 60 in the announced minute.
 
 use super::evidence::{self, Date, Frame, Lead, TimeOfDay, MINUTES_PER_DAY};

@@ -18,7 +18,7 @@ pub type Frame = [f32; FRAME_BITS];
 /// twenty minutes.
 const DECAY: f32 = 0.95;
 pub const MINUTES_PER_DAY: usize = 1440;
-pub const DAYS: usize = 36_525;
+const DAYS: usize = 36_525;
 /// Bits 36..=58: day, weekday, month, year and their parity.
 const DATE_FIRST: usize = 36;
 
