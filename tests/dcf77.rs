@@ -156,6 +156,19 @@ fn inverted_polarity() {
 }
 
 #[test]
+fn modules_with_shorter_or_longer_pulses() {
+    for widths in [(0.07, 0.17), (0.08, 0.18), (0.13, 0.23), (0.12, 0.25)] {
+        let s = run(Dcf77Signal {
+            widths,
+            jitter: 0.01,
+            missing_rate: 0.02,
+            ..Dcf77Signal::default()
+        });
+        assert!(s.labelled_share() > 0.95, "{widths:?}: {s:?}");
+    }
+}
+
+#[test]
 fn the_issues_targets_one_run_each() {
     for scenario in scenarios(60) {
         let signal = scenario.seeded(3);

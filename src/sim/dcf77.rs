@@ -14,6 +14,9 @@ pub struct Dcf77Signal {
     pub jitter: f64,
     /// The receiver's delay: pulses start this long after the true second.
     pub receiver_delay: f64,
+    /// The module's pulse widths for 0 and 1 bits: sent as 100 and 200 ms, stretched or
+    /// shortened by its filter.
+    pub widths: (f64, f64),
     /// Spikes a second (a few milliseconds of the opposite level, anywhere).
     pub glitch_rate: f64,
     /// Share of pulses with a random width (30 to 290 ms).
@@ -38,6 +41,7 @@ impl Default for Dcf77Signal {
             duration: 600.0,
             jitter: 0.0,
             receiver_delay: 0.0,
+            widths: (0.1, 0.2),
             glitch_rate: 0.0,
             wrong_width_rate: 0.0,
             missing_rate: 0.0,
@@ -128,15 +132,10 @@ impl Dcf77Signal {
                     ));
                 }
                 let width = match second {
-                    59 if leap => 0.1,
+                    59 if leap => self.widths.0,
                     59 | 60 => continue,
-                    s => {
-                        if bits[s] {
-                            0.2
-                        } else {
-                            0.1
-                        }
-                    }
+                    s if bits[s] => self.widths.1,
+                    _ => self.widths.0,
                 };
                 let start = at + second as f64 + self.receiver_delay;
                 let lost = self.lost_from.is_some_and(|l| start >= l);
