@@ -508,6 +508,7 @@ fn main() -> ExitCode {
                     total.add(&score);
                 }
                 let mut row = serde_json::json!({"scenario": scenario.name,
+                    "target": scenario.target,
                     "seconds_after_3_min": total.seconds, "labelled": total.labelled,
                     "labelled_share": (total.labelled_share() * 1000.0).round() / 1000.0,
                     "wrong_labels": total.wrong_labels, "minutes": total.minutes,

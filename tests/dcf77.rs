@@ -177,7 +177,10 @@ fn the_issues_targets_one_run_each() {
             // Labels stop when the transmitter is lost.
             Some(lost) => assert!(s.last_label.unwrap() <= lost, "{}: {s:?}", scenario.name),
             None if signal.missing_rate >= 1.0 => assert_eq!(s.first_label, None),
-            None => assert!(s.labelled_share() >= 0.95, "{}: {s:?}", scenario.name),
+            None if scenario.target => {
+                assert!(s.labelled_share() >= 0.95, "{}: {s:?}", scenario.name)
+            }
+            None => {}
         }
     }
 }
@@ -266,6 +269,18 @@ fn a_time_that_jumps_is_followed_only_after_strong_agreement() {
     let first_new = first_new.expect("the new time is followed in the end");
     assert!(first_new > 900.0 + 300.0, "{first_new}");
     assert!(new > 1000, "{new}");
+}
+
+#[test]
+fn bits_too_noisy_to_fit_any_time_give_no_label() {
+    // Found by the benchmark (40 seeds): a tenth of the bits wrong, and three frames' zone bits
+    // made the hour one off (CET read for CEST) with a lead of three bits. Now the time must
+    // also fit most of the bits received.
+    let twice_as_bad = scenarios(60)
+        .into_iter()
+        .find(|s| s.name == "mixed_twice_as_bad")
+        .unwrap();
+    run(twice_as_bad.seeded(27));
 }
 
 #[test]

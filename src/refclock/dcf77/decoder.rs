@@ -44,6 +44,10 @@ const RISE_GAIN: f64 = 0.1;
 /// trusted time.
 const TOD_MARGIN: f32 = 5.5;
 const DATE_MARGIN: f32 = 5.5;
+/// How well the best time of day and date must fit the bits received: below this the bits
+/// are so noisy that a lead of a few bits may be noise (an hour off, by the zone bits alone,
+/// was seen with a tenth of the bits wrong).
+const AGREEMENT: f32 = 0.7;
 const OVERRIDE: f32 = 3.0;
 /// A trusted time binds later ones for this long (the local clock's drift stays far below
 /// half a second).
@@ -486,7 +490,7 @@ impl Dcf77Decoder {
         // The frame tells the next minute.
         let lead = tod.lead().map(|l| Lead {
             value: (l.value + MINUTES_PER_DAY - 1) % MINUTES_PER_DAY,
-            margin: l.margin,
+            ..l
         });
         if let Some(lead) = lead {
             self.update_date(lead);
@@ -559,7 +563,8 @@ impl Dcf77Decoder {
         let (Some(tod), Some(date)) = (tod, self.date.lead()) else {
             return;
         };
-        if frames < self.confirm || tod.margin < TOD_MARGIN || date.margin < DATE_MARGIN {
+        let fits = tod.agreement.min(date.agreement) >= AGREEMENT;
+        if frames < self.confirm || tod.margin < TOD_MARGIN || date.margin < DATE_MARGIN || !fits {
             return;
         }
         let day = evidence::first_day() + date.value as i64;

@@ -22,14 +22,16 @@ const DAYS: usize = 36_525;
 /// Bits 36..=58: day, weekday, month, year and their parity.
 const DATE_FIRST: usize = 36;
 
-/// The best candidate and how far it leads the next.
+/// The best candidate, how far it leads the next, and how well it fits the bits received: its
+/// score over the most any candidate could have (1: every bit agrees; 0.8: a tenth disagree).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Lead {
     pub value: usize,
     pub margin: f32,
+    pub agreement: f32,
 }
 
-fn lead(scores: &[f32]) -> Option<Lead> {
+fn lead(scores: &[f32], possible: f32) -> Option<Lead> {
     let (mut best, mut second) = (None::<usize>, f32::MIN);
     for (i, &s) in scores.iter().enumerate() {
         match best {
@@ -45,6 +47,11 @@ fn lead(scores: &[f32]) -> Option<Lead> {
     best.map(|value| Lead {
         value,
         margin: scores[value] - second,
+        agreement: if possible > 0.0 {
+            scores[value] / possible
+        } else {
+            0.0
+        },
     })
 }
 
@@ -93,10 +100,16 @@ pub fn offset_hours(frame: &Frame, utc: usize) -> i64 {
     }
 }
 
+/// The sum of a frame's bits' weights from `first` to `last`: the most a candidate can score.
+fn weight(frame: &Frame, first: usize, last: usize) -> f32 {
+    frame[first..=last].iter().map(|b| b.abs()).sum()
+}
+
 /// The UTC minute of day of the minute in progress.
 #[derive(Clone, Debug)]
 pub struct TimeOfDay {
     score: Vec<f32>,
+    possible: f32,
     frames: u32,
     lead: Option<Lead>,
 }
@@ -105,6 +118,7 @@ impl Default for TimeOfDay {
     fn default() -> Self {
         TimeOfDay {
             score: vec![0.0; MINUTES_PER_DAY],
+            possible: 0.0,
             frames: 0,
             lead: None,
         }
@@ -130,13 +144,14 @@ impl TimeOfDay {
             let local = |z: usize| hours[(utc / 60 + z) % 24] + zones[z - 1];
             *score = *score * DECAY + minutes[utc % 60] + local(1).max(local(2));
         }
-        if frame[MINUTE.0..HOUR.0 + HOUR.1.len() + 1]
-            .iter()
-            .any(|&b| b != 0.0)
-        {
+        let last = HOUR.0 + HOUR.1.len();
+        if frame[MINUTE.0..=last].iter().any(|&b| b != 0.0) {
             self.frames += 1;
         }
-        self.lead = lead(&self.score);
+        // Z1 and Z2, then minute, hour and their parities.
+        self.possible =
+            self.possible * DECAY + weight(frame, 17, 18) + weight(frame, MINUTE.0, last);
+        self.lead = lead(&self.score, self.possible);
     }
 
     /// Frames that carried any bit of the time of day.
@@ -173,6 +188,7 @@ fn encoded_dates() -> &'static [u32] {
 #[derive(Clone, Debug)]
 pub struct Date {
     score: Vec<f32>,
+    possible: f32,
     lead: Option<Lead>,
 }
 
@@ -180,6 +196,7 @@ impl Default for Date {
     fn default() -> Self {
         Date {
             score: vec![0.0; DAYS],
+            possible: 0.0,
             lead: None,
         }
     }
@@ -196,7 +213,7 @@ impl Date {
         let days = days.min(DAYS);
         self.score.copy_within(..DAYS - days, days);
         self.score[..days].fill(0.0);
-        self.lead = lead(&self.score);
+        self.lead = lead(&self.score, self.possible);
     }
 
     /// A frame whose local date is the UTC date plus `carry` days (0 or 1).
@@ -226,7 +243,8 @@ impl Date {
             }
             *score += parity[(bits >> (FRAME_BITS - 1 - DATE_FIRST)) as usize & 1];
         }
-        self.lead = lead(&self.score);
+        self.possible = self.possible * DECAY + weight(frame, DATE_FIRST, FRAME_BITS - 1);
+        self.lead = lead(&self.score, self.possible);
     }
 
     pub fn lead(&self) -> Option<Lead> {
@@ -274,6 +292,7 @@ mod tests {
         }
         let t = tod.lead().unwrap();
         assert_eq!(t.value, 61);
+        assert!(t.agreement > 0.9, "{t:?}");
         assert!(t.margin >= 8.0, "{t:?}");
         let d = date.lead().unwrap();
         assert_eq!(d.value as i64 + first_day(), days_from_civil(2026, 3, 29));
