@@ -201,7 +201,6 @@ pub fn dcf77_edges(data: &[u8]) {
         t += f64::from(word & 0x7fff) / 1000.0;
         let _ = decoder.edge(t, word & 0x8000 != 0);
     }
-    let _ = decoder.finish();
 }
 
 /// A configuration file: errors, never a panic.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -16,9 +16,10 @@ use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LOG_LEVELS};
 use pitime::detect::{self, pulses::classify, Devices};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::ntp::keys::KeyStore;
+use pitime::refclock::dcf77::decoder::decode;
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
 use pitime::replay;
-use pitime::sim::dcf77;
+use pitime::sim::dcf77_bench::{self, Score};
 use pitime::sim::oscillator::OscillatorParams;
 use pitime::sim::scenario::{self, Scenario};
 use pitime::time::UtcTime;
@@ -81,7 +82,8 @@ enum Command {
     /// Decode a receiver capture and print each time accepted or rejected, as JSON lines.
     #[command(subcommand)]
     Replay(Replay),
-    /// Sweep DCF77 noise levels through the decoder: minutes accepted and wrong, as JSON lines.
+    /// Run the DCF77 decoder over generated signals, one scenario of noise at a time: seconds
+    /// labelled, labels and minutes wrong, decoding time, as JSON lines.
     BenchDcf77 {
         /// Minutes of signal per run.
         #[arg(long, default_value_t = 60)]
@@ -341,9 +343,12 @@ enum Replay {
         /// Level 0 means carrier reduced (the pulse).
         #[arg(long)]
         active_low: bool,
-        /// Decoded minutes in a row that must agree before the first is accepted.
+        /// Minutes of evidence before the first second is labelled.
         #[arg(long, default_value_t = 2)]
         confirm: usize,
+        /// Print each labelled second (its marker's time and UTC) instead of each minute.
+        #[arg(long)]
+        seconds: bool,
     },
 }
 
@@ -401,6 +406,7 @@ fn main() -> ExitCode {
             file,
             active_low,
             confirm,
+            seconds,
         }) => {
             let text = match std::fs::read(&file) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -413,11 +419,14 @@ fn main() -> ExitCode {
             if let Some(hint) = replay::dcf77_polarity_hint(&edges, active_low) {
                 eprintln!("pitime: {}: {hint}", file.display());
             }
-            let minutes = replay::dcf77_minutes(&edges, active_low, confirm);
-            if minutes.is_empty() {
-                return fail(format!("{}: no minute decoded", file.display()));
+            let (lines, what) = match seconds {
+                true => (replay::dcf77_seconds(&edges, active_low, confirm), "second"),
+                false => (replay::dcf77_minutes(&edges, active_low, confirm), "minute"),
+            };
+            if lines.is_empty() {
+                return fail(format!("{}: no {what} decoded", file.display()));
             }
-            print_lines(minutes)
+            print_lines(lines)
         }
         Command::Detect(d) => detect(d),
         Command::Capture(Capture::Dcf77 {
@@ -481,21 +490,43 @@ fn main() -> ExitCode {
             }
         }
         Command::BenchDcf77 { minutes, seeds } => {
-            for row in dcf77::sweep(minutes, seeds) {
-                let share = row.accepted as f64 / row.minutes.max(1) as f64;
-                println!(
-                    "{}",
-                    serde_json::json!({"noise": row.noise, "level": row.level,
-                        "minutes": row.minutes, "accepted": row.accepted,
-                        "accepted_share": (share * 1000.0).round() / 1000.0, "wrong": row.wrong})
-                );
+            let confirm = 2;
+            for scenario in dcf77_bench::scenarios(minutes) {
+                let (mut total, mut decoding, mut hours) = (Score::default(), 0.0, 0.0);
+                let mut labels_after_loss: f64 = 0.0;
+                for seed in 1..=seeds {
+                    let signal = scenario.seeded(seed);
+                    let generated = signal.generate();
+                    let started = Instant::now();
+                    let events = decode(&generated.edges, signal.active_low, confirm);
+                    decoding += started.elapsed().as_secs_f64();
+                    hours += signal.duration / 3600.0;
+                    let score = dcf77_bench::score(&signal, &generated, &events);
+                    if let (Some(lost), Some(last)) = (signal.lost_from, score.last_label) {
+                        labels_after_loss = labels_after_loss.max(last - lost);
+                    }
+                    total.add(&score);
+                }
+                let mut row = serde_json::json!({"scenario": scenario.name,
+                    "target": scenario.target,
+                    "seconds_after_3_min": total.seconds, "labelled": total.labelled,
+                    "labelled_share": (total.labelled_share() * 1000.0).round() / 1000.0,
+                    "wrong_labels": total.wrong_labels, "minutes": total.minutes,
+                    "minutes_accepted": total.accepted, "wrong_minutes": total.wrong,
+                    "decode_ms_per_hour": (decoding / hours.max(1e-9) * 1e4).round() / 10.0});
+                if scenario.signal.lost_from.is_some() {
+                    row["last_label_after_loss_seconds"] = serde_json::json!(labels_after_loss);
+                }
+                println!("{row}");
             }
-            let mut first = dcf77::time_to_first_minute();
+            let firsts = dcf77_bench::first_labels(confirm);
+            let mut first: Vec<f64> = firsts.iter().flatten().copied().collect();
             first.sort_by(f64::total_cmp);
             println!(
                 "{}",
-                serde_json::json!({"clean_time_to_first_minute_seconds": {
-                    "min": first.first(), "median": first.get(first.len() / 2), "max": first.last()}})
+                serde_json::json!({"clean_first_label_seconds": {"starts": firsts.len(),
+                    "labelled": first.len(), "min": first.first(),
+                    "median": first.get(first.len() / 2), "max": first.last()}})
             );
             ExitCode::SUCCESS
         }

@@ -4,9 +4,10 @@
 use serde_json::{json, Value};
 
 use crate::detect::pulses::{classify, Pulses};
-use crate::refclock::dcf77::decoder::{Dcf77Decoder, Event};
+use crate::refclock::dcf77::decoder::{decode, Event};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
 use crate::refclock::gps::nmea::LineReader;
+use crate::time::UtcTime;
 
 /// The bytes of a capture that a receiver sent: lines starting with `#` are comments.
 pub fn capture_bytes(file: &[u8]) -> Vec<u8> {
@@ -102,18 +103,12 @@ pub fn dcf77_polarity_hint(edges: &[(f64, bool)], active_low: bool) -> Option<&'
 
 /// Every minute the DCF77 decoder accepts from a capture's edges.
 pub fn dcf77_minutes(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Value> {
-    let mut decoder = Dcf77Decoder::new(confirm);
-    let mut events: Vec<Event> = Vec::new();
-    for &(t, level) in edges {
-        events.extend(decoder.edge(t, level != active_low));
-    }
-    events.extend(decoder.finish());
-    events
+    decode(edges, active_low, confirm)
         .into_iter()
         .filter_map(|e| match e {
             Event::Minute { t, minute } => Some(json!({
-                "t": (t * 1e6).round() / 1e6,
-                "utc": format!("{}Z", &minute.utc.to_string()[..19]),
+                "t": micros(t),
+                "utc": seconds_text(&minute.utc),
                 "offset_hours": minute.offset_hours,
                 "dst_announced": minute.dst_announced,
                 "leap_announced": minute.leap_announced,
@@ -121,4 +116,24 @@ pub fn dcf77_minutes(edges: &[(f64, bool)], active_low: bool, confirm: usize) ->
             Event::Second { .. } => None,
         })
         .collect()
+}
+
+/// Every second the DCF77 decoder labels: its marker's time in the capture and its UTC.
+pub fn dcf77_seconds(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Value> {
+    decode(edges, active_low, confirm)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Second { t, utc } => Some(json!({"t": micros(t), "utc": seconds_text(&utc)})),
+            Event::Minute { .. } => None,
+        })
+        .collect()
+}
+
+fn micros(t: f64) -> f64 {
+    (t * 1e6).round() / 1e6
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (an inserted leap second is `23:59:60`).
+fn seconds_text(utc: &UtcTime) -> String {
+    format!("{}Z", &utc.to_string()[..19])
 }

@@ -188,7 +188,7 @@ pub struct Dcf77SourceConfig {
     /// From the true second to the pulse's start at the GPIO pin, seconds; `None` when not
     /// set (taken as 0, and an alarm while the source is followed).
     pub receiver_delay: Option<f64>,
-    /// Decoded minutes in a row that must agree before the first is accepted.
+    /// Minutes of evidence before the first second is labelled.
     pub confirm: usize,
     pub simulate: Option<Dcf77SimConfig>,
 }

@@ -14,6 +14,9 @@ pub struct Dcf77Signal {
     pub jitter: f64,
     /// The receiver's delay: pulses start this long after the true second.
     pub receiver_delay: f64,
+    /// The module's pulse widths for 0 and 1 bits: sent as 100 and 200 ms, stretched or
+    /// shortened by its filter.
+    pub widths: (f64, f64),
     /// Spikes a second (a few milliseconds of the opposite level, anywhere).
     pub glitch_rate: f64,
     /// Share of pulses with a random width (30 to 290 ms).
@@ -22,6 +25,8 @@ pub struct Dcf77Signal {
     pub missing_rate: f64,
     /// Stretches of pure noise: (start, length) in stream seconds.
     pub bursts: Vec<(f64, f64)>,
+    /// The transmitter is lost from this stream time on (no pulses; noise goes on).
+    pub lost_from: Option<f64>,
     /// A leap second is inserted at the end of this UTC day (days since 1970-01-01).
     pub leap_day: Option<i64>,
     /// The module's output is low while the carrier is reduced.
@@ -36,10 +41,12 @@ impl Default for Dcf77Signal {
             duration: 600.0,
             jitter: 0.0,
             receiver_delay: 0.0,
+            widths: (0.1, 0.2),
             glitch_rate: 0.0,
             wrong_width_rate: 0.0,
             missing_rate: 0.0,
             bursts: Vec::new(),
+            lost_from: None,
             leap_day: None,
             active_low: false,
             seed: 1,
@@ -47,11 +54,13 @@ impl Default for Dcf77Signal {
     }
 }
 
-/// The edges, and the truth: (stream time of each minute's second-0 pulse, that minute).
+/// The edges, and the truth: the stream time of each minute's and each second's start (before
+/// the receiver's delay), and its UTC (an inserted leap second is second 86400 of its day).
 pub struct Generated {
     /// (stream time, level of the line after the edge).
     pub edges: Vec<(f64, bool)>,
     pub minutes: Vec<(f64, UtcTime)>,
+    pub seconds: Vec<(f64, UtcTime)>,
 }
 
 /// Start of summer time (last Sunday in March) or its end (last Sunday in October), 01:00 UTC,
@@ -94,6 +103,7 @@ impl Dcf77Signal {
         // Active intervals of the clean signal, in stream time.
         let mut pulses: Vec<(f64, f64)> = Vec::new();
         let mut minutes = Vec::new();
+        let mut seconds = Vec::new();
         let first_minute = self.start.div_euclid(60) * 60;
         let mut label = first_minute;
         // Stream time of this minute's start (negative when the stream begins mid-minute).
@@ -103,25 +113,37 @@ impl Dcf77Signal {
                 .leap_day
                 .is_some_and(|d| label == (d + 1) * 86_400 - 60);
             let bits = frame::encode(&self.minute_at(label + 60));
-            let seconds = if leap { 61 } else { 60 };
+            let length = if leap { 61 } else { 60 };
             minutes.push((
                 at,
                 UtcTime::from_realtime(Realtime::from_timespec(label, 0)),
             ));
-            for second in 0..seconds {
+            let day = label.div_euclid(86_400);
+            for second in 0..length {
+                if (0.0..self.duration).contains(&(at + second as f64)) {
+                    let of_day = (label.rem_euclid(86_400) + second as i64) as u32;
+                    seconds.push((
+                        at + second as f64,
+                        UtcTime {
+                            day,
+                            second: of_day,
+                            nanos: 0,
+                        },
+                    ));
+                }
                 let width = match second {
-                    59 if leap => 0.1,
+                    59 if leap => self.widths.0,
                     59 | 60 => continue,
-                    s => {
-                        if bits[s] {
-                            0.2
-                        } else {
-                            0.1
-                        }
-                    }
+                    s if bits[s] => self.widths.1,
+                    _ => self.widths.0,
                 };
                 let start = at + second as f64 + self.receiver_delay;
-                if start < 0.0 || start > self.duration || rng.uniform() < self.missing_rate {
+                let lost = self.lost_from.is_some_and(|l| start >= l);
+                if start < 0.0
+                    || start >= self.duration
+                    || lost
+                    || rng.uniform() < self.missing_rate
+                {
                     continue;
                 }
                 let width = if rng.uniform() < self.wrong_width_rate {
@@ -135,7 +157,7 @@ impl Dcf77Signal {
                     pulses.push((a, b));
                 }
             }
-            at += seconds as f64;
+            at += length as f64;
             label += 60;
         }
         let mut noise = Vec::new();
@@ -155,6 +177,7 @@ impl Dcf77Signal {
         Generated {
             edges: xor_edges(&pulses, &noise, self.active_low),
             minutes: minutes.into_iter().filter(|m| m.0 >= 0.0).collect(),
+            seconds,
         }
     }
 }
@@ -180,123 +203,6 @@ fn xor_edges(signal: &[(f64, f64)], noise: &[(f64, f64)], invert: bool) -> Vec<(
         }
     }
     edges
-}
-
-/// How a decoder did on a generated signal.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Score {
-    /// Minutes that began in the stream (after its first second-0 pulse).
-    pub minutes: usize,
-    pub accepted: usize,
-    /// Accepted minutes whose time is not the truth: must be 0.
-    pub wrong: usize,
-    /// Stream time of the first accepted minute.
-    pub first_accepted: Option<f64>,
-}
-
-/// Runs the decoder over a generated signal and checks every minute it accepts.
-pub fn evaluate(signal: &Dcf77Signal, confirm: usize) -> Score {
-    let generated = signal.generate();
-    let mut decoder = crate::refclock::dcf77::decoder::Dcf77Decoder::new(confirm);
-    let mut events = Vec::new();
-    for &(t, level) in &generated.edges {
-        events.extend(decoder.edge(t, level != signal.active_low));
-    }
-    events.extend(decoder.finish());
-    let mut score = Score {
-        minutes: generated.minutes.len(),
-        ..Score::default()
-    };
-    for e in events {
-        if let crate::refclock::dcf77::decoder::Event::Minute { t, minute } = e {
-            score.accepted += 1;
-            score.first_accepted.get_or_insert(t);
-            let truth = generated
-                .minutes
-                .iter()
-                .find(|(start, _)| (start + signal.receiver_delay - t).abs() < 0.2);
-            if truth.is_none_or(|(_, utc)| *utc != minute.utc) {
-                score.wrong += 1;
-            }
-        }
-    }
-    score
-}
-
-/// One noise level of the benchmark sweep, over several seeds.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SweepRow {
-    pub noise: &'static str,
-    pub level: f64,
-    pub minutes: usize,
-    pub accepted: usize,
-    pub wrong: usize,
-}
-
-/// Sweeps glitch rate, wrong-width share and edge jitter, one at a time, each over `seeds`
-/// runs of `minutes` minutes.
-pub fn sweep(minutes: usize, seeds: u64) -> Vec<SweepRow> {
-    let base = Dcf77Signal {
-        duration: minutes as f64 * 60.0,
-        ..Dcf77Signal::default()
-    };
-    type Apply = fn(&mut Dcf77Signal, f64);
-    let axes: [(&str, &[f64], Apply); 4] = [
-        ("glitches_per_second", &[0.0, 0.5, 1.0, 2.0, 5.0], |s, v| {
-            s.glitch_rate = v
-        }),
-        ("wrong_width_share", &[0.01, 0.05, 0.1, 0.2], |s, v| {
-            s.wrong_width_rate = v
-        }),
-        ("jitter_seconds", &[0.005, 0.01, 0.02, 0.03], |s, v| {
-            s.jitter = v
-        }),
-        ("missing_share", &[0.01, 0.05, 0.1], |s, v| {
-            s.missing_rate = v
-        }),
-    ];
-    let mut rows = Vec::new();
-    for (noise, levels, apply) in axes {
-        for &level in levels {
-            let mut row = SweepRow {
-                noise,
-                level,
-                minutes: 0,
-                accepted: 0,
-                wrong: 0,
-            };
-            for seed in 1..=seeds {
-                let mut signal = Dcf77Signal {
-                    seed,
-                    start: base.start + seed as i64 * 7919,
-                    ..base.clone()
-                };
-                apply(&mut signal, level);
-                let score = evaluate(&signal, 2);
-                row.minutes += score.minutes;
-                row.accepted += score.accepted;
-                row.wrong += score.wrong;
-            }
-            rows.push(row);
-        }
-    }
-    rows
-}
-
-/// Seconds from start to the first accepted minute on a clean signal, for each start second
-/// within the minute (0, 5, ..., 55).
-pub fn time_to_first_minute() -> Vec<f64> {
-    (0..60)
-        .step_by(5)
-        .filter_map(|offset| {
-            let signal = Dcf77Signal {
-                start: Dcf77Signal::default().start + offset,
-                duration: 400.0,
-                ..Dcf77Signal::default()
-            };
-            evaluate(&signal, 2).first_accepted
-        })
-        .collect()
 }
 
 #[cfg(test)]

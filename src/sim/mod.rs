@@ -2,6 +2,7 @@
 //! that have none (tests, the demo, benchmarks).
 
 pub mod dcf77;
+pub mod dcf77_bench;
 pub mod dcf77_runner;
 pub mod gps;
 pub mod gps_runner;

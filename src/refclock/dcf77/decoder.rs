@@ -1,54 +1,67 @@
-//! From GPIO edges to accepted DCF77 minutes. Pure: edges carry their stream time in seconds.
+//! From GPIO edges to labelled seconds and minutes. Pure: edges carry their stream time in
+//! seconds; nothing is read from a clock.
 //!
-//! 1. Pulses: an active period from a rising to a falling edge; dropouts shorter than
-//!    `MERGE_GAP` inside a pulse are bridged, active periods shorter than `GLITCH` or longer than
-//!    `MAX_WIDTH` are noise.
-//! 2. Seconds: three pulses a whole number of seconds apart lock the phase; after that each
-//!    pulse must start within `ALIGN` of a second's start, and each second gets a slot: a bit
-//!    (0 for ~100 ms, 1 for ~200 ms, undecided near the threshold, which adapts to the receiver
-//!    from bits 0 and 20), or empty. Missing pulses leave empty slots, so the count survives.
-//! 3. Minutes: a pulse after an empty slot (or, once the count is known, the 60th or 61st slot)
-//!    starts a minute; the 59 slots before it are the frame (`frame::decode`).
-//! 4. Trust: a decoded minute is accepted only when it follows the last accepted one (by the
-//!    minutes elapsed) or, at start-up, when `confirm` decoded minutes in a row agree.
+//! 1. Level: the line is sampled into 10 ms bins (`level`).
+//! 2. Phase: every second folds into one averaged second, and the markers fall where the
+//!    100 ms all pulses share stands out (`phase`); rising edges near the markers then refine
+//!    it. From then on a local counter numbers the seconds, pulse or no pulse, and each second
+//!    is read from its marker: a pulse with a soft bit, no pulse, or noise (`level::observe`).
+//! 3. Minute mark: the one second in sixty without a pulse, from evidence of many minutes
+//!    (`mark`).
+//! 4. Time: each minute's soft bits add evidence for every candidate time of day and date,
+//!    carried on with the minutes counted (`evidence`); while the time is not yet known, the
+//!    bits of the minute in progress are tried as they arrive.
+//! 5. Labels: a second is labelled with its UTC only while the phase is seen, the time of day
+//!    and the date lead every other candidate clearly, and the time follows the last trusted
+//!    one by the seconds elapsed (or leads by far more, to override it); a second without a
+//!    pulse at its marker waits for a later pulse to confirm the marker. A leap second is
+//!    believed only by the gap: a pulse at second 59 and none at 60 in the announced minute.
 
-use std::collections::VecDeque;
-
+use super::evidence::{self, Date, Frame, Lead, TimeOfDay, MINUTES_PER_DAY};
 use super::frame::{self, FrameError, Minute, FRAME_BITS};
+use super::level::{observe, Level, Observation, BIN, BINS_PER_SECOND, READ_BINS};
+use super::mark::{class, MinuteMark};
+use super::phase::PhaseHistogram;
 use crate::time::UtcTime;
 
-/// Active periods shorter than this are noise.
+/// Active periods shorter than this are glitches, longer than `MAX_WIDTH` not pulses.
 const GLITCH: f64 = 0.040;
-/// Longer ones are not DCF77 pulses (those are 100 or 200 ms).
 const MAX_WIDTH: f64 = 0.300;
-/// A dropout this short inside a pulse is noise, bridged.
-const MERGE_GAP: f64 = 0.030;
-/// A pulse further than this from its second's start is not a second marker.
-const ALIGN: f64 = 0.080;
-/// While unlocked: how close to a whole number of seconds pulses must be to lock.
-const ACQUIRE_ALIGN: f64 = 0.030;
-/// Widths this close to the threshold are undecided.
-const UNDECIDED_BAND: f64 = 0.012;
-/// Pulses in a row that miss their second before the phase is dropped.
-const MAX_MISALIGNED: u32 = 10;
-/// Minutes a trusted time is carried by counting seconds without a new accepted minute.
-const FLYWHEEL_MINUTES: i64 = 10;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Slot {
-    /// Start of the pulse (or of the second, for an empty slot), stream seconds.
-    t: f64,
-    width: Option<f64>,
-    bit: Option<bool>,
-    /// Two pulses in this second: which was the marker is anyone's guess.
-    doubled: bool,
-}
-
-impl Slot {
-    fn empty(&self) -> bool {
-        self.width.is_none()
-    }
-}
+/// The phase histogram's contrast needed to find the phase, and to label by it.
+const LOCK_CONTRAST: f32 = 0.5;
+const LABEL_CONTRAST: f32 = 0.4;
+/// Seconds folded before the phase is believed.
+const LOCK_SECONDS: u32 = 4;
+/// A clear phase this far from the one followed, this many seconds in a row, replaces it.
+const PHASE_MOVED: f64 = 0.05;
+const PHASE_MOVED_SECONDS: u32 = 10;
+/// Rising edges this close to a marker refine the phase, by at most this share each.
+const RISE_WINDOW: f64 = 0.05;
+const RISE_GAIN: f64 = 0.1;
+/// Margins the time of day and the date must lead by: a sure bit that tells two candidates
+/// apart adds 2, so this is three such bits (less what the first frame lost by decay since):
+/// one frame, its parity included, can be wrong in two. `OVERRIDE` times that to contradict a
+/// trusted time.
+const TOD_MARGIN: f32 = 5.5;
+const DATE_MARGIN: f32 = 5.5;
+/// How well the best time of day and date must fit the bits received: with a tenth or more
+/// of the bits wrong, a lead of a few bits may be noise (seen: the hour one off by three
+/// frames' zone bits; a date months off among the 36,525 candidates).
+const AGREEMENT: f32 = 0.8;
+const OVERRIDE: f32 = 3.0;
+/// A trusted time binds later ones for this long (the local clock's drift stays far below
+/// half a second).
+const TRUST_SPAN: f64 = 3600.0;
+/// The line silent this long: start again.
+const MAX_SILENCE: f64 = 300.0;
+/// Stream times beyond this (some 30,000 years) are nonsense: bin numbers must not overflow.
+const MAX_TIME: f64 = 1e12;
+/// Seconds of observations kept, for the frames before the mark was found.
+const KEPT: usize = 128;
+/// Frames kept while the time of day is not known, for the date once it is.
+const STASH: usize = 3;
+/// Seconds without a pulse held, unlabelled, for a pulse to confirm the phase.
+const HOLD: usize = 3;
 
 /// Signal quality, as dcf77pi shows it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -56,20 +69,21 @@ pub struct Quality {
     pub pulses: u64,
     pub glitches: u64,
     pub wrong_widths: u64,
-    /// Pulses away from the second's start.
+    /// Pulses starting away from the second's marker.
     pub misaligned: u64,
-    /// Seconds with a pulse too near the threshold, or two pulses.
+    /// Seconds drowned in noise.
     pub undecided: u64,
     /// Seconds without a pulse where one was due.
     pub missing: u64,
     pub parity_errors: u64,
-    /// Frames failing another check (start bits, zone bits, digits, calendar, undecided bits).
+    /// Frames failing another check (start bits, zone bits, digits, calendar, unsure bits).
     pub bad_frames: u64,
     pub minutes_accepted: u64,
-    /// Frames that decoded but did not fit the minutes before them.
+    /// Minutes whose evidence contradicted the trusted time without leading by far enough.
     pub minutes_rejected: u64,
+    /// The phase is found and the signal still shows it.
     pub locked: bool,
-    /// The 0-bit and 1-bit widths learned, seconds.
+    /// The 0-bit and 1-bit widths seen, seconds.
     #[serde(skip)]
     pub widths: (f64, f64),
     #[serde(skip)]
@@ -81,39 +95,48 @@ pub struct Quality {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Event {
-    /// A minute accepted: it starts at stream time `t` (its second-0 edge).
+    /// A minute accepted: it starts at stream time `t` (its second-0 marker).
     Minute { t: f64, minute: Minute },
-    /// A second marker: the pulse starting at `t` marks `utc` (the minute's time is trusted).
+    /// A second labelled: its marker at stream time `t` marks `utc`.
     Second { t: f64, utc: UtcTime },
 }
 
-#[derive(Clone, Debug)]
-pub struct Dcf77Decoder {
-    /// Decoded minutes in a row that must agree before the first is accepted.
-    confirm: usize,
-    active: bool,
-    pulse_start: Option<f64>,
-    /// A finished pulse, held until no dropout could continue it.
-    pending: Option<(f64, f64)>,
-    /// Start of the newest slot's second, once locked.
-    phase: Option<f64>,
-    acquiring: VecDeque<f64>,
-    misaligned_run: u32,
-    slots: VecDeque<Slot>,
-    /// Second number of the newest slot, once a minute has been decoded.
-    count: Option<usize>,
-    minute_length: usize,
-    /// The minute in progress, when trusted (accepted, or carried from one that was).
-    current: Option<UtcTime>,
-    /// Last accepted minute.
-    trusted: Option<Anchor>,
-    streak: Vec<Anchor>,
-    /// Minutes in a row that did not decode where the count put them.
-    failures: u32,
-    pub quality: Quality,
+/// The phase followed and the second counter.
+#[derive(Clone, Copy, Debug)]
+struct Lock {
+    /// Marker of second `n`, the next to read.
+    marker: f64,
+    n: i64,
+    refined: u32,
+    moved: u32,
+    /// The nearest rising edge to the markers of seconds `n` and `n + 1`: (second, offset).
+    rises: [Option<(i64, f64)>; 2],
 }
 
-/// A decoded minute: where it started, which it was, whether it announced a leap second.
+/// Where the minutes begin.
+#[derive(Clone, Copy, Debug)]
+struct Framing {
+    /// Class of the minute mark's second.
+    mark: usize,
+    /// Counter of the current minute's second 0.
+    start: i64,
+    /// What second 59 showed, when the next second must decide where the minute ends (a
+    /// pulse in the gap, or a minute that may hold a leap second).
+    second_59: Option<Observation>,
+    /// Second 59 was noise: a missing pulse at second 0 then means the mark moved.
+    unsure_mark: bool,
+}
+
+/// The minute in progress, when its time is trusted.
+#[derive(Clone, Copy, Debug)]
+struct Current {
+    minute: Minute,
+    day: i64,
+    of_day: usize,
+}
+
+/// A trusted minute: its marker's stream time, UTC minutes since 1970, and whether a leap
+/// second was announced (the next minute may then come one second later).
 #[derive(Clone, Copy, Debug)]
 struct Anchor {
     t: f64,
@@ -131,27 +154,57 @@ impl Anchor {
     }
 }
 
-fn minutes(m: &Minute) -> i64 {
-    m.utc.day * 1440 + i64::from(m.utc.second / 60)
+#[derive(Clone, Debug)]
+pub struct Dcf77Decoder {
+    /// Minutes of evidence needed before the first label.
+    confirm: u32,
+    level: Option<Level>,
+    pulse_start: Option<f64>,
+    phase: PhaseHistogram,
+    contrast: f32,
+    lock: Option<Lock>,
+    /// Observations by second, for frames that ended before the mark was found.
+    seen: [(i64, Observation); KEPT],
+    mark: MinuteMark,
+    framing: Option<Framing>,
+    tod: TimeOfDay,
+    date: Date,
+    /// Frames counted since the evidence began, and the last one added to the date: (frame,
+    /// its UTC minute of day).
+    frames: u64,
+    date_ref: Option<(u64, usize)>,
+    /// Frames not yet in the date (the time of day was not known): (frame number, bits).
+    stash: [Option<(u64, Frame)>; STASH],
+    /// Leap-second announcements (A2, unprotected), softly, decaying.
+    leap: f32,
+    current: Option<Current>,
+    /// Labels waiting for a pulse at a marker (at most `HOLD` seconds' worth).
+    held: Vec<Event>,
+    trusted: Option<Anchor>,
+    pub quality: Quality,
 }
 
 impl Dcf77Decoder {
     pub fn new(confirm: usize) -> Self {
         Dcf77Decoder {
-            confirm: confirm.max(1),
-            active: false,
+            confirm: confirm.clamp(1, 60) as u32,
+            level: None,
             pulse_start: None,
-            pending: None,
-            phase: None,
-            acquiring: VecDeque::new(),
-            misaligned_run: 0,
-            slots: VecDeque::new(),
-            count: None,
-            minute_length: 60,
+            phase: PhaseHistogram::default(),
+            contrast: 0.0,
+            lock: None,
+            seen: [(i64::MIN, Observation::Unclear); KEPT],
+            mark: MinuteMark::default(),
+            framing: None,
+            tod: TimeOfDay::default(),
+            date: Date::default(),
+            frames: 0,
+            date_ref: None,
+            stash: [None; STASH],
+            leap: 0.0,
             current: None,
+            held: Vec::new(),
             trusted: None,
-            streak: Vec::new(),
-            failures: 0,
             quality: Quality {
                 widths: (0.1, 0.2),
                 ..Quality::default()
@@ -162,363 +215,533 @@ impl Dcf77Decoder {
     /// An edge: at stream time `t` the line became active (carrier reduced) or not.
     pub fn edge(&mut self, t: f64, active: bool) -> Vec<Event> {
         let mut events = Vec::new();
-        if active == self.active || !t.is_finite() {
+        // Out of range, out of order or repeated edges tell nothing.
+        if !t.is_finite() || t.abs() >= MAX_TIME {
             return events;
         }
-        self.active = active;
+        let Some(level) = &mut self.level else {
+            self.level = Some(Level::new(t, active));
+            return events;
+        };
+        if t < level.filled_to() || active == level.active() {
+            return events;
+        }
+        if t - level.filled_to() > MAX_SILENCE {
+            *self = Dcf77Decoder {
+                trusted: self.trusted,
+                quality: std::mem::take(&mut self.quality),
+                ..Dcf77Decoder::new(self.confirm as usize)
+            };
+            self.quality.locked = false;
+            self.level = Some(Level::new(t, active));
+            return events;
+        }
+        while let Some(bin) = self.level.as_mut().and_then(|l| l.advance(t)) {
+            self.bin_done(bin, &mut events);
+        }
+        if let Some(level) = &mut self.level {
+            level.set(active);
+        }
+        self.pulse_edge(t, active);
+        events
+    }
+
+    /// Pulse statistics, and rising edges near a marker for the phase.
+    fn pulse_edge(&mut self, t: f64, active: bool) {
         if active {
-            if let Some((start, end)) = self.pending.take() {
-                if t - end < MERGE_GAP {
-                    self.pulse_start = Some(start);
-                    return events;
-                }
-                self.pulse(start, end - start, &mut events);
-            }
             self.pulse_start = Some(t);
-        } else if let Some(start) = self.pulse_start.take() {
-            self.pending = Some((start, t));
-        }
-        events
-    }
-
-    /// Processes a pulse still held back (at the end of a capture).
-    pub fn finish(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
-        if let Some((start, end)) = self.pending.take() {
-            self.pulse(start, end - start, &mut events);
-        }
-        events
-    }
-
-    fn pulse(&mut self, start: f64, width: f64, events: &mut Vec<Event>) {
-        self.quality.pulses += 1;
-        if width < GLITCH {
-            self.quality.glitches += 1;
+            if let Some(lock) = &mut self.lock {
+                let k = (t - lock.marker).round();
+                let offset = t - lock.marker - k;
+                let n = lock.n + k as i64;
+                if !(0.0..=1.0).contains(&k) || offset.abs() >= RISE_WINDOW {
+                    self.quality.misaligned += 1;
+                    return;
+                }
+                let slot = &mut lock.rises[n.rem_euclid(2) as usize];
+                if slot.is_none_or(|(m, o)| m != n || offset.abs() < o.abs()) {
+                    *slot = Some((n, offset));
+                }
+            }
             return;
         }
-        if width > MAX_WIDTH {
-            self.quality.wrong_widths += 1;
-            return;
-        }
-        let Some(phase) = self.phase else {
-            self.acquire(start, width);
+        let Some(start) = self.pulse_start.take() else {
             return;
         };
-        let n = (start - phase).round();
-        let residual = start - phase - n;
-        if n < 0.0 || residual.abs() > ALIGN {
-            self.quality.misaligned += 1;
-            self.misaligned_run += 1;
-            if self.misaligned_run > MAX_MISALIGNED {
-                self.unlock();
+        let width = t - start;
+        self.quality.pulses += 1;
+        let widths = &mut self.quality.widths;
+        if width < GLITCH {
+            self.quality.glitches += 1;
+        } else if width > MAX_WIDTH {
+            self.quality.wrong_widths += 1;
+        } else if width < (widths.0 + widths.1) / 2.0 {
+            widths.0 += (width - widths.0) * 0.05;
+        } else {
+            widths.1 += (width - widths.1) * 0.05;
+        }
+    }
+
+    /// Bin `bin` is complete: fold a finished second into the phase, read seconds whose bins
+    /// are all in.
+    fn bin_done(&mut self, bin: i64, events: &mut Vec<Event>) {
+        let Some(level) = &self.level else {
+            return;
+        };
+        if (bin + 1) % BINS_PER_SECOND == 0 {
+            let first = bin + 1 - BINS_PER_SECOND;
+            self.phase.fold(level, first);
+            self.follow_phase(first);
+        }
+        while let Some(lock) = self.lock {
+            let marker = (lock.marker / BIN).round() as i64;
+            if marker + READ_BINS > bin + 1 {
+                break;
             }
-            return;
-        }
-        self.misaligned_run = 0;
-        if n == 0.0 {
-            // Two pulses in one second: which is the marker is anyone's guess.
-            if let Some(last) = self.slots.back_mut() {
-                last.bit = None;
-                last.doubled = true;
-            }
-            self.quality.undecided += 1;
-            return;
-        }
-        if n > 300.0 {
-            // Five minutes without a pulse: start again.
-            self.unlock();
-            self.acquire(start, width);
-            return;
-        }
-        // Follow the receiver's phase slowly; one pulse's jitter must not move it much.
-        self.phase = Some(phase + n + residual * 0.2);
-        for k in 1..n as usize {
-            let slot = Slot {
-                t: phase + k as f64,
-                width: None,
-                bit: None,
-                doubled: false,
+            let Some(level) = &self.level else {
+                return;
             };
-            self.push(slot, events);
+            let seen = observe(level, marker);
+            let mut next = lock;
+            next.marker += 1.0;
+            next.n += 1;
+            if let (Observation::Present(_), Some((n, offset))) =
+                (seen, lock.rises[lock.n.rem_euclid(2) as usize])
+            {
+                if n == lock.n {
+                    next.refined = next.refined.saturating_add(1);
+                    next.marker += offset * (1.0 / f64::from(next.refined)).max(RISE_GAIN);
+                }
+            }
+            self.lock = Some(next);
+            self.second(lock.n, lock.marker, seen, events);
         }
-        let bit = self.classify(width);
-        self.push(
-            Slot {
-                t: start,
-                width: Some(width),
-                bit,
-                doubled: false,
+    }
+
+    /// Finds the phase, or checks the one followed, after grid second `first` was folded.
+    fn follow_phase(&mut self, first: i64) {
+        let (bin, contrast) = self.phase.best();
+        self.contrast = contrast;
+        self.quality.locked = self.lock.is_some() && contrast >= LABEL_CONTRAST;
+        let clear = contrast >= LOCK_CONTRAST && self.phase.seconds() >= LOCK_SECONDS;
+        let at = (first + bin as i64) as f64 * BIN;
+        match &mut self.lock {
+            None if clear => {
+                // Count from the oldest second still held: the seconds that found the phase
+                // carry bits too.
+                let held = self.level.as_ref().map_or(0.0, |l| at - l.start());
+                self.lock = Some(Lock {
+                    marker: at - held.floor().clamp(0.0, f64::from(LOCK_SECONDS)),
+                    n: 0,
+                    refined: 0,
+                    moved: 0,
+                    rises: [None; 2],
+                });
+            }
+            Some(lock) if clear => {
+                let d = (at - lock.marker).rem_euclid(1.0);
+                if d.min(1.0 - d) <= PHASE_MOVED {
+                    lock.moved = 0;
+                } else {
+                    lock.moved += 1;
+                    if lock.moved >= PHASE_MOVED_SECONDS {
+                        // Another phase: the seconds counted so far mean nothing there.
+                        self.lock = None;
+                        self.lose_mark();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Second `n` of the counter, its marker at `t`, showed `seen`.
+    fn second(&mut self, n: i64, t: f64, seen: Observation, events: &mut Vec<Event>) {
+        self.seen[n.rem_euclid(KEPT as i64) as usize] = (n, seen);
+        self.mark.second(n, seen);
+        if seen == Observation::Unclear {
+            self.quality.undecided += 1;
+        }
+        if self.framing.is_none() {
+            if let Some(mark) = self.mark.best() {
+                self.start_framing(mark, n, t);
+            }
+        }
+        let Some(mut framing) = self.framing else {
+            return;
+        };
+        if self.mark.best().is_some_and(|m| m != framing.mark) && framing.second_59.is_none() {
+            // The mark moved (found again after noise, or a leap second nobody announced).
+            self.realign();
+            return;
+        }
+        let leap_minute = self.leap >= 1.0
+            && self
+                .current
+                .is_some_and(|c| c.of_day == MINUTES_PER_DAY - 1);
+        match n - framing.start {
+            ..0 => {}
+            0 if seen == Observation::Absent && framing.unsure_mark => {
+                // No mark where it was due, and none here either: where is the minute?
+                self.lose_mark();
+            }
+            position @ 0..=58 => {
+                if seen == Observation::Absent {
+                    self.quality.missing += 1;
+                }
+                self.label(position, t, seen, events);
+                if position >= 21 && self.current.is_none() {
+                    self.preview(position, t);
+                }
+            }
+            59 => {
+                // Second 59 is itself in either case; what the minute was, the gap decides.
+                self.label(59, t, seen, events);
+                if leap_minute || matches!(seen, Observation::Present(_)) {
+                    framing.second_59 = Some(seen);
+                    self.framing = Some(framing);
+                } else {
+                    self.end_minute(60, t + 1.0, seen == Observation::Unclear);
+                }
+            }
+            60 => match (framing.second_59, seen, leap_minute) {
+                (Some(Observation::Present(_)), Observation::Absent, true) => {
+                    // The leap second: a 0 bit at second 59, the gap at 60.
+                    self.label(60, t, seen, events);
+                    self.mark.shift();
+                    if let Some(f) = &mut self.framing {
+                        f.mark = class(n);
+                    }
+                    self.end_minute(61, t + 1.0, false);
+                }
+                (Some(Observation::Present(_)), Observation::Present(_), false)
+                | (Some(Observation::Absent | Observation::Unclear), Observation::Present(_), _) => {
+                    // No leap second (a stray pulse in the gap, or the announcement wrong):
+                    // the minute ended at 59, this is the next one's second 0.
+                    self.end_minute(60, t, false);
+                    self.label(0, t, seen, events);
+                }
+                _ => self.lose_mark(),
             },
-            events,
+            _ => self.lose_mark(),
+        }
+        if let Some(f) = self.framing {
+            let bits = (f.start..=n.max(f.start)).map(|k| match self.observed(k) {
+                Observation::Present(bit) => Some(bit > 0.0),
+                _ => None,
+            });
+            self.quality.current_bits = bits.collect();
+        }
+    }
+
+    /// What second `n` showed, if still kept.
+    fn observed(&self, n: i64) -> Observation {
+        match self.seen[n.rem_euclid(KEPT as i64) as usize] {
+            (k, seen) if k == n => seen,
+            _ => Observation::Unclear,
+        }
+    }
+
+    /// The mark was found at class `mark`, at second `n`: frames that ended at the marks
+    /// still kept count at once.
+    fn start_framing(&mut self, mark: usize, n: i64, t: f64) {
+        let last = n - (n - mark as i64).rem_euclid(60);
+        for end in [last - 60, last] {
+            self.add_frame(end - 59);
+        }
+        self.framing = Some(Framing {
+            mark,
+            start: last + 1,
+            second_59: None,
+            unsure_mark: false,
+        });
+        self.decide(
+            t + (last - n + 1) as f64,
+            self.tod.lead(),
+            self.tod.frames(),
         );
     }
 
-    fn acquire(&mut self, start: f64, width: f64) {
-        if !(0.05..=0.26).contains(&width) {
+    /// The minute in progress ended after `length` seconds; the next begins at stream time `t`.
+    fn end_minute(&mut self, length: i64, t: f64, unsure_mark: bool) {
+        let Some(f) = &mut self.framing else {
+            return;
+        };
+        let first = f.start;
+        f.start += length;
+        f.second_59 = None;
+        f.unsure_mark = unsure_mark;
+        self.add_frame(first);
+        self.decide(t, self.tod.lead(), self.tod.frames());
+    }
+
+    /// The bits of the frame in progress are in up to `position`, at stream time `t`: with
+    /// them (from bit 21 on) the time of day may be known before the minute ends.
+    fn preview(&mut self, position: i64, t: f64) {
+        let Some(f) = self.framing else {
+            return;
+        };
+        let partial: Frame = std::array::from_fn(|i| match i as i64 <= position {
+            true => self.observed(f.start + i as i64).soft(),
+            false => 0.0,
+        });
+        let mut tod = self.tod.clone();
+        tod.minute(&partial);
+        // The frame tells the next minute.
+        let lead = tod.lead().map(|l| Lead {
+            value: (l.value + MINUTES_PER_DAY - 1) % MINUTES_PER_DAY,
+            ..l
+        });
+        if let Some(lead) = lead {
+            self.update_date(lead);
+        }
+        self.decide(t - position as f64, lead, tod.frames());
+    }
+
+    /// Adds the frame whose bit 0 is second `first`.
+    fn add_frame(&mut self, first: i64) {
+        let frame: Frame = std::array::from_fn(|i| self.observed(first + i as i64).soft());
+        self.tally(&frame);
+        self.frames += 1;
+        self.tod.minute(&frame);
+        self.leap = self.leap * 0.8 + frame[19];
+        let slot = (self.frames % STASH as u64) as usize;
+        self.stash[slot] = Some((self.frames, frame));
+        if let Some(tod) = self.tod.lead() {
+            self.update_date(tod);
+        }
+    }
+
+    /// Adds the frames not yet in the date, once the time of day (`tod`, of the minute in
+    /// progress) is known: near midnight UTC the local date is the next day.
+    fn update_date(&mut self, tod: Lead) {
+        if tod.margin < TOD_MARGIN {
             return;
         }
-        // Only the last five seconds count (and none from the future: the clock may step).
-        self.acquiring
-            .retain(|&s| (0.0..=5.0).contains(&(start - s)));
-        let aligned = self
-            .acquiring
+        let mut pending: Vec<(u64, Frame)> = self.stash.iter().flatten().copied().collect();
+        pending.sort_by_key(|p| p.0);
+        for (k, frame) in pending {
+            if self.date_ref.is_some_and(|(last, _)| k <= last) {
+                continue;
+            }
+            let behind = (self.frames - k) as usize % MINUTES_PER_DAY;
+            let of_day = (tod.value + MINUTES_PER_DAY - behind) % MINUTES_PER_DAY;
+            if let Some((last, last_of_day)) = self.date_ref {
+                if (last_of_day + (k - last) as usize) % MINUTES_PER_DAY != of_day {
+                    // The time of day is not the one the date was gathered with.
+                    self.date = Date::default();
+                } else {
+                    self.date
+                        .pass((last_of_day + (k - last) as usize) / MINUTES_PER_DAY);
+                }
+            }
+            let local = of_day + 60 * evidence::offset_hours(&frame, of_day) as usize;
+            self.date.add(&frame, local / MINUTES_PER_DAY);
+            self.date_ref = Some((k, of_day));
+        }
+    }
+
+    /// Counts what a plain decoder would make of the frame, for the status page.
+    fn tally(&mut self, frame: &Frame) {
+        let mut bits: [Option<bool>; FRAME_BITS] = frame.map(|s| match s {
+            s if s > 0.3 => Some(true),
+            s if s < -0.3 => Some(false),
+            _ => None,
+        });
+        frame::resolve(&mut bits);
+        match frame::decode(&bits) {
+            Ok(_) => {}
+            Err(FrameError::Parity) => self.quality.parity_errors += 1,
+            Err(_) => self.quality.bad_frames += 1,
+        }
+    }
+
+    /// Decides whether the minute starting at stream time `t` is trusted, by the evidence of
+    /// `frames` frames for its time of day `tod`.
+    fn decide(&mut self, t: f64, tod: Option<Lead>, frames: u32) {
+        self.current = None;
+        let (Some(tod), Some(date)) = (tod, self.date.lead()) else {
+            return;
+        };
+        let fits = tod.agreement.min(date.agreement) >= AGREEMENT;
+        if frames < self.confirm || tod.margin < TOD_MARGIN || date.margin < DATE_MARGIN || !fits {
+            return;
+        }
+        let day = evidence::first_day() + date.value as i64;
+        let now = Anchor {
+            t,
+            minute: day * MINUTES_PER_DAY as i64 + tod.value as i64,
+            leap: self.leap >= 1.0,
+        };
+        let follows = self.trusted.is_some_and(|a| a.followed_by(&now));
+        let expired = self.trusted.is_none_or(|a| t - a.t > TRUST_SPAN);
+        let strong = tod.margin >= OVERRIDE * TOD_MARGIN && date.margin >= OVERRIDE * DATE_MARGIN;
+        if !(follows || expired || strong) {
+            self.quality.minutes_rejected += 1;
+            return;
+        }
+        if !follows && !expired {
+            tracing::warn!("DCF77: following a new time that the minutes since agree on");
+        }
+        self.trusted = Some(now);
+        let frame =
+            self.stash[(self.frames % STASH as u64) as usize].map_or([0.0; FRAME_BITS], |(_, f)| f);
+        let utc = UtcTime {
+            day,
+            second: tod.value as u32 * 60,
+            nanos: 0,
+        };
+        self.current = Some(Current {
+            minute: Minute {
+                utc,
+                offset_hours: evidence::offset_hours(&frame, tod.value),
+                dst_announced: frame[16] > 0.0,
+                leap_announced: frame[19] > 0.0,
+            },
+            day,
+            of_day: tod.value,
+        });
+    }
+
+    /// Labels the second at `position` of the minute in progress, when all is known. A second
+    /// without a pulse at its marker is held until a later pulse shows the marker is still
+    /// where the counter puts it (the receiver's phase may have moved), at most `HOLD` of them.
+    fn label(&mut self, position: i64, t: f64, seen: Observation, events: &mut Vec<Event>) {
+        let Some(current) = self.current.filter(|_| self.contrast >= LABEL_CONTRAST) else {
+            self.held.clear();
+            return;
+        };
+        let held = self
+            .held
             .iter()
-            .filter(|&&s| {
-                let d = start - s;
-                d.round() >= 1.0 && (d - d.round()).abs() < ACQUIRE_ALIGN
-            })
-            .count();
-        self.acquiring.push_back(start);
-        if aligned >= 2 {
-            self.phase = Some(start);
-            self.quality.locked = true;
-            self.acquiring.clear();
-            self.slots.clear();
-            self.count = None;
-            let bit = self.classify(width);
-            self.slots.push_back(Slot {
-                t: start,
-                width: Some(width),
-                bit,
-                doubled: false,
+            .filter(|e| matches!(e, Event::Second { .. }));
+        if held.count() >= HOLD {
+            self.held.clear();
+        }
+        if position == 0 {
+            self.held.push(Event::Minute {
+                t,
+                minute: current.minute,
             });
         }
-    }
-
-    fn unlock(&mut self) {
-        self.phase = None;
-        self.quality.locked = false;
-        self.misaligned_run = 0;
-        self.slots.clear();
-        self.count = None;
-        self.current = None;
-    }
-
-    fn threshold(&self) -> f64 {
-        (self.quality.widths.0 + self.quality.widths.1) / 2.0
-    }
-
-    fn classify(&mut self, width: f64) -> Option<bool> {
-        let threshold = self.threshold();
-        if (width - threshold).abs() < UNDECIDED_BAND {
-            self.quality.undecided += 1;
-            None
-        } else {
-            Some(width > threshold)
-        }
-    }
-
-    /// Adds the next second's slot, and decodes a minute when this slot starts one.
-    fn push(&mut self, slot: Slot, events: &mut Vec<Event>) {
-        let previous = self.slots.back().copied();
-        self.slots.push_back(slot);
-        if self.slots.len() > 2 * FRAME_BITS + 4 {
-            self.slots.pop_front();
-        }
-        let starts_minute = match self.count {
-            // Second 60 exists only in a leap minute: an empty second after a pulse at 59.
-            // The gap decides, not the (unprotected) A2 bit.
-            Some(59) if slot.empty() && previous.is_some_and(|p| !p.empty()) => {
-                self.minute_length = 61;
-                false
-            }
-            Some(c) => c + 1 >= self.minute_length,
-            None => !slot.empty() && previous.is_some_and(|p| p.empty()),
-        };
-        if starts_minute {
-            self.minute_start(events);
-        } else if let Some(c) = &mut self.count {
-            *c += 1;
-            if slot.empty() {
-                self.quality.missing += 1;
-            }
-        }
-        let second = self.count.unwrap_or(0);
-        if let (Some(minute), false) = (self.current, slot.empty()) {
-            if second < 60 {
-                let utc = UtcTime {
-                    second: minute.second + second as u32,
-                    ..minute
-                };
-                events.push(Event::Second { t: slot.t, utc });
-            }
-        }
-        self.quality.current_bits = self.minute_so_far();
-    }
-
-    /// The bits since the minute began (while the count is unknown, the last ones).
-    fn minute_so_far(&self) -> Vec<Option<bool>> {
-        let n = self
-            .count
-            .map_or(FRAME_BITS, |c| c + 1)
-            .min(self.slots.len());
-        self.slots
-            .iter()
-            .skip(self.slots.len() - n)
-            .map(|s| s.bit)
-            .collect()
-    }
-
-    /// The newest slot starts a minute: decode the frame before it.
-    fn minute_start(&mut self, events: &mut Vec<Event>) {
-        let newest = self.slots.len() - 1;
-        let t = self.slots[newest].t;
-        // A leap minute has 61 seconds: a 0 bit at second 59, the mark at second 60.
-        let leap_first = self.minute_length == 61;
-        let layouts = if leap_first { [1, 0] } else { [0, 1] };
-        // First with the bits as decided (one undecided bit per parity group is filled in);
-        // then, if bits stayed undecided, with every width against the threshold, leaving it to
-        // the parities, the calendar and the minutes before to catch a wrong guess.
-        let mut result = Err(FrameError::Undecided);
-        let mut last_bit = 0;
-        'layouts: for hard in [false, true] {
-            for extra in layouts {
-                let Some(last) = newest.checked_sub(2 + extra) else {
-                    continue;
-                };
-                last_bit = last;
-                result = self.frame(newest, extra, hard).and_then(|mut bits| {
-                    frame::resolve(&mut bits);
-                    frame::decode(&bits)
-                });
-                if result.is_ok() {
-                    break 'layouts;
-                }
-            }
-            if result != Err(FrameError::Undecided) {
-                break;
-            }
-        }
-        let elapsed_current = self.current;
-        self.current = None;
-        let leap_minute = self.minute_length == 61;
-        self.minute_length = 60;
-        match result {
-            Ok(minute) => {
-                self.learn_widths(last_bit);
-                if self.trust(t, &minute) {
-                    // Only a trusted minute fixes the count of seconds.
-                    self.count = Some(0);
-                    self.failures = 0;
+        self.held.push(Event::Second {
+            t,
+            utc: UtcTime {
+                day: current.day,
+                second: current.of_day as u32 * 60 + position as u32,
+                nanos: 0,
+            },
+        });
+        if let Observation::Present(_) = seen {
+            for e in self.held.drain(..) {
+                if let Event::Minute { minute, .. } = e {
                     self.quality.minutes_accepted += 1;
                     self.quality.last_accepted = Some(minute);
-                    self.current = Some(minute.utc);
-                    events.push(Event::Minute { t, minute });
-                } else {
-                    self.quality.minutes_rejected += 1;
-                    self.count = None;
                 }
+                events.push(e);
             }
-            Err(e) => {
-                match e {
-                    FrameError::Parity => self.quality.parity_errors += 1,
-                    _ => self.quality.bad_frames += 1,
-                }
-                self.failures += 1;
-                // A guessed leap second that was not one, or two failures in a row where the
-                // count put the minute: the count may be wrong, so find the gap again.
-                if leap_minute || self.failures >= 2 {
-                    self.count = None;
-                }
-                if let Some(c) = &mut self.count {
-                    *c = 0;
-                    // Carry a trusted time over a minute that did not decode.
-                    if let (Some(prev), Some(anchor)) = (elapsed_current, self.trusted) {
-                        let next = prev.day * 1440 + i64::from(prev.second / 60) + 1;
-                        if next - anchor.minute <= FLYWHEEL_MINUTES && t - anchor.t < 60.0 * 11.0 {
-                            self.current = Some(UtcTime {
-                                day: next.div_euclid(1440),
-                                second: (next.rem_euclid(1440) * 60) as u32,
-                                nanos: 0,
-                            });
-                        }
+        }
+    }
+
+    /// Nothing says where the minute is: find the mark again from scratch.
+    fn lose_mark(&mut self) {
+        self.mark = MinuteMark::default();
+        self.realign();
+    }
+
+    /// The minutes are lost: the evidence gathered with them means nothing now. The trusted
+    /// time stays, to check the next against.
+    fn realign(&mut self) {
+        self.framing = None;
+        self.tod = TimeOfDay::default();
+        self.date = Date::default();
+        self.frames = 0;
+        self.date_ref = None;
+        self.stash = [None; STASH];
+        self.leap = 0.0;
+        self.current = None;
+        self.held.clear();
+    }
+}
+
+/// Every event a decoder gives for a capture's edges (level `true` = line high).
+pub fn decode(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Event> {
+    let mut decoder = Dcf77Decoder::new(confirm);
+    edges
+        .iter()
+        .flat_map(|&(t, level)| decoder.edge(t, level != active_low))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sim::dcf77::Dcf77Signal;
+    use crate::sim::dcf77_bench::score;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn hostile_edges_never_panic(
+            steps in proptest::collection::vec((any::<f64>(), 0.0..2.0f64, any::<bool>(), 0u8..8), 0..3000)
+        ) {
+            let mut decoder = Dcf77Decoder::new(1);
+            let mut t = 0.0;
+            for (wild, step, active, kind) in steps {
+                // Mostly plausible steps, now and then anything at all.
+                t = match kind {
+                    0 => wild,
+                    1 => t - step,
+                    2 => t + 400.0 * step,
+                    _ => t + step * 0.2,
+                };
+                for e in decoder.edge(t, active) {
+                    if let Event::Second { utc, .. } = e {
+                        prop_assert!(utc.second <= 86_400);
                     }
                 }
             }
         }
     }
 
-    /// The 59 bits before the minute mark (the empty slot before `newest`). With `extra` = 1 (a
-    /// leap minute) a 0 bit, second 59, stands between bit 58 and the mark. Seconds before
-    /// the first slot seen are unknown.
-    fn frame(
-        &self,
-        newest: usize,
-        extra: usize,
-        hard: bool,
-    ) -> Result<[Option<bool>; FRAME_BITS], FrameError> {
-        let last = newest.checked_sub(2 + extra).ok_or(FrameError::Undecided)?;
-        // Before the count is known, only a missing pulse marks the minute.
-        if self.count.is_none() && !self.slots[newest - 1].empty() {
-            return Err(FrameError::Undecided);
-        }
-        if extra == 1 && self.slots[newest - 2].bit != Some(false) {
-            return Err(FrameError::StartBits);
-        }
-        let mut bits = [None; FRAME_BITS];
-        for (i, bit) in bits.iter_mut().enumerate() {
-            if let Some(j) = last.checked_sub(FRAME_BITS - 1 - i) {
-                let slot = self.slots[j];
-                *bit = match (hard, slot.width) {
-                    (true, Some(w)) if !slot.doubled => Some(w > self.threshold()),
-                    _ => slot.bit,
-                };
-            }
-        }
-        Ok(bits)
-    }
-
-    /// Bits 0 and 20 of a good frame are always 0 and 1: they teach the receiver's widths.
-    /// `last` is the slot of bit 58.
-    fn learn_widths(&mut self, last: usize) {
-        let width = |bit: usize| {
-            last.checked_sub(FRAME_BITS - 1 - bit)
-                .and_then(|j| self.slots.get(j))
-                .and_then(|s| s.width)
+    #[test]
+    fn a_jump_of_the_receivers_phase_costs_labels_not_truth() {
+        // Half a second into the stream's eighth minute the module's delay jumps by 0.4 s.
+        let signal = Dcf77Signal {
+            duration: 1200.0,
+            ..Dcf77Signal::default()
         };
-        let (w0, w1) = (width(0), width(20));
-        let widths = &mut self.quality.widths;
-        if let Some(w) = w0 {
-            widths.0 += (w - widths.0) * 0.25;
+        let generated = signal.generate();
+        let shifted: Vec<(f64, bool)> = generated
+            .edges
+            .iter()
+            .map(|&(t, level)| (if t > 480.5 { t + 0.4 } else { t }, level))
+            .collect();
+        let events = decode(&shifted, false, 2);
+        let before: Vec<Event> = events
+            .iter()
+            .copied()
+            .filter(|e| matches!(e, Event::Second { t, .. } if *t < 480.5))
+            .collect();
+        let after: Vec<(f64, UtcTime)> = events
+            .iter()
+            .filter_map(|e| match *e {
+                Event::Second { t, utc } if t >= 480.5 => Some((t - 0.4, utc)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(score(&signal, &generated, &before).wrong_labels, 0);
+        // After the jump, every label names the second whose (moved) pulse it is.
+        for (t, utc) in &after {
+            let truth = generated
+                .seconds
+                .iter()
+                .find(|s| (s.0 - t).abs() < 0.1)
+                .map(|s| s.1);
+            assert_eq!(truth, Some(*utc), "at {t}");
         }
-        if let Some(w) = w1 {
-            widths.1 += (w - widths.1) * 0.25;
-        }
-    }
-
-    /// Whether a decoded minute can be believed: it follows the last accepted one (whole
-    /// minutes later, to the second, one more if a leap second was announced), or `confirm`
-    /// decoded minutes in a row agree (more when they contradict a trusted time).
-    fn trust(&mut self, t: f64, minute: &Minute) -> bool {
-        let now = Anchor {
-            t,
-            minute: minutes(minute),
-            leap: minute.leap_announced,
-        };
-        if self.trusted.is_some_and(|a| a.followed_by(&now)) {
-            self.trusted = Some(now);
-            self.streak.clear();
-            return true;
-        }
-        if !self.streak.last().is_some_and(|a| a.followed_by(&now)) {
-            self.streak.clear();
-        }
-        self.streak.push(now);
-        let needed = if self.trusted.is_some() {
-            self.confirm.max(3)
-        } else {
-            self.confirm
-        };
-        if self.streak.len() >= needed {
-            if self.trusted.is_some() {
-                tracing::warn!(
-                    "DCF77: following a new time that {needed} minutes in a row agree on"
-                );
-            }
-            self.trusted = Some(now);
-            self.streak.clear();
-            return true;
-        }
-        false
+        assert!(after.len() > 400, "labels resume: {}", after.len());
     }
 }

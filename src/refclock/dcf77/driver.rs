@@ -1,5 +1,5 @@
 //! Runs a DCF77 reference clock: a thread reading the GPIO line's edge events into the decoder,
-//! giving a sample for each second marker of a trusted minute, and publishing the signal quality.
+//! giving a sample for each second the decoder labels, and publishing the signal quality.
 //!
 //! The edges are stamped by the kernel on CLOCK_MONOTONIC, which the kernel actuator slews but
 //! never steps: the decoder's stream of pulse widths and minute gaps stays whole when the

@@ -9,12 +9,12 @@ use crate::time::{days_from_civil, days_in_month, UtcTime};
 pub const FRAME_BITS: usize = 59;
 
 /// (first bit, BCD weights) of each number.
-const MINUTE: (usize, &[u32]) = (21, &[1, 2, 4, 8, 10, 20, 40]);
-const HOUR: (usize, &[u32]) = (29, &[1, 2, 4, 8, 10, 20]);
-const DAY: (usize, &[u32]) = (36, &[1, 2, 4, 8, 10, 20]);
-const WEEKDAY: (usize, &[u32]) = (42, &[1, 2, 4]);
-const MONTH: (usize, &[u32]) = (45, &[1, 2, 4, 8, 10]);
-const YEAR: (usize, &[u32]) = (50, &[1, 2, 4, 8, 10, 20, 40, 80]);
+pub const MINUTE: (usize, &[u32]) = (21, &[1, 2, 4, 8, 10, 20, 40]);
+pub const HOUR: (usize, &[u32]) = (29, &[1, 2, 4, 8, 10, 20]);
+pub const DAY: (usize, &[u32]) = (36, &[1, 2, 4, 8, 10, 20]);
+pub const WEEKDAY: (usize, &[u32]) = (42, &[1, 2, 4]);
+pub const MONTH: (usize, &[u32]) = (45, &[1, 2, 4, 8, 10]);
+pub const YEAR: (usize, &[u32]) = (50, &[1, 2, 4, 8, 10, 20, 40, 80]);
 /// Parity bits and the ranges (inclusive of the parity bit) they make even.
 const PARITIES: [(usize, usize); 3] = [(21, 28), (29, 35), (36, 58)];
 /// Bits that must be known to decode: from A1 to P3.
@@ -68,6 +68,18 @@ fn bcd(bits: &[bool; FRAME_BITS], (start, weights): (usize, &[u32])) -> Option<u
         }
     }
     (units <= 9 && tens <= 9).then_some(tens * 10 + units)
+}
+
+/// The BCD bits of `value` for a number's weights, the first weight in bit 0.
+pub fn bcd_bits(value: u32, weights: &[u32]) -> u32 {
+    let (tens, units) = (value / 10, value % 10);
+    weights.iter().enumerate().fold(0, |bits, (i, &w)| {
+        let set = match w < 10 {
+            true => units & w != 0,
+            false => tens & (w / 10) != 0,
+        };
+        bits | u32::from(set) << i
+    })
 }
 
 /// Fills in what the format fixes: one undecided bit in a parity group is whatever makes the
@@ -148,13 +160,9 @@ pub fn encode(minute: &Minute) -> [bool; FRAME_BITS] {
     let tod = local.rem_euclid(86_400) as u32;
     let weekday = ((days + 3).rem_euclid(7) + 1) as u32;
     let mut put = |(start, weights): (usize, &[u32]), value: u32| {
-        let (tens, units) = (value / 10, value % 10);
-        for (i, &w) in weights.iter().enumerate() {
-            b[start + i] = if w < 10 {
-                units & w != 0
-            } else {
-                tens & (w / 10) != 0
-            };
+        let bits = bcd_bits(value, weights);
+        for (i, bit) in b[start..start + weights.len()].iter_mut().enumerate() {
+            *bit = bits >> i & 1 == 1;
         }
     };
     put(MINUTE, tod / 60 % 60);
