@@ -95,6 +95,15 @@ pub fn objects(
         "delete" => -1,
         _ => 0,
     };
+    let served = c.correction.apply(now);
+    // The leap second comes at the end of the UTC day it is announced in.
+    let leap_at = match leap {
+        0 => Vec::new(),
+        _ => ntp_date(Realtime::from_timespec(
+            (served.as_nanos().div_euclid(86_400_000_000_000) + 1) * 86_400,
+            0,
+        )),
+    };
     let st = root().child(&[1, 2]);
     o.extend([
         (st.child(&[1, 0]), Value::Integer(mode)),
@@ -114,10 +123,8 @@ pub fn objects(
             st.child(&[8, 0]),
             Value::TimeTicks((status.uptime_seconds * 100.0) as u32),
         ),
-        (
-            st.child(&[9, 0]),
-            Value::OctetString(ntp_date(c.correction.apply(now))),
-        ),
+        (st.child(&[9, 0]), Value::OctetString(ntp_date(served))),
+        (st.child(&[10, 0]), Value::OctetString(leap_at)),
         (st.child(&[11, 0]), Value::Integer(leap)),
         (st.child(&[12, 0]), Value::Counter32(received)),
         (st.child(&[13, 0]), Value::Counter32(answered)),
@@ -136,11 +143,11 @@ pub fn objects(
         ),
     ]);
     // ntpEntControl: the heartbeat's interval, and the notifications sent (a BITS value:
-    // modeChange, stratumChange, syspeerChanged and heartbeat).
+    // modeChange, stratumChange, syspeerChanged, leapSecondAnnounced and heartbeat).
     let control = root().child(&[1, 4]);
     o.extend([
         (control.child(&[1, 0]), Value::Gauge32(heartbeat)),
-        (control.child(&[2, 0]), Value::OctetString(vec![0x70, 0x80])),
+        (control.child(&[2, 0]), Value::OctetString(vec![0x71, 0x80])),
     ]);
     // The association table, column by column (the order GetNext walks it in).
     let entry = root().child(&[1, 3, 1, 1]);
@@ -219,11 +226,13 @@ struct Watched {
     mode: Value,
     stratum: Value,
     peer: Value,
+    leap: Value,
 }
 
 /// Decides the NTPv4-MIB's notifications from one set of objects to the next: a change of mode
 /// (ntpEntNotifModeChange), of stratum (ntpEntNotifStratumChange), of the active source
-/// (ntpEntNotifSyspeerChanged), and a heartbeat every `interval` seconds.
+/// (ntpEntNotifSyspeerChanged), a leap second announced (ntpEntNotifLeapSecondAnnounced), and
+/// a heartbeat every `interval` seconds.
 pub struct Notifier {
     last: Option<Watched>,
     interval: f64,
@@ -249,6 +258,7 @@ impl Notifier {
             mode: get(objects, &at(&[1, 0])),
             stratum: get(objects, &at(&[2, 0])),
             peer: get(objects, &at(&[3, 0])),
+            leap: get(objects, &at(&[11, 0])),
         };
         // sysUpTime.0 and snmpTrapOID.0 first, then the notification's objects and message.
         let notification = |number: u32, message: &str, fields: &[Oid]| {
@@ -285,6 +295,10 @@ impl Notifier {
             if last.peer != watched.peer {
                 let fields = [date.clone(), at(&[3, 0])];
                 due.push(notification(3, "active source changed", &fields));
+            }
+            if last.leap != watched.leap && watched.leap != Value::Integer(0) {
+                let fields = [date.clone()];
+                due.push(notification(7, "leap second announced", &fields));
             }
         }
         if now >= self.next_heartbeat {
@@ -408,6 +422,13 @@ mod tests {
         let due = notifier.due(&objects(&status, &view(), -20, 60, t), 3.0);
         assert_eq!(traps(&due), [1, 2, 3]);
         assert_eq!(due[1][3], (root().child(&[1, 2, 2, 0]), Value::Gauge32(1)));
+        // A leap second announced: said, and its date is the end of the UTC day.
+        status.clock.leap = "insert";
+        let with_leap = objects(&status, &view(), -20, 60, t);
+        assert_eq!(traps(&notifier.due(&with_leap, 4.0)), [7]);
+        let midnight = ntp_date(Realtime::from_timespec(1_800_057_600, 0));
+        let leap_at = root().child(&[1, 2, 10, 0]);
+        assert_eq!(get(&with_leap, &leap_at), Value::OctetString(midnight));
         let due = notifier.due(&objects(&status, &view(), -20, 60, t), 60.0);
         assert_eq!(traps(&due), [8]);
     }
