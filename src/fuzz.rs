@@ -8,7 +8,6 @@ use crate::clock::change::ClockChange;
 use crate::config::Config;
 use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::{driftfile, leapfile};
-use crate::ntp::control::PeerSelect;
 use crate::ntp::control::MAX_FRAGMENT;
 use crate::ntp::keys::KeyStore;
 use crate::ntp::packet::MAX_REPLY_LEN;
@@ -18,7 +17,7 @@ use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use crate::refclock::gps::nmea::LineReader;
 use crate::refclock::gps::ubx::FrameReader;
 use crate::server::acl::AccessList;
-use crate::server::control::{self, Association, ControlView, LoopView, Origin};
+use crate::server::control::{self, ControlView};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
 use crate::time::{Leap, Realtime};
@@ -108,34 +107,7 @@ pub fn ntp_request(data: &[u8]) {
 /// `query_allow`, never more than the bounded fragments.
 pub fn ntp_control(data: &[u8]) {
     let (policy, clock) = (policy(), clock());
-    let association = |id, origin, selection| Association {
-        id,
-        name: format!("source{id}"),
-        origin,
-        selection,
-        reach: 0o377,
-        stratum: 0,
-        refid: "PPS".into(),
-        poll: 4,
-        offset: Some(-12.5e-6),
-        jitter: Some(2e-6),
-        delay: None,
-        dispersion: Some(1e-6),
-        last_sample: Some(RX),
-    };
-    let pps = Origin::Refclock {
-        driver: 20,
-        unit: 0,
-        source: control::source::PPS,
-    };
-    let server = Origin::Server(Some(([192, 0, 2, 200], 123).into()));
-    let view = ControlView {
-        associations: vec![
-            association(1, pps, PeerSelect::SysPeer),
-            association(2, server, PeerSelect::Reject),
-        ],
-        loop_view: Some(LoopView::default()),
-    };
+    let view = ControlView::example(RX);
     let mut limiter = RateLimiter::new(policy.limits);
     let peer = peer(data);
     for _ in 0..2 {

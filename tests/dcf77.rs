@@ -337,19 +337,22 @@ fn pure_noise_gives_nothing() {
     assert_eq!(s.accepted, 0, "{s:?}");
 }
 
-#[test]
-fn replay_prints_each_accepted_minute() {
-    // Inverted polarity, starting mid-minute, through the leap second of 2016-12-31.
+/// Inverted polarity, starting mid-minute, through the leap second of 2016-12-31.
+fn leap_signal() -> Dcf77Signal {
     let day = days_from_civil(2016, 12, 31);
-    let signal = Dcf77Signal {
+    Dcf77Signal {
         start: day * 86_400 + 86_400 - 200,
         duration: 330.0,
         leap_day: Some(day),
         active_low: true,
         jitter: 0.003,
         ..Dcf77Signal::default()
-    };
-    let generated = signal.generate();
+    }
+}
+
+#[test]
+fn replay_prints_each_accepted_minute() {
+    let generated = leap_signal().generate();
     let dir = TempDir::new("dcf77");
     let text = format!("# generated\n{}", format_dcf77_edges(&generated.edges));
     let file = dir.write("edges.txt", &text);
@@ -388,17 +391,7 @@ fn replay_prints_each_accepted_minute() {
 
 #[test]
 fn replay_with_seconds_prints_each_labelled_second() {
-    // Inverted polarity, starting mid-minute, through the leap second of 2016-12-31.
-    let day = days_from_civil(2016, 12, 31);
-    let signal = Dcf77Signal {
-        start: day * 86_400 + 86_400 - 200,
-        duration: 330.0,
-        leap_day: Some(day),
-        active_low: true,
-        jitter: 0.003,
-        ..Dcf77Signal::default()
-    };
-    let generated = signal.generate();
+    let generated = leap_signal().generate();
     let dir = TempDir::new("dcf77-seconds");
     let file = dir.write("edges.txt", &format_dcf77_edges(&generated.edges));
     let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([

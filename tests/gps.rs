@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -158,7 +159,9 @@ fn replay_prints_each_verdict_as_json() {
 /// Needs no root: free ports, no network namespace.
 #[test]
 fn serial_garbage_is_counted_and_a_vanished_tty_is_reopened_quietly() {
-    let (mut master, tty) = pseudo_terminal();
+    let (mut master, slave) = pitime::sim::gps_runner::pseudo_terminal().unwrap();
+    let tty = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd())).unwrap();
+    drop(slave);
     // The device by a name of its own, as udev names a USB receiver: the name goes with it.
     let dir = TempDir::new("tty");
     let device = dir.path("gps");
@@ -242,31 +245,4 @@ fn serial_garbage_is_counted_and_a_vanished_tty_is_reopened_quietly() {
         daemon.log()
     );
     assert_eq!(daemon.stop().code(), Some(0));
-}
-
-/// A pseudo-terminal: its master side, and the path of its slave side (closed here).
-fn pseudo_terminal() -> (std::fs::File, String) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (-1, -1);
-    // SAFETY: openpty writes two descriptors; the name, termios and winsize are optional.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
-    let path = std::fs::read_link(format!("/proc/self/fd/{slave}")).unwrap();
-    // SAFETY: both descriptors are new and owned here.
-    let (master, slave) = unsafe {
-        (
-            std::fs::File::from_raw_fd(master),
-            std::os::fd::OwnedFd::from_raw_fd(slave),
-        )
-    };
-    drop(slave);
-    (master, path.display().to_string())
 }

@@ -22,7 +22,8 @@ struct Pty {
     _slave: OwnedFd,
 }
 
-fn open_pty(link: &Path) -> io::Result<Pty> {
+/// A new pseudo-terminal: its master side, and its slave side (the receiver's serial port).
+pub fn pseudo_terminal() -> io::Result<(File, OwnedFd)> {
     let (mut master, mut slave) = (-1, -1);
     // SAFETY: openpty writes two descriptors; the name, termios and winsize are optional.
     let r = unsafe {
@@ -38,7 +39,11 @@ fn open_pty(link: &Path) -> io::Result<Pty> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both descriptors are new and owned here.
-    let (master, slave) = unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    Ok(unsafe { (File::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) })
+}
+
+fn open_pty(link: &Path) -> io::Result<Pty> {
+    let (master, slave) = pseudo_terminal()?;
     use std::os::fd::AsRawFd;
     // SAFETY: termios is plain data; the descriptors are open.
     unsafe {

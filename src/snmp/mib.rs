@@ -317,33 +317,7 @@ mod tests {
     use crate::server::control::source;
 
     fn view() -> ControlView {
-        let association = |id: u16, origin, selection| Association {
-            id,
-            name: format!("source{id}"),
-            origin,
-            selection,
-            reach: 0o377,
-            stratum: 0,
-            refid: "PPS".into(),
-            poll: 4,
-            offset: Some(-12.5e-6),
-            jitter: None,
-            delay: None,
-            dispersion: Some(1e-6),
-            last_sample: None,
-        };
-        let pps = Origin::Refclock {
-            driver: 20,
-            unit: 0,
-            source: source::PPS,
-        };
-        ControlView {
-            associations: vec![
-                association(1, pps, PeerSelect::SysPeer),
-                association(2, Origin::Server(None), PeerSelect::Candidate),
-            ],
-            loop_view: None,
-        }
+        ControlView::example(Realtime::from_timespec(1_800_000_000, 0))
     }
 
     #[test]

@@ -172,7 +172,6 @@ fn fragments(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ntp::control::PeerSelect;
     use crate::ntp::keys::KeyStore;
     use crate::server::respond::tests::{clock, policy, KEYS};
     use proptest::prelude::*;
@@ -180,42 +179,8 @@ mod tests {
     const NOW: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);
     const LOOPBACK: &str = "127.0.0.1";
 
-    fn association(id: u16, selection: PeerSelect, origin: Origin) -> Association {
-        Association {
-            id,
-            name: format!("source{id}"),
-            origin,
-            selection,
-            reach: 0o377,
-            stratum: 0,
-            refid: "PPS".into(),
-            poll: 0,
-            offset: Some(-12.5e-6),
-            jitter: Some(2e-6),
-            delay: None,
-            dispersion: Some(1e-6),
-            last_sample: Some(NOW.add_secs_f64(-1.0)),
-        }
-    }
-
     fn view() -> ControlView {
-        let pps = Origin::Refclock {
-            driver: 20,
-            unit: 0,
-            source: source::PPS,
-        };
-        let server = Origin::Server(Some("192.0.2.1:123".parse().unwrap()));
-        let mut unreachable = association(2, PeerSelect::Reject, server);
-        unreachable.reach = 0;
-        ControlView {
-            associations: vec![association(1, PeerSelect::SysPeer, pps), unreachable],
-            loop_view: Some(LoopView {
-                offset: -12.5e-6,
-                jitter: 2e-6,
-                frequency_ppm: 3.25,
-                wander_ppm: 0.01,
-            }),
-        }
+        ControlView::example(NOW)
     }
 
     fn request(opcode: u8, association: u16, data: &str) -> Vec<u8> {

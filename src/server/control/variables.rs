@@ -62,6 +62,46 @@ pub struct ControlView {
     pub loop_view: Option<LoopView>,
 }
 
+impl ControlView {
+    /// A receiver followed through its pulse (association 1) and an unreachable NTP server
+    /// (association 2), as of `now`: for tests and fuzzing.
+    #[doc(hidden)]
+    pub fn example(now: Realtime) -> ControlView {
+        let association = |id: u16, selection, origin| Association {
+            id,
+            name: format!("source{id}"),
+            origin,
+            selection,
+            reach: 0o377,
+            stratum: 0,
+            refid: "PPS".into(),
+            poll: 0,
+            offset: Some(-12.5e-6),
+            jitter: Some(2e-6),
+            delay: None,
+            dispersion: Some(1e-6),
+            last_sample: Some(now.add_secs_f64(-1.0)),
+        };
+        let pps = Origin::Refclock {
+            driver: 20,
+            unit: 0,
+            source: source::PPS,
+        };
+        let server = Origin::Server(Some(([192, 0, 2, 1], 123).into()));
+        let mut unreachable = association(2, PeerSelect::Reject, server);
+        unreachable.reach = 0;
+        ControlView {
+            associations: vec![association(1, PeerSelect::SysPeer, pps), unreachable],
+            loop_view: Some(LoopView {
+                offset: -12.5e-6,
+                jitter: 2e-6,
+                frequency_ppm: 3.25,
+                wander_ppm: 0.01,
+            }),
+        }
+    }
+}
+
 /// ntpd's clock source codes (system status word) for the sources pitime has.
 pub mod source {
     pub const PPS: u8 = 1;
