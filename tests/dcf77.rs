@@ -447,7 +447,12 @@ fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    assert!(daemon.log().contains("DCF77 minute accepted"));
+    // Seconds are labelled before a whole minute's frame is: the minute comes after.
+    daemon.wait_for_log_within(
+        "DCF77 minute accepted",
+        1,
+        std::time::Duration::from_secs(120),
+    );
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
