@@ -3,10 +3,11 @@
 //! list of objects, looked up by exact name (Get) or by successor (GetNext).
 
 use super::agentx::{in_range, Oid, SearchRange, Value};
+use crate::discipline::snapshot::ClockSnapshot;
 use crate::ntp::control::PeerSelect;
 use crate::server::control::{self, Association, ControlView, Origin};
-use crate::server::stats::Outcome;
-use crate::time::Realtime;
+use crate::server::stats::{Outcome, ServerStats};
+use crate::time::{Leap, Realtime};
 use crate::web::status::Status;
 
 /// ntpSnmpMIB: 1.3.6.1.2.1.197.
@@ -21,14 +22,17 @@ const SYNC_TO_LOCAL: i32 = 4;
 const SYNC_TO_REFCLOCK: i32 = 5;
 const SYNC_TO_REMOTE_SERVER: i32 = 6;
 
-/// Every object pitime serves, sorted by name.
+/// Every object pitime serves, sorted by name: from the published status, the sources as ntpq
+/// sees them, the clock state and the server's counters.
 pub fn objects(
     status: &Status,
     view: &ControlView,
-    precision: i8,
+    clock: &ClockSnapshot,
+    stats: &ServerStats,
     heartbeat: u32,
     now: Realtime,
 ) -> Vec<(Oid, Value)> {
+    let precision = clock.precision;
     let text = |s: &str| Value::OctetString(s.as_bytes().to_vec());
     let ms = |s: f64| text(&format!("{:.3} ms", s * 1e3));
     let c = &status.clock;
@@ -70,15 +74,9 @@ pub fn objects(
         // The local clock, or holdover with no source followed.
         (true, _) => SYNC_TO_LOCAL,
     };
+    // Counter32 wraps, as SNMP counters do.
     let count = |outcomes: &[Outcome]| -> u32 {
-        let n: u64 = status
-            .ntp
-            .counters
-            .iter()
-            .filter(|(name, _)| outcomes.iter().any(|o| o.name() == *name))
-            .map(|(_, n)| n)
-            .sum();
-        n as u32
+        outcomes.iter().map(|o| stats.get(*o)).sum::<u64>() as u32
     };
     let received = count(&Outcome::ALL);
     let answered = count(&[
@@ -90,10 +88,10 @@ pub fn objects(
         Outcome::ControlAnswered,
         Outcome::ControlError,
     ]);
-    let leap = match c.leap {
-        "insert" => 1,
-        "delete" => -1,
-        _ => 0,
+    let leap = match clock.leap {
+        Leap::Insert => 1,
+        Leap::Delete => -1,
+        Leap::None | Leap::Unsynchronised => 0,
     };
     let served = c.correction.apply(now);
     // The leap second comes at the end of the UTC day it is announced in.
@@ -320,18 +318,22 @@ mod tests {
         ControlView::example(Realtime::from_timespec(1_800_000_000, 0))
     }
 
+    /// The objects with a clock announcing `leap` and no requests counted.
+    fn with(status: &Status, view: &ControlView, leap: Leap, now: Realtime) -> Vec<(Oid, Value)> {
+        let clock = ClockSnapshot {
+            leap,
+            ..ClockSnapshot::unsynchronised(-20)
+        };
+        objects(status, view, &clock, &ServerStats::default(), 60, now)
+    }
+
     #[test]
     fn objects_are_sorted_and_walk_from_the_root_to_the_end() {
         let mut status = Status::default();
         status.clock.synchronised = true;
         status.clock.stratum = 1;
-        let objects = objects(
-            &status,
-            &view(),
-            -20,
-            60,
-            Realtime::from_timespec(1_800_000_000, 0),
-        );
+        let t = Realtime::from_timespec(1_800_000_000, 0);
+        let objects = with(&status, &view(), Leap::None, t);
         assert!(objects.windows(2).all(|w| w[0].0 < w[1].0));
         let walk = |start: Oid| {
             next(
@@ -387,23 +389,22 @@ mod tests {
             unit: 0,
             source: source::LOCAL,
         };
-        let before = objects(&status, &local, -20, 60, t);
+        let before = with(&status, &local, Leap::None, t);
         let mode = root().child(&[1, 2, 1, 0]);
         assert_eq!(get(&before, &mode), Value::Integer(SYNC_TO_LOCAL));
         assert!(notifier.due(&before, 1.0).is_empty());
         assert!(notifier.due(&before, 2.0).is_empty());
         status.clock.stratum = 1;
-        let due = notifier.due(&objects(&status, &view(), -20, 60, t), 3.0);
+        let due = notifier.due(&with(&status, &view(), Leap::None, t), 3.0);
         assert_eq!(traps(&due), [1, 2, 3]);
         assert_eq!(due[1][3], (root().child(&[1, 2, 2, 0]), Value::Gauge32(1)));
         // A leap second announced: said, and its date is the end of the UTC day.
-        status.clock.leap = "insert";
-        let with_leap = objects(&status, &view(), -20, 60, t);
+        let with_leap = with(&status, &view(), Leap::Insert, t);
         assert_eq!(traps(&notifier.due(&with_leap, 4.0)), [7]);
         let midnight = ntp_date(Realtime::from_timespec(1_800_057_600, 0));
         let leap_at = root().child(&[1, 2, 10, 0]);
         assert_eq!(get(&with_leap, &leap_at), Value::OctetString(midnight));
-        let due = notifier.due(&objects(&status, &view(), -20, 60, t), 60.0);
+        let due = notifier.due(&with(&status, &view(), Leap::Insert, t), 60.0);
         assert_eq!(traps(&due), [8]);
     }
 

@@ -82,10 +82,15 @@ struct Source {
 
 impl Source {
     fn objects(&self) -> Vec<(Oid, Value)> {
-        let precision = self.shared.clock.load().precision;
-        let view = self.shared.control.load();
-        let status = self.status.load();
-        mib::objects(&status, &view, precision, self.heartbeat, realtime_now())
+        let shared = &self.shared;
+        mib::objects(
+            &self.status.load(),
+            &shared.control.load(),
+            &shared.clock.load(),
+            &shared.stats,
+            self.heartbeat,
+            realtime_now(),
+        )
     }
 }
 
@@ -95,8 +100,7 @@ fn session(socket: &Path, source: &Source, stop: &AtomicBool, retry: &mut Retry)
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(STEP))?;
     let mut pdus = PduReader::default();
-    let id = Oid(vec![1, 3, 6, 1, 2, 1, 197]);
-    stream.write_all(&agentx::open(1, TIMEOUT, &id, "pitime NTP server"))?;
+    stream.write_all(&agentx::open(1, TIMEOUT, &mib::root(), "pitime NTP server"))?;
     let (h, payload) = pdus.wait(&mut stream, stop)?;
     check(agentx::response_error(&h, &payload))?;
     let session = h.session;
@@ -129,10 +133,9 @@ fn session(socket: &Path, source: &Source, stop: &AtomicBool, retry: &mut Retry)
                 continue;
             }
         };
-        let objects = || source.objects();
         let bindings = match request {
             Request::Get(ranges) => {
-                let objects = objects();
+                let objects = source.objects();
                 ranges
                     .into_iter()
                     .map(|r| {
@@ -142,14 +145,14 @@ fn session(socket: &Path, source: &Source, stop: &AtomicBool, retry: &mut Retry)
                     .collect()
             }
             Request::GetNext(ranges) => {
-                let objects = objects();
+                let objects = source.objects();
                 ranges.iter().map(|r| mib::next(&objects, r)).collect()
             }
             Request::GetBulk {
                 non_repeaters,
                 max_repetitions,
                 ranges,
-            } => bulk(&objects(), non_repeaters, max_repetitions, &ranges),
+            } => bulk(&source.objects(), non_repeaters, max_repetitions, &ranges),
             Request::Close => return Ok(()),
             // A set: nothing here is writable. Responses (to notifications) need nothing.
             Request::Other(8) => {
