@@ -16,62 +16,64 @@ const SNMPTRAPD: &str = "/usr/sbin/snmptrapd";
 /// ntpSnmpMIB (RFC 5907).
 const MIB: &str = ".1.3.6.1.2.1.197";
 
-/// snmpd on `port` of 127.0.0.1 with its AgentX socket in `dir`, sending traps to
-/// `trap_port`, killed on drop.
-struct Snmpd(Child);
+/// A net-snmp daemon (snmpd or snmptrapd), killed on drop.
+struct NetSnmp(Child);
 
-impl Snmpd {
-    fn start(dir: &TempDir, port: u16, trap_port: u16) -> Snmpd {
-        let conf = dir.write(
-            "snmpd.conf",
-            &format!(
-                "master agentx\nagentXSocket {}\nagentXPerms 0600 0700\n\
-                 rocommunity public 127.0.0.1\ntrap2sink 127.0.0.1:{trap_port} public\n",
-                dir.path("agentx").display()
-            ),
-        );
-        let child = Command::new(SNMPD)
+impl NetSnmp {
+    /// `program` in the foreground on `port` of 127.0.0.1, with `options` and only the
+    /// configuration `conf`, logging to `dir`/`name`.log, its state in `dir`/`name`-state.
+    fn spawn(
+        program: &str,
+        options: &[&str],
+        dir: &TempDir,
+        name: &str,
+        conf: &str,
+        port: u16,
+    ) -> NetSnmp {
+        let conf = dir.write(&format!("{name}.conf"), conf);
+        let child = Command::new(program)
+            .args(options)
             .args(["-f", "-C", "-c"])
             .arg(&conf)
             .arg("-Lf")
-            .arg(dir.path("snmpd.log"))
+            .arg(dir.path(&format!("{name}.log")))
             .arg(format!("udp:127.0.0.1:{port}"))
-            .env("SNMP_PERSISTENT_DIR", dir.path("state"))
+            .env("SNMP_PERSISTENT_DIR", dir.path(&format!("{name}-state")))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start snmpd");
+            .unwrap_or_else(|e| panic!("start {program}: {e}"));
+        NetSnmp(child)
+    }
+
+    /// snmpd on `port` with its AgentX socket in `dir`, sending traps to `trap_port`.
+    fn snmpd(dir: &TempDir, port: u16, trap_port: u16) -> NetSnmp {
+        let conf = format!(
+            "master agentx\nagentXSocket {}\nagentXPerms 0600 0700\n\
+             rocommunity public 127.0.0.1\ntrap2sink 127.0.0.1:{trap_port} public\n",
+            dir.path("agentx").display()
+        );
+        let snmpd = NetSnmp::spawn(SNMPD, &[], dir, "snmpd", &conf, port);
         let deadline = Instant::now() + Duration::from_secs(10);
         while !dir.path("agentx").exists() {
             assert!(Instant::now() < deadline, "snmpd made no AgentX socket");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Snmpd(child)
+        snmpd
+    }
+
+    /// snmptrapd on `port`, logging every trap (numeric OIDs) to `dir`/traps.log.
+    fn snmptrapd(dir: &TempDir, port: u16) -> NetSnmp {
+        let conf = "disableAuthorization yes\n";
+        NetSnmp::spawn(SNMPTRAPD, &["-On"], dir, "traps", conf, port)
     }
 }
 
-impl Drop for Snmpd {
+impl Drop for NetSnmp {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// snmptrapd on `port`, logging every trap (numeric OIDs) to `dir`/traps.log.
-fn snmptrapd(dir: &TempDir, port: u16) -> Snmpd {
-    let conf = dir.write("snmptrapd.conf", "disableAuthorization yes\n");
-    let child = Command::new(SNMPTRAPD)
-        .args(["-f", "-C", "-On", "-c"])
-        .arg(&conf)
-        .arg("-Lf")
-        .arg(dir.path("traps.log"))
-        .arg(format!("udp:127.0.0.1:{port}"))
-        .env("SNMP_PERSISTENT_DIR", dir.path("trapstate"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start snmptrapd");
-    Snmpd(child)
 }
 
 /// A snmp tool's output (numeric OIDs), failing the test on an error.
@@ -112,8 +114,8 @@ fn snmpwalk_reads_the_ntpv4_mib_through_snmpd() {
             .port()
     };
     let (port, trap_port) = (free_udp(), free_udp());
-    let _snmptrapd = snmptrapd(&dir, trap_port);
-    let snmpd = Snmpd::start(&dir, port, trap_port);
+    let _snmptrapd = NetSnmp::snmptrapd(&dir, trap_port);
+    let snmpd = NetSnmp::snmpd(&dir, port, trap_port);
     let web = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap();
@@ -180,7 +182,7 @@ fn snmpwalk_reads_the_ntpv4_mib_through_snmpd() {
     // snmpd goes away and comes back: said once, then served again.
     drop(snmpd);
     daemon.wait_for_log("cannot serve SNMP through snmpd's AgentX socket");
-    let _snmpd = Snmpd::start(&dir, port, trap_port);
+    let _snmpd = NetSnmp::snmpd(&dir, port, trap_port);
     daemon.wait_for_log_within(
         "serving the NTPv4-MIB through snmpd",
         2,
