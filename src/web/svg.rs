@@ -25,7 +25,7 @@ pub struct Chart<'a> {
     pub window: (i64, i64),
     /// The spacing of the points: a longer gap (a pause, a clock step) breaks the line.
     pub step: i64,
-    /// Periods to shade, as (from, to, class); the class is also the legend's text.
+    /// Periods to shade, as (from, to, class); the class is also their tooltip.
     pub bands: &'a [(i64, i64, &'static str)],
 }
 
