@@ -20,7 +20,7 @@ use crate::server::acl::AccessList;
 use crate::server::control::{self, ControlView};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
-use crate::time::{Leap, Realtime};
+use crate::time::Realtime;
 
 /// Keys of every algorithm, so that signed requests reach the MAC checks.
 const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
@@ -56,17 +56,6 @@ fn policy() -> Policy {
     }
 }
 
-fn clock() -> ClockSnapshot {
-    ClockSnapshot {
-        synchronised: true,
-        leap: Leap::Insert,
-        stratum: 1,
-        refid: *b"PPS\0",
-        reference_time: Realtime::from_timespec(1_800_000_000, 0),
-        ..ClockSnapshot::unsynchronised(-20)
-    }
-}
-
 const RX: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);
 
 /// The client a datagram comes from: its first byte picks the last of 192.0.2.x, allowed to ask
@@ -78,7 +67,7 @@ fn peer(data: &[u8]) -> IpAddr {
 /// An NTP request through the responder, twice from one address (the second meets the rate
 /// limiter): never a reply larger than the request (no amplification).
 pub fn ntp_request(data: &[u8]) {
-    let (policy, clock) = (policy(), clock());
+    let (policy, clock) = (policy(), ClockSnapshot::example());
     let mut limiter = RateLimiter::new(policy.limits);
     for _ in 0..2 {
         let mut out = [0u8; MAX_REPLY_LEN];
@@ -106,7 +95,7 @@ pub fn ntp_request(data: &[u8]) {
 /// reference clock and an unreachable server to tell of: nothing to an address outside
 /// `query_allow`, never more than the bounded fragments.
 pub fn ntp_control(data: &[u8]) {
-    let (policy, clock) = (policy(), clock());
+    let (policy, clock) = (policy(), ClockSnapshot::example());
     let view = ControlView::example(RX);
     let mut limiter = RateLimiter::new(policy.limits);
     let peer = peer(data);

@@ -139,6 +139,22 @@ impl ClockSnapshot {
         }
     }
 
+    /// A clock following a pulse at stratum 1, with a leap second announced: for tests and
+    /// fuzzing.
+    #[doc(hidden)]
+    pub fn example() -> Self {
+        ClockSnapshot {
+            synchronised: true,
+            leap: Leap::Insert,
+            stratum: 1,
+            refid: *b"PPS\0",
+            reference_time: Realtime::from_timespec(1_800_000_000, 0),
+            root_delay: 0.0,
+            root_dispersion: 1e-6,
+            ..ClockSnapshot::unsynchronised(-20)
+        }
+    }
+
     /// The state before any reference is usable.
     pub fn unsynchronised(precision: i8) -> Self {
         ClockSnapshot {

@@ -262,17 +262,7 @@ pub(super) mod tests {
     }
 
     pub(in crate::server) fn clock() -> ClockSnapshot {
-        ClockSnapshot {
-            synchronised: true,
-            leap: Leap::Insert,
-            stratum: 1,
-            refid: *b"PPS\0",
-            reference_time: Realtime::from_timespec(1_800_000_000, 0),
-            root_delay: 0.0,
-            root_dispersion: 1e-6,
-            precision: -20,
-            ..ClockSnapshot::unsynchronised(-20)
-        }
+        ClockSnapshot::example()
     }
 
     const RX: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);
