@@ -18,9 +18,11 @@ use crate::refclock::gps::nmea::LineReader;
 use crate::refclock::gps::ubx::FrameReader;
 use crate::server::acl::AccessList;
 use crate::server::control::{self, ControlView};
+use crate::server::interleave::{self, Interleave};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
-use crate::time::Realtime;
+use crate::server::stats::ServerStats;
+use crate::time::{NtpTimestamp, Realtime};
 
 /// Keys of every algorithm, so that signed requests reach the MAC checks.
 const KEYS: &str = "1 MD5 md5secret\n2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n\
@@ -65,10 +67,12 @@ fn peer(data: &[u8]) -> IpAddr {
 }
 
 /// An NTP request through the responder, twice from one address (the second meets the rate
-/// limiter): never a reply larger than the request (no amplification).
+/// limiter, and may be interleaved): never a reply larger than the request (no amplification).
 pub fn ntp_request(data: &[u8]) {
     let (policy, clock) = (policy(), ClockSnapshot::example());
     let mut limiter = RateLimiter::new(policy.limits);
+    // The second request may be interleaved: the first reply's transmit time is known then.
+    let (mut table, stats) = (Interleave::new(16), ServerStats::default());
     for _ in 0..2 {
         let mut out = [0u8; MAX_REPLY_LEN];
         let decision = respond(
@@ -80,13 +84,17 @@ pub fn ntp_request(data: &[u8]) {
             Some(&mut limiter),
             &mut out,
         );
-        if let Decision::Reply(reply) = decision {
+        if let Decision::Reply(mut reply) = decision {
+            table.reply(&mut reply, peer(data), data, &mut out, &stats);
             let len = finish(&reply, &mut out, RX, &clock, &policy);
             assert!(
                 len <= data.len(),
                 "{len}-byte reply to {} bytes",
                 data.len()
             );
+            if let Some(rx) = interleave::sent_receive(&out) {
+                table.transmitted(peer(data), rx, NtpTimestamp(rx.0 + 1));
+            }
         }
     }
 }

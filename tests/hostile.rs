@@ -280,3 +280,96 @@ fn control_floods_and_denied_sources_get_nothing_and_are_counted() {
     }
     assert!(metric("control_answered") >= 16);
 }
+
+/// A request in interleaved form: `origin` names our receive time of the client's last
+/// request, `receive` is the client's cookie an interleaved reply echoes as its origin.
+fn interleaved_request(origin: u64, receive: u64, transmit: u64) -> Vec<u8> {
+    let mut p = client_request(4, transmit);
+    p[24..32].copy_from_slice(&origin.to_be_bytes());
+    p[32..40].copy_from_slice(&receive.to_be_bytes());
+    p
+}
+
+fn timestamp(reply: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(reply[at..at + 8].try_into().unwrap())
+}
+
+/// (origin, receive, transmit) of a reply.
+fn stamps(reply: &[u8]) -> (u64, u64, u64) {
+    (
+        timestamp(reply, 24),
+        timestamp(reply, 32),
+        timestamp(reply, 40),
+    )
+}
+
+#[test]
+fn interleaved_requests_get_only_their_own_timestamps() {
+    needs!("root");
+    private_network();
+    let config = "[server]\nlisten = [\"127.0.0.1:123\"]\ntimestamping = \"kernel\"\n\
+                  [server.rate_limit]\ninterval = 60\nburst = 12\nleak = 0.0\nmax_clients = 16\n\
+                  [[source]]\nkind = \"local\"\n";
+    let _daemon = Daemon::start(config);
+    let socket = UdpSocket::bind("127.0.0.7:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let ask = |request: &[u8]| {
+        socket.send_to(request, server()).unwrap();
+        let mut buf = [0u8; 512];
+        let (n, _) = socket.recv_from(&mut buf).ok()?;
+        assert!(
+            n <= request.len(),
+            "{n}-byte reply to {} bytes",
+            request.len()
+        );
+        Some(buf[..n].to_vec())
+    };
+    // Basic first; then naming its receive time gets its true transmit time, a little after
+    // the user-space one it carried.
+    let first = ask(&client_request(4, 11)).unwrap();
+    let (_, rx1, user_tx1) = stamps(&first);
+    let second = ask(&interleaved_request(rx1, 22, 33)).unwrap();
+    let (origin, rx2, kernel_tx1) = stamps(&second);
+    assert_eq!(origin, 22, "not interleaved");
+    assert!(
+        kernel_tx1 >= user_tx1 && kernel_tx1 - user_tx1 < (1 << 32) / 100,
+        "{kernel_tx1} vs {user_tx1}"
+    );
+    assert!(rx2 > kernel_tx1);
+    // A forged or stale origin gets a basic reply (its transmit field echoed).
+    for stale in [rx1, rx2 + 1, 0] {
+        let reply = ask(&interleaved_request(stale, 44, 55)).unwrap();
+        assert_eq!(stamps(&reply).0, 55, "origin {stale}");
+    }
+    // Another address naming this client's receive time gets nothing of this client's.
+    let last = ask(&client_request(4, 66)).unwrap();
+    let other = exchange_from(
+        "127.0.0.8:0",
+        server(),
+        &interleaved_request(stamps(&last).1, 77, 88),
+    );
+    assert_eq!(stamps(&other.unwrap()).0, 88);
+    // Interleaved or not, the rate limit holds: 12 a minute, then a kiss, then nothing.
+    let (mut answered, mut prev) = (6, stamps(&last).1);
+    while let Some(reply) = ask(&interleaved_request(prev, 1, 2)) {
+        if stratum_refid(&reply) == (0, *b"RATE") {
+            break;
+        }
+        answered += 1;
+        prev = stamps(&reply).1;
+    }
+    assert_eq!(answered, 12);
+    assert!(ask(&client_request(4, 3)).is_none());
+    // A flood of addresses through the 16-client table evicts this client: its next request
+    // is answered in basic mode (its rate state went too).
+    for i in 0..1000u32 {
+        let from = std::net::Ipv4Addr::from(0x7f10_0000 + i);
+        let s = UdpSocket::bind((from, 0)).unwrap();
+        s.send_to(&client_request(4, 1), server()).unwrap();
+    }
+    let after = ask(&interleaved_request(prev, 111, 222)).expect("served after the flood");
+    assert_eq!(stamps(&after).0, 222);
+    assert_still_serving();
+}

@@ -24,7 +24,9 @@ use reader::{Errors, FromToml, Section, Setting};
 pub use sources::*;
 
 use crate::ntp::keys::KeyStore;
+use crate::ntp::txstamp::Timestamping;
 use crate::server::acl::{AccessList, Cidr};
+use crate::server::interleave::Interleave;
 use crate::server::ratelimit;
 use crate::server::respond::Refusal;
 
@@ -65,6 +67,8 @@ pub struct ServerConfig {
     pub trusted_keys: Option<Vec<u32>>,
     pub require_auth: bool,
     pub threads: usize,
+    /// Where the timestamps of requests and replies come from.
+    pub timestamping: Timestamping,
 }
 
 /// The status page, JSON API and metrics.
@@ -335,9 +339,19 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<Key
         }
     });
     let threads = sec.value(errs, "threads", 1i64, in_range(1usize, 64)) as usize;
+    let timestamping = sec.value(
+        errs,
+        "timestamping",
+        "auto".to_string(),
+        one_of(&Timestamping::NAMES),
+    );
+    let timestamping = Timestamping::parse(&timestamping).unwrap_or(Timestamping::Auto);
     // Every thread of every address has its own client table, allocated at start.
     let tables = threads * listen.len();
-    let bytes = tables * ratelimit::RateLimiter::bytes_for(rate_limit.limits.max_clients);
+    // Each has an interleaved table of the same size too.
+    let max_clients = rate_limit.limits.max_clients;
+    let bytes = tables
+        * (ratelimit::RateLimiter::bytes_for(max_clients) + Interleave::bytes_for(max_clients));
     if bytes > MAX_CLIENT_TABLES {
         let span = sec.span_of("rate_limit").unwrap_or(0..0);
         let why = format!(
@@ -358,6 +372,7 @@ fn read_server(mut sec: Section, errs: &mut Errors) -> (ServerConfig, Option<Key
         trusted_keys,
         require_auth,
         threads,
+        timestamping,
     };
     sec.finish(errs);
     (server, keys)
@@ -476,7 +491,7 @@ verbose = true
                 "t.toml:3:9: `server.allow`: expected an array, found string",
                 "t.toml:4:9: `server.deny[0]`: prefix length `40` is not a number from 0 to 32",
                 "t.toml:5:1: `server.colour`: unknown key, expected one of: listen, allow, deny, deny_action, \
-                 query_allow, rate_limit, keys_file, trusted_keys, require_auth, threads",
+                 query_allow, rate_limit, keys_file, trusted_keys, require_auth, threads, timestamping",
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
@@ -553,7 +568,7 @@ verbose = true
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
             e[0].to_string()
-                .contains("would take 6144 MiB; at most 256 MiB"),
+                .contains("would take 12288 MiB; at most 256 MiB"),
             "{e:?}"
         );
         assert!(parse("[server.rate_limit]\nmax_clients = 1048576\n").is_ok());

@@ -209,8 +209,12 @@ impl Daemon {
             stats: ServerStats::default(),
             control: ArcSwap::from_pointee(ControlView::default()),
         });
-        let server =
-            NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
+        let server = NtpServer::start(
+            &config.server.listen,
+            config.server.threads,
+            config.server.timestamping,
+            shared.clone(),
+        )?;
         let (events, received) = mpsc::channel();
         let sources = Sources::start(0, &config.sources, &events, &shared);
         let status = Arc::new(ArcSwap::from_pointee(Status::default()));
@@ -323,6 +327,9 @@ impl Daemon {
         let policy = policy(&new.server)?;
         if new.server.threads != self.config.server.threads {
             tracing::warn!("`server.threads` takes effect at the next restart");
+        }
+        if new.server.timestamping != self.config.server.timestamping {
+            tracing::warn!("`server.timestamping` takes effect at the next restart");
         }
         self.shared.policy.store(Arc::new(policy));
         self.server.listen_on(&new.server.listen);

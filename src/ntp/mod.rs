@@ -6,4 +6,5 @@ pub mod control;
 pub mod keys;
 pub mod mac;
 pub mod packet;
+pub mod txstamp;
 pub mod udp;

@@ -16,7 +16,9 @@ pub const BATCH: usize = 32;
 /// One byte more than the largest request considered: a longer datagram arrives cut to this
 /// length, which `respond` drops as oversized.
 const RECV_BUF: usize = super::packet::MAX_REQUEST_LEN + 1;
-const CONTROL_LEN: usize = 128;
+/// Room for a receive timestamp in both forms (SO_TIMESTAMPNS and SO_TIMESTAMPING), the
+/// destination address and, on the error queue, the extended error.
+const CONTROL_LEN: usize = 256;
 
 /// Makes the kernel hand every datagram from one client address (IPv6: its /64) to the same
 /// socket of a SO_REUSEPORT group of `sockets`, so that the rate limit of each thread's table
@@ -185,6 +187,17 @@ impl RecvBatch {
     /// Blocks until at least one datagram arrives (or the socket's read timeout), then takes
     /// whatever else is already queued, up to `BATCH`.
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.recv_flags(socket, libc::MSG_WAITFORONE)
+    }
+
+    /// Takes up to `BATCH` messages waiting on the socket's error queue, without blocking: the
+    /// sent datagrams the kernel looped back with their transmit timestamps (`Received::rx`
+    /// is then the transmit time, and `data` the whole frame as it left).
+    pub fn recv_errqueue(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.recv_flags(socket, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT)
+    }
+
+    fn recv_flags(&mut self, socket: &UdpSocket, flags: i32) -> io::Result<usize> {
         for i in 0..BATCH {
             self.iovecs[i] = libc::iovec {
                 iov_base: self.bufs[i].as_mut_ptr().cast(),
@@ -206,7 +219,7 @@ impl RecvBatch {
                 socket.as_raw_fd(),
                 self.headers.as_mut_ptr(),
                 BATCH as u32,
-                libc::MSG_WAITFORONE,
+                flags,
                 std::ptr::null_mut(),
             )
         };
@@ -244,6 +257,14 @@ fn parse_control(h: &libc::msghdr) -> (Option<Realtime>, Option<LocalAddr>) {
                 (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
                     let ts = std::ptr::read_unaligned(data as *const libc::timespec);
                     rx = Some(Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64));
+                }
+                // SO_TIMESTAMPING: software, (deprecated), hardware; only the software one
+                // is asked for. On the error queue this is the transmit time.
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
+                    let ts = std::ptr::read_unaligned(data as *const libc::timespec);
+                    if ts.tv_sec != 0 || ts.tv_nsec != 0 {
+                        rx = Some(Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64));
+                    }
                 }
                 (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
                     local = Some(LocalAddr::V4(std::ptr::read_unaligned(

@@ -3,9 +3,11 @@
 
 pub mod acl;
 pub mod control;
+pub mod interleave;
 pub mod ratelimit;
 pub mod respond;
 pub mod stats;
+pub mod txstamp;
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -19,8 +21,10 @@ use arc_swap::ArcSwap;
 
 use crate::clock::system::realtime_now;
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::ntp::txstamp::Timestamping;
 use crate::ntp::udp::{self, Received, RecvBatch, SendBatch, BATCH};
 use control::ControlView;
+use interleave::Interleave;
 use ratelimit::RateLimiter;
 use respond::{Decision, Policy, Reply};
 use stats::{Outcome, ServerStats};
@@ -40,6 +44,7 @@ pub struct Shared {
 pub struct NtpServer {
     shared: Arc<Shared>,
     threads: usize,
+    timestamping: Timestamping,
     groups: Vec<Group>,
 }
 
@@ -52,7 +57,12 @@ struct Group {
 }
 
 impl Group {
-    fn start(requested: SocketAddr, threads: usize, shared: &Arc<Shared>) -> anyhow::Result<Group> {
+    fn start(
+        requested: SocketAddr,
+        threads: usize,
+        timestamping: Timestamping,
+        shared: &Arc<Shared>,
+    ) -> anyhow::Result<Group> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut group = Group {
             requested,
@@ -65,6 +75,7 @@ impl Group {
                 .with_context(|| format!("cannot listen on {}", group.local))?;
             // With port 0 the kernel picks one: the other threads share it.
             group.local = socket.local_addr().context("local address of NTP socket")?;
+            let stamps = txstamp::setup(&socket, timestamping);
             if threads > 1 && group.workers.is_empty() {
                 let sockets = threads as u32;
                 if let Err(e) = udp::steer_by_source(&socket, group.local.is_ipv6(), sockets) {
@@ -74,7 +85,7 @@ impl Group {
             let (shared, stop) = (shared.clone(), group.stop.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("ntp {}", group.local))
-                .spawn(move || serve(socket, &shared, &stop))
+                .spawn(move || serve(socket, stamps, &shared, &stop))
                 .context("starting NTP worker")?;
             group.workers.push(worker);
         }
@@ -97,11 +108,13 @@ impl NtpServer {
     pub fn start(
         listen: &[SocketAddr],
         threads: usize,
+        timestamping: Timestamping,
         shared: Arc<Shared>,
     ) -> anyhow::Result<NtpServer> {
         let mut server = NtpServer {
             shared,
             threads,
+            timestamping,
             groups: Vec::new(),
         };
         server.listen_on(listen);
@@ -123,7 +136,7 @@ impl NtpServer {
             if self.groups.iter().any(|g| g.requested == *addr) {
                 continue;
             }
-            match Group::start(*addr, self.threads, &self.shared) {
+            match Group::start(*addr, self.threads, self.timestamping, &self.shared) {
                 Ok(g) => self.groups.push(g),
                 Err(e) => tracing::error!("{e:#}"),
             }
@@ -152,8 +165,12 @@ fn control_limits(policy: &Policy) -> ratelimit::Params {
     }
 }
 
-fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
+fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &AtomicBool) {
     let mut recv = RecvBatch::default();
+    // With kernel transmit timestamps: their error queue, and the interleaved mode they allow.
+    let mut looped = RecvBatch::default();
+    let mut xleave = (stamps != Timestamping::User)
+        .then(|| Interleave::new(shared.policy.load().limits.max_clients));
     let mut send = Box::<SendBatch>::default();
     let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(BATCH);
     let mut policy = shared.policy.load_full();
@@ -214,7 +231,7 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
                     shared.stats.clients.observe(from.ip());
                     let rx = r.rx.unwrap_or_else(realtime_now);
                     let out = send.next_buf();
-                    respond::respond(
+                    let mut d = respond::respond(
                         r.data,
                         from.ip(),
                         rx,
@@ -222,7 +239,11 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
                         &policy,
                         limiter.as_mut(),
                         out,
-                    )
+                    );
+                    if let (Some(table), Decision::Reply(reply)) = (xleave.as_mut(), &mut d) {
+                        table.reply(reply, from.ip(), r.data, out, &shared.stats);
+                    }
+                    d
                 }
                 _ => Decision::Drop(Outcome::DropBadSource),
             };
@@ -246,6 +267,13 @@ fn serve(socket: UdpSocket, shared: &Shared, stop: &AtomicBool) {
             let sent = send.send(&socket);
             for _ in sent..queued {
                 shared.stats.count(Outcome::DropSendFailed);
+            }
+            if let Some(table) = xleave.as_mut() {
+                let n = txstamp::collect(&socket, &mut looped, table, &clock);
+                shared
+                    .stats
+                    .tx_stamps
+                    .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
     }

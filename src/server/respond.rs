@@ -64,6 +64,9 @@ pub struct Reply {
     /// Key id and digest length (the request's) to sign with once the transmit timestamp is in.
     pub sign_with: Option<(u32, usize)>,
     pub outcome: Outcome,
+    /// The transmit timestamp to send instead of the time of sending: an interleaved reply's
+    /// (see `interleave`), the kernel's time of the previous reply.
+    pub transmit: Option<NtpTimestamp>,
 }
 
 /// What to do with one datagram.
@@ -199,6 +202,7 @@ fn build(
         len,
         sign_with,
         outcome,
+        transmit: None,
     })
 }
 
@@ -210,7 +214,10 @@ pub fn finish(
     clock: &ClockSnapshot,
     policy: &Policy,
 ) -> usize {
-    packet::set_transmit(out, clock.correction.apply(tx).to_ntp());
+    let transmit = reply
+        .transmit
+        .unwrap_or_else(|| clock.correction.apply(tx).to_ntp());
+    packet::set_transmit(out, transmit);
     // `respond` checked the key against this same policy, so it is there.
     let Some((key_id, digest_len, key)) = reply
         .sign_with

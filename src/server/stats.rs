@@ -92,6 +92,10 @@ impl Outcome {
 pub struct ServerStats {
     counts: [AtomicU64; Outcome::ALL.len()],
     pub clients: ClientCounter,
+    /// Replies sent in interleaved mode (also counted under their outcome).
+    pub interleaved: AtomicU64,
+    /// Kernel transmit timestamps matched to the replies they belong to.
+    pub tx_stamps: AtomicU64,
 }
 
 const REGISTERS: usize = 256;

@@ -304,3 +304,129 @@ pub fn http_get(addr: &str, path: &str) -> String {
         .map_or("", |x| x.1)
         .to_string()
 }
+
+/// Two network namespaces joined by a veth pair: the server's at `SERVER_IP`, the client's at
+/// `CLIENT_IP`. Named uniquely per run; deleted (with the pair) on drop. Needs root.
+pub struct VethPair {
+    pub server: String,
+    pub client: String,
+}
+
+impl VethPair {
+    pub const SERVER_IP: &'static str = "10.123.0.1";
+    pub const CLIENT_IP: &'static str = "10.123.0.2";
+
+    pub fn new(tag: &str) -> VethPair {
+        static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("{tag}{}-{n}", std::process::id());
+        let pair = VethPair {
+            server: format!("pt-{id}-s"),
+            client: format!("pt-{id}-c"),
+        };
+        let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
+        for (ns, end, addr) in [
+            (&pair.server, "vs", Self::SERVER_IP),
+            (&pair.client, "vc", Self::CLIENT_IP),
+        ] {
+            ip(&["netns", "add", ns]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+            if end == "vs" {
+                ip(&["-n", ns, "link", "add", "vs", "type", "veth", "peer", "vc"]);
+            } else {
+                ip(&["-n", &pair.server, "link", "set", "vc", "netns", ns]);
+            }
+            ip(&["-n", ns, "addr", "add", &format!("{addr}/24"), "dev", end]);
+        }
+        for (ns, end) in [(&pair.server, "vs"), (&pair.client, "vc")] {
+            ip(&["-n", ns, "link", "set", end, "up"]);
+        }
+        pair
+    }
+
+    /// Moves the calling thread (and what it starts from now on) into namespace `ns`.
+    pub fn enter(ns: &str) {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns only changes this thread's namespace membership.
+        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {ns}: {}", std::io::Error::last_os_error());
+    }
+}
+
+impl Drop for VethPair {
+    fn drop(&mut self) {
+        for ns in [&self.server, &self.client] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// chronyd as a client that never touches the clock (`-x`), in the calling thread's network
+/// namespace, with `server_line` as its only source; driven by chronyc over its own socket.
+pub struct Chronyd {
+    child: Child,
+    pub dir: TempDir,
+}
+
+impl Chronyd {
+    pub fn start(server_line: &str) -> Chronyd {
+        let dir = TempDir::new("chronyd");
+        // chronyd opens its command socket only in a directory no one else may enter.
+        file_mode(&dir.0, 0o700);
+        let conf = format!(
+            "{server_line}\ncmdport 0\nbindcmdaddress {}\npidfile {}\nlogdir {}\nlog measurements\n",
+            dir.path("chronyd.sock").display(),
+            dir.path("chronyd.pid").display(),
+            dir.0.display(),
+        );
+        let conf = dir.write("chrony.conf", &conf);
+        let log = std::fs::File::create(dir.path("chronyd.log")).unwrap();
+        let child = Command::new("chronyd")
+            .args(["-x", "-d", "-u", "root", "-f"])
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start chronyd");
+        Chronyd { child, dir }
+    }
+
+    /// chronyc's answer to `command` (`-n`: addresses, not names), or what it said went wrong.
+    pub fn chronyc(&self, command: &str) -> String {
+        let out = run(Command::new("chronyc")
+            .arg("-n")
+            .arg("-h")
+            .arg(self.dir.path("chronyd.sock"))
+            .arg(command));
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    }
+
+    /// Waits (up to `limit`) until chronyc's answer to `command` satisfies `ok`; returns it.
+    pub fn wait_for(&self, command: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let said = self.chronyc(command);
+            if ok(&said) {
+                return said;
+            }
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.path("chronyd.log")).unwrap_or_default();
+                panic!("chronyc {command} never as expected:\n{said}\nchronyd log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `measurements` log lines: one per sample chronyd took.
+    pub fn measurements(&self) -> String {
+        std::fs::read_to_string(self.dir.path("measurements.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Chronyd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,96 @@
+//! Interleaved mode with a real client: chronyd (`xleave`) in one network namespace, the real
+//! daemon in another, joined by a veth pair, so that the replies cross a real (virtual) network
+//! device with kernel transmit timestamps, as on a Pi's Ethernet.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// The daemon, stratum 10 from its local clock, serving the server end of `net`; its rate
+/// limit lets a client poll 30 times a second.
+fn daemon(net: &VethPair, timestamping: &str) -> Daemon {
+    VethPair::enter(&net.server);
+    Daemon::start(&format!(
+        "[server]\nlisten = [\"{}:123\"]\ntimestamping = \"{timestamping}\"\n\
+         [server.rate_limit]\ninterval = 0.03\n\n[[source]]\nkind = \"local\"\n",
+        VethPair::SERVER_IP
+    ))
+}
+
+/// chronyd in the client namespace polling the daemon 16 times a second.
+fn chronyd(net: &VethPair, options: &str) -> Chronyd {
+    VethPair::enter(&net.client);
+    Chronyd::start(&format!(
+        "server {} iburst minpoll -4 maxpoll -4 {options}",
+        VethPair::SERVER_IP
+    ))
+}
+
+/// Waits until chronyd has selected the daemon (`^*` in `sources`): it synchronised.
+fn synchronised(chrony: &Chronyd) {
+    chrony.wait_for("sources", Duration::from_secs(30), |s| {
+        s.lines()
+            .any(|l| l.starts_with("^*") && l.contains(VethPair::SERVER_IP))
+    });
+}
+
+fn field<'a>(ntpdata: &'a str, name: &str) -> &'a str {
+    ntpdata
+        .lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_once(':'))
+        .map_or("", |(_, v)| v.trim())
+}
+
+#[test]
+fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
+    needs!("root", "chronyd", "chronyc", "ip");
+    let net = VethPair::new("xl");
+    let pitime = daemon(&net, "kernel");
+    let chrony = chronyd(&net, "xleave");
+    let ntpdata = chrony.wait_for("ntpdata", Duration::from_secs(30), |s| {
+        field(s, "Interleaved") == "Yes"
+            && field(s, "Total valid RX")
+                .parse::<u32>()
+                .is_ok_and(|n| n >= 8)
+    });
+    assert_eq!(field(&ntpdata, "TX timestamping"), "Kernel", "{ntpdata}");
+    assert_eq!(field(&ntpdata, "RX timestamping"), "Kernel", "{ntpdata}");
+    synchronised(&chrony);
+    // Every reply after the first few is interleaved, and none was refused.
+    let ntpdata = chrony.chronyc("ntpdata");
+    assert_eq!(field(&ntpdata, "Interleaved"), "Yes", "{ntpdata}");
+    drop(chrony);
+    assert!(pitime.stop().success());
+}
+
+#[test]
+fn chronyd_without_xleave_and_ntpdig_get_basic_mode() {
+    needs!("root", "chronyd", "chronyc", "ip", "ntpdig", "sntp");
+    let net = VethPair::new("basic");
+    let _pitime = daemon(&net, "kernel");
+    let chrony = chronyd(&net, "");
+    synchronised(&chrony);
+    let ntpdata = chrony.chronyc("ntpdata");
+    assert_eq!(field(&ntpdata, "Interleaved"), "No", "{ntpdata}");
+    // ntpdig and sntp know only basic mode: they accept only a reply echoing their transmit
+    // timestamp, which an interleaved reply would not.
+    for client in ["ntpdig", "sntp"] {
+        let (stratum, offset) = ntpdig_json(client, VethPair::SERVER_IP);
+        assert_eq!(stratum, 10, "{client}");
+        assert!(offset.abs() < 0.05, "{client}: offset {offset}");
+    }
+}
+
+#[test]
+fn user_space_timestamps_give_chronyd_basic_mode() {
+    needs!("root", "chronyd", "chronyc", "ip");
+    let net = VethPair::new("user");
+    let _pitime = daemon(&net, "user");
+    let chrony = chronyd(&net, "xleave");
+    synchronised(&chrony);
+    let ntpdata = chrony.chronyc("ntpdata");
+    assert_eq!(field(&ntpdata, "Interleaved"), "No", "{ntpdata}");
+}
