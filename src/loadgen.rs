@@ -3,6 +3,11 @@
 //! each reply is matched by its origin timestamp and immediately replaced. Reports replies per
 //! second and latency percentiles. Batched system calls keep the generator cheaper per request
 //! than the servers it measures.
+//!
+//! With `interleaved`, each request slot alternates a basic request with an interleaved one
+//! (RFC 9769) naming the basic reply's receive time: the interleaved reply carries the time the
+//! server's kernel sent that basic reply, and its difference from the transmit timestamp the
+//! basic reply carried (read before the send) is the error interleaved mode removes.
 
 use std::io;
 use std::mem::zeroed;
@@ -30,6 +35,8 @@ pub struct LoadOptions {
     pub timeout: Duration,
     /// Sign requests with this key (id, key).
     pub key: Option<(u32, Key)>,
+    /// Alternate basic and interleaved requests, and measure the error of the basic T3.
+    pub interleaved: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -42,14 +49,25 @@ pub struct LoadReport {
     /// Latency percentiles in microseconds: p50, p90, p99, p99.9; lost requests count as the
     /// timeout.
     pub latency_us: [f64; 4],
+    /// With `interleaved`: replies in interleaved mode, and the server's kernel transmit time
+    /// minus the user-space one of the same replies, microseconds: p50, p99, max.
+    pub interleaved_replies: u64,
+    pub t3_error_us: Option<[f64; 3]>,
 }
 
 impl LoadReport {
     pub fn to_json(&self) -> String {
         let [p50, p90, p99, p999] = self.latency_us;
+        let t3 = match self.t3_error_us {
+            Some([p50, p99, max]) => format!(
+                ",\"interleaved_replies\":{},\"t3_error_us\":{{\"p50\":{p50:.2},\"p99\":{p99:.2},\"max\":{max:.2}}}",
+                self.interleaved_replies
+            ),
+            None => String::new(),
+        };
         format!(
             "{{\"seconds\":{:.3},\"sent\":{},\"replies\":{},\"lost\":{},\"replies_per_second\":{:.0},\
-             \"latency_us\":{{\"p50\":{p50:.1},\"p90\":{p90:.1},\"p99\":{p99:.1},\"p99.9\":{p999:.1}}}}}",
+             \"latency_us\":{{\"p50\":{p50:.1},\"p90\":{p90:.1},\"p99\":{p99:.1},\"p99.9\":{p999:.1}}}{t3}}}",
             self.seconds, self.sent, self.replies, self.lost, self.replies_per_second
         )
     }
@@ -58,6 +76,9 @@ impl LoadReport {
 struct Slot {
     seq: u32,
     sent_at: Option<Instant>,
+    /// The receive and transmit timestamps of this slot's last basic reply, while the next
+    /// request asks for its true transmit time.
+    basic: Option<(NtpTimestamp, NtpTimestamp)>,
 }
 
 struct Flow {
@@ -73,6 +94,9 @@ struct Tally {
     replies: u64,
     lost: u64,
     latencies_ns: Vec<u32>,
+    interleaved: u64,
+    /// Kernel minus user-space transmit time of the same reply, nanoseconds (within ±2 s).
+    t3_errors_ns: Vec<i32>,
 }
 
 /// Runs the load and returns what it measured.
@@ -80,13 +104,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
     let mut flows = (0..opts.sources.max(1))
         .map(|i| open_flow(opts, i))
         .collect::<io::Result<Vec<_>>>()?;
-    let mut tally = Tally {
-        measuring: false,
-        sent: 0,
-        replies: 0,
-        lost: 0,
-        latencies_ns: Vec::new(),
-    };
+    let mut tally = Tally::new(false);
     let mut out = [[0u8; MAX_PACKET]; BATCH];
     let mut inbuf = [[0u8; MAX_PACKET]; BATCH];
     let mut inlens = [0usize; BATCH];
@@ -105,13 +123,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
             break;
         }
         if !tally.measuring && now >= measure_from {
-            tally = Tally {
-                measuring: true,
-                sent: 0,
-                replies: 0,
-                lost: 0,
-                latencies_ns: Vec::with_capacity(1 << 22),
-            };
+            tally = Tally::new(true);
         }
         for (f, flow) in flows.iter_mut().enumerate() {
             ready.clear();
@@ -121,7 +133,11 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
                 let Some(h) = Header::parse(&data[..len]) else {
                     continue;
                 };
-                let id = h.origin.0;
+                // An interleaved reply echoes the request's receive field, the id; a basic one
+                // its transmit field, the id's complement in an interleaved request.
+                let interleaved = (h.origin.0 >> 48) as usize == f;
+                let id = if interleaved { h.origin.0 } else { !h.origin.0 };
+                let id = if opts.interleaved { id } else { h.origin.0 };
                 let (slot, seq) = (((id >> 32) & 0xffff) as usize, id as u32);
                 if (id >> 48) as usize != f || slot >= flow.slots.len() {
                     continue;
@@ -131,6 +147,9 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
                     if tally.measuring {
                         tally.replies += 1;
                         tally.latencies_ns.push(nanos_u32(now.duration_since(at)));
+                    }
+                    if opts.interleaved {
+                        tally.interleave(s, &h, interleaved);
                     }
                     s.sent_at = None;
                     ready.push(slot);
@@ -167,13 +186,9 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
     let seconds = opts.duration.as_secs_f64();
     let mut lat = tally.latencies_ns;
     lat.sort_unstable();
-    let pct = |p: f64| {
-        if lat.is_empty() {
-            f64::NAN
-        } else {
-            lat[((lat.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
-        }
-    };
+    let pct = |p| percentile(&lat, p);
+    let mut t3 = tally.t3_errors_ns;
+    t3.sort_unstable();
     Ok(LoadReport {
         seconds,
         sent: tally.sent,
@@ -181,7 +196,54 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
         lost: tally.lost,
         replies_per_second: tally.replies as f64 / seconds,
         latency_us: [pct(0.5), pct(0.9), pct(0.99), pct(0.999)],
+        interleaved_replies: tally.interleaved,
+        t3_error_us: opts.interleaved.then(|| {
+            [
+                percentile(&t3, 0.5),
+                percentile(&t3, 0.99),
+                percentile(&t3, 1.0),
+            ]
+        }),
     })
+}
+
+/// The `p` quantile of sorted nanoseconds, in microseconds.
+fn percentile<T: Copy + Into<f64>>(sorted: &[T], p: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        n => sorted[((n - 1) as f64 * p).round() as usize].into() / 1000.0,
+    }
+}
+
+impl Tally {
+    fn new(measuring: bool) -> Tally {
+        Tally {
+            measuring,
+            sent: 0,
+            replies: 0,
+            lost: 0,
+            latencies_ns: Vec::with_capacity(if measuring { 1 << 22 } else { 0 }),
+            interleaved: 0,
+            t3_errors_ns: Vec::new(),
+        }
+    }
+
+    /// Accounts a reply to slot `s` in the alternation: a basic reply's timestamps are kept for
+    /// the next request to name; an interleaved reply gives the error of the basic one's T3.
+    fn interleave(&mut self, s: &mut Slot, reply: &Header, interleaved: bool) {
+        match (interleaved, s.basic.take()) {
+            (true, Some((_, user_tx))) => {
+                if self.measuring {
+                    self.interleaved += 1;
+                    let diff = reply.transmit.0.wrapping_sub(user_tx.0) as i64;
+                    let nanos = (diff as i128 * 1_000_000_000) >> 32;
+                    self.t3_errors_ns
+                        .push(nanos.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
+                }
+            }
+            _ => s.basic = Some((reply.receive, reply.transmit)),
+        }
+    }
 }
 
 /// Latencies are kept as u32 nanoseconds (up to 4.3 s) to halve the memory of a long run.
@@ -206,6 +268,7 @@ fn open_flow(opts: &LoadOptions, index: usize) -> io::Result<Flow> {
         .map(|_| Slot {
             seq: 0,
             sent_at: None,
+            basic: None,
         })
         .collect();
     Ok(Flow {
@@ -229,7 +292,16 @@ fn send_slots(
             let s = &mut flow.slots[slot];
             s.seq = s.seq.wrapping_add(1);
             let id = (f as u64) << 48 | (slot as u64) << 32 | s.seq as u64;
-            len = write_request(&mut out[k], NtpTimestamp(id), opts.key.as_ref());
+            let header = match s.basic {
+                // Name the basic reply's receive time; an interleaved reply echoes `receive`.
+                Some((rx, _)) => Header {
+                    origin: rx,
+                    receive: NtpTimestamp(id),
+                    ..Header::client_request(6, NtpTimestamp(!id))
+                },
+                None => Header::client_request(6, NtpTimestamp(id)),
+            };
+            len = write_request(&mut out[k], &header, opts.key.as_ref());
         }
         let now = Instant::now();
         let sent = send_batch(flow, &mut out[..chunk.len()], len);
@@ -241,12 +313,7 @@ fn send_slots(
     }
 }
 
-fn write_request(
-    buf: &mut [u8; MAX_PACKET],
-    transmit: NtpTimestamp,
-    key: Option<&(u32, Key)>,
-) -> usize {
-    let header = Header::client_request(6, transmit);
+fn write_request(buf: &mut [u8; MAX_PACKET], header: &Header, key: Option<&(u32, Key)>) -> usize {
     header.write((&mut buf[..HEADER_LEN]).try_into().expect("header fits"));
     let Some((id, key)) = key else {
         return HEADER_LEN;

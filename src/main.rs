@@ -150,6 +150,10 @@ enum Command {
         keys_file: Option<PathBuf>,
         #[arg(long, requires = "keys_file")]
         key_id: Option<u32>,
+        /// Alternate basic and interleaved requests and report the error of the server's
+        /// user-space transmit timestamps against its kernel's.
+        #[arg(long)]
+        interleaved: bool,
     },
 }
 
@@ -539,6 +543,7 @@ fn main() -> ExitCode {
             timeout_ms,
             keys_file,
             key_id,
+            interleaved,
         } => {
             let key = match (keys_file, key_id) {
                 (Some(path), Some(id)) => match KeyStore::load(&path).map(|k| k.get(id).cloned()) {
@@ -556,6 +561,7 @@ fn main() -> ExitCode {
                 window,
                 timeout: Duration::from_millis(timeout_ms),
                 key,
+                interleaved,
             };
             match loadgen::run(&opts) {
                 Ok(report) => {

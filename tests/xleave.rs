@@ -14,9 +14,16 @@ fn daemon(net: &VethPair, timestamping: &str) -> Daemon {
     VethPair::enter(&net.server);
     Daemon::start(&format!(
         "[server]\nlisten = [\"{}:123\"]\ntimestamping = \"{timestamping}\"\n\
-         [server.rate_limit]\ninterval = 0.03\n\n[[source]]\nkind = \"local\"\n",
+         [server.rate_limit]\ninterval = 0.03\n[web]\nlisten = [\"{}:8123\"]\n\n[[source]]\nkind = \"local\"\n",
+        VethPair::SERVER_IP,
         VethPair::SERVER_IP
     ))
+}
+
+/// The daemon's status, as JSON.
+fn status() -> serde_json::Value {
+    let body = http_get(&format!("{}:8123", VethPair::SERVER_IP), "/api/v1/status");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 /// chronyd in the client namespace polling the daemon 16 times a second.
@@ -62,6 +69,32 @@ fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
     // Every reply after the first few is interleaved, and none was refused.
     let ntpdata = chrony.chronyc("ntpdata");
     assert_eq!(field(&ntpdata, "Interleaved"), "Yes", "{ntpdata}");
+    // The status says so too: the veth end got kernel timestamps, and replies were interleaved.
+    // (The status is rebuilt once a second.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ntp = loop {
+        let ntp = status()["ntp"].clone();
+        if ntp["interleaved"].as_u64() > Some(4) || std::time::Instant::now() > deadline {
+            break ntp;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(ntp["interleaved"].as_u64() > Some(4), "{ntp}");
+    let vs = ntp["timestamping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["interface"] == "vs");
+    assert_eq!(
+        vs.map(|t| &t["timestamping"]),
+        Some(&"kernel".into()),
+        "{ntp}"
+    );
+    assert!(
+        pitime.log().contains("timestamps: as configured"),
+        "{}",
+        pitime.log()
+    );
     drop(chrony);
     assert!(pitime.stop().success());
 }

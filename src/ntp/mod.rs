@@ -3,6 +3,7 @@
 //! and keys files, and the batched UDP sockets with kernel timestamps.
 
 pub mod control;
+pub mod hwstamp;
 pub mod keys;
 pub mod mac;
 pub mod packet;

@@ -52,6 +52,7 @@ pub struct NtpServer {
 struct Group {
     requested: SocketAddr,
     local: SocketAddr,
+    stamping: Vec<txstamp::Stamping>,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -67,6 +68,7 @@ impl Group {
         let mut group = Group {
             requested,
             local: requested,
+            stamping: Vec::new(),
             stop,
             workers: Vec::new(),
         };
@@ -76,6 +78,9 @@ impl Group {
             // With port 0 the kernel picks one: the other threads share it.
             group.local = socket.local_addr().context("local address of NTP socket")?;
             let stamps = txstamp::setup(&socket, timestamping);
+            if group.workers.is_empty() {
+                group.stamping = txstamp::report(group.local, timestamping, stamps);
+            }
             if threads > 1 && group.workers.is_empty() {
                 let sockets = threads as u32;
                 if let Err(e) = udp::steer_by_source(&socket, group.local.is_ipv6(), sockets) {
@@ -140,6 +145,14 @@ impl NtpServer {
                 Ok(g) => self.groups.push(g),
                 Err(e) => tracing::error!("{e:#}"),
             }
+        }
+        let stamping = self
+            .groups
+            .iter()
+            .flat_map(|g| g.stamping.clone())
+            .collect();
+        if let Ok(mut shown) = self.shared.stats.timestamping.lock() {
+            *shown = stamping;
         }
     }
 

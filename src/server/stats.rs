@@ -4,6 +4,9 @@
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use super::txstamp::Stamping;
 
 /// Every way a datagram can end. Each has a counter; names are stable metric label values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -96,6 +99,8 @@ pub struct ServerStats {
     pub interleaved: AtomicU64,
     /// Kernel transmit timestamps matched to the replies they belong to.
     pub tx_stamps: AtomicU64,
+    /// Which timestamps each interface of each address got; set when addresses open or close.
+    pub timestamping: Mutex<Vec<Stamping>>,
 }
 
 const REGISTERS: usize = 256;

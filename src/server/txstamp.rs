@@ -1,10 +1,11 @@
 //! The server's side of kernel transmit timestamps: turning them on for a listening socket, and
 //! handing each one the kernel loops back to the interleaved table.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 
 use super::interleave::{self, Interleave};
 use crate::discipline::snapshot::ClockSnapshot;
+use crate::ntp::hwstamp;
 use crate::ntp::txstamp::{self, Timestamping};
 use crate::ntp::udp::{RecvBatch, BATCH};
 
@@ -25,6 +26,42 @@ pub fn setup(socket: &UdpSocket, wanted: Timestamping) -> Timestamping {
             Timestamping::User
         }
     }
+}
+
+/// Which timestamps one interface of a listening address got, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamping {
+    pub address: SocketAddr,
+    pub interface: String,
+    pub timestamping: Timestamping,
+    pub why: String,
+}
+
+/// Says, in the log and in what it returns for the status, which timestamps each interface
+/// serving `address` got when `wanted`; `socket` is what `setup` got for its sockets.
+pub fn report(address: SocketAddr, wanted: Timestamping, socket: Timestamping) -> Vec<Stamping> {
+    let interfaces = hwstamp::interfaces(address.ip()).unwrap_or_else(|e| {
+        tracing::warn!(%address, "cannot list the network interfaces: {e}");
+        Vec::new()
+    });
+    interfaces
+        .into_iter()
+        .map(|interface| {
+            let (timestamping, why) = match socket {
+                Timestamping::User if wanted != Timestamping::User => {
+                    (socket, "the kernel refused transmit timestamps".to_string())
+                }
+                _ => hwstamp::choose(wanted, &hwstamp::query(&interface)),
+            };
+            tracing::info!(%address, %interface, timestamping = timestamping.name(), "timestamps: {why}");
+            Stamping {
+                address,
+                interface,
+                timestamping,
+                why,
+            }
+        })
+        .collect()
 }
 
 /// Takes the transmit timestamps waiting on `socket`'s error queue and records each in `table`;

@@ -381,6 +381,16 @@ pub fn render(s: &Status, now: Realtime) -> String {
         "Distinct client addresses since start (an estimate, within about 6.5%).",
         s.ntp.clients_seen,
     );
+    m.family(
+        "pitime_ntp_interleaved_replies_total",
+        "counter",
+        "Replies in interleaved mode, carrying the kernel's transmit time of the previous one.",
+    );
+    m.sample(
+        "pitime_ntp_interleaved_replies_total",
+        &[],
+        s.ntp.interleaved as f64,
+    );
     m.0
 }
 

@@ -256,6 +256,22 @@ fn ntp(o: &mut String, s: &Status) {
         let _ = write!(o, "<tr><td>{name}</td><td>{n}</td></tr>");
     }
     o.push_str("</table>");
+    let _ = write!(
+        o,
+        r#"<p>{} replies in interleaved mode · {} kernel transmit timestamps</p><table id="timestamping"><tr><th>address</th><th>interface</th><th>timestamps</th><th>why</th></tr>"#,
+        s.ntp.interleaved, s.ntp.transmit_timestamps
+    );
+    for t in &s.ntp.timestamping {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.address),
+            esc(&t.interface),
+            t.timestamping,
+            esc(&t.why)
+        );
+    }
+    o.push_str("</table>");
 }
 
 fn charts(o: &mut String, s: &Status) {

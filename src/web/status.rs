@@ -1,6 +1,8 @@
 //! The status the page, the JSON API, the metrics and `pitime status` all show: built once a
 //! second by the daemon from what the discipline, the receivers and the server publish.
 
+use std::sync::atomic::Ordering;
+
 use serde::Serialize;
 
 use crate::alarm::Alarm;
@@ -137,12 +139,39 @@ pub struct NtpView {
     pub clients_seen: f64,
     /// Replies and drops by outcome since start.
     pub counters: Vec<(&'static str, u64)>,
+    /// Replies in interleaved mode since start, and kernel transmit timestamps matched.
+    pub interleaved: u64,
+    pub transmit_timestamps: u64,
+    /// Which timestamps each interface of each listening address got.
+    pub timestamping: Vec<StampingView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StampingView {
+    pub address: String,
+    pub interface: String,
+    pub timestamping: &'static str,
+    pub why: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct HistoryView {
     pub hour: Vec<Point>,
     pub day: Vec<Point>,
+}
+
+fn stamping_view(stats: &ServerStats) -> Vec<StampingView> {
+    let Ok(list) = stats.timestamping.lock() else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|s| StampingView {
+            address: s.address.to_string(),
+            interface: s.interface.clone(),
+            timestamping: s.timestamping.name(),
+            why: s.why.clone(),
+        })
+        .collect()
 }
 
 fn leap_name(leap: Leap) -> &'static str {
@@ -276,6 +305,9 @@ impl StatusBuilder {
                 requests_per_second: self.rate,
                 clients_seen: stats.clients.estimate().round(),
                 counters: stats.snapshot(),
+                interleaved: stats.interleaved.load(Ordering::Relaxed),
+                transmit_timestamps: stats.tx_stamps.load(Ordering::Relaxed),
+                timestamping: stamping_view(stats),
             },
             alarms,
             history: HistoryView {
