@@ -87,7 +87,7 @@ for line in open(sys.argv[1]):
     load, kind, server, js = line.split(" ", 3)
     rows.setdefault((load, kind, server), []).append(json.loads(js))
 print()
-print("| load | requests | server | replies/s (median) | vs pitime-user | interleaved share | T3 error p50 us | p99 us | max us |")
+print("| load | requests | server | replies/s (median) | vs pitime-user | T3 samples | T3 error p50 us | p99 us | max us |")
 print("|---|---|---|---|---|---|---|---|---|")
 for load in ("light", "saturated"):
     for kind in ("basic", "interleaved"):
@@ -97,9 +97,9 @@ for load in ("light", "saturated"):
             rps = med(server, lambda r: r["replies_per_second"])
             cells = ["", "", "", ""]
             if kind == "interleaved":
-                share = med(server, lambda r: 2 * r["interleaved_replies"] / max(r["replies"], 1))
-                cells = [f"{share:.2f}"] + [
-                    f"{med(server, lambda r, k=k: r['t3_error_us'][k]):.1f}" if share > 0 else "-"
+                samples = sum(r["t3_samples"] for r in rows[(load, kind, server)])
+                cells = [f"{samples}"] + [
+                    f"{med(server, lambda r, k=k: r['t3_error_us'][k]):.1f}" if samples else "-"
                     for k in ("p50", "p99", "max")]
             print(f"| {load} | {kind} | {server} | {rps:,.0f} | {rps / base:.2f} | " + " | ".join(cells) + " |")
 PY

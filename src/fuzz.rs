@@ -85,14 +85,14 @@ pub fn ntp_request(data: &[u8]) {
             &mut out,
         );
         if let Decision::Reply(mut reply) = decision {
-            table.reply(&mut reply, peer(data), data, &mut out, &stats);
+            let stamp = table.reply(&mut reply, peer(data), data, &mut out, &stats);
             let len = finish(&reply, &mut out, RX, &clock, &policy);
             assert!(
                 len <= data.len(),
                 "{len}-byte reply to {} bytes",
                 data.len()
             );
-            if let Some(rx) = interleave::sent_receive(&out) {
+            if let (true, Some(rx)) = (stamp, interleave::sent_receive(&out)) {
                 table.transmitted(peer(data), rx, NtpTimestamp(rx.0 + 1));
             }
         }

@@ -4,10 +4,12 @@
 //! second and latency percentiles. Batched system calls keep the generator cheaper per request
 //! than the servers it measures.
 //!
-//! With `interleaved`, each request slot alternates a basic request with an interleaved one
-//! (RFC 9769) naming the basic reply's receive time: the interleaved reply carries the time the
-//! server's kernel sent that basic reply, and its difference from the transmit timestamp the
-//! basic reply carried (read before the send) is the error interleaved mode removes.
+//! With `interleaved`, each request slot cycles through three requests (RFC 9769): a basic one;
+//! one in interleaved form naming its reply's receive time, which a server stamping only the
+//! replies of clients that interleave (pitime, chrony) answers in basic mode while taking the
+//! kernel's transmit timestamp of that answer; and one naming that answer, whose interleaved
+//! reply carries the kernel's time. Its difference from the transmit timestamp the basic answer
+//! carried (read before the send) is the error interleaved mode removes.
 
 use std::io;
 use std::mem::zeroed;
@@ -49,9 +51,10 @@ pub struct LoadReport {
     /// Latency percentiles in microseconds: p50, p90, p99, p99.9; lost requests count as the
     /// timeout.
     pub latency_us: [f64; 4],
-    /// With `interleaved`: replies in interleaved mode, and the server's kernel transmit time
-    /// minus the user-space one of the same replies, microseconds: p50, p99, max.
-    pub interleaved_replies: u64,
+    /// With `interleaved`: how many replies gave the server's kernel transmit time for one
+    /// whose user-space time was seen, and the kernel's minus the user-space time of the same
+    /// replies, microseconds: p50, p99, max.
+    pub t3_samples: u64,
     pub t3_error_us: Option<[f64; 3]>,
 }
 
@@ -60,8 +63,8 @@ impl LoadReport {
         let [p50, p90, p99, p999] = self.latency_us;
         let t3 = match self.t3_error_us {
             Some([p50, p99, max]) => format!(
-                ",\"interleaved_replies\":{},\"t3_error_us\":{{\"p50\":{p50:.2},\"p99\":{p99:.2},\"max\":{max:.2}}}",
-                self.interleaved_replies
+                ",\"t3_samples\":{},\"t3_error_us\":{{\"p50\":{p50:.2},\"p99\":{p99:.2},\"max\":{max:.2}}}",
+                self.t3_samples
             ),
             None => String::new(),
         };
@@ -76,9 +79,10 @@ impl LoadReport {
 struct Slot {
     seq: u32,
     sent_at: Option<Instant>,
-    /// The receive and transmit timestamps of this slot's last basic reply, while the next
-    /// request asks for its true transmit time.
-    basic: Option<(NtpTimestamp, NtpTimestamp)>,
+    /// The receive and transmit timestamps of this slot's last basic reply, and whether it
+    /// answered a request in interleaved form (the server stamped it), while the next request
+    /// names it.
+    basic: Option<(NtpTimestamp, NtpTimestamp, bool)>,
 }
 
 struct Flow {
@@ -94,7 +98,6 @@ struct Tally {
     replies: u64,
     lost: u64,
     latencies_ns: Vec<u32>,
-    interleaved: u64,
     /// Kernel minus user-space transmit time of the same reply, nanoseconds (within ±2 s).
     t3_errors_ns: Vec<i32>,
 }
@@ -196,7 +199,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
         lost: tally.lost,
         replies_per_second: tally.replies as f64 / seconds,
         latency_us: [pct(0.5), pct(0.9), pct(0.99), pct(0.999)],
-        interleaved_replies: tally.interleaved,
+        t3_samples: t3.len() as u64,
         t3_error_us: opts.interleaved.then(|| {
             [
                 percentile(&t3, 0.5),
@@ -223,25 +226,26 @@ impl Tally {
             replies: 0,
             lost: 0,
             latencies_ns: Vec::with_capacity(if measuring { 1 << 22 } else { 0 }),
-            interleaved: 0,
             t3_errors_ns: Vec::new(),
         }
     }
 
-    /// Accounts a reply to slot `s` in the alternation: a basic reply's timestamps are kept for
-    /// the next request to name; an interleaved reply gives the error of the basic one's T3.
+    /// Accounts a reply to slot `s` in the cycle: a basic reply's timestamps are kept for the
+    /// next request to name; an interleaved reply naming a stamped basic one gives the error of
+    /// that one's T3, and the cycle starts again.
     fn interleave(&mut self, s: &mut Slot, reply: &Header, interleaved: bool) {
+        let asked = s.basic.is_some();
         match (interleaved, s.basic.take()) {
-            (true, Some((_, user_tx))) => {
+            (true, Some((_, user_tx, true))) => {
                 if self.measuring {
-                    self.interleaved += 1;
                     let diff = reply.transmit.0.wrapping_sub(user_tx.0) as i64;
                     let nanos = (diff as i128 * 1_000_000_000) >> 32;
                     self.t3_errors_ns
                         .push(nanos.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
                 }
             }
-            _ => s.basic = Some((reply.receive, reply.transmit)),
+            (true, _) => {}
+            (false, _) => s.basic = Some((reply.receive, reply.transmit, asked)),
         }
     }
 }
@@ -294,7 +298,7 @@ fn send_slots(
             let id = (f as u64) << 48 | (slot as u64) << 32 | s.seq as u64;
             let header = match s.basic {
                 // Name the basic reply's receive time; an interleaved reply echoes `receive`.
-                Some((rx, _)) => Header {
+                Some((rx, ..)) => Header {
                     origin: rx,
                     receive: NtpTimestamp(id),
                     ..Header::client_request(6, NtpTimestamp(!id))

@@ -326,22 +326,25 @@ fn interleaved_requests_get_only_their_own_timestamps() {
         );
         Some(buf[..n].to_vec())
     };
-    // Basic first; then naming its receive time gets its true transmit time, a little after
-    // the user-space one it carried.
+    // Basic first; then naming its receive time is answered in basic mode still (that reply
+    // was not stamped: the client had not asked yet), and the next, naming the second, gets
+    // the second's true transmit time, a little after the user-space one it carried.
     let first = ask(&client_request(4, 11)).unwrap();
-    let (_, rx1, user_tx1) = stamps(&first);
-    let second = ask(&interleaved_request(rx1, 22, 33)).unwrap();
-    let (origin, rx2, kernel_tx1) = stamps(&second);
-    assert_eq!(origin, 22, "not interleaved");
+    let second = ask(&interleaved_request(stamps(&first).1, 22, 33)).unwrap();
+    let (origin, rx2, user_tx2) = stamps(&second);
+    assert_eq!(origin, 33);
+    let third = ask(&interleaved_request(rx2, 44, 55)).unwrap();
+    let (origin, rx3, kernel_tx2) = stamps(&third);
+    assert_eq!(origin, 44, "not interleaved");
     assert!(
-        kernel_tx1 >= user_tx1 && kernel_tx1 - user_tx1 < (1 << 32) / 100,
-        "{kernel_tx1} vs {user_tx1}"
+        kernel_tx2 >= user_tx2 && kernel_tx2 - user_tx2 < (1 << 32) / 100,
+        "{kernel_tx2} vs {user_tx2}"
     );
-    assert!(rx2 > kernel_tx1);
+    assert!(rx3 > kernel_tx2);
     // A forged or stale origin gets a basic reply (its transmit field echoed).
-    for stale in [rx1, rx2 + 1, 0] {
-        let reply = ask(&interleaved_request(stale, 44, 55)).unwrap();
-        assert_eq!(stamps(&reply).0, 55, "origin {stale}");
+    for stale in [rx2, rx3 + 1, 0] {
+        let reply = ask(&interleaved_request(stale, 66, 77)).unwrap();
+        assert_eq!(stamps(&reply).0, 77, "origin {stale}");
     }
     // Another address naming this client's receive time gets nothing of this client's.
     let last = ask(&client_request(4, 66)).unwrap();
@@ -352,7 +355,7 @@ fn interleaved_requests_get_only_their_own_timestamps() {
     );
     assert_eq!(stamps(&other.unwrap()).0, 88);
     // Interleaved or not, the rate limit holds: 12 a minute, then a kiss, then nothing.
-    let (mut answered, mut prev) = (6, stamps(&last).1);
+    let (mut answered, mut prev) = (7, stamps(&last).1);
     while let Some(reply) = ask(&interleaved_request(prev, 1, 2)) {
         if stratum_refid(&reply) == (0, *b"RATE") {
             break;

@@ -44,9 +44,12 @@ impl Timestamping {
     }
 }
 
-/// Asks for software transmit timestamps on `socket` (its receive timestamps are already on).
+/// Makes `socket` report software timestamps (its receive timestamps are already on): the
+/// transmit timestamps asked for per datagram (`SendBatch::push`) come back on its error queue.
+/// Asked per datagram, not for the socket, since the kernel's loop-back costs a copy of every
+/// stamped reply, and only clients in interleaved mode use them.
 pub fn enable_kernel(socket: &UdpSocket) -> io::Result<()> {
-    let flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE;
+    let flags = libc::SOF_TIMESTAMPING_SOFTWARE;
     set_int(socket, libc::SO_TIMESTAMPING, flags as libc::c_int)
 }
 

@@ -289,6 +289,8 @@ pub struct SendBatch {
     pub bufs: [[u8; super::packet::MAX_REPLY_LEN]; BATCH],
     lens: [usize; BATCH],
     peers: [Option<Peer>; BATCH],
+    /// Ask the kernel for this datagram's transmit timestamp.
+    stamp: [bool; BATCH],
     control: [Control<64>; BATCH],
     iovecs: [libc::iovec; BATCH],
     headers: [libc::mmsghdr; BATCH],
@@ -303,6 +305,7 @@ impl Default for SendBatch {
                 bufs: [[0; super::packet::MAX_REPLY_LEN]; BATCH],
                 lens: [0; BATCH],
                 peers: [None; BATCH],
+                stamp: [false; BATCH],
                 control: [Control([0; 64]); BATCH],
                 iovecs: zeroed(),
                 headers: zeroed(),
@@ -318,10 +321,13 @@ impl SendBatch {
         &mut self.bufs[self.count]
     }
 
-    /// Queues the reply written into `next_buf`, `len` bytes, for `peer`.
-    pub fn push(&mut self, len: usize, peer: Peer) {
+    /// Queues the reply written into `next_buf`, `len` bytes, for `peer`; with `stamp`, the
+    /// kernel loops it back with its transmit timestamp (the socket must report software
+    /// timestamps: `txstamp::enable_kernel`).
+    pub fn push(&mut self, len: usize, peer: Peer, stamp: bool) {
         self.lens[self.count] = len;
         self.peers[self.count] = Some(peer);
+        self.stamp[self.count] = stamp;
         self.count += 1;
     }
 
@@ -355,7 +361,17 @@ impl SendBatch {
             h.msg_iov = &mut self.iovecs[i];
             h.msg_iovlen = 1;
             h.msg_flags = 0;
-            let control_len = write_source(&mut self.control[i], peer.local);
+            let mut control_len = write_source(&mut self.control[i], peer.local);
+            if self.stamp[i] {
+                let flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE;
+                control_len = write_cmsg(
+                    &mut self.control[i],
+                    control_len,
+                    libc::SOL_SOCKET,
+                    libc::SO_TIMESTAMPING,
+                    &flags,
+                );
+            }
             h.msg_control = if control_len == 0 {
                 std::ptr::null_mut()
             } else {
@@ -422,32 +438,41 @@ pub fn send_one(socket: &UdpSocket, data: &[u8], peer: &Peer) -> io::Result<()> 
 /// Writes a PKTINFO control message so the reply leaves from the address the request was sent
 /// to (a wildcard socket on a host with several addresses would otherwise pick by route).
 fn write_source(buf: &mut Control<64>, local: Option<LocalAddr>) -> usize {
+    buf.0.fill(0);
     match local {
         None => 0,
         Some(LocalAddr::V4(info)) => {
             // SAFETY: all-zero is a valid in_pktinfo.
             let mut reply: libc::in_pktinfo = unsafe { zeroed() };
             reply.ipi_spec_dst = info.ipi_addr;
-            write_cmsg(buf, libc::IPPROTO_IP, libc::IP_PKTINFO, &reply)
+            write_cmsg(buf, 0, libc::IPPROTO_IP, libc::IP_PKTINFO, &reply)
         }
-        Some(LocalAddr::V6(info)) => write_cmsg(buf, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info),
+        Some(LocalAddr::V6(info)) => {
+            write_cmsg(buf, 0, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info)
+        }
     }
 }
 
-fn write_cmsg<T: Copy>(buf: &mut Control<64>, level: i32, kind: i32, value: &T) -> usize {
-    buf.0.fill(0);
-    // SAFETY: CMSG_SPACE of either pktinfo type is below 64; the buffer is aligned for cmsghdr.
+/// Writes one control message at byte `at` of `buf` (the end of those before it); returns the
+/// end of this one.
+fn write_cmsg<T: Copy>(
+    buf: &mut Control<64>,
+    at: usize,
+    level: i32,
+    kind: i32,
+    value: &T,
+) -> usize {
+    // SAFETY: the callers' messages (a pktinfo, then a u32) end within 64 bytes; the buffer is
+    // aligned for cmsghdr and `at` is a CMSG_SPACE multiple.
     unsafe {
         let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
-        let mut h: libc::msghdr = zeroed();
-        h.msg_control = buf.0.as_mut_ptr().cast();
-        h.msg_controllen = space;
-        let c = libc::CMSG_FIRSTHDR(&h);
+        assert!(at + space <= buf.0.len(), "control messages overflow");
+        let c = buf.0.as_mut_ptr().add(at) as *mut libc::cmsghdr;
         (*c).cmsg_level = level;
         (*c).cmsg_type = kind;
         (*c).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as usize;
         std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut T, *value);
-        space
+        at + space
     }
 }
 

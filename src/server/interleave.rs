@@ -10,6 +10,9 @@
 //! cookie), receive = this request's receive time, transmit = the previous reply's true
 //! transmit time. Otherwise it is basic, unchanged.
 //!
+//! Only replies to requests in interleaved form are stamped, so a client's third reply is its
+//! first interleaved one, and basic clients cost no transmit timestamps.
+//!
 //! The state is one entry per client address, in a fixed-size set-associative table like the
 //! rate limiter's: a flood of addresses evicts entries, and an evicted client simply gets one
 //! basic reply. A request with a forged origin (an off-path guess of a 64-bit timestamp) gets a
@@ -38,6 +41,17 @@ struct Slot {
     tx: u64,
     /// When the slot was last used, to evict the least recently seen client of a set.
     seen: u64,
+}
+
+/// What `Interleave::answer` decided for one reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The transmit timestamp an interleaved reply carries; `None`: a basic reply.
+    pub transmit: Option<NtpTimestamp>,
+    /// Whether to ask the kernel when this reply leaves: only for a client whose request was in
+    /// interleaved form, which will name this reply next (chrony does the same, so a new
+    /// client's third reply is its first interleaved one). Everyone else costs nothing.
+    pub stamp: bool,
 }
 
 pub struct Interleave {
@@ -75,6 +89,7 @@ impl Interleave {
 
     /// Makes the time reply `reply` (built in `out`) to `request` from `peer` interleaved if
     /// the client asks for it and we can; kisses and crypto-NAKs stay as they are.
+    /// Returns whether to ask the kernel for this reply's transmit timestamp.
     pub fn reply(
         &mut self,
         reply: &mut Reply,
@@ -82,37 +97,36 @@ impl Interleave {
         request: &[u8],
         out: &mut [u8],
         stats: &ServerStats,
-    ) {
-        if let Outcome::Served | Outcome::ServedAuthenticated = reply.outcome {
-            reply.transmit = self.answer(peer, request, out);
-            if reply.transmit.is_some() {
-                stats
-                    .interleaved
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
+    ) -> bool {
+        let (Outcome::Served | Outcome::ServedAuthenticated) = reply.outcome else {
+            return false;
+        };
+        let answer = self.answer(peer, request, out);
+        reply.transmit = answer.transmit;
+        if reply.transmit.is_some() {
+            stats
+                .interleaved
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        answer.stamp
     }
 
     /// Turns the basic reply `reply` to `request` from `peer` into an interleaved one if the
-    /// client asks for it and we can; returns the transmit timestamp the reply must carry then.
-    /// Either way remembers the reply's receive timestamp as this client's latest.
-    /// `request` and `reply` have full headers (the responder checked).
-    pub fn answer(
-        &mut self,
-        peer: IpAddr,
-        request: &[u8],
-        reply: &mut [u8],
-    ) -> Option<NtpTimestamp> {
+    /// client asks for it and we can. Either way remembers the reply's receive timestamp as
+    /// this client's latest. `request` and `reply` have full headers (the responder checked).
+    pub fn answer(&mut self, peer: IpAddr, request: &[u8], reply: &mut [u8]) -> Answer {
         let client = client_key(peer, 32, 128);
         let origin = read(request, ORIGIN);
         let (set, found) = self.find(client);
-        let interleaved = found
-            .map(|i| self.slots[set + i])
-            .filter(|s| origin != 0 && s.rx == origin && s.tx != 0)
-            .map(|s| {
-                reply[ORIGIN..RECEIVE].copy_from_slice(&request[RECEIVE..TRANSMIT]);
-                NtpTimestamp(s.tx)
-            });
+        // The request's form: naming our last receive time (a client that copies its transmit
+        // timestamp into the receive field is not interleaving, as chrony judges).
+        let asks = found.map(|i| self.slots[set + i]).filter(|s| {
+            origin != 0 && s.rx == origin && request[RECEIVE..TRANSMIT] != request[TRANSMIT..]
+        });
+        let transmit = asks.filter(|s| s.tx != 0).map(|s| {
+            reply[ORIGIN..RECEIVE].copy_from_slice(&request[RECEIVE..TRANSMIT]);
+            NtpTimestamp(s.tx)
+        });
         let way = found.unwrap_or_else(|| self.victim(set));
         self.tick += 1;
         self.slots[set + way] = Slot {
@@ -121,7 +135,10 @@ impl Interleave {
             tx: 0,
             seen: self.tick,
         };
-        interleaved
+        Answer {
+            transmit,
+            stamp: asks.is_some(),
+        }
     }
 
     /// Records that the reply to `to` carrying receive timestamp `rx` left at `tx` (both as
@@ -194,27 +211,44 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// One exchange: the answer, and the reply's origin field.
-    fn exchange(t: &mut Interleave, peer: IpAddr, req: &[u8], rx: u64) -> (Option<u64>, u64) {
+    /// One exchange: the transmit timestamp of an interleaved reply, the reply's origin field,
+    /// and whether the reply is to be stamped.
+    fn exchange(t: &mut Interleave, peer: IpAddr, req: &[u8], rx: u64) -> (Option<u64>, u64, bool) {
         let mut r = reply(req, rx);
-        let tx = t.answer(peer, req, &mut r).map(|t| t.0);
-        (tx, read(&r, ORIGIN))
+        let answer = t.answer(peer, req, &mut r);
+        (answer.transmit.map(|t| t.0), read(&r, ORIGIN), answer.stamp)
     }
 
     #[test]
     fn a_client_that_asks_gets_the_previous_replys_true_transmit_time() {
         let mut t = Interleave::new(64);
         let a = ip("192.0.2.1");
-        // The first request is basic: the reply echoes its transmit field.
-        assert_eq!(exchange(&mut t, a, &request(0, 0, 111), 1000), (None, 111));
-        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1005));
-        // Then the client names our receive time 1000, and its own receive time 2000 as cookie.
-        let (tx, origin) = exchange(&mut t, a, &request(1000, 2000, 222), 3000);
-        assert_eq!((tx, origin), (Some(1005), 2000));
-        // Its transmit time not yet known: basic.
+        // The first request is basic: the reply echoes its transmit field, and is not stamped.
+        assert_eq!(
+            exchange(&mut t, a, &request(0, 0, 111), 1000),
+            (None, 111, false)
+        );
+        // Then the client names our receive time 1000, and its own receive time 2000 as cookie:
+        // still basic (1000's reply was not stamped), but this one is.
+        assert_eq!(
+            exchange(&mut t, a, &request(1000, 2000, 222), 3000),
+            (None, 222, true)
+        );
+        t.transmitted(a, NtpTimestamp(3000), NtpTimestamp(3005));
         assert_eq!(
             exchange(&mut t, a, &request(3000, 4000, 333), 5000),
-            (None, 333)
+            (Some(3005), 4000, true)
+        );
+        // Its transmit time not yet known: basic, stamped.
+        assert_eq!(
+            exchange(&mut t, a, &request(5000, 6000, 444), 7000),
+            (None, 444, true)
+        );
+        // A request whose receive field copies its transmit field is not interleaving.
+        t.transmitted(a, NtpTimestamp(7000), NtpTimestamp(7005));
+        assert_eq!(
+            exchange(&mut t, a, &request(7000, 555, 555), 8000),
+            (None, 555, false)
         );
     }
 
@@ -225,14 +259,26 @@ mod tests {
         exchange(&mut t, a, &request(0, 0, 1), 1000);
         t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1005));
         // Another address naming a's receive timestamp gets nothing of a's.
-        assert_eq!(exchange(&mut t, b, &request(1000, 9, 2), 1100), (None, 2));
+        assert_eq!(
+            exchange(&mut t, b, &request(1000, 9, 2), 1100),
+            (None, 2, false)
+        );
         // A guess at a's origin gets a basic reply, and replaces a's entry (a gets basic next).
-        assert_eq!(exchange(&mut t, a, &request(999, 9, 3), 1200), (None, 3));
-        assert_eq!(exchange(&mut t, a, &request(1000, 9, 4), 1300), (None, 4));
+        assert_eq!(
+            exchange(&mut t, a, &request(999, 9, 3), 1200),
+            (None, 3, false)
+        );
+        assert_eq!(
+            exchange(&mut t, a, &request(1000, 9, 4), 1300),
+            (None, 4, false)
+        );
         // A transmit report for a reply the table no longer expects changes nothing.
         t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1));
         t.transmitted(b, NtpTimestamp(1300), NtpTimestamp(1));
-        assert_eq!(exchange(&mut t, a, &request(1300, 9, 5), 1400), (None, 5));
+        assert_eq!(
+            exchange(&mut t, a, &request(1300, 9, 5), 1400),
+            (None, 5, true)
+        );
     }
 
     #[test]
@@ -255,7 +301,10 @@ mod tests {
             Interleave::bytes_for(1000),
             cap * std::mem::size_of::<Slot>()
         );
-        assert_eq!(exchange(&mut t, a, &request(1000, 9, 7), 9), (None, 7));
+        assert_eq!(
+            exchange(&mut t, a, &request(1000, 9, 7), 9),
+            (None, 7, false)
+        );
     }
 
     #[derive(Clone, Debug)]
@@ -287,39 +336,41 @@ mod tests {
     proptest! {
         /// Whatever the order of requests, modes, forgeries and reports, across clients that
         /// crowd a tiny table: a reply is interleaved only if the client named the receive
-        /// time of its own previous reply, and then carries exactly that reply's transmit time.
+        /// time of its own previous reply, and then carries exactly that reply's transmit time;
+        /// only such requests' replies are stamped.
         #[test]
         fn only_a_clients_own_previous_transmit_time_is_ever_returned(steps in proptest::collection::vec(step(), 1..300)) {
             let mut t = Interleave::new(4);
             let clients: Vec<IpAddr> = (1..=6).map(|i| IpAddr::V4([192, 0, 2, i].into())).collect();
-            // Per client: (receive time of its last reply, that reply's true transmit time).
-            let mut last: Vec<Option<(u64, Option<u64>)>> = vec![None; 6];
+            // Per client: the receive time of its last reply, whether it was stamped, and its
+            // true transmit time once the kernel said.
+            let mut last: Vec<Option<(u64, bool, Option<u64>)>> = vec![None; 6];
             let mut clock = 1000u64;
             for s in steps {
                 clock += 10;
                 match s {
                     Step::Ask { c, interleaved, forged } => {
                         let named = match (last[c], forged) {
-                            (Some((rx, _)), false) => rx,
-                            (Some((rx, _)), true) => rx ^ 1 << 63,
-                            (None, true) => 1 << 63,
-                            (None, false) => 0,
+                            (Some((rx, ..)), false) => rx,
+                            (Some((rx, ..)), true) => rx ^ 1 << 63,
+                            (None, _) => 1 << 63,
                         };
                         let req = if interleaved { request(named, clock + 1, clock + 2) } else { request(0, 0, clock + 2) };
-                        let (tx, origin) = exchange(&mut t, clients[c], &req, clock);
+                        let (tx, origin, stamp) = exchange(&mut t, clients[c], &req, clock);
+                        prop_assert!(!stamp || (interleaved && !forged));
                         if let Some(tx) = tx {
-                            prop_assert!(interleaved && !forged);
-                            prop_assert_eq!(Some(tx), last[c].and_then(|l| l.1));
+                            prop_assert!(stamp);
+                            prop_assert_eq!(Some(tx), last[c].and_then(|l| l.2));
                             prop_assert_eq!(origin, clock + 1);
                         } else {
                             prop_assert_eq!(origin, clock + 2);
                         }
-                        last[c] = Some((clock, None));
+                        last[c] = Some((clock, stamp, None));
                     }
                     Step::Sent { c } => {
-                        if let Some((rx, None)) = last[c] {
+                        if let Some((rx, true, None)) = last[c] {
                             t.transmitted(clients[c], NtpTimestamp(rx), NtpTimestamp(rx + 3));
-                            last[c] = Some((rx, Some(rx + 3)));
+                            last[c] = Some((rx, true, Some(rx + 3)));
                         }
                     }
                 }

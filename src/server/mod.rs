@@ -239,6 +239,7 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
                 );
                 continue;
             }
+            let mut stamp = false;
             let outcome = match r.peer.socket_addr() {
                 Some(from) if from.port() != 0 => {
                     shared.stats.clients.observe(from.ip());
@@ -254,7 +255,7 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
                         out,
                     );
                     if let (Some(table), Decision::Reply(reply)) = (xleave.as_mut(), &mut d) {
-                        table.reply(reply, from.ip(), r.data, out, &shared.stats);
+                        stamp = table.reply(reply, from.ip(), r.data, out, &shared.stats);
                     }
                     d
                 }
@@ -263,7 +264,7 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
             match outcome {
                 Decision::Reply(reply) => {
                     replies.push((reply, r.data.len()));
-                    send.push(reply.len, r.peer);
+                    send.push(reply.len, r.peer, stamp);
                 }
                 Decision::Drop(o) => shared.stats.count(o),
             }
