@@ -127,3 +127,37 @@ fn user_space_timestamps_give_chronyd_basic_mode() {
     let ntpdata = chrony.chronyc("ntpdata");
     assert_eq!(field(&ntpdata, "Interleaved"), "No", "{ntpdata}");
 }
+
+#[test]
+fn pitime_as_a_client_measures_another_pitime_in_interleaved_mode() {
+    needs!("root", "ip");
+    let net = VethPair::new("up");
+    let _server = daemon(&net, "kernel");
+    VethPair::enter(&net.client);
+    let client = Daemon::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\n[web]\nlisten = [\"{}:8123\"]\n\n\
+         [[source]]\nkind = \"ntp\"\nserver = \"{}\"\nminpoll = 0\nmaxpoll = 0\n",
+        VethPair::CLIENT_IP,
+        VethPair::SERVER_IP
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let upstream = loop {
+        let body = http_get(&format!("{}:8123", VethPair::CLIENT_IP), "/api/v1/status");
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let upstream = status["upstream"][0].clone();
+        if upstream["interleaved"] == true || std::time::Instant::now() > deadline {
+            break upstream;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        upstream["interleaved"],
+        true,
+        "{upstream}\n{}",
+        client.log()
+    );
+    assert_eq!(upstream["kernel_tx"], true, "{upstream}");
+    // Same machine, same clock: the offset is what the timestamps get wrong, microseconds.
+    let offset = upstream["offset_seconds"].as_f64().unwrap();
+    assert!(offset.abs() < 1e-3, "{upstream}");
+}

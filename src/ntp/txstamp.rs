@@ -45,11 +45,14 @@ impl Timestamping {
 }
 
 /// Makes `socket` report software timestamps (its receive timestamps are already on): the
-/// transmit timestamps asked for per datagram (`SendBatch::push`) come back on its error queue.
-/// Asked per datagram, not for the socket, since the kernel's loop-back costs a copy of every
-/// stamped reply, and only clients in interleaved mode use them.
-pub fn enable_kernel(socket: &UdpSocket) -> io::Result<()> {
-    let flags = libc::SOF_TIMESTAMPING_SOFTWARE;
+/// transmit timestamps asked for come back on its error queue. A server asks per datagram
+/// (`SendBatch::push`), since the kernel's loop-back costs a copy of every stamped reply and
+/// only clients in interleaved mode use them; a client, sending little, asks for `every_send`.
+pub fn enable_kernel(socket: &UdpSocket, every_send: bool) -> io::Result<()> {
+    let mut flags = libc::SOF_TIMESTAMPING_SOFTWARE;
+    if every_send {
+        flags |= libc::SOF_TIMESTAMPING_TX_SOFTWARE;
+    }
     set_int(socket, libc::SO_TIMESTAMPING, flags as libc::c_int)
 }
 

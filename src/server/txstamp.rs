@@ -19,7 +19,7 @@ pub fn setup(socket: &UdpSocket, wanted: Timestamping) -> Timestamping {
         }
         return Timestamping::User;
     }
-    match txstamp::enable_kernel(socket) {
+    match txstamp::enable_kernel(socket, false) {
         Ok(()) => Timestamping::Kernel,
         Err(e) => {
             tracing::warn!(?addr, "no kernel transmit timestamps ({e}): no interleaved mode, transmit times read before sending");

@@ -9,6 +9,13 @@
 //! the interval doubles, up to `maxpoll`; an inconsistent one (the offsets scatter more than
 //! the delays explain: jitter, or our clock drifting between polls) halves it, down to
 //! `minpoll`. A server's RATE kiss doubles it beyond that, up to `MAX_POLL`.
+//!
+//! Interleaved mode (RFC 9769): once a server has answered, each request names the server's
+//! receive time of the previous one, and carries a second cookie in its receive field. A server
+//! that offers interleaved mode (pitime, chrony) answers with that cookie as origin and the true
+//! (kernel or hardware) transmit time of its previous reply; the measurement is then that of the
+//! previous exchange, with our own kernel timestamps of it. Other servers echo the transmit
+//! cookie as usual, and the reply is measured in basic mode.
 
 use std::net::IpAddr;
 
@@ -85,10 +92,23 @@ pub enum Rejected {
 /// The request awaiting its reply.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
-    /// The random transmit timestamp sent, which the reply must echo as its origin.
+    /// The random transmit timestamp sent, which a basic reply must echo as its origin.
     cookie: NtpTimestamp,
     /// Local time of sending (T1).
     sent: Realtime,
+    /// The exchange the request named, in interleaved form: an interleaved reply, which echoes
+    /// the request's receive field (`!cookie`), measures it.
+    named: Option<Exchange>,
+}
+
+/// A completed exchange, as an interleaved reply to the next request completes its timestamps.
+#[derive(Clone, Copy, Debug)]
+struct Exchange {
+    /// Our time of sending (T1), our time of receiving the reply (T4), the server's receive
+    /// time (T2).
+    sent: Realtime,
+    received: Realtime,
+    server_rx: NtpTimestamp,
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +135,10 @@ pub struct Client {
     last_given: Option<Realtime>,
     /// The server's own refid in its last usable reply (what ntpq shows for it).
     server_refid: Option<[u8; 4]>,
+    /// The last exchange answered, which the next request names.
+    last: Option<Exchange>,
+    /// Whether the last reply was interleaved.
+    interleaved: bool,
 }
 
 /// The refid that names an upstream server (RFC 5905): its IPv4 address, or the first four
@@ -151,6 +175,8 @@ impl Client {
             filter: ClockFilter::default(),
             last_given: None,
             server_refid: None,
+            last: None,
+            interleaved: false,
         }
     }
 
@@ -163,6 +189,7 @@ impl Client {
             self.pending = None;
             self.consistent = 0;
             self.server_refid = None;
+            self.last = None;
         }
     }
 
@@ -173,6 +200,7 @@ impl Client {
     pub fn clock_changed(&mut self, change: &ClockChange) {
         if change.step != 0.0 {
             self.pending = None;
+            self.last = None;
         }
         self.filter.clock_changed(change);
         self.next = change.restate(self.next);
@@ -192,6 +220,19 @@ impl Client {
 
     pub fn reach(&self) -> u8 {
         self.reach
+    }
+
+    /// Whether the server answered the last request in interleaved mode.
+    pub fn interleaved(&self) -> bool {
+        self.interleaved
+    }
+
+    /// The kernel's time of sending the request whose transmit timestamp is `cookie`: truer
+    /// than the time read before sending, and the T1 of its exchange.
+    pub fn transmitted(&mut self, cookie: NtpTimestamp, at: Realtime) {
+        if let Some(p) = self.pending.as_mut().filter(|p| p.cookie == cookie) {
+            p.sent = at;
+        }
     }
 
     /// Requests in a row without a reply, counting the one still awaited: at a poll, the
@@ -250,10 +291,25 @@ impl Client {
         self.reach <<= 1;
         self.next = now.add_secs_f64(self.interval());
         let cookie = NtpTimestamp(cookie);
-        self.pending = Some(Pending { cookie, sent: now });
-        // Everything but the transmit timestamp is zero: a request tells nothing about us.
+        let named = self.last;
+        self.pending = Some(Pending {
+            cookie,
+            sent: now,
+            named,
+        });
+        // Everything but the transmit timestamp is zero, a request tells nothing about us, but
+        // in interleaved form: the server's receive time of the last request, and a cookie.
         let mut header = [0; HEADER_LEN];
-        Header::client_request(self.poll, cookie).write(&mut header);
+        let basic = Header::client_request(self.poll, cookie);
+        let request = match named {
+            Some(e) => Header {
+                origin: e.server_rx,
+                receive: NtpTimestamp(!cookie.0),
+                ..basic
+            },
+            None => basic,
+        };
+        request.write(&mut header);
         let mut out = header.to_vec();
         if let Some((id, key)) = &self.key {
             out.resize(HEADER_LEN + 4 + MAX_DIGEST_LEN, 0);
@@ -270,7 +326,10 @@ impl Client {
             return Err(Rejected::NotServer(h.mode));
         }
         let pending = self.pending.ok_or(Rejected::Unexpected)?;
-        if h.origin != pending.cookie {
+        let interleaved = pending
+            .named
+            .filter(|_| h.origin == NtpTimestamp(!pending.cookie.0));
+        if h.origin != pending.cookie && interleaved.is_none() {
             return Err(Rejected::WrongOrigin);
         }
         if !self.signed(data, h.version) {
@@ -280,6 +339,8 @@ impl Client {
         self.pending = None;
         self.reach |= 1;
         self.unanswered = 0;
+        self.last = None;
+        self.interleaved = interleaved.is_some();
         if h.stratum == 0 {
             return self.kiss(h.refid, h.poll, pending.sent);
         }
@@ -287,7 +348,23 @@ impl Client {
             return Err(Rejected::Unsynchronised);
         }
         self.server_refid = Some(h.refid);
-        let m = measure(&h, pending.sent, t4)?;
+        let m = match interleaved {
+            // The previous exchange, completed by its true transmit time.
+            Some(e) => measure(
+                &Header {
+                    receive: e.server_rx,
+                    ..h
+                },
+                e.sent,
+                e.received,
+            )?,
+            None => measure(&h, pending.sent, t4)?,
+        };
+        self.last = Some(Exchange {
+            sent: pending.sent,
+            received: t4,
+            server_rx: h.receive,
+        });
         let server_distance = h.root_delay.as_secs_f64() / 2.0 + h.root_dispersion.as_secs_f64();
         let distance = server_distance + m.delay / 2.0 + m.dispersion;
         if distance > MAX_DISTANCE {
@@ -471,6 +548,53 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-8
+    }
+
+    #[test]
+    fn an_interleaving_server_gives_the_previous_exchange_with_its_true_transmit_time() {
+        // The server is 50 ms ahead; its replies leave 1 ms after the time they carry in
+        // basic mode (the error of a user-space T3); the path is symmetric, 2 ms each way.
+        let mut c = Client::new(&config(false, 6, 10), None, PEER, at(0.0));
+        let req = c.request(at(0.0), 1);
+        // The kernel's time of sending is 100 us after the time read before.
+        c.transmitted(NtpTimestamp(1), at(0.0001));
+        let t2 = at(0.0021);
+        let early = t2.add_secs_f64(0.0500);
+        let basic = sample(c.receive(&reply(&req, t2.add_secs_f64(0.05), early), at(0.0051)));
+        // Basic mode: T3 1 ms early shows as a 0.5 ms offset error.
+        assert!(close(basic.offset(), 0.0495), "{}", basic.offset());
+        assert!(!c.interleaved());
+        // The next request names the server's receive time and carries a second cookie.
+        let req = c.request(at(64.0), 2);
+        let h = Header::parse(&req).unwrap();
+        assert_eq!(
+            (h.origin, h.receive, h.transmit),
+            (
+                t2.add_secs_f64(0.05).to_ntp(),
+                NtpTimestamp(!2),
+                NtpTimestamp(2)
+            )
+        );
+        // The interleaved reply: origin the second cookie, the true T3 of the first reply.
+        let mut rep = reply(&req, at(64.0521), at(64.0522));
+        rep[24..32].copy_from_slice(&(!2u64).to_be_bytes());
+        rep[40..48].copy_from_slice(&t2.add_secs_f64(0.051).to_ntp().to_be_bytes());
+        let r = c.receive(&rep, at(64.0052));
+        assert!(c.interleaved());
+        // The first exchange measured again with its true T3: the offset is exact. (It is the
+        // filter's best now, at the first exchange's instant, already given: filtered.)
+        assert_eq!(r, Ok(Received::Filtered));
+        let best = c.best().unwrap().measurement;
+        assert!(close(best.offset, 0.05), "{}", best.offset);
+        assert!(close(best.delay, 0.004), "{}", best.delay);
+        // A server that does not interleave echoes the transmit cookie: basic mode, as ever.
+        let req = c.request(at(128.0), 3);
+        let t2 = at(128.0021);
+        let r = c.receive(
+            &reply(&req, t2.add_secs_f64(0.05), t2.add_secs_f64(0.0501)),
+            at(128.0042),
+        );
+        assert!(r.is_ok() && !c.interleaved(), "{r:?}");
     }
 
     #[test]

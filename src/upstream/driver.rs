@@ -15,6 +15,8 @@ use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::realtime_now;
 use crate::config::NtpSourceConfig;
 use crate::ntp::keys::{Key, KeyStore};
+use crate::ntp::packet::Header;
+use crate::ntp::txstamp;
 use crate::ntp::udp::{self, RecvBatch};
 use crate::refclock::Sample;
 use crate::worker::{pause, Retry, Workers};
@@ -44,6 +46,9 @@ pub struct NtpStatus {
     pub denied: bool,
     /// The server's own refid, from its last usable reply.
     pub server_refid: Option<[u8; 4]>,
+    /// Our requests' send times come from the kernel, and the last reply was interleaved.
+    pub kernel_tx: bool,
+    pub interleaved: bool,
 }
 
 /// Polls until dropped.
@@ -87,6 +92,7 @@ impl NtpDriver {
 struct Link {
     socket: UdpSocket,
     addr: SocketAddr,
+    kernel_tx: bool,
 }
 
 /// Resolves the server's name and connects a socket to its `turn`th address, round-robin: a
@@ -102,7 +108,18 @@ fn connect(c: &NtpSourceConfig, turn: usize) -> io::Result<Link> {
     };
     let socket = udp::bind(local, false, STEP)?;
     socket.connect(addr)?;
-    Ok(Link { socket, addr })
+    let kernel_tx = match txstamp::enable_kernel(&socket, true) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(source = %c.name, "no kernel transmit timestamps ({e}): sending times read before sending");
+            false
+        }
+    };
+    Ok(Link {
+        socket,
+        addr,
+        kernel_tx,
+    })
 }
 
 /// 64 random bits from the kernel for a request's cookie. Without them (an old kernel) the
@@ -129,11 +146,15 @@ fn run(
     let mut link: Option<Link> = None;
     let mut client: Option<Client> = None;
     let mut batch = RecvBatch::default();
+    let mut looped = RecvBatch::default();
     let mut status = NtpStatus::default();
     let mut turn = 0;
     let mut retry = Retry::default();
     while !stop.load(Ordering::Relaxed) {
-        let Some(Link { socket, .. }) = &link else {
+        let Some(Link {
+            socket, kernel_tx, ..
+        }) = &link
+        else {
             match connect(c, turn) {
                 Ok(l) => {
                     if status.address != Some(l.addr) {
@@ -144,6 +165,7 @@ fn run(
                         .get_or_insert_with(|| Client::new(c, key.clone(), l.addr.ip(), now))
                         .set_peer(l.addr.ip());
                     status.address = Some(l.addr);
+                    status.kernel_tx = l.kernel_tx;
                     link = Some(l);
                     retry.succeeded();
                 }
@@ -179,6 +201,9 @@ fn run(
             if let Err(e) = socket.send(&request) {
                 tracing::debug!(source = %c.name, "send failed: {e}");
             }
+            if *kernel_tx {
+                take_tx_stamps(socket, &mut looped, client);
+            }
             if status.reach != 0 && client.reach() == 0 {
                 tracing::warn!(source = %c.name, "NTP server unreachable: no reply to eight requests");
             }
@@ -201,6 +226,10 @@ fn run(
         };
         // Stamped on reading when the kernel gave no timestamp.
         let read_at = realtime_now();
+        if *kernel_tx {
+            // A transmit timestamp late from the kernel, before its reply is measured.
+            take_tx_stamps(socket, &mut looped, client);
+        }
         // A step between the request and now: its reply must not be measured across it.
         if let Some(change) = watch.news(&changes()) {
             client.clock_changed(&change);
@@ -233,6 +262,22 @@ fn run(
     }
 }
 
+/// Gives the client the kernel's send times of its requests, looped back on the error queue.
+fn take_tx_stamps(socket: &UdpSocket, batch: &mut RecvBatch, client: &mut Client) {
+    while let Ok(n) = batch.recv_errqueue(socket) {
+        for i in 0..n {
+            let r = batch.get(i);
+            let request = txstamp::udp_payload(r.data).and_then(|(_, p)| Header::parse(p));
+            if let (Some(at), Some(request)) = (r.rx, request) {
+                client.transmitted(request.transmit, at);
+            }
+        }
+        if n < udp::BATCH {
+            break;
+        }
+    }
+}
+
 /// Errors that only mean "nothing this time": the timeout, a signal, an ICMP port unreachable
 /// from an earlier request (the server is down: the reach register tells).
 fn transient(e: &io::Error) -> bool {
@@ -250,6 +295,7 @@ fn publish(status: &mut NtpStatus, client: &Client, published: &ArcSwap<NtpStatu
     status.unanswered = client.unanswered();
     status.poll = client.poll();
     status.server_refid = client.server_refid();
+    status.interleaved = client.interleaved();
     let best = client.best();
     status.offset = best.map(|b| b.measurement.offset);
     status.delay = best.map(|b| b.measurement.delay);

@@ -130,6 +130,9 @@ pub struct UpstreamView {
     pub jitter_seconds: Option<f64>,
     pub dropped: u64,
     pub denied: bool,
+    /// Our requests' send times come from the kernel; the server's last reply was interleaved.
+    pub kernel_tx: bool,
+    pub interleaved: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -398,5 +401,7 @@ fn upstream_view(name: &str, u: &NtpStatus) -> UpstreamView {
         jitter_seconds: u.jitter,
         dropped: u.dropped,
         denied: u.denied,
+        kernel_tx: u.kernel_tx,
+        interleaved: u.interleaved,
     }
 }
