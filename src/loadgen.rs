@@ -136,11 +136,14 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
                 let Some(h) = Header::parse(&data[..len]) else {
                     continue;
                 };
-                // An interleaved reply echoes the request's receive field, the id; a basic one
-                // its transmit field, the id's complement in an interleaved request.
-                let interleaved = (h.origin.0 >> 48) as usize == f;
-                let id = if interleaved { h.origin.0 } else { !h.origin.0 };
-                let id = if opts.interleaved { id } else { h.origin.0 };
+                // A reply echoes the id: the transmit field of a basic request, the receive field
+                // of one in interleaved form, whose transmit field (echoed by a basic reply) is
+                // the id's complement.
+                let echoed = (h.origin.0 >> 48) as usize == f;
+                let id = match echoed || !opts.interleaved {
+                    true => h.origin.0,
+                    false => !h.origin.0,
+                };
                 let (slot, seq) = (((id >> 32) & 0xffff) as usize, id as u32);
                 if (id >> 48) as usize != f || slot >= flow.slots.len() {
                     continue;
@@ -152,7 +155,7 @@ pub fn run(opts: &LoadOptions) -> io::Result<LoadReport> {
                         tally.latencies_ns.push(nanos_u32(now.duration_since(at)));
                     }
                     if opts.interleaved {
-                        tally.interleave(s, &h, interleaved);
+                        tally.interleave(s, &h, echoed);
                     }
                     s.sent_at = None;
                     ready.push(slot);
@@ -233,10 +236,11 @@ impl Tally {
     /// Accounts a reply to slot `s` in the cycle: a basic reply's timestamps are kept for the
     /// next request to name; an interleaved reply naming a stamped basic one gives the error of
     /// that one's T3, and the cycle starts again.
-    fn interleave(&mut self, s: &mut Slot, reply: &Header, interleaved: bool) {
+    fn interleave(&mut self, s: &mut Slot, reply: &Header, echoed_receive: bool) {
+        // A reply echoing the id answered a request in interleaved form if the slot sent one.
         let asked = s.basic.is_some();
-        match (interleaved, s.basic.take()) {
-            (true, Some((_, user_tx, true))) => {
+        match s.basic.take() {
+            Some((_, user_tx, true)) if echoed_receive => {
                 if self.measuring {
                     let diff = reply.transmit.0.wrapping_sub(user_tx.0) as i64;
                     let nanos = (diff as i128 * 1_000_000_000) >> 32;
@@ -244,8 +248,9 @@ impl Tally {
                         .push(nanos.clamp(i32::MIN.into(), i32::MAX.into()) as i32);
                 }
             }
-            (true, _) => {}
-            (false, _) => s.basic = Some((reply.receive, reply.transmit, asked)),
+            // Interleaved about a reply the server had not been asked to stamp: start again.
+            Some(_) if echoed_receive => {}
+            _ => s.basic = Some((reply.receive, reply.transmit, asked)),
         }
     }
 }

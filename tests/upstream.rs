@@ -5,7 +5,6 @@
 mod common;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -22,37 +21,11 @@ const WEB: &str = "127.0.0.1:8123";
 const KEYS: &str = "2 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n";
 
 /// chronyd serving on 127.0.0.1, killed on drop.
-struct Chronyd(Child);
-
-impl Chronyd {
-    /// Starts chronyd with `extra` lines of configuration.
-    fn start(dir: &TempDir, extra: &str) -> Chronyd {
-        let conf = dir.write(
-            "chrony.conf",
-            &format!(
-                "local stratum 3\nallow 127.0.0.1\nport {CHRONYD_PORT}\nbindaddress 127.0.0.1\n\
-                 cmdport 0\npidfile {}\ndriftfile {}\n{extra}",
-                dir.path("chronyd.pid").display(),
-                dir.path("chrony.drift").display()
-            ),
-        );
-        let log = std::fs::File::create(dir.path("chronyd.log")).unwrap();
-        let child = Command::new("chronyd")
-            .args(["-x", "-d", "-u", "root", "-f"])
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start chronyd (install chrony)");
-        Chronyd(child)
-    }
-}
-
-impl Drop for Chronyd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// chronyd serving at stratum 3 on 127.0.0.1, port `CHRONYD_PORT`, with `extra` lines.
+fn chronyd(extra: &str) -> Chronyd {
+    Chronyd::start(&format!(
+        "local stratum 3\nallow 127.0.0.1\nport {CHRONYD_PORT}\nbindaddress 127.0.0.1\n{extra}"
+    ))
 }
 
 /// pitime polling chronyd, with `server` added to its `[server]` table and `source` to its
@@ -66,7 +39,7 @@ fn pitime(server: &str, source: &str) -> Daemon {
 }
 
 /// Waits (up to 25 s) for the ntp source's row in the sources table with a sample.
-fn wait_for_sample(daemon: &Daemon, dir: &TempDir) -> serde_json::Value {
+fn wait_for_sample(daemon: &Daemon, server_log: &dyn Fn() -> String) -> serde_json::Value {
     let web: SocketAddr = WEB.parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(25);
     loop {
@@ -80,9 +53,9 @@ fn wait_for_sample(daemon: &Daemon, dir: &TempDir) -> serde_json::Value {
         }
         assert!(
             Instant::now() < deadline,
-            "no sample from chronyd within 25 s; pitime log:\n{}\nchronyd log:\n{}",
+            "no sample from chronyd within 25 s; pitime log:\n{}\nserver log:\n{}",
             daemon.log(),
-            std::fs::read_to_string(dir.path("chronyd.log")).unwrap_or_default()
+            server_log()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -110,11 +83,10 @@ fn wait_for_unanswered(daemon: &Daemon, count: u64) -> serde_json::Value {
 fn pitime_measures_a_chronyd_upstream() {
     needs!("root", "chronyd");
     private_network();
-    let dir = TempDir::new("chronyd");
-    let _chronyd = Chronyd::start(&dir, "");
+    let chronyd = chronyd("");
     let daemon = pitime("", "");
     // The iburst's four requests go out within 6 s; chronyd answers from the start.
-    let source = wait_for_sample(&daemon, &dir);
+    let source = wait_for_sample(&daemon, &|| chronyd.log());
     assert_eq!(source["kind"], "ntp");
     let offset = source["offset"].as_f64().unwrap();
     assert!(
@@ -147,14 +119,13 @@ fn pitime_measures_a_chronyd_upstream() {
 fn an_upstream_that_starts_late_is_found() {
     needs!("root", "chronyd");
     private_network();
-    let dir = TempDir::new("chronyd");
     // Polls every 2 s, refused (ICMP port unreachable) until chronyd runs; after four the
     // name is resolved again.
     let daemon = pitime("", "minpoll = 1\n");
     // Past the first lookup again (after four), so the server is found by a later poll.
     wait_for_unanswered(&daemon, 5);
-    let _chronyd = Chronyd::start(&dir, "");
-    let source = wait_for_sample(&daemon, &dir);
+    let chronyd = chronyd("");
+    let source = wait_for_sample(&daemon, &|| chronyd.log());
     assert!(source["offset"].as_f64().unwrap().abs() < 0.01, "{source}");
     assert!(daemon.stop().success());
 }
@@ -166,10 +137,10 @@ fn a_keyed_upstream_is_measured_and_a_wrong_key_is_not() {
     let dir = TempDir::new("chronyd");
     let keys = dir.write("ntp.keys", KEYS);
     file_mode(&keys, 0o600);
-    let _chronyd = Chronyd::start(&dir, &format!("keyfile {}\n", keys.display()));
+    let chronyd = chronyd(&format!("keyfile {}", keys.display()));
     let server = format!("keys_file = \"{}\"\n", keys.display());
     let daemon = pitime(&server, "key = 2\nminpoll = 1\n");
-    let source = wait_for_sample(&daemon, &dir);
+    let source = wait_for_sample(&daemon, &|| chronyd.log());
     assert!(source["offset"].as_f64().unwrap().abs() < 0.01, "{source}");
     assert!(daemon.stop().success());
 
@@ -241,9 +212,8 @@ fn garbage_forgeries_and_replays_are_counted_drops() {
             }
         }
     });
-    let dir = TempDir::new("fake");
     let daemon = pitime("", "");
-    wait_for_sample(&daemon, &dir);
+    wait_for_sample(&daemon, &String::new);
     answering.join().unwrap();
     // Short, wrong origin and replay from each exchange; the stranger never gets through.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -267,8 +237,7 @@ fn garbage_forgeries_and_replays_are_counted_drops() {
 fn the_source_that_disagrees_with_two_others_is_a_falseticker() {
     needs!("root", "chronyd");
     private_network();
-    let dir = TempDir::new("chronyd");
-    let _chronyd = Chronyd::start(&dir, "");
+    let _chronyd = chronyd("");
     let receiver = |name: &str, seed: u32| {
         format!(
             "[[source]]\nkind = \"gps\"\nname = \"{name}\"\n\

@@ -362,20 +362,21 @@ impl Drop for VethPair {
     }
 }
 
-/// chronyd as a client that never touches the clock (`-x`), in the calling thread's network
-/// namespace, with `server_line` as its only source; driven by chronyc over its own socket.
+/// chronyd that never touches the clock (`-x`), in the calling thread's network namespace,
+/// configured by `lines` (its sources, or what it serves); driven by chronyc over its own
+/// socket, logging its measurements.
 pub struct Chronyd {
     child: Child,
     pub dir: TempDir,
 }
 
 impl Chronyd {
-    pub fn start(server_line: &str) -> Chronyd {
+    pub fn start(lines: &str) -> Chronyd {
         let dir = TempDir::new("chronyd");
         // chronyd opens its command socket only in a directory no one else may enter.
         file_mode(&dir.0, 0o700);
         let conf = format!(
-            "{server_line}\ncmdport 0\nbindcmdaddress {}\npidfile {}\nlogdir {}\nlog measurements\n",
+            "{lines}\ncmdport 0\nbindcmdaddress {}\npidfile {}\nlogdir {}\nlog measurements\n",
             dir.path("chronyd.sock").display(),
             dir.path("chronyd.pid").display(),
             dir.0.display(),
@@ -411,16 +412,16 @@ impl Chronyd {
                 return said;
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.path("chronyd.log")).unwrap_or_default();
+                let log = self.log();
                 panic!("chronyc {command} never as expected:\n{said}\nchronyd log:\n{log}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// The `measurements` log lines: one per sample chronyd took.
-    pub fn measurements(&self) -> String {
-        std::fs::read_to_string(self.dir.path("measurements.log")).unwrap_or_default()
+    /// What chronyd said on stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("chronyd.log")).unwrap_or_default()
     }
 }
 
