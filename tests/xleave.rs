@@ -20,10 +20,18 @@ fn daemon(net: &VethPair, timestamping: &str) -> Daemon {
     ))
 }
 
-/// The daemon's status, as JSON.
-fn status() -> serde_json::Value {
-    let body = http_get(&format!("{}:8123", VethPair::SERVER_IP), "/api/v1/status");
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+/// The status of the daemon at `ip`, once `ok` holds of it (it is rebuilt once a second), or
+/// as it is after 30 s.
+fn status_once(ip: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = http_get(&format!("{ip}:8123"), "/api/v1/status");
+        let status = serde_json::from_str(&body).unwrap_or_default();
+        if ok(&status) || std::time::Instant::now() > deadline {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// chronyd in the client namespace polling the daemon 16 times a second.
@@ -70,15 +78,8 @@ fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
     let ntpdata = chrony.chronyc("ntpdata");
     assert_eq!(field(&ntpdata, "Interleaved"), "Yes", "{ntpdata}");
     // The status says so too: the veth end got kernel timestamps, and replies were interleaved.
-    // (The status is rebuilt once a second.)
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let ntp = loop {
-        let ntp = status()["ntp"].clone();
-        if ntp["interleaved"].as_u64() > Some(4) || std::time::Instant::now() > deadline {
-            break ntp;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let interleaved = |s: &serde_json::Value| s["ntp"]["interleaved"].as_u64() > Some(4);
+    let ntp = &status_once(VethPair::SERVER_IP, interleaved)["ntp"];
     assert!(ntp["interleaved"].as_u64() > Some(4), "{ntp}");
     let vs = ntp["timestamping"]
         .as_array()
@@ -140,16 +141,8 @@ fn pitime_as_a_client_measures_another_pitime_in_interleaved_mode() {
         VethPair::CLIENT_IP,
         VethPair::SERVER_IP
     ));
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let upstream = loop {
-        let body = http_get(&format!("{}:8123", VethPair::CLIENT_IP), "/api/v1/status");
-        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let upstream = status["upstream"][0].clone();
-        if upstream["interleaved"] == true || std::time::Instant::now() > deadline {
-            break upstream;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let interleaved = |s: &serde_json::Value| s["upstream"][0]["interleaved"] == true;
+    let upstream = &status_once(VethPair::CLIENT_IP, interleaved)["upstream"][0];
     assert_eq!(
         upstream["interleaved"],
         true,
