@@ -10,7 +10,9 @@
 # `pitime bench-server` pinned to CPU 1 with basic requests and with alternating
 # basic/interleaved requests (--interleaved: the error of the user-space T3 against the kernel's),
 # at light load (1 client, 1 request in flight) and at saturation (1024 client addresses, one
-# request in flight each, since interleaving is per address).
+# request in flight each, since interleaving is per address). Besides replies per second, the
+# server's CPU time per reply (utime + stime from /proc over the run): on a machine shared with
+# other work, throughput swings with the neighbours, CPU per reply much less.
 #
 # Part 2, over a veth pair: chronyd as a client (16 polls a second, `log measurements`) of pitime
 # in another namespace, basic and `xleave`, with the server idle and with the server saturated by
@@ -64,15 +66,20 @@ kernel_pid=$!
 taskset -c 0 chronyd -x -d -f /dev/null "local stratum 1" "allow" "port 11124" "cmdport 0" \
   "pidfile $work/chronyd.pid" "driftfile $work/chrony.drift" 2>"$work/chronyd.log" &
 sleep 2
+declare -A pid=([pitime-user]=$user_pid [pitime-kernel]=$kernel_pid [chrony]=$(cat "$work/chronyd.pid"))
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for load in "light 1" "saturated 1024"; do
   set -- $load
   for round in $(seq "$ROUNDS"); do
     for kind in basic interleaved; do
       flag=$([ $kind = interleaved ] && echo --interleaved || true)
       for server in pitime-user:11126 pitime-kernel:11123 chrony:11124; do
+        name=${server%%:*}
+        before=$(ticks "${pid[$name]}")
         result=$(taskset -c 1 "$BIN" bench-server --server "127.0.0.1:${server#*:}" \
-          --duration "$SECONDS_PER_RUN" --sources "$2" --window 1 $flag)
-        echo "$1 $kind ${server%%:*} $result" | tee -a "$work/results" >&2
+          --warmup 0 --duration "$SECONDS_PER_RUN" --sources "$2" --window 1 $flag)
+        cpu=$(( $(ticks "${pid[$name]}") - before ))
+        echo "$1 $kind $name $cpu $result" | tee -a "$work/results" >&2
       done
     done
   done
@@ -81,27 +88,31 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 echo "resident memory after the runs: pitime-user $(rss $user_pid) KiB, pitime-kernel $(rss $kernel_pid) KiB"
 
 python3 - "$work/results" <<'PY'
-import json, statistics, sys
+import json, os, statistics, sys
 rows = {}
+tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
 for line in open(sys.argv[1]):
-    load, kind, server, js = line.split(" ", 3)
-    rows.setdefault((load, kind, server), []).append(json.loads(js))
+    load, kind, server, ticks, js = line.split(" ", 4)
+    r = json.loads(js)
+    r["cpu_us"] = int(ticks) * tick_us / max(r["replies"], 1)
+    rows.setdefault((load, kind, server), []).append(r)
 print()
-print("| load | requests | server | replies/s (median) | vs pitime-user | T3 samples | T3 error p50 us | p99 us | max us |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| load | requests | server | replies/s (median) | CPU us/reply (median) | CPU vs pitime-user | T3 samples | T3 error p50 us | p99 us | max us |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for load in ("light", "saturated"):
     for kind in ("basic", "interleaved"):
         med = lambda server, f: statistics.median(f(r) for r in rows[(load, kind, server)])
-        base = med("pitime-user", lambda r: r["replies_per_second"])
+        base = med("pitime-user", lambda r: r["cpu_us"])
         for server in ("pitime-user", "pitime-kernel", "chrony"):
             rps = med(server, lambda r: r["replies_per_second"])
+            cpu = med(server, lambda r: r["cpu_us"])
             cells = ["", "", "", ""]
             if kind == "interleaved":
                 samples = sum(r["t3_samples"] for r in rows[(load, kind, server)])
                 cells = [f"{samples}"] + [
                     f"{med(server, lambda r, k=k: r['t3_error_us'][k]):.1f}" if samples else "-"
                     for k in ("p50", "p99", "max")]
-            print(f"| {load} | {kind} | {server} | {rps:,.0f} | {rps / base:.2f} | " + " | ".join(cells) + " |")
+            print(f"| {load} | {kind} | {server} | {rps:,.0f} | {cpu:.2f} | {cpu / base:.2f} | " + " | ".join(cells) + " |")
 PY
 kill $user_pid $kernel_pid "$(cat "$work/chronyd.pid")"
 wait 2>/dev/null || true

@@ -44,19 +44,21 @@ impl Timestamping {
     }
 }
 
-/// Makes `socket` report software timestamps (its receive timestamps are already on): the
-/// transmit timestamps asked for come back on its error queue. A server asks per datagram
+/// Moves `socket`'s kernel timestamps to SO_TIMESTAMPING: receive timestamps as before (one
+/// control message: SO_TIMESTAMPNS goes off, or each datagram would carry two), and the
+/// transmit timestamps asked for on its error queue. A server asks per datagram
 /// (`SendBatch::push`), since the kernel's loop-back costs a copy of every stamped reply and
 /// only clients in interleaved mode use them; a client, sending little, asks for `every_send`.
 pub fn enable_kernel(socket: &UdpSocket, every_send: bool) -> io::Result<()> {
-    let mut flags = libc::SOF_TIMESTAMPING_SOFTWARE;
+    let mut flags = libc::SOF_TIMESTAMPING_SOFTWARE | libc::SOF_TIMESTAMPING_RX_SOFTWARE;
     if every_send {
         flags |= libc::SOF_TIMESTAMPING_TX_SOFTWARE;
     }
-    set_int(socket, libc::SO_TIMESTAMPING, flags as libc::c_int)
+    set_int(socket, libc::SO_TIMESTAMPING, flags as libc::c_int)?;
+    disable_kernel_rx(socket)
 }
 
-/// Turns off the kernel receive timestamps `udp::bind` asked for (`timestamping = "user"`).
+/// Turns off the receive timestamps `udp::bind` asked for with SO_TIMESTAMPNS.
 pub fn disable_kernel_rx(socket: &UdpSocket) -> io::Result<()> {
     set_int(socket, libc::SO_TIMESTAMPNS, 0)
 }
