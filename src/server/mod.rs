@@ -184,6 +184,9 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
     let mut looped = RecvBatch::default();
     let mut xleave = (stamps != Timestamping::User)
         .then(|| Interleave::new(shared.policy.load().limits.max_clients));
+    // Stamped replies whose timestamps have not been read yet: the error queue is read only
+    // while there are some, so basic clients cost no system call.
+    let mut awaiting = 0usize;
     let mut send = Box::<SendBatch>::default();
     let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(BATCH);
     let mut policy = shared.policy.load_full();
@@ -265,6 +268,7 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
                 Decision::Reply(reply) => {
                     replies.push((reply, r.data.len()));
                     send.push(reply.len, r.peer, stamp);
+                    awaiting += usize::from(stamp);
                 }
                 Decision::Drop(o) => shared.stats.count(o),
             }
@@ -282,8 +286,9 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
             for _ in sent..queued {
                 shared.stats.count(Outcome::DropSendFailed);
             }
-            if let Some(table) = xleave.as_mut() {
+            if let (Some(table), true) = (xleave.as_mut(), awaiting > 0) {
                 let n = txstamp::collect(&socket, &mut looped, table, &clock);
+                awaiting = awaiting.saturating_sub(n);
                 shared
                     .stats
                     .tx_stamps
