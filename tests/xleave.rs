@@ -11,9 +11,14 @@ use common::*;
 /// The daemon, stratum 10 from its local clock, serving the server end of `net`; its rate
 /// limit lets a client poll 30 times a second.
 fn daemon(net: &VethPair, timestamping: &str) -> Daemon {
+    daemon_with(net, timestamping, "")
+}
+
+/// The same, with `server` lines added to its `[server]` table.
+fn daemon_with(net: &VethPair, timestamping: &str, server: &str) -> Daemon {
     VethPair::enter(&net.server);
     Daemon::start(&format!(
-        "[server]\nlisten = [\"{}:123\"]\ntimestamping = \"{timestamping}\"\n\
+        "[server]\n{server}listen = [\"{}:123\"]\ntimestamping = \"{timestamping}\"\n\
          [server.rate_limit]\ninterval = 0.03\n[web]\nlisten = [\"{}:8123\"]\n\n[[source]]\nkind = \"local\"\n",
         VethPair::SERVER_IP,
         VethPair::SERVER_IP
@@ -98,6 +103,30 @@ fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
     );
     drop(chrony);
     assert!(pitime.stop().success());
+}
+
+#[test]
+fn signed_requests_get_signed_interleaved_replies() {
+    needs!("root", "chronyd", "chronyc", "ip");
+    let net = VethPair::new("auth");
+    let dir = TempDir::new("xleave-keys");
+    let keys = dir.write(
+        "ntp.keys",
+        "1 SHA1 HEX:0102030405060708090a0b0c0d0e0f1011121314\n",
+    );
+    file_mode(&keys, 0o600);
+    let server = format!("keys_file = \"{}\"\nrequire_auth = true\n", keys.display());
+    let _pitime = daemon_with(&net, "kernel", &server);
+    let chrony = chronyd(&net, &format!("xleave key 1\nkeyfile {}", keys.display()));
+    let ntpdata = chrony.wait_for("ntpdata", Duration::from_secs(30), |s| {
+        field(s, "Interleaved") == "Yes" && field(s, "Authenticated") == "Yes"
+    });
+    synchronised(&chrony);
+    assert_eq!(
+        field(&ntpdata, "Total valid RX"),
+        field(&ntpdata, "Total RX"),
+        "{ntpdata}"
+    );
 }
 
 #[test]
