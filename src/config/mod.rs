@@ -73,6 +73,9 @@ pub struct WebConfig {
     pub listen: Vec<SocketAddr>,
     /// Who may ask; `None` uses the NTP server's allow/deny lists.
     pub access: Option<AccessList>,
+    /// Warnings from whoever set the machine up (the image's boot-config: files it ignored),
+    /// shown as alarms.
+    pub notices: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -236,6 +239,17 @@ fn cidr(v: &DeValue) -> Result<Cidr, String> {
         .parse()
 }
 
+/// A notice is one line of a page: long enough for a file name and a reason.
+fn notice(v: &DeValue) -> Result<String, String> {
+    const MAX: usize = 500;
+    match v.as_str() {
+        Some(s) if s.len() <= MAX && !s.contains(char::is_control) => Ok(s.to_string()),
+        _ => Err(format!(
+            "expected one line of text (at most {MAX} bytes) as a string"
+        )),
+    }
+}
+
 fn socket_addr(v: &DeValue) -> Result<SocketAddr, String> {
     v.as_str()
         .and_then(|s| s.parse::<SocketAddr>().ok())
@@ -291,8 +305,13 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
         allow: allow.unwrap_or_else(local_networks),
         deny: deny.unwrap_or_default(),
     });
+    let notices = sec.array_or(errs, "notices", "[]", notice);
     sec.finish(errs);
-    WebConfig { listen, access }
+    WebConfig {
+        listen,
+        access,
+        notices,
+    }
 }
 
 fn read_snmp(mut sec: Section, errs: &mut Errors) -> SnmpConfig {
@@ -430,6 +449,20 @@ mod tests {
             errors("[server]\nquery_allow = [\"::1\", \"10.0.0.0/33\"]\n"),
             ["t.toml:2:23: `server.query_allow[1]`: prefix length `33` is not a number from 0 to 32"]
         );
+    }
+
+    #[test]
+    fn notices_are_single_lines() {
+        let c = parse("[web]\nnotices = [\"ignoring wifi.txt: no ssid= line\"]\n").unwrap();
+        assert_eq!(c.web.notices, ["ignoring wifi.txt: no ssid= line"]);
+        let long = "x".repeat(501);
+        for bad in ["\"two\\nlines\"", "7", &format!("\"{long}\"")] {
+            let e = errors(&format!("[web]\nnotices = [{bad}]\n"));
+            assert!(
+                e[0].contains("`web.notices[0]`: expected one line"),
+                "{e:?}"
+            );
+        }
     }
 
     #[test]

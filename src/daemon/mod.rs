@@ -3,9 +3,9 @@
 
 mod clock;
 mod control;
+mod logging;
 mod sources;
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -16,7 +16,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing_subscriber::{reload, EnvFilter};
+use tracing_subscriber::EnvFilter;
 
 use crate::alarm::{self, Alarm};
 use crate::clock::system::{measure_precision, monotonic_now, realtime_now};
@@ -33,29 +33,11 @@ use crate::systemd;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 use clock::DisciplinedClock;
+use logging::{init_logging, LogHandle};
 use sources::Sources;
 
 /// How often the discipline republishes the clock state.
 const TICK: Duration = Duration::from_secs(1);
-
-type LogHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
-
-/// Installs the tracing subscriber; the returned handle changes the level on reload.
-pub fn init_logging(level: &str) -> LogHandle {
-    use tracing_subscriber::prelude::*;
-    let (filter, handle) = reload::Layer::new(EnvFilter::new(level));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colours only on a terminal, never in the journal or a log file.
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_target(false),
-        )
-        .init();
-    handle
-}
 
 /// Builds the server's policy (loading the keys file) from its configuration.
 pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
@@ -217,6 +199,8 @@ impl Daemon {
         let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
         let web = start_web(&config.web.listen, &status, &web_access);
         let snmp = start_snmp(&config, &status, &shared);
+        let mut builder = StatusBuilder::new(realtime_now());
+        builder.notices.clone_from(&config.web.notices);
         let daemon = Daemon {
             paths,
             logs,
@@ -229,7 +213,7 @@ impl Daemon {
             events,
             sources,
             status,
-            builder: StatusBuilder::new(realtime_now()),
+            builder,
             web_access,
             web,
             snmp,
@@ -255,7 +239,7 @@ impl Daemon {
         );
         let view = control::view(&status.sources, drivers.view(), &self.clock.discipline, now);
         self.shared.control.store(Arc::new(view));
-        self.clock.write_stats(now, drivers.view());
+        self.clock.write_stats(now, &status.sources, drivers.view());
         log_alarms(&self.status.load().alarms, &status.alarms);
         self.status.store(Arc::new(status));
     }
@@ -289,6 +273,7 @@ impl Daemon {
             let _ = self.logs.modify(|f| *f = EnvFilter::new(&new.log.level));
         }
         self.web_access.store(Arc::new(web_access_list(&new)));
+        self.builder.notices.clone_from(&new.web.notices);
         if new.web.listen != self.config.web.listen {
             if let Some(w) = self.web.take() {
                 w.stop();

@@ -155,6 +155,16 @@ impl ServerStats {
         self.counts[outcome as usize].load(Ordering::Relaxed)
     }
 
+    /// Requests received: every outcome but a failed send, which is also counted under the
+    /// reply it failed to send.
+    pub fn received(&self) -> u64 {
+        Outcome::ALL
+            .iter()
+            .filter(|o| **o != Outcome::DropSendFailed)
+            .map(|o| self.get(*o))
+            .sum()
+    }
+
     /// (name, count) for every outcome, in a stable order.
     pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
         Outcome::ALL
@@ -168,6 +178,15 @@ impl ServerStats {
 mod tests {
     use super::*;
     use std::hash::{BuildHasherDefault, DefaultHasher};
+
+    #[test]
+    fn a_failed_send_is_not_a_second_request() {
+        let stats = ServerStats::default();
+        stats.count(Outcome::Served);
+        stats.count(Outcome::DropSendFailed);
+        stats.count(Outcome::DropDenied);
+        assert_eq!(stats.received(), 2);
+    }
 
     #[test]
     fn every_outcome_has_its_own_counter() {

@@ -11,7 +11,7 @@ use crate::refclock::alarms;
 use crate::refclock::dcf77::decoder::Quality;
 use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::driver::GpsStatus;
-use crate::server::stats::{Outcome, ServerStats};
+use crate::server::stats::ServerStats;
 use crate::time::Leap;
 use crate::time::{Realtime, UtcTime};
 use crate::upstream::driver::NtpStatus;
@@ -176,6 +176,8 @@ pub struct StatusBuilder {
     history: History,
     last_requests: Option<(Realtime, u64)>,
     rate: f64,
+    /// The configuration's `[web] notices`.
+    pub notices: Vec<String>,
 }
 
 impl StatusBuilder {
@@ -185,6 +187,7 @@ impl StatusBuilder {
             history: History::default(),
             last_requests: None,
             rate: 0.0,
+            notices: Vec::new(),
         }
     }
 
@@ -200,7 +203,7 @@ impl StatusBuilder {
         drivers: DriverStatus,
         stats: &ServerStats,
     ) -> Status {
-        let requests: u64 = Outcome::ALL.iter().map(|o| stats.get(*o)).sum();
+        let requests = stats.received();
         if let Some((t, n)) = self.last_requests {
             let dt = now.seconds_since(t);
             if dt > 0.0 {
@@ -226,6 +229,7 @@ impl StatusBuilder {
         for (name, d) in drivers.dcf77 {
             alarms.extend(alarms::dcf77(name, d, followed(name), monotonic));
         }
+        alarms.extend(Alarm::notices(&self.notices));
         let state = discipline.clock_state(now);
         self.history.push(Point {
             t: now.as_nanos().div_euclid(1_000_000_000),
