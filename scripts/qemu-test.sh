@@ -580,16 +580,18 @@ v2c=$(snmpget -v2c -c qemu-test -t 2 -r 1 "udp:127.0.0.1:$SNMP_PORT" "$ntp_softw
 echo "ok: snmp.txt: NTPv4-MIB over SNMPv3 (authPriv) and v2c: $snmp_answer"
 
 # The journal on the syslog server, pitime's warnings at warning priority (facility daemon: 28).
-grep -aq '^<28>1 .* pitime ' "$tmp/syslog.log" 2>/dev/null ||
+# RFC 5424: <PRI>1 TIME HOST APP PID ...
+from_pitime='^<28>1 [^ ]+ [^ ]+ pitime [0-9]+ '
+grep -aEq "$from_pitime" "$tmp/syslog.log" 2>/dev/null ||
     fail "no warning from pitime forwarded by syslog.txt: $(tail -n 5 "$tmp/syslog.log" 2>&1) $(guest journalctl -b -u systemd-netlogd -n 10 -o cat)"
-echo "ok: syslog.txt: the journal forwarded ($(wc -l <"$tmp/syslog.log") lines), e.g. $(grep -a -m1 '^<28>1 .* pitime ' "$tmp/syslog.log" | cut -c1-160)"
+echo "ok: syslog.txt: the journal forwarded ($(wc -l <"$tmp/syslog.log") lines), e.g. $(grep -aE -m1 "$from_pitime" "$tmp/syslog.log" | cut -c1-160)"
 
 # Without its firewall the image serves nothing but SSH: nftables failing stops pitime, avahi
 # and snmpd, which come back with it.
 # shellcheck disable=SC2016
 guest 'mkdir -p /run/systemd/system/nftables.service.d &&
     printf "[Service]\nExecStart=\nExecStart=/bin/false\n" >/run/systemd/system/nftables.service.d/broken.conf &&
-    systemctl daemon-reload && ! systemctl restart nftables' || fail "the broken firewall started"
+    systemctl daemon-reload && ! systemctl restart nftables 2>/dev/null' || fail "the broken firewall started"
 units=$(guest systemctl is-active pitime avahi-daemon snmpd || true)
 [ "$(grep -c '^active$' <<<"$units")" = 0 ] || fail "services running without the firewall: $units"
 ! python3 scripts/qemu/ntp-query.py "$NTP_PORT" 4 >/dev/null || fail "NTP answered without the firewall"
