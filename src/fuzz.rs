@@ -18,6 +18,7 @@ use crate::refclock::gps::nmea::LineReader;
 use crate::refclock::gps::ubx::FrameReader;
 use crate::server::acl::AccessList;
 use crate::server::control::{self, ControlView};
+use crate::server::nts::cookie::{CookieKeys, MasterKey};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
 use crate::time::Realtime;
@@ -53,7 +54,17 @@ fn policy() -> Policy {
             allow: vec![cidr("192.0.2.0/26")],
             deny: Vec::new(),
         },
+        nts: Some(std::sync::Arc::new(nts_keys())),
     }
+}
+
+/// The fuzz policy's NTS cookie keys: one master key, fixed, so requests can carry cookies.
+fn nts_keys() -> CookieKeys {
+    CookieKeys::new(vec![MasterKey {
+        id: 1,
+        created: 0,
+        key: [7; 32],
+    }])
 }
 
 const RX: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);

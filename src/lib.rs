@@ -3,6 +3,7 @@
 //! modules is docs/architecture.md.
 
 pub mod alarm;
+pub mod atomic_file;
 pub mod capture;
 pub mod clock;
 pub mod config;

@@ -82,6 +82,7 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
             allow: config.query_allow.clone(),
             deny: Vec::new(),
         },
+        nts: None,
     })
 }
 
