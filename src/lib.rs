@@ -21,6 +21,7 @@ pub mod server;
 pub mod sim;
 pub mod snmp;
 pub mod systemd;
+pub mod tcp;
 pub mod time;
 pub mod upstream;
 pub mod web;

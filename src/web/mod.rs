@@ -91,19 +91,7 @@ impl WebServer {
     ) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
         for addr in listen {
-            let socket = socket2::Socket::new(
-                socket2::Domain::for_address(*addr),
-                socket2::Type::STREAM,
-                None,
-            )?;
-            socket.set_reuse_address(true)?;
-            if addr.is_ipv6() {
-                socket.set_only_v6(true)?;
-            }
-            socket.bind(&(*addr).into())?;
-            socket.listen(128)?;
-            socket.set_nonblocking(true)?;
-            listeners.push(std::net::TcpListener::from(socket));
+            listeners.push(crate::tcp::listen(*addr)?);
             tracing::info!(%addr, "serving the status page");
         }
         let (stop, stopped) = watch::channel(false);

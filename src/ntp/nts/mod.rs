@@ -5,6 +5,7 @@
 pub mod aead;
 pub mod client;
 pub mod extension;
+pub mod ke_client;
 pub mod record;
 
 /// The TLS exporter label from which both sides derive the NTP keys (RFC 8915 section 5.1).

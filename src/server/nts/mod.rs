@@ -4,7 +4,10 @@
 //! code NTSN). Pure but for the random nonces. The cookies themselves are `cookie`, the master
 //! keys on disk `keyfile`.
 
+pub mod certs;
 pub mod cookie;
+pub mod exchange;
+pub mod ke;
 pub mod keyfile;
 
 use cookie::{cookie_len, CookieKeys};
