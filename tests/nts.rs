@@ -17,23 +17,42 @@ use pitime::time::NtpTimestamp;
 /// A daemon serving NTP and NTS-KE on loopback with the local CA in `state`.
 fn config(state: &TempDir, ntp: &str, ke: &str, extra: &str) -> String {
     format!(
-        "[server]\nlisten = [\"{ntp}\"]\n\n[nts]\nenabled = true\nlisten = [\"{ke}\"]\n\
+        "[server]\nlisten = [\"{ntp}\"]\n[web]\nlisten = [\"127.0.0.1:0\"]\n\n[nts]\nenabled = true\nlisten = [\"{ke}\"]\n\
          state_dir = \"{}\"\n{extra}\n[[source]]\nkind = \"local\"\n",
         state.0.display()
     )
 }
 
-/// Starts the daemon and returns it with its NTP and KE addresses (as logged: ports may be 0).
+/// The address the daemon logged with `message` (ports may have been 0).
+fn logged_addr(daemon: &Daemon, message: &str) -> SocketAddr {
+    daemon.wait_for_log(message);
+    let log = daemon.log();
+    let line = log.lines().find(|l| l.contains(message)).unwrap();
+    line.split("addr=").nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// Starts the daemon and returns it with its NTP and KE addresses.
 fn start(config: &str) -> (Daemon, SocketAddr, SocketAddr) {
     let daemon = Daemon::start(config);
-    daemon.wait_for_log("serving NTS-KE");
-    let log = daemon.log();
-    let addr = |message: &str| -> SocketAddr {
-        let line = log.lines().find(|l| l.contains(message)).unwrap();
-        line.split("addr=").nth(1).unwrap().trim().parse().unwrap()
-    };
-    let (ntp, ke) = (addr("serving NTP"), addr("serving NTS-KE"));
+    let ke = logged_addr(&daemon, "serving NTS-KE");
+    let ntp = logged_addr(&daemon, "serving NTP");
     (daemon, ntp, ke)
+}
+
+/// Waits (10 s at most) until the metrics have `line`.
+fn wait_for_metric(web: &str, line: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = http_get(web, "/metrics");
+        if metrics.lines().any(|l| l == line) {
+            return metrics;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{line}` in\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 fn key_exchange(ke: SocketAddr, state: &TempDir) -> Exchanged {
@@ -72,6 +91,24 @@ fn cookies_outlive_a_restart_and_die_with_their_key() {
         2,
         "one cookie for the one used, one for the placeholder"
     );
+
+    // The page offers the CA and the client lines; the metrics count what happened.
+    let web = logged_addr(&daemon, "serving the status page").to_string();
+    wait_for_metric(&web, "pitime_nts_ke_sessions_total 1");
+    wait_for_metric(&web, "pitime_nts_requests_total{result=\"served\"} 1");
+    let ca = std::fs::read_to_string(state.path("nts-ca.pem")).unwrap();
+    assert_eq!(http_get(&web, "/nts-ca.pem"), ca);
+    let page = http_get(&web, "/");
+    assert!(
+        page.contains("ntstrustedcerts") && page.contains("certificate-authority"),
+        "{page}"
+    );
+    let status = run_ok(Command::new(BIN).args(["status", "--address", &web]));
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains(&format!("NTS             : KE on {ke}, 1 sessions")),
+        "{status}"
+    );
     assert!(daemon.stop().success());
 
     // The keys file is read again: the cookies from before the restart still work.
@@ -101,6 +138,8 @@ fn cookies_outlive_a_restart_and_die_with_their_key() {
     std::fs::write(&keys, replaced).unwrap();
     let (daemon, ntp, ke) = start(&text);
     assert_eq!(nts_time(ntp, &x, &x.cookies[2]), Err(ReplyError::Nak));
+    let web = logged_addr(&daemon, "serving the status page").to_string();
+    wait_for_metric(&web, "pitime_nts_requests_total{result=\"nak\"} 1");
     // ...and the client gets going again with a new key exchange.
     let again = key_exchange(ke, &state);
     assert!(nts_time(ntp, &again, &again.cookies[0]).is_ok());

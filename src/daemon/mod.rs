@@ -254,7 +254,7 @@ impl Daemon {
         let (now, monotonic) = (realtime_now(), monotonic_now());
         let drivers = self.sources.published();
         let snapshot = self.shared.clock.load();
-        let status = self.builder.build(
+        let mut status = self.builder.build(
             now,
             monotonic,
             &snapshot,
@@ -265,6 +265,11 @@ impl Daemon {
         let view = control::view(&status.sources, drivers.view(), &self.clock.discipline, now);
         self.shared.control.store(Arc::new(view));
         self.clock.write_stats(now, drivers.view());
+        if let Some(nts) = &self.nts {
+            let (view, alarm) = nts.view(nts::unix_now());
+            status.nts = Some(view);
+            status.alarms.extend(alarm);
+        }
         log_alarms(&self.status.load().alarms, &status.alarms);
         self.status.store(Arc::new(status));
     }

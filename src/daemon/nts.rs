@@ -10,7 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 
+use crate::alarm::Alarm;
 use crate::config::NtsConfig;
+use crate::ntp::nts::KE_PORT;
 use crate::server::nts::certs::{self, Identity};
 use crate::server::nts::cookie::{CookieKeys, MASTER_KEY_LEN};
 use crate::server::nts::exchange::Referral;
@@ -18,6 +20,8 @@ use crate::server::nts::ke::{KeServer, KeShared, KeStats, Limits};
 use crate::server::nts::keyfile;
 use crate::server::respond::Policy;
 use crate::server::Shared;
+use crate::time::{Realtime, UtcTime};
+use crate::web::status::{LocalCaView, NtsView};
 
 /// How often the keys file and the certificate are looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(60);
@@ -35,7 +39,7 @@ pub struct Nts {
     last_check: Instant,
 }
 
-fn unix_now() -> u64 {
+pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -203,6 +207,61 @@ impl Nts {
             }
             self.ke = self.start_ke().map_err(|e| tracing::error!("{e:#}")).ok();
         }
+    }
+
+    /// What the status page shows at `now` (Unix seconds), and its alarm if the certificate
+    /// nears its expiry.
+    pub fn view(&self, now: u64) -> (NtsView, Option<Alarm>) {
+        let identity = self.ke_shared.identity.load();
+        let stats = &self.ke_shared.stats;
+        let local_ca = identity.local_ca.as_ref().map(|ca| {
+            let host = self.host();
+            let port = self.ke.as_ref().and_then(|k| k.local.first()).map(|a| a.port());
+            let ntsport = port.filter(|p| *p != KE_PORT).map_or(String::new(), |p| format!(" ntsport {p}"));
+            let address = port.filter(|p| *p != KE_PORT).map_or(host.clone(), |p| format!("{host}:{p}"));
+            LocalCaView {
+                fingerprint: ca.fingerprint.clone(),
+                pem: ca.pem.clone(),
+                chrony: format!(
+                    "server {host} iburst nts{ntsport}\nntstrustedcerts /etc/chrony/pitime-ca.pem"
+                ),
+                ntpd_rs: format!(
+                    "[[source]]\nmode = \"nts\"\naddress = \"{address}\"\ncertificate-authority = \"/etc/ntpd-rs/pitime-ca.pem\""
+                ),
+            }
+        });
+        let view = NtsView {
+            ke_listen: self
+                .ke
+                .iter()
+                .flat_map(|k| k.local.iter().map(ToString::to_string))
+                .collect(),
+            ke_sessions: stats.sessions(),
+            ke_failures: stats.failures(),
+            cookie_keys: self.keys.keys().len(),
+            cookie_key_age_seconds: self
+                .keys
+                .newest()
+                .map(|k| now.saturating_sub(k.created) as f64),
+            certificate_expires: identity.expires.map(|t| {
+                UtcTime::from_realtime(Realtime::from_nanos(t as i64 * 1_000_000_000)).to_string()
+            }),
+            certificate_expires_unix: identity.expires,
+            certificate_fingerprint: identity.fingerprint.clone(),
+            local_ca,
+        };
+        (view, certs::expiry_alarm(identity.expires, now))
+    }
+
+    /// The name clients should use for this server: its mDNS name if it has one.
+    fn host(&self) -> String {
+        let names = local_names();
+        names
+            .iter()
+            .find(|n| n.ends_with(".local"))
+            .or(names.first())
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_string())
     }
 
     pub fn stop(mut self) {

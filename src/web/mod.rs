@@ -64,6 +64,18 @@ async fn metrics(State(s): State<Published>) -> impl IntoResponse {
     )
 }
 
+/// The local NTS CA's certificate, for clients to trust (404 when pitime's is not in use).
+async fn nts_ca(State(s): State<Published>) -> axum::response::Response {
+    match s.0.load().nts.as_ref().and_then(|n| n.local_ca.as_ref()) {
+        Some(ca) => (
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            ca.pem.clone(),
+        )
+            .into_response(),
+        None => not_found().await.into_response(),
+    }
+}
+
 async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, "not found\n")
 }
@@ -73,6 +85,7 @@ fn router(status: Arc<ArcSwap<Status>>) -> Router {
         .route("/", get(page))
         .route("/api/v1/status", get(api))
         .route("/metrics", get(metrics))
+        .route("/nts-ca.pem", get(nts_ca))
         .fallback(not_found)
         .with_state(Published(status))
 }
@@ -91,8 +104,10 @@ impl WebServer {
     ) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
         for addr in listen {
-            listeners.push(crate::tcp::listen(*addr)?);
-            tracing::info!(%addr, "serving the status page");
+            let listener = crate::tcp::listen(*addr)?;
+            // The bound address: with port 0 the kernel picked one.
+            tracing::info!(addr = %listener.local_addr()?, "serving the status page");
+            listeners.push(listener);
         }
         let (stop, stopped) = watch::channel(false);
         let app = router(status);

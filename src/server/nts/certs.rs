@@ -16,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 
+use crate::alarm::{Alarm, AlarmKind};
 use crate::ntp::nts::ALPN;
 use crate::time::{civil_from_days, days_from_civil};
 
@@ -206,6 +207,27 @@ fn hex(bytes: &[u8], separator: &str) -> String {
     pairs.join(separator)
 }
 
+/// How early an expiring certificate raises an alarm: after the local CA's renewal (30 days
+/// before) has failed, or an ACME client's (usually 30 days before) has not been picked up.
+pub const WARN_BEFORE: u64 = 14 * DAY;
+
+/// The alarm for a certificate that expires within `WARN_BEFORE` of `now`, or has.
+pub fn expiry_alarm(expires: Option<u64>, now: u64) -> Option<Alarm> {
+    let expires = expires?;
+    let text = match expires.checked_sub(now) {
+        None | Some(0) => "the NTS certificate has expired: clients cannot get keys".to_string(),
+        Some(left) if left < WARN_BEFORE => format!(
+            "the NTS certificate expires in {:.1} days: renew it, then reload (SIGHUP)",
+            left as f64 / DAY as f64
+        ),
+        Some(_) => return None,
+    };
+    Some(Alarm::new(NTS, AlarmKind::NtsCertificateExpiring, text))
+}
+
+/// The subject of NTS alarms.
+pub const NTS: &str = "nts";
+
 /// SHA-256 of a certificate, `AB:CD:...`.
 pub fn fingerprint(der: &[u8]) -> String {
     hex(&Sha256::digest(der), ":")
@@ -327,6 +349,19 @@ mod tests {
         let moved = local(&dir, &machine_names("pi", &[]), expires - RENEW_BEFORE).unwrap();
         assert_ne!(moved.fingerprint, renewed.fingerprint);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_expiring_certificate_raises_an_alarm() {
+        assert_eq!(expiry_alarm(None, NOW), None);
+        assert_eq!(expiry_alarm(Some(NOW + 15 * DAY), NOW), None);
+        let soon = expiry_alarm(Some(NOW + 13 * DAY), NOW).unwrap();
+        assert_eq!(soon.kind, AlarmKind::NtsCertificateExpiring);
+        assert!(soon.text.contains("expires in 13.0 days"), "{}", soon.text);
+        assert!(expiry_alarm(Some(NOW - 1), NOW)
+            .unwrap()
+            .text
+            .contains("has expired"));
     }
 
     #[test]
