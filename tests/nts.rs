@@ -23,19 +23,11 @@ fn config(state: &TempDir, ntp: &str, ke: &str, extra: &str) -> String {
     )
 }
 
-/// The address the daemon logged with `message` (ports may have been 0).
-fn logged_addr(daemon: &Daemon, message: &str) -> SocketAddr {
-    daemon.wait_for_log(message);
-    let log = daemon.log();
-    let line = log.lines().find(|l| l.contains(message)).unwrap();
-    line.split("addr=").nth(1).unwrap().trim().parse().unwrap()
-}
-
 /// Starts the daemon and returns it with its NTP and KE addresses.
 fn start(config: &str) -> (Daemon, SocketAddr, SocketAddr) {
     let daemon = Daemon::start(config);
-    let ke = logged_addr(&daemon, "serving NTS-KE");
-    let ntp = logged_addr(&daemon, "serving NTP");
+    let ke = daemon.logged_addr("serving NTS-KE");
+    let ntp = daemon.logged_addr("serving NTP");
     (daemon, ntp, ke)
 }
 
@@ -93,7 +85,7 @@ fn cookies_outlive_a_restart_and_die_with_their_key() {
     );
 
     // The page offers the CA and the client lines; the metrics count what happened.
-    let web = logged_addr(&daemon, "serving the status page").to_string();
+    let web = daemon.logged_addr("serving the status page").to_string();
     wait_for_metric(&web, "pitime_nts_ke_sessions_total 1");
     wait_for_metric(&web, "pitime_nts_requests_total{result=\"served\"} 1");
     let ca = std::fs::read_to_string(state.path("nts-ca.pem")).unwrap();
@@ -138,7 +130,7 @@ fn cookies_outlive_a_restart_and_die_with_their_key() {
     std::fs::write(&keys, replaced).unwrap();
     let (daemon, ntp, ke) = start(&text);
     assert_eq!(nts_time(ntp, &x, &x.cookies[2]), Err(ReplyError::Nak));
-    let web = logged_addr(&daemon, "serving the status page").to_string();
+    let web = daemon.logged_addr("serving the status page").to_string();
     wait_for_metric(&web, "pitime_nts_requests_total{result=\"nak\"} 1");
     // ...and the client gets going again with a new key exchange.
     let again = key_exchange(ke, &state);
