@@ -108,6 +108,9 @@ fn cookies_outlive_a_restart_and_die_with_their_key() {
     for cookie in x.cookies[1..].iter().chain(&fresh) {
         assert_eq!(nts_time(ntp, &x, cookie).map(|c| c.len()), Ok(2));
     }
+    // Counted (which also says the daemon's loop runs, and SIGTERM will be handled).
+    let web = daemon.logged_addr("serving the status page").to_string();
+    wait_for_metric(&web, "pitime_nts_requests_total{result=\"served\"} 9");
     assert!(daemon.stop().success());
 
     // A key gone from the file (rotated out): its cookies get NTSN.

@@ -177,13 +177,7 @@ fn gcm(key: &[u8], nonce: &[u8]) -> Result<Aes128GcmSiv, AeadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::ntp::mac::tests::hex;
 
     #[test]
     fn aes_siv_matches_rfc5297_deterministic_vector() {

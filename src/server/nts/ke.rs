@@ -6,7 +6,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -20,6 +19,7 @@ use super::exchange::{self, Negotiation, Referral, Refusal};
 use crate::ntp::nts::aead::{Algorithm, SessionKeys, MAX_KEY_LEN};
 use crate::ntp::nts::{exporter_context, record, ALPN, EXPORTER_LABEL};
 use crate::server::Shared;
+use crate::tcp::TcpService;
 
 /// A request is a few small records; anything longer is not a client's.
 pub const MAX_REQUEST: usize = 1024;
@@ -114,8 +114,7 @@ pub struct Limits {
 }
 
 pub struct KeServer {
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
+    service: TcpService,
     pub local: Vec<SocketAddr>,
 }
 
@@ -136,51 +135,30 @@ impl KeServer {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        let (stop, stopped) = watch::channel(false);
-        let thread = std::thread::Builder::new()
-            .name("nts-ke".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => return tracing::error!("NTS-KE runtime: {e}"),
-                };
-                runtime.block_on(async move {
-                    let permits = Arc::new(Semaphore::new(limits.max_connections));
-                    let mut tasks = Vec::new();
-                    for l in listeners {
-                        let Ok(l) = tokio::net::TcpListener::from_std(l) else {
-                            continue;
-                        };
-                        let accepting = accept(
-                            l,
-                            shared.clone(),
-                            permits.clone(),
-                            limits.timeout,
-                            stopped.clone(),
-                        );
-                        tasks.push(tokio::spawn(accepting));
-                    }
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                });
+        let service =
+            TcpService::start("nts-ke", listeners, move |listeners, stopped| async move {
+                let permits = Arc::new(Semaphore::new(limits.max_connections));
+                let mut tasks = Vec::new();
+                for l in listeners {
+                    let accepting = accept(
+                        l,
+                        shared.clone(),
+                        permits.clone(),
+                        limits.timeout,
+                        stopped.clone(),
+                    );
+                    tasks.push(tokio::spawn(accepting));
+                }
+                for t in tasks {
+                    let _ = t.await;
+                }
             })?;
-        Ok(KeServer {
-            stop,
-            thread: Some(thread),
-            local,
-        })
+        Ok(KeServer { service, local })
     }
 
     /// Stops accepting and drops the open connections.
-    pub fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) {
+        self.service.stop();
     }
 }
 
@@ -192,17 +170,8 @@ async fn accept(
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of descriptors, say: pause rather than spin.
-                    tracing::debug!("NTS-KE accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stopped.changed() => return,
+        let Some((stream, peer)) = crate::tcp::next(&listener, &mut stopped).await else {
+            return;
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             shared.stats.fail(Failure::Busy);
