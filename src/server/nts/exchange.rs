@@ -258,3 +258,40 @@ mod tests {
         assert_eq!(records[3].body, 11123u16.to_be_bytes());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::ntp::nts::record::parse_message;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn any_request_gets_an_agreement_or_a_complete_refusal(
+            records in proptest::collection::vec(
+                (any::<bool>(), 1u16..10, proptest::collection::vec(any::<u8>(), 0..12)),
+                0..8,
+            ),
+            tail in proptest::collection::vec(any::<u8>(), 0..6),
+        ) {
+            let mut m = Vec::new();
+            for (critical, kind, body) in &records {
+                record::push(&mut m, *critical, *kind, body);
+            }
+            record::push_end(&mut m);
+            m.extend_from_slice(&tail);
+            let Ok(Some(parsed)) = parse_message(&m) else {
+                // Only bytes after the end make a message unreadable.
+                prop_assert!(!tail.is_empty());
+                return Ok(());
+            };
+            match negotiate(&parsed) {
+                Negotiation::Agreed(a) => prop_assert!(Algorithm::ALL.contains(&a)),
+                Negotiation::Refused(answer, _) => {
+                    prop_assert!(matches!(parse_message(&answer), Ok(Some(_))));
+                }
+            }
+        }
+    }
+}
