@@ -192,3 +192,45 @@ fn chronyd_synchronises_over_nts_and_refuses_another_ca() {
     assert!(!measured, "chronyd trusted another CA:\n{log}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_renewed_certificate_is_served_after_sighup() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // Two certificates for 127.0.0.1 from two CAs, as an ACME client would renew one.
+    let (first, second) = (TempDir::new("nts-ca-1"), TempDir::new("nts-ca-2"));
+    for ca in [&first, &second] {
+        pitime::server::nts::certs::local(&ca.0, &["127.0.0.1".to_string()], now).unwrap();
+    }
+    let state = TempDir::new("nts-sighup");
+    let install = |from: &TempDir| {
+        std::fs::copy(from.path("nts-cert.pem"), state.path("cert.pem")).unwrap();
+        std::fs::copy(from.path("nts-cert.key"), state.path("key.pem")).unwrap();
+    };
+    install(&first);
+    let extra = format!(
+        "certificate = \"{}\"\nprivate_key = \"{}\"\n",
+        state.path("cert.pem").display(),
+        state.path("key.pem").display()
+    );
+    let text = config(&state, "127.0.0.1:0", "127.0.0.1:0", &extra);
+    let (daemon, ntp, ke) = start(&text);
+    let trusts = |ca: &TempDir| {
+        let tls = ke_client::tls_client(&std::fs::read(ca.path("nts-ca.pem")).unwrap()).unwrap();
+        ke_client::exchange(ke, "127.0.0.1", tls, &[Algorithm::AesSivCmac256]).is_ok()
+    };
+    assert!(trusts(&first) && !trusts(&second));
+    // No local CA was made, and none is offered.
+    assert!(!state.path("nts-ca.pem").exists());
+
+    install(&second);
+    daemon.reload(&text);
+    assert!(trusts(&second) && !trusts(&first));
+    assert!(exchange(ntp, &client_request(4, 5)).is_some());
+    let web = daemon.logged_addr("serving the status page").to_string();
+    wait_for_metric(&web, "pitime_nts_ke_sessions_total 2");
+    assert!(http_get(&web, "/nts-ca.pem").starts_with("not found"));
+    assert!(daemon.stop().success());
+}
