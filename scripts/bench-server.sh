@@ -78,6 +78,13 @@ for round in $(seq "$ROUNDS"); do
     echo "nts-saturated $name $result" | tee -a "$work/results"
   done
 done
+for round in $(seq "$ROUNDS"); do
+  for server in pitime:14460 chrony:14461; do
+    result=$(taskset -c 1 "$BIN" bench-server --nts-ke "127.0.0.1:${server#*:}" \
+      --nts-ca "$work/nts/nts-ca.pem" --ke-handshakes 400)
+    echo "nts-ke ${server%%:*} $result" | tee -a "$work/results"
+  done
+done
 
 python3 - "$work/results" <<'PY'
 import json, statistics, sys
@@ -88,6 +95,8 @@ for line in open(sys.argv[1]):
 print()
 print("| load | server | replies/s (median) | vs chrony | p50 us | p99 us | p99.9 us | lost |")
 print("|---|---|---|---|---|---|---|---|")
+ke = {k: v for k, v in rows.items() if k[0] == "nts-ke"}
+rows = {k: v for k, v in rows.items() if k[0] != "nts-ke"}
 for load in ("saturated", "light", "nts-saturated"):
     med = lambda server, f: statistics.median(f(r) for r in rows[(load, server)])
     base = med("chrony", lambda r: r["replies_per_second"])
@@ -98,4 +107,13 @@ for load in ("saturated", "light", "nts-saturated"):
         lat = [med(server, lambda r, k=k: r["latency_us"][k]) for k in ("p50", "p99", "p99.9")]
         lost = sum(r["lost"] for r in rows[(load, server)])
         print(f"| {load} | {server} | {rps:,.0f} | {rps / base:.2f} | {lat[0]:.0f} | {lat[1]:.0f} | {lat[2]:.0f} | {lost} |")
+if ke:
+    print()
+    print("| NTS-KE | handshakes/s (median) | vs chrony | failed |")
+    print("|---|---|---|---|")
+    base = statistics.median(r["handshakes_per_second"] for r in ke[("nts-ke", "chrony")])
+    for server in ("pitime", "chrony"):
+        rs = ke[("nts-ke", server)]
+        rate = statistics.median(r["handshakes_per_second"] for r in rs)
+        print(f"| {server} | {rate:,.0f} | {rate / base:.2f} | {sum(r['failed'] for r in rs)} |")
 PY

@@ -160,6 +160,9 @@ enum Command {
         /// NTS: the name the KE server's certificate must have.
         #[arg(long, default_value = "127.0.0.1")]
         nts_name: String,
+        /// NTS: time this many key exchanges (from 4 threads) instead of NTP requests.
+        #[arg(long, requires = "nts_ke")]
+        ke_handshakes: Option<usize>,
     },
 }
 
@@ -552,7 +555,17 @@ fn main() -> ExitCode {
             nts_ke,
             nts_ca,
             nts_name,
+            ke_handshakes,
         } => {
+            if let (Some(n), Some(ke), Some(ca)) = (ke_handshakes, nts_ke, &nts_ca) {
+                return match bench_handshakes(ke, ca, &nts_name, n) {
+                    Ok(json) => {
+                        println!("{json}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e),
+                };
+            }
             let key = match (keys_file, key_id) {
                 (Some(path), Some(id)) => match KeyStore::load(&path).map(|k| k.get(id).cloned()) {
                     Ok(Some(key)) => Some((id, key)),
@@ -605,6 +618,41 @@ fn bench_key_exchange(
         .next()
         .ok_or("the KE server gave no cookie")?;
     Ok((x.session, cookie))
+}
+
+/// `count` key exchanges with `ke`, four at a time: their rate, as JSON.
+fn bench_handshakes(
+    ke: SocketAddr,
+    ca: &std::path::Path,
+    name: &str,
+    count: usize,
+) -> Result<String, String> {
+    use pitime::ntp::nts::ke_client;
+    const THREADS: usize = 4;
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let tls = ke_client::tls_client(&pem).map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    let failed: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let tls = tls.clone();
+                s.spawn(move || {
+                    (i..count)
+                        .step_by(THREADS)
+                        .filter(|_| {
+                            ke_client::exchange(ke, name, tls.clone(), &Algorithm::ALL).is_err()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(count)).sum()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "{{\"handshakes\":{count},\"failed\":{failed},\"seconds\":{seconds:.3},\"handshakes_per_second\":{:.0}}}",
+        (count - failed.min(count)) as f64 / seconds
+    ))
 }
 
 fn detect(d: Detect) -> ExitCode {
