@@ -34,6 +34,7 @@ pub enum AlarmKind {
     Dcf77LineMissing,
     Dcf77NoMinute,
     Dcf77NoDelay,
+    NtsCertificateExpiring,
     Notice,
 }
 
@@ -57,6 +58,7 @@ impl AlarmKind {
             AlarmKind::Dcf77LineMissing => "dcf77_line_missing",
             AlarmKind::Dcf77NoMinute => "dcf77_no_minute",
             AlarmKind::Dcf77NoDelay => "dcf77_no_delay",
+            AlarmKind::NtsCertificateExpiring => "nts_certificate_expiring",
             AlarmKind::Notice => "notice",
         }
     }

@@ -16,6 +16,7 @@ use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LOG_LEVELS};
 use pitime::detect::{self, pulses::classify, Devices};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::ntp::keys::KeyStore;
+use pitime::ntp::nts::aead::{Algorithm, SessionKeys};
 use pitime::refclock::dcf77::decoder::decode;
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
 use pitime::replay;
@@ -150,6 +151,18 @@ enum Command {
         keys_file: Option<PathBuf>,
         #[arg(long, requires = "keys_file")]
         key_id: Option<u32>,
+        /// NTS: run a key exchange with this NTS-KE server first, then send NTS requests.
+        #[arg(long, requires = "nts_ca")]
+        nts_ke: Option<SocketAddr>,
+        /// NTS: the CA file (PEM) that vouches for the KE server's certificate.
+        #[arg(long, requires = "nts_ke")]
+        nts_ca: Option<PathBuf>,
+        /// NTS: the name the KE server's certificate must have.
+        #[arg(long, default_value = "127.0.0.1")]
+        nts_name: String,
+        /// NTS: time this many key exchanges (from 4 threads) instead of NTP requests.
+        #[arg(long, requires = "nts_ke")]
+        ke_handshakes: Option<usize>,
     },
 }
 
@@ -539,7 +552,20 @@ fn main() -> ExitCode {
             timeout_ms,
             keys_file,
             key_id,
+            nts_ke,
+            nts_ca,
+            nts_name,
+            ke_handshakes,
         } => {
+            if let (Some(n), Some(ke), Some(ca)) = (ke_handshakes, nts_ke, &nts_ca) {
+                return match bench_handshakes(ke, ca, &nts_name, n) {
+                    Ok(json) => {
+                        println!("{json}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e),
+                };
+            }
             let key = match (keys_file, key_id) {
                 (Some(path), Some(id)) => match KeyStore::load(&path).map(|k| k.get(id).cloned()) {
                     Ok(Some(key)) => Some((id, key)),
@@ -556,6 +582,13 @@ fn main() -> ExitCode {
                 window,
                 timeout: Duration::from_millis(timeout_ms),
                 key,
+                nts: match (nts_ke, nts_ca) {
+                    (Some(ke), Some(ca)) => match bench_key_exchange(ke, &ca, &nts_name) {
+                        Ok(x) => Some(x),
+                        Err(e) => return fail(e),
+                    },
+                    _ => None,
+                },
             };
             match loadgen::run(&opts) {
                 Ok(report) => {
@@ -566,6 +599,60 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// One key exchange for `bench-server`: its keys and first cookie.
+fn bench_key_exchange(
+    ke: SocketAddr,
+    ca: &std::path::Path,
+    name: &str,
+) -> Result<(SessionKeys, Vec<u8>), String> {
+    use pitime::ntp::nts::ke_client;
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let tls = ke_client::tls_client(&pem).map_err(|e| e.to_string())?;
+    let x = ke_client::exchange(ke, name, tls, &Algorithm::ALL)
+        .map_err(|e| format!("NTS-KE with {ke}: {e}"))?;
+    let cookie = x
+        .cookies
+        .into_iter()
+        .next()
+        .ok_or("the KE server gave no cookie")?;
+    Ok((x.session, cookie))
+}
+
+/// `count` key exchanges with `ke`, four at a time: their rate, as JSON.
+fn bench_handshakes(
+    ke: SocketAddr,
+    ca: &std::path::Path,
+    name: &str,
+    count: usize,
+) -> Result<String, String> {
+    use pitime::ntp::nts::ke_client;
+    const THREADS: usize = 4;
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let tls = ke_client::tls_client(&pem).map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    let failed: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let tls = tls.clone();
+                s.spawn(move || {
+                    (i..count)
+                        .step_by(THREADS)
+                        .filter(|_| {
+                            ke_client::exchange(ke, name, tls.clone(), &Algorithm::ALL).is_err()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(count)).sum()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "{{\"handshakes\":{count},\"failed\":{failed},\"seconds\":{seconds:.3},\"handshakes_per_second\":{:.0}}}",
+        (count - failed.min(count)) as f64 / seconds
+    ))
 }
 
 fn detect(d: Detect) -> ExitCode {

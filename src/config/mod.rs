@@ -7,6 +7,7 @@
 mod discipline;
 mod effective;
 mod layers;
+mod nts;
 mod profiles;
 mod reader;
 mod sources;
@@ -18,6 +19,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use discipline::{ActuatorKind, DisciplineConfig};
 use layers::{Document, Text};
+pub use nts::NtsConfig;
 pub use profiles::PROFILES;
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section, Setting};
@@ -34,6 +36,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub web: WebConfig,
     pub snmp: SnmpConfig,
+    pub nts: NtsConfig,
     pub discipline: DisciplineConfig,
     pub sources: Vec<SourceConfig>,
 }
@@ -155,11 +158,13 @@ fn read(doc: &Document) -> (Result<Config, Vec<ConfigError>>, Vec<Setting>) {
     let (server, keys) = read_server(root.table(&mut errs, "server"), &mut errs);
     let web = read_web(root.table(&mut errs, "web"), &mut errs);
     let snmp = read_snmp(root.table(&mut errs, "snmp"), &mut errs);
+    let nts = nts::read_nts(root.table(&mut errs, "nts"), &mut errs);
     let config = Config {
         log,
         server,
         web,
         snmp,
+        nts,
         discipline: discipline::read_discipline(root.table(&mut errs, "discipline"), &mut errs),
         // Upstream sources name keys from the server's keys file.
         sources: read_sources(&mut root, &mut errs, keys.as_ref(), &parsed.profiles),

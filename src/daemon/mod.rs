@@ -4,6 +4,7 @@
 mod clock;
 mod control;
 mod logging;
+mod nts;
 mod sources;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 use clock::DisciplinedClock;
 use logging::{init_logging, LogHandle};
+use nts::Nts;
 use sources::Sources;
 
 /// How often the discipline republishes the clock state.
@@ -64,6 +66,7 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
             allow: config.query_allow.clone(),
             deny: Vec::new(),
         },
+        nts: None,
     })
 }
 
@@ -162,6 +165,7 @@ struct Daemon {
     web_access: Arc<ArcSwap<AccessList>>,
     web: Option<WebServer>,
     snmp: Option<Subagent>,
+    nts: Option<Nts>,
 }
 
 impl Daemon {
@@ -193,6 +197,7 @@ impl Daemon {
         });
         let server =
             NtpServer::start(&config.server.listen, config.server.threads, shared.clone())?;
+        let nts = start_nts(&config, &shared);
         let (events, received) = mpsc::channel();
         let sources = Sources::start(0, &config.sources, &events, &shared);
         let status = Arc::new(ArcSwap::from_pointee(Status::default()));
@@ -217,6 +222,7 @@ impl Daemon {
             web_access,
             web,
             snmp,
+            nts,
         };
         Ok((daemon, received))
     }
@@ -226,10 +232,13 @@ impl Daemon {
     fn tick(&mut self) {
         self.clock.tick();
         self.publish();
+        if let Some(nts) = &mut self.nts {
+            nts.tick(&self.shared);
+        }
         let (now, monotonic) = (realtime_now(), monotonic_now());
         let drivers = self.sources.published();
         let snapshot = self.shared.clock.load();
-        let status = self.builder.build(
+        let mut status = self.builder.build(
             now,
             monotonic,
             &snapshot,
@@ -240,6 +249,11 @@ impl Daemon {
         let view = control::view(&status.sources, drivers.view(), &self.clock.discipline, now);
         self.shared.control.store(Arc::new(view));
         self.clock.write_stats(now, &status.sources, drivers.view());
+        if let Some(nts) = &self.nts {
+            let (view, alarm) = nts.view(nts::unix_now());
+            status.nts = Some(view);
+            status.alarms.extend(alarm);
+        }
         log_alarms(&self.status.load().alarms, &status.alarms);
         self.status.store(Arc::new(status));
     }
@@ -289,6 +303,7 @@ impl Daemon {
             std::mem::replace(&mut self.sources, Sources::none()).stop();
             self.sources = Sources::start(generation, &new.sources, &self.events, &self.shared);
         }
+        self.reload_nts(&new);
         if new.discipline.actuator != self.config.discipline.actuator {
             tracing::warn!("`discipline.actuator` takes effect at the next restart");
         }
@@ -305,13 +320,31 @@ impl Daemon {
         if let Some(listen) = &self.listen_override {
             new.server.listen.clone_from(listen);
         }
-        let policy = policy(&new.server)?;
+        let mut policy = policy(&new.server)?;
+        if let Some(nts) = &self.nts {
+            policy = nts.with_keys(policy);
+        }
         if new.server.threads != self.config.server.threads {
             tracing::warn!("`server.threads` takes effect at the next restart");
         }
         self.shared.policy.store(Arc::new(policy));
         self.server.listen_on(&new.server.listen);
         Ok(new)
+    }
+
+    /// NTS turned on or off, or its certificate and KE server reloaded.
+    fn reload_nts(&mut self, new: &Config) {
+        match (self.nts.as_mut(), new.nts.enabled) {
+            (Some(nts), true) => nts.reload(&new.nts),
+            (Some(_), false) => {
+                self.nts.take().into_iter().for_each(Nts::stop);
+                let mut policy = (**self.shared.policy.load()).clone();
+                policy.nts = None;
+                self.shared.policy.store(Arc::new(policy));
+            }
+            (None, true) => self.nts = start_nts(new, &self.shared),
+            (None, false) => {}
+        }
     }
 
     /// Publishes the clock state for the NTP server (and everything else that reads it).
@@ -327,6 +360,7 @@ impl Daemon {
             w.stop();
         }
         self.snmp = None;
+        self.nts.take().into_iter().for_each(Nts::stop);
         self.sources.stop();
         self.clock.save_drift();
         self.server.stop();
@@ -348,6 +382,14 @@ fn start_snmp(
     )
     .map_err(|e| tracing::error!("cannot start the SNMP subagent: {e}"))
     .ok()
+}
+
+/// Starts NTS when enabled; a failure is logged, not fatal: plain NTP is served anyway.
+fn start_nts(config: &Config, shared: &Arc<Shared>) -> Option<Nts> {
+    Nts::start(&config.nts, shared)
+        .map_err(|e| tracing::error!("cannot start NTS: {e:#}"))
+        .ok()
+        .flatten()
 }
 
 /// Who may see the status page: its own lists, or the NTP server's.

@@ -5,5 +5,6 @@
 pub mod control;
 pub mod keys;
 pub mod mac;
+pub mod nts;
 pub mod packet;
 pub mod udp;

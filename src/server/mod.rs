@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod control;
+pub mod nts;
 pub mod ratelimit;
 pub mod respond;
 pub mod stats;

@@ -18,6 +18,11 @@ pub enum Outcome {
     KissRate,
     /// Answered with a DENY kiss-o'-death.
     KissDeny,
+    /// Answered with time and fresh cookies, authenticated by NTS.
+    ServedNts,
+    /// Answered with an NTS NAK (kiss code NTSN): a cookie that does not open, a request that
+    /// does not authenticate.
+    KissNts,
     DropTooShort,
     DropOversized,
     DropBadVersion,
@@ -26,6 +31,8 @@ pub enum Outcome {
     DropDenied,
     DropRateLimited,
     DropAuthRequired,
+    /// An NTS reply not built: the system gave no random numbers.
+    DropNoRandom,
     /// A source address the kernel could not give, or port 0 (nowhere to reply to).
     DropBadSource,
     /// A built reply the kernel refused to send; it is also counted under its reply outcome.
@@ -41,12 +48,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 19] = [
+    pub const ALL: [Outcome; 22] = [
         Outcome::Served,
         Outcome::ServedAuthenticated,
         Outcome::CryptoNak,
         Outcome::KissRate,
         Outcome::KissDeny,
+        Outcome::ServedNts,
+        Outcome::KissNts,
         Outcome::DropTooShort,
         Outcome::DropOversized,
         Outcome::DropBadVersion,
@@ -55,6 +64,7 @@ impl Outcome {
         Outcome::DropDenied,
         Outcome::DropRateLimited,
         Outcome::DropAuthRequired,
+        Outcome::DropNoRandom,
         Outcome::DropBadSource,
         Outcome::DropSendFailed,
         Outcome::ControlAnswered,
@@ -70,6 +80,8 @@ impl Outcome {
             Outcome::CryptoNak => "crypto_nak",
             Outcome::KissRate => "kod_rate",
             Outcome::KissDeny => "kod_deny",
+            Outcome::ServedNts => "served_nts",
+            Outcome::KissNts => "kod_ntsn",
             Outcome::DropTooShort => "too_short",
             Outcome::DropOversized => "oversized",
             Outcome::DropBadVersion => "bad_version",
@@ -78,6 +90,7 @@ impl Outcome {
             Outcome::DropDenied => "denied",
             Outcome::DropRateLimited => "rate_limited",
             Outcome::DropAuthRequired => "auth_required",
+            Outcome::DropNoRandom => "no_random",
             Outcome::DropBadSource => "bad_source",
             Outcome::DropSendFailed => "send_failed",
             Outcome::ControlAnswered => "control_answered",

@@ -33,6 +33,8 @@ pub struct Status {
     pub dcf77: Vec<Dcf77View>,
     pub upstream: Vec<UpstreamView>,
     pub ntp: NtpView,
+    /// NTS, when enabled: filled in by the daemon, which owns the keys and certificate.
+    pub nts: Option<NtsView>,
     pub alarms: Vec<Alarm>,
     pub history: HistoryView,
 }
@@ -137,6 +139,35 @@ pub struct NtpView {
     pub clients_seen: f64,
     /// Replies and drops by outcome since start.
     pub counters: Vec<(&'static str, u64)>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NtsView {
+    /// Where the NTS-KE server listens (none if it could not start).
+    pub ke_listen: Vec<String>,
+    pub ke_sessions: u64,
+    /// Failed KE connections by reason, since start.
+    pub ke_failures: Vec<(&'static str, u64)>,
+    pub cookie_keys: usize,
+    pub cookie_key_age_seconds: Option<f64>,
+    pub certificate_expires: Option<String>,
+    /// The same, in Unix seconds, for `/metrics`.
+    #[serde(skip)]
+    pub certificate_expires_unix: Option<u64>,
+    pub certificate_fingerprint: String,
+    /// The local CA, when the certificate is pitime's own: what clients must trust.
+    pub local_ca: Option<LocalCaView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LocalCaView {
+    pub fingerprint: String,
+    /// The CA certificate, served at `/nts-ca.pem`.
+    #[serde(skip)]
+    pub pem: String,
+    /// What to add to a client's configuration, for chrony and for ntpd-rs.
+    pub chrony: String,
+    pub ntpd_rs: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -281,6 +312,7 @@ impl StatusBuilder {
                 clients_seen: stats.clients.estimate().round(),
                 counters: stats.snapshot(),
             },
+            nts: None,
             alarms,
             history: HistoryView {
                 hour: self.history.hour(),
