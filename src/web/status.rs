@@ -8,9 +8,9 @@ use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
 use crate::refclock::alarms;
-use crate::refclock::dcf77::decoder::Quality;
-use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::driver::GpsStatus;
+use crate::refclock::longwave::decoder::Quality;
+use crate::refclock::longwave::driver::LongwaveStatus;
 use crate::server::stats::{Outcome, ServerStats};
 use crate::time::Leap;
 use crate::time::{Realtime, UtcTime};
@@ -167,7 +167,7 @@ fn ago(now: Realtime, t: Option<Realtime>) -> Option<f64> {
 #[derive(Clone, Copy, Debug)]
 pub struct DriverStatus<'a> {
     pub gps: &'a [(String, GpsStatus)],
-    pub dcf77: &'a [(String, Dcf77Status)],
+    pub dcf77: &'a [(String, LongwaveStatus)],
     pub upstream: &'a [(String, NtpStatus)],
 }
 
@@ -334,7 +334,7 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
     }
 }
 
-fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
+fn dcf77_view(name: &str, d: &LongwaveStatus) -> Dcf77View {
     let q = &d.quality;
     Dcf77View {
         name: name.to_string(),
