@@ -430,15 +430,30 @@ fn replay_with_seconds_prints_each_labelled_second() {
 
 #[test]
 fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
+    stratum_1_from_a_simulated_receiver(StationKind::Dcf77);
+}
+
+#[test]
+fn ntpdig_sees_stratum_1_from_a_simulated_msf_receiver() {
+    stratum_1_from_a_simulated_receiver(StationKind::Msf);
+}
+
+#[test]
+fn ntpdig_sees_stratum_1_from_a_simulated_wwvb_receiver() {
+    stratum_1_from_a_simulated_receiver(StationKind::Wwvb);
+}
+
+fn stratum_1_from_a_simulated_receiver(station: StationKind) {
     needs!("root", "ntpdig");
     private_network();
     // The receiver's time is 0.3 s ahead of the system clock; its module delays pulses 40 ms.
-    let daemon = Daemon::start(
+    let daemon = Daemon::start(&format!(
         "[server]\nlisten = [\"127.0.0.1:123\"]\nrate_limit.enabled = false\n\n\
-         [[source]]\nkind = \"dcf77\"\nreceiver_delay = 0.04\nconfirm = 1\n\n\
+         [[source]]\nkind = \"{}\"\nreceiver_delay = 0.04\nconfirm = 1\n\n\
          [source.simulate]\nclock_offset = 0.3\njitter = 0.003\nwrong_width_rate = 0.005\n",
-    );
-    let reply = wait_for_dcf77(&daemon);
+        station.name()
+    ));
+    let reply = wait_for_station(&daemon, station);
     let dispersion = u32::from_be_bytes(reply[8..12].try_into().unwrap()) as f64 / 65536.0;
     assert!(dispersion < 0.05, "root dispersion {dispersion}");
     // A real client sees the receiver's time once the filter has a few labelled seconds.
@@ -456,27 +471,33 @@ fn ntpdig_sees_stratum_1_from_a_simulated_dcf77_receiver() {
     }
     // Seconds are labelled before a whole minute's frame is: the minute comes after.
     daemon.wait_for_log_within(
-        "DCF77 minute accepted",
+        &format!("{} minute accepted", station.label()),
         1,
         std::time::Duration::from_secs(120),
     );
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
-/// Waits for stratum 1 from DCF77: a first frame takes one to two minutes, longer on a loaded
-/// machine (the simulated receiver plays in real time), so the deadline is generous.
+/// Waits for stratum 1 from DCF77.
 fn wait_for_dcf77(daemon: &Daemon) -> Vec<u8> {
+    wait_for_station(daemon, StationKind::Dcf77)
+}
+
+/// Waits for stratum 1 from a station: a first label takes two to four minutes, longer on a
+/// loaded machine (the simulated receiver plays in real time), so the deadline is generous.
+fn wait_for_station(daemon: &Daemon, station: StationKind) -> Vec<u8> {
     let server = "127.0.0.1:123".parse().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(420);
     loop {
         if let Some(reply) = exchange(server, &client_request(4, 1)) {
-            if stratum_refid(&reply) == (1, *b"DCF\0") {
+            if stratum_refid(&reply) == (1, station.refid()) {
                 return reply;
             }
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no DCF77 time:\n{}",
+            "no {} time:\n{}",
+            station.label(),
             daemon.log()
         );
         std::thread::sleep(std::time::Duration::from_millis(500));
@@ -604,4 +625,191 @@ fn a_leap_second_whose_announcement_was_lost_does_not_shift_the_seconds() {
     let (minutes, score) = markers(&signal, &generated, &edges);
     assert_eq!(score.wrong_labels, 0, "{minutes:?}");
     assert!(minutes.iter().any(|(t, _)| *t > 700.0), "{minutes:?}");
+}
+
+/// MSF and WWVB: the tests above that every station must pass, each label checked against the
+/// generator's truth by `run`.
+const NEW_STATIONS: [StationKind; 2] = [StationKind::Msf, StationKind::Wwvb];
+
+#[test]
+fn msf_and_wwvb_from_a_mid_minute_start_with_a_receiver_delay_and_inverted() {
+    for station in NEW_STATIONS {
+        for active_low in [false, true] {
+            let s = run(LongwaveSignal {
+                station,
+                start: 1_795_317_360 + 37,
+                receiver_delay: 0.045,
+                jitter: 0.005,
+                active_low,
+                duration: 900.0,
+                ..LongwaveSignal::default()
+            });
+            assert!(s.accepted >= s.minutes - 5, "{station:?}: {s:?}");
+            assert!(s.labelled_share() > 0.95, "{station:?}: {s:?}");
+        }
+    }
+}
+
+#[test]
+fn msf_and_wwvb_through_the_leap_second_of_2016_12_31() {
+    let day = days_from_civil(2016, 12, 31);
+    for station in NEW_STATIONS {
+        let signal = LongwaveSignal {
+            station,
+            start: day * 86_400 + 86_400 - 600,
+            duration: 900.0,
+            leap_day: Some(day),
+            ..LongwaveSignal::default()
+        };
+        let s = run(signal.clone());
+        assert!(s.labelled_share() > 0.95, "{station:?}: {s:?}");
+        // 23:59:60, at stream second 600, and the midnight after it, at 601.
+        let labels: Vec<(f64, String)> = decode(station, &signal.generate().edges, false, CONFIRM)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Second { t, utc } => Some((t, utc.to_string())),
+                Event::Minute { .. } => None,
+            })
+            .collect();
+        for (t, utc) in [
+            (599.0, "2016-12-31T23:59:59.000Z"),
+            (600.0, "2016-12-31T23:59:60.000Z"),
+            (601.0, "2017-01-01T00:00:00.000Z"),
+        ] {
+            assert!(labels.contains(&(t, utc.to_string())), "{station:?}: {utc}");
+        }
+    }
+}
+
+#[test]
+fn msf_across_the_uk_summer_time_changes_of_2026_and_2027() {
+    // The last Sundays of March and October, 01:00 UTC: BST (B58) flips, B53 warns before.
+    for (y, m, d) in [(2026, 3, 29), (2026, 10, 25), (2027, 3, 28), (2027, 10, 31)] {
+        let change = days_from_civil(y, m, d) * 86_400 + 3600;
+        let signal = LongwaveSignal {
+            station: StationKind::Msf,
+            start: change - 300,
+            duration: 900.0,
+            ..LongwaveSignal::default()
+        };
+        let s = run(signal.clone());
+        assert!(s.labelled_share() > 0.95, "{y}-{m}-{d}: {s:?}");
+        let spring = m == 3;
+        for e in decode(StationKind::Msf, &signal.generate().edges, false, CONFIRM) {
+            if let Event::Minute { t, minute } = e {
+                let after = t >= 300.0;
+                assert_eq!(
+                    minute.offset_hours == 1,
+                    after == spring,
+                    "{y}-{m}-{d} at {t}"
+                );
+                // B53 is sent in the hour up to the change, in the frame naming 01:00 too.
+                assert_eq!(minute.dst_announced, t <= 300.0, "{y}-{m}-{d} at {t}");
+            }
+        }
+    }
+}
+
+#[test]
+fn wwvb_across_the_us_daylight_saving_changes_of_2026_and_2027() {
+    // The second Sunday of March and the first of November: WWVB's bit 57 changes at 00:00
+    // UTC that day, bit 58 a day later (labels are UTC, the clock's zone changes nothing).
+    for (y, m, d) in [(2026, 3, 8), (2026, 11, 1), (2027, 3, 14), (2027, 11, 7)] {
+        let midnight = days_from_civil(y, m, d) * 86_400;
+        let signal = LongwaveSignal {
+            station: StationKind::Wwvb,
+            start: midnight - 360,
+            duration: 900.0,
+            ..LongwaveSignal::default()
+        };
+        let s = run(signal.clone());
+        assert!(s.labelled_share() > 0.95, "{y}-{m}-{d}: {s:?}");
+        let minutes: Vec<(f64, bool)> =
+            decode(StationKind::Wwvb, &signal.generate().edges, false, CONFIRM)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Minute { t, minute } => Some((t, minute.dst_announced)),
+                    Event::Second { .. } => None,
+                })
+                .collect();
+        assert!(minutes.iter().any(|m| m.0 < 360.0), "{minutes:?}");
+        // A minute's details are from the frame before it: 00:00's from the day before's.
+        for (t, announced) in minutes {
+            assert_eq!(announced, t > 360.0, "{y}-{m}-{d} at {t}");
+        }
+    }
+}
+
+#[test]
+fn msf_and_wwvb_after_a_burst_of_noise_and_the_targets() {
+    for station in NEW_STATIONS {
+        let s = run(LongwaveSignal {
+            station,
+            bursts: vec![(400.0, 30.0)],
+            duration: 900.0,
+            ..LongwaveSignal::default()
+        });
+        // Labels stop in the burst and come back after it.
+        assert!(s.last_label.unwrap() > 890.0, "{station:?}: {s:?}");
+        assert!(s.labelled + 60 >= s.seconds, "{station:?}: {s:?}");
+        for scenario in scenarios(station, 60) {
+            let signal = scenario.seeded(3);
+            let s = run(signal.clone());
+            match signal.lost_from {
+                Some(lost) => assert!(s.last_label.unwrap() <= lost, "{}: {s:?}", scenario.name),
+                None if signal.missing_rate >= 1.0 => assert_eq!(s.first_label, None),
+                None if scenario.target => {
+                    // WWVB's frame has no parity: it takes longer to find the time.
+                    let least = if station == StationKind::Wwvb {
+                        0.9
+                    } else {
+                        0.95
+                    };
+                    assert!(s.labelled_share() >= least, "{}: {s:?}", scenario.name)
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn replay_msf_and_wwvb_with_seconds_through_a_leap_second() {
+    let day = days_from_civil(2016, 12, 31);
+    for station in NEW_STATIONS {
+        let signal = LongwaveSignal {
+            station,
+            start: day * 86_400 + 86_400 - 300,
+            duration: 430.0,
+            leap_day: Some(day),
+            active_low: true,
+            jitter: 0.003,
+            ..LongwaveSignal::default()
+        };
+        let generated = signal.generate();
+        let dir = TempDir::new(station.name());
+        let file = dir.write("edges.txt", &format_dcf77_edges(&generated.edges));
+        let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
+            "replay",
+            station.name(),
+            file.to_str().unwrap(),
+            "--active-low",
+            "--seconds",
+        ]));
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for line in &lines {
+            let (t, utc) = (line["t"].as_f64().unwrap(), line["utc"].as_str().unwrap());
+            let truth = generated.seconds.iter().find(|s| (s.0 - t).abs() < 0.1);
+            let truth = truth.map(|s| format!("{}Z", &s.1.to_string()[..19]));
+            assert_eq!(truth.as_deref(), Some(utc), "{station:?} at {t}");
+        }
+        let utc: Vec<&str> = lines.iter().map(|l| l["utc"].as_str().unwrap()).collect();
+        assert!(
+            utc.contains(&"2016-12-31T23:59:60Z"),
+            "{station:?}: {utc:?}"
+        );
+    }
 }

@@ -88,12 +88,13 @@ pub fn gps(name: &str, g: &GpsStatus, now: i64) -> Vec<Alarm> {
 /// `followed`: the discipline follows this source now.
 pub fn dcf77(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Alarm> {
     let mut alarms = Vec::new();
+    let (station, kind) = (d.station.label(), d.station.name());
     let mut raise = |kind, text: String| alarms.push(Alarm::new(name, kind, text));
     if let Some(why) = &d.line_error {
         raise(
             AlarmKind::Dcf77LineMissing,
             format!(
-                "cannot open the DCF77 {why}: check `chip` and `line` and that no other \
+                "cannot open the {station} {why}: check `chip` and `line` and that no other \
                  program holds the line; `pitime detect` finds it"
             ),
         );
@@ -104,9 +105,9 @@ pub fn dcf77(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Al
                 AlarmKind::Dcf77NoMinute,
                 format!(
                     "no minute decoded for {:.0} minutes: put the antenna a metre or more from \
-                     the Pi, its power supply and screens, broadside to Frankfurt; try \
+                     the Pi, its power supply and screens, broadside to the transmitter; try \
                      `active_low = true` if the module's output is inverted; `pitime capture \
-                     dcf77` records the signal to check",
+                     dcf77` records the signal and `pitime replay {kind}` decodes it",
                     DCF77_QUIET / 60.0
                 ),
             );
@@ -115,9 +116,11 @@ pub fn dcf77(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Al
     if followed && d.receiver_delay.is_none() {
         raise(
             AlarmKind::Dcf77NoDelay,
-            "followed without `receiver_delay`: DCF77 modules are tens of milliseconds late, \
-             and so is the time served; measure the delay (docs/operations.md) and set it"
-                .to_string(),
+            format!(
+                "followed without `receiver_delay`: {station} modules are tens of milliseconds \
+                 late, and so is the time served; measure the delay (docs/operations.md) and \
+                 set it"
+            ),
         );
     }
     alarms

@@ -103,6 +103,8 @@ pub struct GpsView {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Dcf77View {
     pub name: String,
+    /// DCF77, MSF or WWVB.
+    pub station: &'static str,
     pub connected: bool,
     /// The decoder's counters and lock, as they are.
     #[serde(flatten)]
@@ -338,6 +340,7 @@ fn dcf77_view(name: &str, d: &LongwaveStatus) -> Dcf77View {
     let q = &d.quality;
     Dcf77View {
         name: name.to_string(),
+        station: d.station.label(),
         connected: d.connected,
         quality: q.clone(),
         current_bits: q

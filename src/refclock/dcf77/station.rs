@@ -79,6 +79,7 @@ impl Station for Dcf77 {
     const QUIET: (usize, usize) = (25, 95);
     const PREVIEW_FROM: i64 = MINUTE.0 as i64;
     const LEAP_AT: usize = 59;
+    const BACKLOG: usize = 3;
 
     /// The first 90 ms must be active for a pulse, 110-190 ms tell the bit, and 300-950 ms must
     /// be quiet for the second to count at all.

@@ -63,8 +63,9 @@ const MAX_SILENCE: f64 = 300.0;
 const MAX_TIME: f64 = 1e12;
 /// Seconds of observations kept, for the frames before the mark was found.
 const KEPT: usize = 128;
-/// Frames kept while the time of day is not known, for the date once it is.
-const STASH: usize = 3;
+/// Room for the frames kept while the time of day is not known, for the date once it is (a
+/// station keeps `Station::BACKLOG` of them).
+const STASH: usize = 8;
 /// Seconds without a pulse held, unlabelled, for a pulse to confirm the phase.
 const HOLD: usize = 3;
 /// Seconds from second 59 on that a station may need to see where the minute ends.
@@ -542,7 +543,7 @@ impl<S: Station> Decoder<S> {
         self.frames += 1;
         self.tod.minute::<S>(&frame);
         self.leap = self.leap * 0.8 + S::leap_bit(&frame);
-        let slot = (self.frames % STASH as u64) as usize;
+        let slot = (self.frames % S::BACKLOG as u64) as usize;
         self.stash[slot] = Some((self.frames, frame));
         if let Some(tod) = self.tod.lead() {
             self.update_date(tod);
@@ -589,10 +590,16 @@ impl<S: Station> Decoder<S> {
             return;
         }
         let day = evidence::first_day() + date.value as i64;
+        let utc = UtcTime {
+            day,
+            second: tod.value as u32 * 60,
+            nanos: 0,
+        };
         let now = Anchor {
             t,
             minute: day * MINUTES_PER_DAY as i64 + tod.value as i64,
-            leap: self.leap >= 1.0,
+            // Announced, or (MSF) where one may come unannounced.
+            leap: self.leap >= 1.0 || S::leap_minute(self.leap, utc),
         };
         let follows = self.trusted.is_some_and(|a| a.followed_by(&now));
         let expired = self.trusted.is_none_or(|a| t - a.t > TRUST_SPAN);
@@ -609,12 +616,7 @@ impl<S: Station> Decoder<S> {
         }
         self.trusted = Some(now);
         let frame =
-            self.stash[(self.frames % STASH as u64) as usize].map_or([0.0; 120], |(_, f)| f);
-        let utc = UtcTime {
-            day,
-            second: tod.value as u32 * 60,
-            nanos: 0,
-        };
+            self.stash[(self.frames % S::BACKLOG as u64) as usize].map_or([0.0; 120], |(_, f)| f);
         self.current = Some(Current {
             minute: S::minute(&frame, utc),
             day,

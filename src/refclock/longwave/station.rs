@@ -100,6 +100,9 @@ pub trait Station: Clone + std::fmt::Debug + Default + Send + 'static {
     const PREVIEW_FROM: i64;
     /// In a minute with a leap second, bits from this position on come one second late.
     const LEAP_AT: usize;
+    /// Frames kept for the date until the time of day is known (at most 8): WWVB, whose
+    /// frames have no parity, takes longer to know the time, and its date then counts them.
+    const BACKLOG: usize;
 
     /// Reads the second whose marker is bin `marker` (its first `READ_BINS` are complete).
     fn observe(level: &Level, marker: i64) -> Observation;

@@ -81,6 +81,7 @@ impl Station for Msf {
     const QUIET: (usize, usize) = (35, 95);
     const PREVIEW_FROM: i64 = HOUR.0 as i64;
     const LEAP_AT: usize = 17;
+    const BACKLOG: usize = 3;
 
     /// The first 90 ms must be off for a pulse; 110-190 ms tell bit A, 210-290 ms bit B;
     /// 310-490 ms off is the minute marker; 550-950 ms must be quiet.

@@ -69,6 +69,7 @@ impl Station for Wwvb {
     const QUIET: (usize, usize) = (84, 98);
     const PREVIEW_FROM: i64 = 18;
     const LEAP_AT: usize = 60;
+    const BACKLOG: usize = 8;
 
     /// The first 180 ms must be reduced for a pulse; 220-480 ms tell a 1, 520-780 ms a marker;
     /// 840-950 ms must be quiet.
