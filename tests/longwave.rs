@@ -813,3 +813,17 @@ fn replay_msf_and_wwvb_with_seconds_through_a_leap_second() {
         );
     }
 }
+
+#[test]
+fn msf_at_the_end_of_a_month_without_a_leap_second() {
+    // MSF announces none: its month's last minute may hold one, and must end at 59 when not.
+    let day = days_from_civil(2026, 11, 30);
+    let s = run(LongwaveSignal {
+        station: StationKind::Msf,
+        start: day * 86_400 + 86_400 - 600,
+        duration: 900.0,
+        jitter: 0.01,
+        ..LongwaveSignal::default()
+    });
+    assert!(s.labelled + 3 >= s.seconds, "{s:?}");
+}

@@ -69,7 +69,7 @@ const STASH: usize = 8;
 /// Seconds without a pulse held, unlabelled, for a pulse to confirm the phase.
 const HOLD: usize = 3;
 /// Seconds from second 59 on that a station may need to see where the minute ends.
-const TAIL: usize = 3;
+const TAIL: usize = 4;
 
 /// Signal quality, as dcf77pi shows it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]

@@ -116,15 +116,17 @@ impl Station for Msf {
         }
     }
 
-    /// In the last minute of a month, the marker a second late is a leap second.
+    /// In the last minute of a month, a plain second where the marker was due, and the marker
+    /// after it, are a leap second.
     fn end(tail: &[Observation], leap_minute: bool) -> End {
+        use Observation::{Marker, Present, Unclear};
         match (tail, leap_minute) {
             ([s59], false) => End::Here {
-                unsure: *s59 == Observation::Unclear,
+                unsure: *s59 == Unclear,
             },
-            ([_], true) => End::Wait,
-            ([_, Observation::Marker], _) => End::Next,
-            ([_, Observation::Present(_)], true) => End::Leap,
+            ([_], true) | ([_, Present(_)], true) => End::Wait,
+            ([_, Marker], _) => End::Next,
+            ([_, Present(_), Marker], true) => End::Leap,
             _ => End::Lost,
         }
     }
@@ -230,6 +232,20 @@ mod tests {
         assert_eq!(Msf::observe(&l, 500), Observation::Present([1.0, 1.0]));
         let l = level(&[(1.0, 0.1)], 3.0);
         assert_eq!(Msf::observe(&l, 200), Observation::Absent);
+    }
+
+    #[test]
+    fn a_leap_second_needs_the_marker_after_it() {
+        use Observation::{Marker, Present, Unclear};
+        let plain = Present([-1.0, -1.0]);
+        assert_eq!(Msf::end(&[plain], false), End::Here { unsure: false });
+        assert_eq!(Msf::end(&[plain], true), End::Wait);
+        assert_eq!(Msf::end(&[plain, Marker], true), End::Next);
+        assert_eq!(Msf::end(&[plain, plain], true), End::Wait);
+        assert_eq!(Msf::end(&[plain, plain, Marker], true), End::Leap);
+        // The marker misread as a plain second, then second 1: no leap second after all.
+        assert_eq!(Msf::end(&[plain, plain, plain], true), End::Lost);
+        assert_eq!(Msf::end(&[plain, Unclear], true), End::Lost);
     }
 
     #[test]

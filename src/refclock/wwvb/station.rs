@@ -103,14 +103,15 @@ impl Station for Wwvb {
         }
     }
 
-    /// In a minute with a leap second announced, a third marker in a row is the leap second.
+    /// In a minute with a leap second announced, a third marker in a row, and a bit after it,
+    /// are the leap second.
     fn end(tail: &[Observation], leap_minute: bool) -> End {
         use Observation::{Marker, Present, Unclear};
         match (tail, leap_minute) {
             ([_], false) => End::Here { unsure: false },
-            ([_] | [_, _], true) => End::Wait,
-            ([_, Marker, Marker], _) => End::Leap,
+            ([_] | [_, _] | [_, Marker, Marker], true) => End::Wait,
             ([_, Marker | Unclear, Present(_)], _) => End::Next,
+            ([_, Marker, Marker, Present(_)], _) => End::Leap,
             _ => End::Lost,
         }
     }
@@ -201,6 +202,19 @@ mod tests {
         assert_eq!(Wwvb::observe(&l, 200), Observation::Present([1.0, 0.0]));
         assert_eq!(Wwvb::observe(&l, 300), Observation::Marker);
         assert_eq!(Wwvb::observe(&l, 400), Observation::Absent);
+    }
+
+    #[test]
+    fn a_leap_second_is_a_third_marker_and_a_bit_after_it() {
+        use Observation::{Marker, Present};
+        let bit = Present([1.0, 0.0]);
+        assert_eq!(Wwvb::end(&[Marker], false), End::Here { unsure: false });
+        assert_eq!(Wwvb::end(&[Marker, Marker], true), End::Wait);
+        assert_eq!(Wwvb::end(&[Marker, Marker, bit], true), End::Next);
+        assert_eq!(Wwvb::end(&[Marker, Marker, Marker], true), End::Wait);
+        assert_eq!(Wwvb::end(&[Marker, Marker, Marker, bit], true), End::Leap);
+        // Second 1 misread as a marker: four markers in a row are nothing WWVB sends.
+        assert_eq!(Wwvb::end(&[Marker; 4], true), End::Lost);
     }
 
     #[test]
