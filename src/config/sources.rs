@@ -551,6 +551,29 @@ mod tests {
     }
 
     #[test]
+    fn the_longwave_kinds_share_their_keys_and_name_their_station() {
+        let text = "[[source]]\nkind = \"dcf77\"\n[[source]]\nkind = \"msf\"\n\
+                    [[source]]\nkind = \"wwvb\"\nactive_low = true\n[source.simulate]\n";
+        let c = parse(text).unwrap();
+        let kinds = [SourceKind::Dcf77, SourceKind::Msf, SourceKind::Wwvb];
+        for (source, (kind, station)) in c.sources.iter().zip(kinds.iter().zip(StationKind::ALL)) {
+            let SourceConfig::Longwave(l) = source else {
+                panic!()
+            };
+            assert_eq!((source.kind(), l.station), (*kind, station));
+            assert_eq!(l.name, station.name());
+        }
+        let SourceConfig::Longwave(w) = &c.sources[2] else {
+            panic!()
+        };
+        assert!(w.active_low && w.simulate.is_some());
+        assert_eq!(
+            parse("[[source]]\nkind = \"wwvb\"\nline = 600\n").unwrap_err(),
+            ["t.toml:3:8: `source[0].line`: expected an integer from 0 to 511"]
+        );
+    }
+
+    #[test]
     fn an_ntp_source_takes_defaults_and_is_named_after_its_server() {
         let c = parse("[[source]]\nkind = \"ntp\"\nserver = \"ptbtime1.ptb.de\"\n").unwrap();
         let SourceConfig::Ntp(n) = &c.sources[0] else {
