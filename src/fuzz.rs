@@ -14,11 +14,12 @@ use crate::ntp::nts::aead::{Algorithm, SessionKeys};
 use crate::ntp::nts::record;
 use crate::ntp::packet::HEADER_LEN;
 use crate::ntp::packet::MAX_REPLY_LEN;
-use crate::refclock::dcf77::decoder::Dcf77Decoder;
 use crate::refclock::gps::clock::{ClockOptions, GpsClock};
 use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use crate::refclock::gps::nmea::LineReader;
 use crate::refclock::gps::ubx::FrameReader;
+use crate::refclock::longwave::decoder::decode;
+use crate::refclock::longwave::station::StationKind;
 use crate::server::acl::AccessList;
 use crate::server::control::{self, ControlView};
 use crate::server::nts::cookie::{CookieKeys, MasterKey, MAX_COOKIE_LEN};
@@ -198,16 +199,21 @@ pub fn ubx(data: &[u8]) {
     }
 }
 
-/// GPIO edges into the DCF77 decoder: each pair of input bytes is the milliseconds since the
-/// last edge (the low 15 bits) and the level (the top bit). Whatever the edges, nothing
-/// panics.
+/// GPIO edges into the longwave decoders (DCF77, MSF, WWVB): each pair of input bytes is the
+/// milliseconds since the last edge (the low 15 bits) and the level (the top bit). Whatever
+/// the edges, nothing panics.
 pub fn dcf77_edges(data: &[u8]) {
-    let mut decoder = Dcf77Decoder::new(2);
     let mut t = 0.0;
-    for pair in data.chunks_exact(2) {
-        let word = u16::from_be_bytes([pair[0], pair[1]]);
-        t += f64::from(word & 0x7fff) / 1000.0;
-        let _ = decoder.edge(t, word & 0x8000 != 0);
+    let edges: Vec<(f64, bool)> = data
+        .chunks_exact(2)
+        .map(|pair| {
+            let word = u16::from_be_bytes([pair[0], pair[1]]);
+            t += f64::from(word & 0x7fff) / 1000.0;
+            (t, word & 0x8000 != 0)
+        })
+        .collect();
+    for station in StationKind::ALL {
+        let _ = decode(station, &edges, false, 2);
     }
 }
 

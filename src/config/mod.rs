@@ -518,7 +518,7 @@ verbose = true
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
-                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, ntp (or a `profile`)",
+                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, msf, wwvb, ntp (or a `profile`)",
                 "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
                 "t.toml:20:1: `log.verbose`: unknown key, expected one of: level",
             ]
@@ -537,7 +537,9 @@ verbose = true
     fn unknown_source_kind_is_named() {
         assert_eq!(
             errors("[[source]]\nkind = \"sundial\"\n"),
-            vec!["t.toml:2:8: `source[0].kind`: expected one of: local, gps, dcf77, ntp"]
+            vec![
+                "t.toml:2:8: `source[0].kind`: expected one of: local, gps, dcf77, msf, wwvb, ntp"
+            ]
         );
     }
 

@@ -185,7 +185,8 @@ fn gps(o: &mut String, g: &GpsView) {
 fn dcf77(o: &mut String, d: &Dcf77View) {
     let _ = write!(
         o,
-        r#"<h2>DCF77: {}</h2><div class="headline">"#,
+        r#"<h2>{}: {}</h2><div class="headline">"#,
+        d.station,
         esc(&d.name)
     );
     card(

@@ -8,9 +8,9 @@ use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
 use crate::refclock::alarms;
-use crate::refclock::dcf77::decoder::Quality;
-use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::driver::GpsStatus;
+use crate::refclock::longwave::decoder::Quality;
+use crate::refclock::longwave::driver::LongwaveStatus;
 use crate::server::stats::ServerStats;
 use crate::time::Leap;
 use crate::time::{Realtime, UtcTime};
@@ -105,6 +105,8 @@ pub struct GpsView {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Dcf77View {
     pub name: String,
+    /// DCF77, MSF or WWVB.
+    pub station: &'static str,
     pub connected: bool,
     /// The decoder's counters and lock, as they are.
     #[serde(flatten)]
@@ -198,7 +200,7 @@ fn ago(now: Realtime, t: Option<Realtime>) -> Option<f64> {
 #[derive(Clone, Copy, Debug)]
 pub struct DriverStatus<'a> {
     pub gps: &'a [(String, GpsStatus)],
-    pub dcf77: &'a [(String, Dcf77Status)],
+    pub dcf77: &'a [(String, LongwaveStatus)],
     pub upstream: &'a [(String, NtpStatus)],
 }
 
@@ -370,10 +372,11 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
     }
 }
 
-fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
+fn dcf77_view(name: &str, d: &LongwaveStatus) -> Dcf77View {
     let q = &d.quality;
     Dcf77View {
         name: name.to_string(),
+        station: d.station.label(),
         connected: d.connected,
         quality: q.clone(),
         current_bits: q

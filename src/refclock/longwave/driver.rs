@@ -1,9 +1,10 @@
-//! Runs a DCF77 reference clock: a thread reading the GPIO line's edge events into the decoder,
-//! giving a sample for each second the decoder labels, and publishing the signal quality.
+//! Runs a longwave reference clock (DCF77, MSF, WWVB): a thread reading the GPIO line's edge
+//! events into the station's decoder, giving a sample for each second the decoder labels, and
+//! publishing the signal quality.
 //!
 //! The edges are stamped by the kernel on CLOCK_MONOTONIC, which the kernel actuator slews but
 //! never steps: the decoder's stream of pulse widths and minute gaps stays whole when the
-//! system clock is stepped (by a day at first start, from DCF77 alone). Each sample's local
+//! system clock is stepped (by a day at first start, from the longwave source alone). Each sample's local
 //! time is the system clock's reading at the marker, converted when the sample is made.
 
 use std::path::Path;
@@ -15,16 +16,20 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use gpiocdev::line::{EdgeDetection, EdgeKind, EventClock, Value};
 
-use super::decoder::{Dcf77Decoder, Event, Quality};
+use super::decoder::{Decoder, Event, Quality};
 use super::leap::LeapVote;
+use super::station::{Station, StationKind};
 use crate::clock::system::{monotonic_at_realtime, monotonic_now, realtime_at_monotonic};
-use crate::config::{Bias, Dcf77SourceConfig};
+use crate::config::{Bias, LongwaveSourceConfig};
+use crate::refclock::dcf77::station::Dcf77;
+use crate::refclock::msf::station::Msf;
+use crate::refclock::wwvb::station::Wwvb;
 use crate::refclock::Sample;
 use crate::time::Realtime;
 use crate::worker::{pause, Retry, Workers};
 
-/// A DCF77 second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
-pub const DCF77_ERROR: f64 = 0.005;
+/// A second marker's error bound: the AM receivers' timing jitter, a few milliseconds.
+pub const LONGWAVE_ERROR: f64 = 0.005;
 /// Added to the error bound while `receiver_delay` is not set: modules are 30 to 100 ms late,
 /// and clients must not be told the time is better than that.
 const UNMEASURED_DELAY: f64 = 0.1;
@@ -34,7 +39,8 @@ const RETRY: Duration = Duration::from_secs(5);
 const SILENT: f64 = 5.0;
 
 #[derive(Clone, Debug, Default)]
-pub struct Dcf77Status {
+pub struct LongwaveStatus {
+    pub station: StationKind,
     pub quality: Quality,
     pub connected: bool,
     /// Why the line cannot be opened, while it cannot.
@@ -62,7 +68,7 @@ enum Edges {
 }
 
 impl Edges {
-    fn open(c: &Dcf77SourceConfig) -> Result<Self, gpiocdev::Error> {
+    fn open(c: &LongwaveSourceConfig) -> Result<Self, gpiocdev::Error> {
         let on = if c.pon_level {
             Value::Active
         } else {
@@ -117,7 +123,7 @@ impl Edges {
     }
 }
 
-/// Requests `line` for both edges, stamped on CLOCK_MONOTONIC: as the driver reads a DCF77
+/// Requests `line` for both edges, stamped on CLOCK_MONOTONIC: as the driver reads a longwave
 /// receiver, and as `pitime capture` and `pitime detect` watch a line.
 pub fn request_line(
     chip: &Path,
@@ -154,28 +160,35 @@ pub fn request_line(
 }
 
 /// Decodes the receiver until dropped.
-pub struct Dcf77Driver {
+pub struct LongwaveDriver {
     _workers: Workers,
-    pub status: Arc<ArcSwap<Dcf77Status>>,
+    pub status: Arc<ArcSwap<LongwaveStatus>>,
     pub name: String,
 }
 
-impl Dcf77Driver {
+impl LongwaveDriver {
     /// Starts decoding the configured GPIO line, or `injected` edges (a simulated receiver's:
     /// line levels with their system-clock times).
     pub fn start(
-        config: &Dcf77SourceConfig,
+        config: &LongwaveSourceConfig,
         injected: Option<Receiver<(Realtime, bool)>>,
         sample: Box<dyn Fn(Sample) + Send>,
     ) -> std::io::Result<Self> {
-        let status = Arc::new(ArcSwap::from_pointee(Dcf77Status::default()));
+        let status = Arc::new(ArcSwap::from_pointee(LongwaveStatus {
+            station: config.station,
+            ..LongwaveStatus::default()
+        }));
         let edges = injected.map(Edges::Injected);
         let mut workers = Workers::default();
-        workers.spawn("dcf77", {
+        workers.spawn(config.station.name(), {
             let (status, config) = (status.clone(), config.clone());
-            move |stop| run(edges, &config, &*sample, &status, stop)
+            move |stop| match config.station {
+                StationKind::Dcf77 => run::<Dcf77>(edges, &config, &*sample, &status, stop),
+                StationKind::Msf => run::<Msf>(edges, &config, &*sample, &status, stop),
+                StationKind::Wwvb => run::<Wwvb>(edges, &config, &*sample, &status, stop),
+            }
         })?;
-        Ok(Dcf77Driver {
+        Ok(LongwaveDriver {
             _workers: workers,
             status,
             name: config.name.clone(),
@@ -183,19 +196,21 @@ impl Dcf77Driver {
     }
 }
 
-fn run(
+fn run<S: Station>(
     mut edges: Option<Edges>,
-    c: &Dcf77SourceConfig,
+    c: &LongwaveSourceConfig,
     sample: &dyn Fn(Sample),
-    published: &ArcSwap<Dcf77Status>,
+    published: &ArcSwap<LongwaveStatus>,
     stop: &AtomicBool,
 ) {
-    let mut decoder = Dcf77Decoder::new(c.confirm);
-    let mut status = Dcf77Status {
+    let mut decoder = Decoder::<S>::new(c.confirm);
+    let station = S::KIND.label();
+    let mut status = LongwaveStatus {
+        station: S::KIND,
         receiver_delay: c.receiver_delay,
         // Injected edges are there from the start.
         opened: edges.is_some().then(monotonic_now),
-        ..Dcf77Status::default()
+        ..LongwaveStatus::default()
     };
     // Stream time is seconds since the first edge on CLOCK_MONOTONIC: the decoder works in f64
     // seconds.
@@ -206,7 +221,7 @@ fn run(
         let Some(source) = &mut edges else {
             match Edges::open(c) {
                 Ok(e) => {
-                    tracing::info!(source = %c.name, chip = %c.chip.display(), line = c.line, "DCF77 line opened");
+                    tracing::info!(source = %c.name, chip = %c.chip.display(), line = c.line, "{station} line opened");
                     edges = Some(e);
                     status.connected = true;
                     status.line_error = None;
@@ -218,7 +233,7 @@ fn run(
                         Some(format!("line {} of {}: {e}", c.line, c.chip.display()));
                     publish(&mut status, &decoder, published);
                     if retry.failed() {
-                        tracing::warn!(source = %c.name, "cannot open the DCF77 line: {e}; retrying");
+                        tracing::warn!(source = %c.name, "cannot open the {station} line: {e}; retrying");
                     }
                     pause(RETRY, stop);
                 }
@@ -233,7 +248,7 @@ fn run(
                 continue;
             }
             Err(e) => {
-                tracing::warn!(source = %c.name, "DCF77 line failed: {e}");
+                tracing::warn!(source = %c.name, "{station} line failed: {e}");
                 if matches!(source, Edges::Injected(_)) {
                     return;
                 }
@@ -247,19 +262,19 @@ fn run(
         for event in decoder.edge((at - epoch) as f64 / 1e9, active) {
             match event {
                 Event::Minute { minute, .. } => {
-                    tracing::info!(source = %c.name, utc = %minute.utc, "DCF77 minute accepted");
+                    tracing::info!(source = %c.name, utc = %minute.utc, "{station} minute accepted");
                     status.last_minute = Some(at);
                     leap_vote.minute(minute.leap_announced);
                 }
                 Event::Second { t, utc } => {
                     let (delay, error) = match c.receiver_delay {
-                        Some(delay) => (delay, DCF77_ERROR),
-                        None => (0.0, DCF77_ERROR + UNMEASURED_DELAY),
+                        Some(delay) => (delay, LONGWAVE_ERROR),
+                        None => (0.0, LONGWAVE_ERROR + UNMEASURED_DELAY),
                     };
                     let marker = epoch + ((t - delay) * 1e9).round() as i64;
                     let local = realtime_at_monotonic(marker);
                     if let Some(reference) = utc.to_realtime() {
-                        let s = Sample::new(local, reference, error, *b"DCF\0");
+                        let s = Sample::new(local, reference, error, S::KIND.refid());
                         sample(s.with_leap(leap_vote.leap()));
                     }
                 }
@@ -271,7 +286,11 @@ fn run(
 }
 
 /// Publishes the status; a line silent for `SILENT` seconds is not shown as locked.
-fn publish(status: &mut Dcf77Status, decoder: &Dcf77Decoder, published: &ArcSwap<Dcf77Status>) {
+fn publish<S: Station>(
+    status: &mut LongwaveStatus,
+    decoder: &Decoder<S>,
+    published: &ArcSwap<LongwaveStatus>,
+) {
     status.quality.clone_from(&decoder.quality);
     let silent = status
         .last_edge

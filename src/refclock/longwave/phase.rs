@@ -1,6 +1,6 @@
 //! Where in the second the markers fall: each second's bins are folded into one averaged
-//! second, and the phase is the bin where the 100 ms every pulse has (0 and 1 bits alike)
-//! stands out most from the quiet 700 ms before the next one. Noise, spread evenly, averages
+//! second, and the phase is the bin where the part every pulse has (DCF77's first 100 ms, 0
+//! and 1 bits alike) stands out most from the part of the second that is always quiet. Noise, spread evenly, averages
 //! out; a missing or misshapen pulse is one second among many.
 
 use super::level::{Level, BINS_PER_SECOND};
@@ -8,9 +8,6 @@ use super::level::{Level, BINS_PER_SECOND};
 const BINS: usize = BINS_PER_SECOND as usize;
 /// Seconds averaged (after the first few, which are averaged evenly).
 const SPAN: u32 = 16;
-/// The window every pulse fills, and the one that must be quiet, in bins from the marker.
-const PULSE: (usize, usize) = (0, 10);
-const QUIET: (usize, usize) = (25, 95);
 
 #[derive(Clone, Debug)]
 pub struct PhaseHistogram {
@@ -45,9 +42,10 @@ impl PhaseHistogram {
         self.seconds
     }
 
-    /// The bin (of the grid second) where markers fall, and how clearly: the pulse window's
-    /// average share less the quiet window's, 1 for a clean signal, near 0 for noise.
-    pub fn best(&self) -> (usize, f32) {
+    /// The bin (of the grid second) where markers fall, and how clearly: the average share of
+    /// the window every pulse fills (`pulse`, bins from the marker) less that of the window
+    /// that is always quiet (`quiet`), 1 for a clean signal, near 0 for noise.
+    pub fn best(&self, pulse: (usize, usize), quiet: (usize, usize)) -> (usize, f32) {
         let mut prefix = [0.0f32; 2 * BINS + 1];
         for i in 0..2 * BINS {
             prefix[i + 1] = prefix[i] + self.share[i % BINS];
@@ -55,7 +53,7 @@ impl PhaseHistogram {
         let mean =
             |j: usize, (a, b): (usize, usize)| (prefix[j + b] - prefix[j + a]) / (b - a) as f32;
         (0..BINS)
-            .map(|j| (j, mean(j, PULSE) - mean(j, QUIET)))
+            .map(|j| (j, mean(j, pulse) - mean(j, quiet)))
             .fold((0, f32::MIN), |best, c| if c.1 > best.1 { c } else { best })
     }
 }
@@ -80,9 +78,9 @@ mod tests {
                 level.set(active);
             }
         }
-        let (bin, contrast) = phase.best();
+        let (bin, contrast) = phase.best((0, 10), (25, 95));
         assert!((43..=44).contains(&bin), "{bin}");
         assert!(contrast > 0.9, "{contrast}");
-        assert_eq!(PhaseHistogram::default().best().1, 0.0);
+        assert_eq!(PhaseHistogram::default().best((0, 10), (25, 95)).1, 0.0);
     }
 }

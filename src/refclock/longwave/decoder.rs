@@ -3,11 +3,12 @@
 //!
 //! 1. Level: the line is sampled into 10 ms bins (`level`).
 //! 2. Phase: every second folds into one averaged second, and the markers fall where the
-//!    100 ms all pulses share stands out (`phase`); rising edges near the markers then refine
+//!    part all pulses share stands out (`phase`); rising edges near the markers then refine
 //!    it. From then on a local counter numbers the seconds, pulse or no pulse, and each second
-//!    is read from its marker: a pulse with a soft bit, no pulse, or noise (`level::observe`).
-//! 3. Minute mark: the one second in sixty without a pulse, from evidence of many minutes
-//!    (`mark`).
+//!    is read from its marker: a pulse with soft bits, a marker, no pulse, or noise
+//!    (`Station::observe`).
+//! 3. Minute mark: the alignment of the minute all seconds fit best (DCF77's second without
+//!    a pulse, MSF's and WWVB's markers), from evidence of many minutes (`mark`).
 //! 4. Time: each minute's soft bits add evidence for every candidate time of day and date,
 //!    carried on with the minutes counted (`evidence`); while the time is not yet known, the
 //!    bits of the minute in progress are tried as they arrive.
@@ -15,18 +16,22 @@
 //!    and the date lead every other candidate clearly, and the time follows the last trusted
 //!    one by the seconds elapsed (or leads by far more, to override it); a second without a
 //!    pulse at its marker waits for a later pulse to confirm the marker. A leap second is
-//!    believed only by the gap: a pulse at second 59 and none at 60 in the announced minute.
+//!    believed only by what the seconds show where it would be (`Station::end`: DCF77's gap
+//!    at second 60 of the announced minute, MSF's marker one second late, WWVB's third marker
+//!    in a row).
 
 use super::evidence::{self, Date, Frame, Lead, TimeOfDay, MINUTES_PER_DAY};
-use super::frame::{self, FrameError, Minute, FRAME_BITS};
-use super::level::{observe, Level, Observation, BIN, BINS_PER_SECOND, READ_BINS};
+use super::level::{Level, Observation, BIN, BINS_PER_SECOND, READ_BINS};
 use super::mark::{class, MinuteMark};
 use super::phase::PhaseHistogram;
+use super::station::{Check, End, Minute, Station, StationKind};
+use crate::refclock::dcf77::station::Dcf77;
+use crate::refclock::msf::station::Msf;
+use crate::refclock::wwvb::station::Wwvb;
 use crate::time::UtcTime;
 
-/// Active periods shorter than this are glitches, longer than `MAX_WIDTH` not pulses.
+/// Active periods shorter than this are glitches, longer than `Station::MAX_WIDTH` not pulses.
 const GLITCH: f64 = 0.040;
-const MAX_WIDTH: f64 = 0.300;
 /// The phase histogram's contrast needed to find the phase, and to label by it.
 const LOCK_CONTRAST: f32 = 0.5;
 const LABEL_CONTRAST: f32 = 0.4;
@@ -58,10 +63,13 @@ const MAX_SILENCE: f64 = 300.0;
 const MAX_TIME: f64 = 1e12;
 /// Seconds of observations kept, for the frames before the mark was found.
 const KEPT: usize = 128;
-/// Frames kept while the time of day is not known, for the date once it is.
-const STASH: usize = 3;
+/// Room for the frames kept while the time of day is not known, for the date once it is (a
+/// station keeps `Station::BACKLOG` of them).
+const STASH: usize = 8;
 /// Seconds without a pulse held, unlabelled, for a pulse to confirm the phase.
 const HOLD: usize = 3;
+/// Seconds from second 59 on that a station may need to see where the minute ends.
+const TAIL: usize = 4;
 
 /// Signal quality, as dcf77pi shows it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -76,7 +84,7 @@ pub struct Quality {
     /// Seconds without a pulse where one was due.
     pub missing: u64,
     pub parity_errors: u64,
-    /// Frames failing another check (start bits, zone bits, digits, calendar, unsure bits).
+    /// Frames failing another check (fixed bits, zone bits, digits, calendar, unsure bits).
     pub bad_frames: u64,
     pub minutes_accepted: u64,
     /// Minutes whose evidence contradicted the trusted time without leading by far enough.
@@ -120,9 +128,10 @@ struct Framing {
     mark: usize,
     /// Counter of the current minute's second 0.
     start: i64,
-    /// What second 59 showed, when the next second must decide where the minute ends (a
-    /// pulse in the gap, or a minute that may hold a leap second).
-    second_59: Option<Observation>,
+    /// Second 59 and those after it, while they are deciding where the minute ends (a pulse
+    /// in DCF77's gap, or a minute that may hold a leap second): (marker time, what it showed).
+    tail: [(f64, Observation); TAIL],
+    tail_len: usize,
     /// Second 59 was noise: a missing pulse at second 0 then means the mark moved.
     unsure_mark: bool,
 }
@@ -155,7 +164,7 @@ impl Anchor {
 }
 
 #[derive(Clone, Debug)]
-pub struct Dcf77Decoder {
+pub struct Decoder<S> {
     /// Minutes of evidence needed before the first label.
     confirm: u32,
     level: Option<Level>,
@@ -165,7 +174,7 @@ pub struct Dcf77Decoder {
     lock: Option<Lock>,
     /// Observations by second, for frames that ended before the mark was found.
     seen: [(i64, Observation); KEPT],
-    mark: MinuteMark,
+    mark: MinuteMark<S>,
     framing: Option<Framing>,
     tod: TimeOfDay,
     date: Date,
@@ -175,7 +184,7 @@ pub struct Dcf77Decoder {
     date_ref: Option<(u64, usize)>,
     /// Frames not yet in the date (the time of day was not known): (frame number, bits).
     stash: [Option<(u64, Frame)>; STASH],
-    /// Leap-second announcements (A2, unprotected), softly, decaying.
+    /// Leap-second announcements (DCF77's A2, WWVB's bit 56: unprotected), softly, decaying.
     leap: f32,
     current: Option<Current>,
     /// Labels waiting for a pulse at a marker (at most `HOLD` seconds' worth).
@@ -184,9 +193,9 @@ pub struct Dcf77Decoder {
     pub quality: Quality,
 }
 
-impl Dcf77Decoder {
+impl<S: Station> Decoder<S> {
     pub fn new(confirm: usize) -> Self {
-        Dcf77Decoder {
+        Decoder {
             confirm: confirm.clamp(1, 60) as u32,
             level: None,
             pulse_start: None,
@@ -206,7 +215,7 @@ impl Dcf77Decoder {
             held: Vec::new(),
             trusted: None,
             quality: Quality {
-                widths: (0.1, 0.2),
+                widths: S::WIDTHS,
                 ..Quality::default()
             },
         }
@@ -227,10 +236,10 @@ impl Dcf77Decoder {
             return events;
         }
         if t - level.filled_to() > MAX_SILENCE {
-            *self = Dcf77Decoder {
+            *self = Decoder {
                 trusted: self.trusted,
                 quality: std::mem::take(&mut self.quality),
-                ..Dcf77Decoder::new(self.confirm as usize)
+                ..Decoder::new(self.confirm as usize)
             };
             self.quality.locked = false;
             self.level = Some(Level::new(t, active));
@@ -273,7 +282,7 @@ impl Dcf77Decoder {
         let widths = &mut self.quality.widths;
         if width < GLITCH {
             self.quality.glitches += 1;
-        } else if width > MAX_WIDTH {
+        } else if width > S::MAX_WIDTH {
             self.quality.wrong_widths += 1;
         } else if width < (widths.0 + widths.1) / 2.0 {
             widths.0 += (width - widths.0) * 0.05;
@@ -301,12 +310,12 @@ impl Dcf77Decoder {
             let Some(level) = &self.level else {
                 return;
             };
-            let seen = observe(level, marker);
+            let seen = S::observe(level, marker);
             let mut next = lock;
             next.marker += 1.0;
             next.n += 1;
-            if let (Observation::Present(_), Some((n, offset))) =
-                (seen, lock.rises[lock.n.rem_euclid(2) as usize])
+            if let (true, Some((n, offset))) =
+                (seen.pulse(), lock.rises[lock.n.rem_euclid(2) as usize])
             {
                 if n == lock.n {
                     next.refined = next.refined.saturating_add(1);
@@ -320,7 +329,7 @@ impl Dcf77Decoder {
 
     /// Finds the phase, or checks the one followed, after grid second `first` was folded.
     fn follow_phase(&mut self, first: i64) {
-        let (bin, contrast) = self.phase.best();
+        let (bin, contrast) = self.phase.best(S::PULSE, S::QUIET);
         self.contrast = contrast;
         self.quality.locked = self.lock.is_some() && contrast >= LABEL_CONTRAST;
         let clear = contrast >= LOCK_CONTRAST && self.phase.seconds() >= LOCK_SECONDS;
@@ -367,21 +376,17 @@ impl Dcf77Decoder {
                 self.start_framing(mark, n, t);
             }
         }
-        let Some(mut framing) = self.framing else {
+        let Some(framing) = self.framing else {
             return;
         };
-        if self.mark.best().is_some_and(|m| m != framing.mark) && framing.second_59.is_none() {
+        if self.mark.best().is_some_and(|m| m != framing.mark) && framing.tail_len == 0 {
             // The mark moved (found again after noise, or a leap second nobody announced).
             self.realign();
             return;
         }
-        let leap_minute = self.leap >= 1.0
-            && self
-                .current
-                .is_some_and(|c| c.of_day == MINUTES_PER_DAY - 1);
         match n - framing.start {
             ..0 => {}
-            0 if seen == Observation::Absent && framing.unsure_mark => {
+            0 if framing.unsure_mark && S::misplaced_start(seen) => {
                 // No mark where it was due, and none here either: where is the minute?
                 self.lose_mark();
             }
@@ -390,47 +395,66 @@ impl Dcf77Decoder {
                     self.quality.missing += 1;
                 }
                 self.label(position, t, seen, events);
-                if position >= 21 && self.current.is_none() {
+                if position >= S::PREVIEW_FROM && self.current.is_none() {
                     self.preview(position, t);
                 }
             }
-            59 => {
-                // Second 59 is itself in either case; what the minute was, the gap decides.
-                self.label(59, t, seen, events);
-                if leap_minute || matches!(seen, Observation::Present(_)) {
-                    framing.second_59 = Some(seen);
-                    self.framing = Some(framing);
-                } else {
-                    self.end_minute(60, t + 1.0, seen == Observation::Unclear);
+            position => {
+                if position == 59 {
+                    // Second 59 is itself in either case; what the minute was, what follows
+                    // decides.
+                    self.label(59, t, seen, events);
                 }
+                self.minute_end(framing, t, seen, events);
             }
-            60 => match (framing.second_59, seen, leap_minute) {
-                (Some(Observation::Present(_)), Observation::Absent, true) => {
-                    // The leap second: a 0 bit at second 59, the gap at 60.
-                    self.label(60, t, seen, events);
-                    self.mark.shift();
-                    if let Some(f) = &mut self.framing {
-                        f.mark = class(n);
-                    }
-                    self.end_minute(61, t + 1.0, false);
-                }
-                (Some(Observation::Present(_)), Observation::Present(_), false)
-                | (Some(Observation::Absent | Observation::Unclear), Observation::Present(_), _) => {
-                    // No leap second (a stray pulse in the gap, or the announcement wrong):
-                    // the minute ended at 59, this is the next one's second 0.
-                    self.end_minute(60, t, false);
-                    self.label(0, t, seen, events);
-                }
-                _ => self.lose_mark(),
-            },
-            _ => self.lose_mark(),
         }
         if let Some(f) = self.framing {
             let bits = (f.start..=n.max(f.start)).map(|k| match self.observed(k) {
-                Observation::Present(bit) => Some(bit > 0.0),
+                Observation::Present([bit, _]) => Some(bit > 0.0),
                 _ => None,
             });
             self.quality.current_bits = bits.collect();
+        }
+    }
+
+    /// Second 59 or one after it (`seen`, its marker at `t`): the station says whether the
+    /// minute ends, and where.
+    fn minute_end(
+        &mut self,
+        mut framing: Framing,
+        t: f64,
+        seen: Observation,
+        events: &mut Vec<Event>,
+    ) {
+        let leap_minute = self
+            .current
+            .is_some_and(|c| S::leap_minute(self.leap, c.minute.utc));
+        framing.tail[framing.tail_len] = (t, seen);
+        framing.tail_len += 1;
+        let tail = &framing.tail[..framing.tail_len];
+        let seen_tail: Vec<Observation> = tail.iter().map(|s| s.1).collect();
+        let (next, leap) = match S::end(&seen_tail, leap_minute) {
+            End::Wait if framing.tail_len < TAIL => {
+                self.framing = Some(framing);
+                return;
+            }
+            End::Here { unsure } => return self.end_minute(60, t + 1.0, unsure),
+            End::Next => (&framing.tail[1..framing.tail_len], false),
+            End::Leap => {
+                let (t60, seen60) = framing.tail[1];
+                self.label(60, t60, seen60, events);
+                self.mark.shift();
+                framing.mark = class(framing.start + 60);
+                self.framing = Some(framing);
+                (&framing.tail[2..framing.tail_len], true)
+            }
+            End::Wait | End::Lost => return self.lose_mark(),
+        };
+        let last = framing.tail[framing.tail_len - 1].0;
+        let start = next.first().map_or(last + 1.0, |s| s.0);
+        self.end_minute(60 + i64::from(leap), start, false);
+        for (position, &(t, seen)) in next.iter().enumerate() {
+            self.label(position as i64, t, seen, events);
         }
     }
 
@@ -447,12 +471,13 @@ impl Dcf77Decoder {
     fn start_framing(&mut self, mark: usize, n: i64, t: f64) {
         let last = n - (n - mark as i64).rem_euclid(60);
         for end in [last - 60, last] {
-            self.add_frame(end - 59);
+            self.add_frame(end - 59, false);
         }
         self.framing = Some(Framing {
             mark,
             start: last + 1,
-            second_59: None,
+            tail: [(0.0, Observation::Unclear); TAIL],
+            tail_len: 0,
             unsure_mark: false,
         });
         self.decide(
@@ -469,24 +494,22 @@ impl Dcf77Decoder {
         };
         let first = f.start;
         f.start += length;
-        f.second_59 = None;
+        f.tail_len = 0;
         f.unsure_mark = unsure_mark;
-        self.add_frame(first);
+        self.add_frame(first, length == 61);
         self.decide(t, self.tod.lead(), self.tod.frames());
     }
 
     /// The bits of the frame in progress are in up to `position`, at stream time `t`: with
-    /// them (from bit 21 on) the time of day may be known before the minute ends.
+    /// them (from `Station::PREVIEW_FROM` on) the time of day may be known before the minute
+    /// ends.
     fn preview(&mut self, position: i64, t: f64) {
         let Some(f) = self.framing else {
             return;
         };
-        let partial: Frame = std::array::from_fn(|i| match i as i64 <= position {
-            true => self.observed(f.start + i as i64).soft(),
-            false => 0.0,
-        });
+        let partial = self.frame(f.start, position as usize, false);
         let mut tod = self.tod.clone();
-        tod.minute(&partial);
+        tod.minute::<S>(&partial);
         // The frame tells the next minute.
         let lead = tod.lead().map(|l| Lead {
             value: (l.value + MINUTES_PER_DAY - 1) % MINUTES_PER_DAY,
@@ -498,14 +521,29 @@ impl Dcf77Decoder {
         self.decide(t - position as f64, lead, tod.frames());
     }
 
-    /// Adds the frame whose bit 0 is second `first`.
-    fn add_frame(&mut self, first: i64) {
-        let frame: Frame = std::array::from_fn(|i| self.observed(first + i as i64).soft());
-        self.tally(&frame);
+    /// The frame whose bit 0 is second `first`, its bits up to position `upto`; in a minute
+    /// with a leap second, bits from `Station::LEAP_AT` on come a second late.
+    fn frame(&self, first: i64, upto: usize, leap: bool) -> Frame {
+        let mut frame = [0.0; 120];
+        for p in 0..=upto.min(59) {
+            let n = first + p as i64 + i64::from(leap && p >= S::LEAP_AT);
+            [frame[p], frame[60 + p]] = self.observed(n).soft();
+        }
+        frame
+    }
+
+    /// Adds the frame whose bit 0 is second `first` (of a minute with a leap second: `leap`).
+    fn add_frame(&mut self, first: i64, leap: bool) {
+        let frame = self.frame(first, 59, leap);
+        match S::check(&frame) {
+            Check::Good => {}
+            Check::Parity => self.quality.parity_errors += 1,
+            Check::Bad => self.quality.bad_frames += 1,
+        }
         self.frames += 1;
-        self.tod.minute(&frame);
-        self.leap = self.leap * 0.8 + frame[19];
-        let slot = (self.frames % STASH as u64) as usize;
+        self.tod.minute::<S>(&frame);
+        self.leap = self.leap * 0.8 + S::leap_bit(&frame);
+        let slot = (self.frames % S::BACKLOG as u64) as usize;
         self.stash[slot] = Some((self.frames, frame));
         if let Some(tod) = self.tod.lead() {
             self.update_date(tod);
@@ -513,7 +551,7 @@ impl Dcf77Decoder {
     }
 
     /// Adds the frames not yet in the date, once the time of day (`tod`, of the minute in
-    /// progress) is known: near midnight UTC the local date is the next day.
+    /// progress) is known: near midnight UTC the date sent may be another day.
     fn update_date(&mut self, tod: Lead) {
         if tod.margin < TOD_MARGIN {
             return;
@@ -535,24 +573,8 @@ impl Dcf77Decoder {
                         .pass((last_of_day + (k - last) as usize) / MINUTES_PER_DAY);
                 }
             }
-            let local = of_day + 60 * evidence::offset_hours(&frame, of_day) as usize;
-            self.date.add(&frame, local / MINUTES_PER_DAY);
+            self.date.add::<S>(&frame, S::date_carry(&frame, of_day));
             self.date_ref = Some((k, of_day));
-        }
-    }
-
-    /// Counts what a plain decoder would make of the frame, for the status page.
-    fn tally(&mut self, frame: &Frame) {
-        let mut bits: [Option<bool>; FRAME_BITS] = frame.map(|s| match s {
-            s if s > 0.3 => Some(true),
-            s if s < -0.3 => Some(false),
-            _ => None,
-        });
-        frame::resolve(&mut bits);
-        match frame::decode(&bits) {
-            Ok(_) => {}
-            Err(FrameError::Parity) => self.quality.parity_errors += 1,
-            Err(_) => self.quality.bad_frames += 1,
         }
     }
 
@@ -568,10 +590,16 @@ impl Dcf77Decoder {
             return;
         }
         let day = evidence::first_day() + date.value as i64;
+        let utc = UtcTime {
+            day,
+            second: tod.value as u32 * 60,
+            nanos: 0,
+        };
         let now = Anchor {
             t,
             minute: day * MINUTES_PER_DAY as i64 + tod.value as i64,
-            leap: self.leap >= 1.0,
+            // Announced, or (MSF) where one may come unannounced.
+            leap: self.leap >= 1.0 || S::leap_minute(self.leap, utc),
         };
         let follows = self.trusted.is_some_and(|a| a.followed_by(&now));
         let expired = self.trusted.is_none_or(|a| t - a.t > TRUST_SPAN);
@@ -581,23 +609,16 @@ impl Dcf77Decoder {
             return;
         }
         if !follows && !expired {
-            tracing::warn!("DCF77: following a new time that the minutes since agree on");
+            tracing::warn!(
+                "{}: following a new time that the minutes since agree on",
+                S::KIND.label()
+            );
         }
         self.trusted = Some(now);
         let frame =
-            self.stash[(self.frames % STASH as u64) as usize].map_or([0.0; FRAME_BITS], |(_, f)| f);
-        let utc = UtcTime {
-            day,
-            second: tod.value as u32 * 60,
-            nanos: 0,
-        };
+            self.stash[(self.frames % S::BACKLOG as u64) as usize].map_or([0.0; 120], |(_, f)| f);
         self.current = Some(Current {
-            minute: Minute {
-                utc,
-                offset_hours: evidence::offset_hours(&frame, tod.value),
-                dst_announced: frame[16] > 0.0,
-                leap_announced: frame[19] > 0.0,
-            },
+            minute: S::minute(&frame, utc),
             day,
             of_day: tod.value,
         });
@@ -632,7 +653,7 @@ impl Dcf77Decoder {
                 nanos: 0,
             },
         });
-        if let Observation::Present(_) = seen {
+        if seen.pulse() {
             for e in self.held.drain(..) {
                 if let Event::Minute { minute, .. } = e {
                     self.quality.minutes_accepted += 1;
@@ -664,13 +685,25 @@ impl Dcf77Decoder {
     }
 }
 
-/// Every event a decoder gives for a capture's edges (level `true` = line high).
-pub fn decode(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Event> {
-    let mut decoder = Dcf77Decoder::new(confirm);
-    edges
-        .iter()
-        .flat_map(|&(t, level)| decoder.edge(t, level != active_low))
-        .collect()
+/// Every event a decoder for `station` gives for a capture's edges (level `true` = line high).
+pub fn decode(
+    station: StationKind,
+    edges: &[(f64, bool)],
+    active_low: bool,
+    confirm: usize,
+) -> Vec<Event> {
+    fn run<S: Station>(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Event> {
+        let mut decoder = Decoder::<S>::new(confirm);
+        edges
+            .iter()
+            .flat_map(|&(t, level)| decoder.edge(t, level != active_low))
+            .collect()
+    }
+    match station {
+        StationKind::Dcf77 => run::<Dcf77>(edges, active_low, confirm),
+        StationKind::Msf => run::<Msf>(edges, active_low, confirm),
+        StationKind::Wwvb => run::<Wwvb>(edges, active_low, confirm),
+    }
 }
 
 #[cfg(test)]
@@ -678,8 +711,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::sim::dcf77::Dcf77Signal;
-    use crate::sim::dcf77_bench::score;
+    use crate::sim::longwave::LongwaveSignal;
+    use crate::sim::longwave_bench::score;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
@@ -687,17 +720,22 @@ mod tests {
         fn hostile_edges_never_panic(
             steps in proptest::collection::vec((any::<f64>(), 0.0..2.0f64, any::<bool>(), 0u8..8), 0..3000)
         ) {
-            let mut decoder = Dcf77Decoder::new(1);
             let mut t = 0.0;
-            for (wild, step, active, kind) in steps {
-                // Mostly plausible steps, now and then anything at all.
-                t = match kind {
-                    0 => wild,
-                    1 => t - step,
-                    2 => t + 400.0 * step,
-                    _ => t + step * 0.2,
-                };
-                for e in decoder.edge(t, active) {
+            let edges: Vec<(f64, bool)> = steps
+                .into_iter()
+                .map(|(wild, step, active, kind)| {
+                    // Mostly plausible steps, now and then anything at all.
+                    t = match kind {
+                        0 => wild,
+                        1 => t - step,
+                        2 => t + 400.0 * step,
+                        _ => t + step * 0.2,
+                    };
+                    (t, active)
+                })
+                .collect();
+            for station in StationKind::ALL {
+                for e in decode(station, &edges, false, 1) {
                     if let Event::Second { utc, .. } = e {
                         prop_assert!(utc.second <= 86_400);
                     }
@@ -709,9 +747,9 @@ mod tests {
     #[test]
     fn a_jump_of_the_receivers_phase_costs_labels_not_truth() {
         // Half a second into the stream's eighth minute the module's delay jumps by 0.4 s.
-        let signal = Dcf77Signal {
+        let signal = LongwaveSignal {
             duration: 1200.0,
-            ..Dcf77Signal::default()
+            ..LongwaveSignal::default()
         };
         let generated = signal.generate();
         let shifted: Vec<(f64, bool)> = generated
@@ -719,7 +757,7 @@ mod tests {
             .iter()
             .map(|&(t, level)| (if t > 480.5 { t + 0.4 } else { t }, level))
             .collect();
-        let events = decode(&shifted, false, 2);
+        let events = decode(StationKind::Dcf77, &shifted, false, 2);
         let before: Vec<Event> = events
             .iter()
             .copied()

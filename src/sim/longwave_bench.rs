@@ -1,8 +1,9 @@
-//! Scoring the DCF77 decoder on generated signals, label by label against the generator's
-//! truth, and the scenarios of `pitime bench-dcf77` (figures in docs/benchmarks.md).
+//! Scoring the longwave decoder on generated signals, label by label against the generator's
+//! truth, and the scenarios of `pitime bench-longwave` (figures in docs/benchmarks.md).
 
-use crate::refclock::dcf77::decoder::{decode, Event};
-use crate::sim::dcf77::{Dcf77Signal, Generated};
+use crate::refclock::longwave::decoder::{decode, Event};
+use crate::refclock::longwave::station::StationKind;
+use crate::sim::longwave::{Generated, LongwaveSignal};
 
 /// A label is right only this close to its second's true marker: a noise edge far from the
 /// marker is not a second marker, whatever the count says.
@@ -48,7 +49,7 @@ impl Score {
 }
 
 /// Checks every minute and every second label against the truth.
-pub fn score(signal: &Dcf77Signal, generated: &Generated, events: &[Event]) -> Score {
+pub fn score(signal: &LongwaveSignal, generated: &Generated, events: &[Event]) -> Score {
     let delay = signal.receiver_delay;
     let truth = &generated.seconds;
     let mut right = vec![false; truth.len()];
@@ -104,19 +105,19 @@ pub fn score(signal: &Dcf77Signal, generated: &Generated, events: &[Event]) -> S
 }
 
 /// Generates the signal, decodes it, and scores the result.
-pub fn evaluate(signal: &Dcf77Signal, confirm: usize) -> Score {
+pub fn evaluate(signal: &LongwaveSignal, confirm: usize) -> Score {
     let generated = signal.generate();
     score(
         signal,
         &generated,
-        &decode(&generated.edges, signal.active_low, confirm),
+        &decode(signal.station, &generated.edges, signal.active_low, confirm),
     )
 }
 
 /// A benchmark scenario: a name and the signal of its first seed.
 pub struct Scenario {
     pub name: &'static str,
-    pub signal: Dcf77Signal,
+    pub signal: LongwaveSignal,
     /// One of the targets (95% of seconds labelled); the others show where the
     /// decoder gives up, still without a wrong label.
     pub target: bool,
@@ -124,8 +125,8 @@ pub struct Scenario {
 
 impl Scenario {
     /// The signal for another seed: other noise, another time of year.
-    pub fn seeded(&self, seed: u64) -> Dcf77Signal {
-        Dcf77Signal {
+    pub fn seeded(&self, seed: u64) -> LongwaveSignal {
+        LongwaveSignal {
             seed,
             start: self.signal.start + seed as i64 * 7_919_113,
             ..self.signal.clone()
@@ -135,12 +136,13 @@ impl Scenario {
 
 /// The targets: each impairment alone, all mixed, pure noise, and noise after an hour of
 /// good signal (the transmitter lost); then each impairment twice as bad, beyond the targets.
-pub fn scenarios(minutes: usize) -> Vec<Scenario> {
-    let base = Dcf77Signal {
+pub fn scenarios(station: StationKind, minutes: usize) -> Vec<Scenario> {
+    let base = LongwaveSignal {
+        station,
         duration: minutes as f64 * 60.0,
-        ..Dcf77Signal::default()
+        ..LongwaveSignal::default()
     };
-    let scenario = |name, f: fn(&mut Dcf77Signal), target| {
+    let scenario = |name, f: fn(&mut LongwaveSignal), target| {
         let mut signal = base.clone();
         f(&mut signal);
         Scenario {
@@ -187,13 +189,14 @@ pub fn scenarios(minutes: usize) -> Vec<Scenario> {
 
 /// Seconds from the start of a clean signal to its first label, for each start second 0..59
 /// within the minute.
-pub fn first_labels(confirm: usize) -> Vec<Option<f64>> {
+pub fn first_labels(station: StationKind, confirm: usize) -> Vec<Option<f64>> {
     (0..60)
         .map(|offset| {
-            let signal = Dcf77Signal {
-                start: Dcf77Signal::default().start + offset,
+            let signal = LongwaveSignal {
+                station,
+                start: LongwaveSignal::default().start + offset,
                 duration: 400.0,
-                ..Dcf77Signal::default()
+                ..LongwaveSignal::default()
             };
             evaluate(&signal, confirm).first_label
         })

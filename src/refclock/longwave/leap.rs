@@ -1,7 +1,7 @@
-//! The DCF77 leap-second announcement (bit A2), believed only once several decoded minutes in a
-//! row carry it: A2 has no parity, and one bit flipped by noise must not insert a second. The
-//! announcement is sent for the whole hour before the leap, so five minutes cost nothing.
-//! DCF77 only announces insertions.
+//! A leap-second announcement (DCF77's A2, sent for the hour before; WWVB's bit 56, for the
+//! month), believed only once several decoded minutes in a row carry it: neither bit has a
+//! parity, and one bit flipped by noise must not insert a second; five minutes cost nothing.
+//! Both announce only insertions; MSF announces none (its decoder still labels 23:59:60).
 
 use crate::time::Leap;
 

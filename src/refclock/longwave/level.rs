@@ -87,54 +87,59 @@ fn slot(bin: i64) -> usize {
 /// What one second shows, seen from its marker.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Observation {
-    /// A pulse, and its bit: -1 surely 0 (100 ms), +1 surely 1 (200 ms), between as unsure.
-    Present(f32),
-    /// No pulse: the minute mark, or a pulse lost.
+    /// A pulse, and its bits: -1 surely 0, +1 surely 1, between as unsure (the second bit is
+    /// MSF's B bit, 0 elsewhere).
+    Present([f32; 2]),
+    /// The station's marker pulse (MSF's 500 ms, WWVB's 800 ms).
+    Marker,
+    /// No pulse: DCF77's minute mark, or a pulse lost.
     Absent,
     /// Noise: the second tells nothing.
     Unclear,
 }
 
 impl Observation {
-    /// The bit, softly: 0 when there is none.
-    pub fn soft(self) -> f32 {
+    /// The bits, softly: 0 when there are none.
+    pub fn soft(self) -> [f32; 2] {
         match self {
-            Observation::Present(bit) => bit,
-            _ => 0.0,
+            Observation::Present(bits) => bits,
+            _ => [0.0; 2],
         }
+    }
+
+    /// A pulse began at the marker: the marker is where the count puts it.
+    pub fn pulse(self) -> bool {
+        matches!(self, Observation::Present(_) | Observation::Marker)
     }
 }
 
 /// Bins from a second's marker that must be complete before it can be read.
 pub const READ_BINS: i64 = 95;
 
-/// Reads the second whose marker is bin `marker` (all its bins must be complete): the first
-/// 90 ms must be active for a pulse, 110-190 ms tell the bit, and 300-950 ms must be quiet
-/// for the second to count at all.
-pub fn observe(level: &Level, marker: i64) -> Observation {
-    let window = |from: i64, to: i64| level.share(marker + from, marker + to);
-    let (Some(pulse), Some(bit), Some(quiet)) =
-        (window(0, 9), window(11, 19), window(30, READ_BINS))
-    else {
-        return Observation::Unclear;
-    };
-    if quiet > 0.25 {
-        Observation::Unclear
-    } else if pulse >= 0.5 {
-        Observation::Present(((bit - 0.5) * 4.0).clamp(-1.0, 1.0))
-    } else if pulse <= 0.2 {
-        Observation::Absent
-    } else {
-        Observation::Unclear
+/// A bit, softly, from the active share of the window that tells it.
+pub fn soft_bit(share: f32) -> f32 {
+    ((share - 0.5) * 4.0).clamp(-1.0, 1.0)
+}
+
+/// The active shares of windows `(from, to)` bins from `marker`, when all are complete.
+pub fn windows<const N: usize>(
+    level: &Level,
+    marker: i64,
+    windows: [(i64, i64); N],
+) -> Option<[f32; N]> {
+    let mut shares = [0.0; N];
+    for (share, (from, to)) in shares.iter_mut().zip(windows) {
+        *share = level.share(marker + from, marker + to)?;
     }
+    Some(shares)
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     /// The level of `pulses` (start, width) from time 0, through `until`.
-    fn level(pulses: &[(f64, f64)], until: f64) -> Level {
+    pub fn level(pulses: &[(f64, f64)], until: f64) -> Level {
         let mut level = Level::new(0.0, false);
         for &(a, w) in pulses {
             for (t, active) in [(a, true), (a + w, false)] {
@@ -147,31 +152,12 @@ mod tests {
     }
 
     #[test]
-    fn a_second_reads_as_its_pulse() {
-        let l = level(&[(1.0, 0.1), (2.0, 0.2), (4.0, 0.1)], 5.5);
-        assert_eq!(observe(&l, 100), Observation::Present(-1.0));
-        assert_eq!(observe(&l, 200), Observation::Present(1.0));
-        assert_eq!(observe(&l, 300), Observation::Absent);
-        // Not yet complete.
-        assert_eq!(observe(&l, 500), Observation::Unclear);
+    fn bins_hold_the_active_share_and_old_ones_are_gone() {
+        let l = level(&[(1.0, 0.1), (2.0, 0.05)], 5.5);
         assert!((l.share(100, 110).unwrap() - 1.0).abs() < 1e-4);
-    }
-
-    #[test]
-    fn noise_in_the_quiet_part_makes_a_second_unclear_and_glitches_do_not() {
-        let mut noisy: Vec<(f64, f64)> = vec![(1.0, 0.1)];
-        noisy.extend((0..12).map(|i| (1.3 + 0.05 * f64::from(i), 0.03)));
-        noisy.push((2.0, 0.1));
-        noisy.push((2.5, 0.02));
-        let l = level(&noisy, 3.5);
-        assert_eq!(observe(&l, 100), Observation::Unclear);
-        assert_eq!(observe(&l, 200), Observation::Present(-1.0));
-    }
-
-    #[test]
-    fn bins_long_gone_are_not_read() {
+        assert!((l.share(200, 210).unwrap() - 0.5).abs() < 1e-4);
+        assert_eq!(windows(&l, 500, [(0, 95)]), None, "not yet complete");
         let l = level(&[(1.0, 0.1)], 30.0);
         assert_eq!(l.share(100, 110), None);
-        assert_eq!(observe(&l, 100), Observation::Unclear);
     }
 }

@@ -1,33 +1,36 @@
-//! Plays the DCF77 signal generator in real time, an hour at a time, as the edges a GPIO line
+//! Plays the longwave signal generator in real time, an hour at a time, as the edges a GPIO line
 //! would report (local time of each edge, line active or not).
 
 use std::sync::mpsc::{self, Receiver};
 
-use super::dcf77::Dcf77Signal;
+use super::longwave::LongwaveSignal;
 use super::true_clock::TrueClock;
-use crate::config::Dcf77SimConfig;
+use crate::config::LongwaveSimConfig;
+use crate::refclock::longwave::station::StationKind;
 use crate::time::Realtime;
 use crate::worker::Workers;
 
 const CHUNK: i64 = 3600;
 
 /// Plays the signal until dropped.
-pub struct SimulatedDcf77 {
+pub struct SimulatedLongwave {
     _workers: Workers,
 }
 
-impl SimulatedDcf77 {
+impl SimulatedLongwave {
     pub fn start(
-        config: Dcf77SimConfig,
+        station: StationKind,
+        config: LongwaveSimConfig,
         receiver_delay: f64,
     ) -> std::io::Result<(Self, Receiver<(Realtime, bool)>)> {
         let (tx, rx) = mpsc::channel();
         let mut workers = Workers::default();
-        workers.spawn("sim-dcf77", move |stop| {
+        workers.spawn(&format!("sim-{}", station.name()), move |stop| {
             let clock = TrueClock::new(config.clock_offset);
             let mut start = clock.now().as_nanos().div_euclid(1_000_000_000) + 1;
             for chunk in 0u64.. {
-                let signal = Dcf77Signal {
+                let signal = LongwaveSignal {
+                    station,
                     start,
                     duration: CHUNK as f64,
                     jitter: config.jitter,
@@ -36,7 +39,7 @@ impl SimulatedDcf77 {
                     wrong_width_rate: config.wrong_width_rate,
                     missing_rate: config.missing_rate,
                     seed: config.seed.wrapping_add(chunk),
-                    ..Dcf77Signal::default()
+                    ..LongwaveSignal::default()
                 };
                 let origin = Realtime::from_timespec(start, 0);
                 for (t, level) in signal.generate().edges {
@@ -58,6 +61,6 @@ impl SimulatedDcf77 {
                 start += CHUNK;
             }
         })?;
-        Ok((SimulatedDcf77 { _workers: workers }, rx))
+        Ok((SimulatedLongwave { _workers: workers }, rx))
     }
 }
