@@ -39,8 +39,8 @@
 # binfmt_misc; docs/operations.md). Run it before each release and after every change to image/,
 # systemd/, debian/ or scripts/build-image.sh.
 #
-# Host ports forwarded to the guest's 123/udp, 80/tcp, 22/tcp and 161/udp: QEMU_TEST_PORT_BASE
-# (default 10000) plus 123, 8080, 8022 and 161; the guest's journal is forwarded to a listener on
+# Host ports forwarded to the guest's 123/udp, 80/tcp, 22/tcp, 161/udp and 4460/tcp:
+# QEMU_TEST_PORT_BASE (default 10000) plus 123, 8080, 8022, 161 and 4460; the guest's journal is forwarded to a listener on
 # the host's port QEMU_TEST_PORT_BASE + 514 (UDP). QEMU_TEST_BOOT_TIMEOUT: seconds to wait for a boot (default 300,
 # 600 for --raspi3b), for a busy machine.
 set -euo pipefail
@@ -57,14 +57,14 @@ IMAGE=${1:-$(ls -t target/image/pitime-*-arm64.img 2>/dev/null | head -n1)}
 [ -f "$IMAGE" ] || { echo "usage: $0 [--raspi3b | --rig] [IMAGE]; build one with: sudo scripts/build-image.sh --no-xz" >&2; exit 2; }
 base=${QEMU_TEST_PORT_BASE:-10000}
 NTP_PORT=$((base + 123)) WEB_PORT=$((base + 8080)) SSH_PORT=$((base + 8022))
-SNMP_PORT=$((base + 161)) SYSLOG_PORT=$((base + 514))
+SNMP_PORT=$((base + 161)) SYSLOG_PORT=$((base + 514)) NTS_PORT=$((base + 4460))
 # Bounds for each wait, in seconds: software emulation is slow, the raspi3b machine more so.
 BOOT_TIMEOUT=${QEMU_TEST_BOOT_TIMEOUT:-$([ "$MACHINE" = virt ] && echo 300 || echo 600)}
 SYNC_TIMEOUT=120
 
 missing=()
 for tool in qemu-system-aarch64:qemu-system-arm mcopy:mtools fdtoverlay:device-tree-compiler partx:util-linux ssh:openssh-client \
-    ssh-keygen:openssh-client python3:python3 xz:xz-utils snmpget:snmp; do
+    ssh-keygen:openssh-client python3:python3 xz:xz-utils snmpget:snmp chronyd:chrony; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -125,6 +125,8 @@ chmod 0600 "$tmp/ntp.keys"
 config_common() {
     printf '%s\n' '[server]' 'listen = ["0.0.0.0:123"]' 'keys_file = "ntp.keys"' "$@"
     printf '\n%s\n' '[web]' 'listen = ["0.0.0.0:80"]'
+    # NTS key exchange tells clients the NTP port: here the one forwarded to the guest's.
+    printf '\n%s\n' '[nts]' "ntp_port = $NTP_PORT"
 }
 # The rig's pitime.toml: the receivers (gps, dcf77 or both) on the guest's real devices.
 rig_config() {
@@ -193,7 +195,7 @@ kernel=$(mdir -b -i "$boot" :: | grep -o 'vmlinuz-[^ ]*' | sort -V | tail -n1)
 mcopy -i "$boot" "::$kernel" "$tmp/vmlinuz"
 mcopy -i "$boot" "::${kernel/vmlinuz/initrd.img}" "$tmp/initrd.img"
 mcopy -i "$boot" ::cmdline.txt "$tmp/cmdline.txt"
-forward="hostfwd=udp::$NTP_PORT-:123,hostfwd=tcp::$WEB_PORT-:80,hostfwd=tcp::$SSH_PORT-:22,hostfwd=udp::$SNMP_PORT-:161"
+forward="hostfwd=udp::$NTP_PORT-:123,hostfwd=tcp::$WEB_PORT-:80,hostfwd=tcp::$SSH_PORT-:22,hostfwd=udp::$SNMP_PORT-:161,hostfwd=tcp::$NTS_PORT-:4460"
 if [ "$MACHINE" = raspi3b ]; then
     # What the firmware does on a Pi 3: its device tree with the overlays of the [pi3] sections
     # (pitime-uart from config.txt, pitime-pps from usercfg.txt; their default parameters).
@@ -419,6 +421,15 @@ print(f"ok: status page served ({len(page)} bytes), /api/v1/status has {', '.joi
 EOF
 
 guest pitime status
+
+# NTS, on by default: the local CA from the status page, then chronyd as an NTS client through
+# the forwarded key-exchange port (its -Q only measures; the host's clock is left alone).
+python3 -c "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=30).read())" \
+    "http://127.0.0.1:$WEB_PORT/nts-ca.pem" >"$tmp/nts-ca.pem" || fail "no /nts-ca.pem on the status page"
+nts=$(timeout 120 chronyd -4 -Q -t 60 -u root -f /dev/null "ntstrustedcerts $tmp/nts-ca.pem" "ntsdumpdir $tmp" \
+    "pidfile $tmp/chronyd.pid" "cmdport 0" "server 127.0.0.1 port $NTP_PORT nts ntsport $NTS_PORT iburst" 2>&1) || true
+grep -q 'System clock wrong by' <<<"$nts" || fail "chronyd measured nothing over NTS: $nts"
+echo "ok: NTS with the image's own CA (from /nts-ca.pem): chronyd $(grep -o 'System clock wrong by.*' <<<"$nts")"
 
 # The kernel actuator: the receiver is 0.3 s ahead of the guest's clock at start; pitime steps
 # the guest's clock and steers it, so the time it serves is the system clock's (the virtual

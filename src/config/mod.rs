@@ -560,12 +560,14 @@ verbose = true
 
     #[test]
     fn shipped_default_file_states_the_defaults() {
-        // Except the appliance's discipline settings, which its header names.
+        // Except the appliance's discipline settings and NTS, which its header names.
         let mut shipped = shipped("pitime.toml");
         let d = &mut shipped.discipline;
         assert_eq!(d.actuator, ActuatorKind::Kernel);
         assert!(d.drift_file.is_some() && d.leap_file.is_some() && d.stats_dir.is_some());
         *d = DisciplineConfig::default();
+        assert!(shipped.nts.enabled);
+        shipped.nts.enabled = false;
         assert_eq!(shipped, parse("").unwrap());
     }
 
