@@ -3,6 +3,8 @@
 # and ntpd-rs (run as nobody, so it cannot touch the clock), each pinned to CPU 0 with rate
 # limiting off, and `pitime bench-server` pinned to CPU 1. Rounds alternate between servers so
 # that machine noise hits all of them alike; the summary gives medians and ratios to chrony.
+# The NTS rounds compare pitime and chronyd serving NTS (RFC 8915) with the same certificate,
+# from pitime's local CA: one key exchange, then every request with a cookie and authenticator.
 #
 #   scripts/bench-server.sh [ROUNDS] [SECONDS]
 #
@@ -25,6 +27,10 @@ listen = ["127.0.0.1:11123"]
 enabled = false
 [web]
 listen = []
+[nts]
+enabled = true
+listen = ["127.0.0.1:14460"]
+state_dir = "$work/nts"
 [[source]]
 kind = "local"
 stratum = 1
@@ -41,7 +47,12 @@ chmod 644 "$work"/*.toml
 cp "$NTPD_RS" "$work/ntp-daemon"
 
 taskset -c 0 "$BIN" run -c "$work/pitime.toml" --log-level warn &
+# chronyd serves NTS with the certificate pitime's local CA issued.
+while [ ! -s "$work/nts/nts-cert.key" ]; do sleep 0.1; done
+chmod 644 "$work/nts/nts-cert.key"
 taskset -c 0 chronyd -x -d -f /dev/null "local stratum 1" "allow" "port 11124" "cmdport 0" \
+  "ntsserverkey $work/nts/nts-cert.key" "ntsservercert $work/nts/nts-cert.pem" "ntsport 14461" \
+  "ntsdumpdir $work" "ntsprocesses 1" \
   "pidfile $work/chronyd.pid" "driftfile $work/chrony.drift" 2>"$work/chronyd.log" &
 taskset -c 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$work/ntp-daemon" -c "$work/ntpd-rs.toml" \
   >"$work/ntpd-rs.log" 2>&1 &
@@ -58,6 +69,22 @@ for load in "saturated 32 32" "light 16 1"; do
     done
   done
 done
+for round in $(seq "$ROUNDS"); do
+  for server in pitime:11123:14460 chrony:11124:14461; do
+    IFS=: read -r name port ke <<<"$server"
+    result=$(taskset -c 1 "$BIN" bench-server --server "127.0.0.1:$port" \
+      --duration "$SECONDS_PER_RUN" --sources 32 --window 32 \
+      --nts-ke "127.0.0.1:$ke" --nts-ca "$work/nts/nts-ca.pem")
+    echo "nts-saturated $name $result" | tee -a "$work/results"
+  done
+done
+for round in $(seq "$ROUNDS"); do
+  for server in pitime:14460 chrony:14461; do
+    result=$(taskset -c 1 "$BIN" bench-server --nts-ke "127.0.0.1:${server#*:}" \
+      --nts-ca "$work/nts/nts-ca.pem" --ke-handshakes 400)
+    echo "nts-ke ${server%%:*} $result" | tee -a "$work/results"
+  done
+done
 
 python3 - "$work/results" <<'PY'
 import json, statistics, sys
@@ -68,12 +95,25 @@ for line in open(sys.argv[1]):
 print()
 print("| load | server | replies/s (median) | vs chrony | p50 us | p99 us | p99.9 us | lost |")
 print("|---|---|---|---|---|---|---|---|")
-for load in ("saturated", "light"):
+ke = {k: v for k, v in rows.items() if k[0] == "nts-ke"}
+rows = {k: v for k, v in rows.items() if k[0] != "nts-ke"}
+for load in ("saturated", "light", "nts-saturated"):
     med = lambda server, f: statistics.median(f(r) for r in rows[(load, server)])
     base = med("chrony", lambda r: r["replies_per_second"])
     for server in ("pitime", "chrony", "ntpd-rs"):
+        if (load, server) not in rows:
+            continue
         rps = med(server, lambda r: r["replies_per_second"])
         lat = [med(server, lambda r, k=k: r["latency_us"][k]) for k in ("p50", "p99", "p99.9")]
         lost = sum(r["lost"] for r in rows[(load, server)])
         print(f"| {load} | {server} | {rps:,.0f} | {rps / base:.2f} | {lat[0]:.0f} | {lat[1]:.0f} | {lat[2]:.0f} | {lost} |")
+if ke:
+    print()
+    print("| NTS-KE | handshakes/s (median) | vs chrony | failed |")
+    print("|---|---|---|---|")
+    base = statistics.median(r["handshakes_per_second"] for r in ke[("nts-ke", "chrony")])
+    for server in ("pitime", "chrony"):
+        rs = ke[("nts-ke", server)]
+        rate = statistics.median(r["handshakes_per_second"] for r in rs)
+        print(f"| {server} | {rate:,.0f} | {rate / base:.2f} | {sum(r['failed'] for r in rs)} |")
 PY

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Boots the Pi image under QEMU and checks it from this machine, as a user would on first boot:
 # SSH with a key from the boot partition (and no password login), pitime.service active, NTP
-# answered, the status page served, the settings files applied, no failed unit; then a power cut
-# (QEMU killed) and a second boot with the same SSH host keys.
+# answered, the status page served, the settings files applied (SNMP from snmp.txt, the journal
+# forwarded by syslog.txt), the boot partition readable by root alone, no failed unit, pitime
+# refused without the firewall; then a power cut (QEMU killed while the state partition is being
+# written) and a second boot with the same SSH host keys, a clean state partition and drift file.
 #
 #   scripts/qemu-test.sh [--raspi3b | --rig] [IMAGE]
 #
@@ -15,7 +17,7 @@
 # actuator and the drift file), over which it is laid. It checks that each of these applied, that
 # an edited pitime.toml (require_auth) applies without a reboot, and that invalid files (a host
 # name "-x", a network.txt of garbage) are ignored while the others still apply, at once and at
-# the next boot.
+# the next boot, and that the ignored files are shown as alarms on the status page.
 #
 # The default machine is QEMU's `virt` with the image's own kernel and initrd, taken out of the
 # image with mcopy (~1 min to a login on 2 cores); --raspi3b boots the emulated Raspberry Pi 3 with
@@ -37,8 +39,9 @@
 # binfmt_misc; docs/operations.md). Run it before each release and after every change to image/,
 # systemd/, debian/ or scripts/build-image.sh.
 #
-# Host ports forwarded to the guest's 123/udp, 80/tcp and 22/tcp: QEMU_TEST_PORT_BASE (default
-# 10000) plus 123, 8080 and 8022. QEMU_TEST_BOOT_TIMEOUT: seconds to wait for a boot (default 300,
+# Host ports forwarded to the guest's 123/udp, 80/tcp, 22/tcp, 161/udp and 4460/tcp:
+# QEMU_TEST_PORT_BASE (default 10000) plus 123, 8080, 8022, 161 and 4460; the guest's journal is forwarded to a listener on
+# the host's port QEMU_TEST_PORT_BASE + 514 (UDP). QEMU_TEST_BOOT_TIMEOUT: seconds to wait for a boot (default 300,
 # 600 for --raspi3b), for a busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,13 +57,14 @@ IMAGE=${1:-$(ls -t target/image/pitime-*-arm64.img 2>/dev/null | head -n1)}
 [ -f "$IMAGE" ] || { echo "usage: $0 [--raspi3b | --rig] [IMAGE]; build one with: sudo scripts/build-image.sh --no-xz" >&2; exit 2; }
 base=${QEMU_TEST_PORT_BASE:-10000}
 NTP_PORT=$((base + 123)) WEB_PORT=$((base + 8080)) SSH_PORT=$((base + 8022))
+SNMP_PORT=$((base + 161)) SYSLOG_PORT=$((base + 514)) NTS_PORT=$((base + 4460))
 # Bounds for each wait, in seconds: software emulation is slow, the raspi3b machine more so.
 BOOT_TIMEOUT=${QEMU_TEST_BOOT_TIMEOUT:-$([ "$MACHINE" = virt ] && echo 300 || echo 600)}
 SYNC_TIMEOUT=120
 
 missing=()
 for tool in qemu-system-aarch64:qemu-system-arm mcopy:mtools fdtoverlay:device-tree-compiler partx:util-linux ssh:openssh-client \
-    ssh-keygen:openssh-client python3:python3 xz:xz-utils; do
+    ssh-keygen:openssh-client python3:python3 xz:xz-utils snmpget:snmp chronyd:chrony; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -73,9 +77,11 @@ elapsed() { echo "$(( $(date +%s) - started )) s"; }
 tmp=$(mktemp -d)
 qemu_pid=
 player_pid=
+syslog_pid=
 finish() {
     [ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
     [ -z "$player_pid" ] || kill "$player_pid" 2>/dev/null || true
+    [ -z "$syslog_pid" ] || kill "$syslog_pid" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap finish EXIT
@@ -119,6 +125,8 @@ chmod 0600 "$tmp/ntp.keys"
 config_common() {
     printf '%s\n' '[server]' 'listen = ["0.0.0.0:123"]' 'keys_file = "ntp.keys"' "$@"
     printf '\n%s\n' '[web]' 'listen = ["0.0.0.0:80"]'
+    # NTS key exchange tells clients the NTP port: here the one forwarded to the guest's.
+    printf '\n%s\n' '[nts]' "ntp_port = $NTP_PORT"
 }
 # The rig's pitime.toml: the receivers (gps, dcf77 or both) on the guest's real devices.
 rig_config() {
@@ -163,15 +171,31 @@ EOF
 }
 test_config >"$tmp/pitime.toml"
 [ "$RIG" = no ] || rig_config gps >"$tmp/pitime.toml"
+# SNMP for QEMU's network (the host is 10.0.2.2): an SNMPv3 user and a v2c community.
+SNMP_PASSWORD=qemu-test-$(od -A n -N 6 -t x1 /dev/urandom | tr -d ' \n')
+printf '%s\n' user=monitor "auth_password=$SNMP_PASSWORD" community=qemu-test allow=10.0.2.0/24 \
+    'location=QEMU' >"$tmp/snmp.txt"
+# The journal to this machine (QEMU's user network: 10.0.2.2 is the host's loopback).
+printf '%s\n' server=10.0.2.2 "port=$SYSLOG_PORT" protocol=udp >"$tmp/syslog.txt"
 mcopy -o -i "$boot" "$tmp/ssh_authorized_keys" "$tmp/hostname" "$tmp/local-networks.txt" "$tmp/ntp.keys" \
-    "$tmp/network.txt" "$tmp/pitime.toml" ::
+    "$tmp/network.txt" "$tmp/pitime.toml" "$tmp/snmp.txt" "$tmp/syslog.txt" ::
+# The syslog server: every datagram, one a line.
+python3 - "$SYSLOG_PORT" "$tmp/syslog.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+with open(sys.argv[2], "ab", buffering=0) as log:
+    while True:
+        log.write(s.recv(65536).rstrip(b"\n") + b"\n")
+PY
+syslog_pid=$!
 
 # The image's own kernel, initrd, device tree and command line.
 kernel=$(mdir -b -i "$boot" :: | grep -o 'vmlinuz-[^ ]*' | sort -V | tail -n1)
 mcopy -i "$boot" "::$kernel" "$tmp/vmlinuz"
 mcopy -i "$boot" "::${kernel/vmlinuz/initrd.img}" "$tmp/initrd.img"
 mcopy -i "$boot" ::cmdline.txt "$tmp/cmdline.txt"
-forward="hostfwd=udp::$NTP_PORT-:123,hostfwd=tcp::$WEB_PORT-:80,hostfwd=tcp::$SSH_PORT-:22"
+forward="hostfwd=udp::$NTP_PORT-:123,hostfwd=tcp::$WEB_PORT-:80,hostfwd=tcp::$SSH_PORT-:22,hostfwd=udp::$SNMP_PORT-:161,hostfwd=tcp::$NTS_PORT-:4460"
 if [ "$MACHINE" = raspi3b ]; then
     # What the firmware does on a Pi 3: its device tree with the overlays of the [pi3] sections
     # (pitime-uart from config.txt, pitime-pps from usercfg.txt; their default parameters).
@@ -356,8 +380,8 @@ done
 grep -q '^listen = \["0.0.0.0:123"\] *# /run/pitime-boot/pitime.toml' <<<"$effective" ||
     fail "server.listen is not the boot partition's: $effective"
 [ "$(guest systemctl show -p ExecStart --value pitime | grep -o -- '--config [^ ;]*' | tr '\n' ' ')" = \
-    "--config /etc/pitime/pitime.toml --config /run/pitime-boot/pitime.toml " ] ||
-    fail "pitime.service does not read the two files: $(guest systemctl show -p ExecStart --value pitime)"
+    "--config /etc/pitime/pitime.toml --config /run/pitime-boot/pitime.toml --config /run/pitime-boot/image.toml " ] ||
+    fail "pitime.service does not read the three files: $(guest systemctl show -p ExecStart --value pitime)"
 echo "ok: pitime runs with /etc/pitime/pitime.toml and the boot partition's over it; the image's kernel actuator, drift file and leap file kept"
 
 # ntp.keys: installed for pitime alone (it refuses a keys file others can read), and found by
@@ -397,6 +421,15 @@ print(f"ok: status page served ({len(page)} bytes), /api/v1/status has {', '.joi
 EOF
 
 guest pitime status
+
+# NTS, on by default: the local CA from the status page, then chronyd as an NTS client through
+# the forwarded key-exchange port (its -Q only measures; the host's clock is left alone).
+python3 -c "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=30).read())" \
+    "http://127.0.0.1:$WEB_PORT/nts-ca.pem" >"$tmp/nts-ca.pem" || fail "no /nts-ca.pem on the status page"
+nts=$(timeout 120 chronyd -4 -Q -t 60 -u root -f /dev/null "ntstrustedcerts $tmp/nts-ca.pem" "ntsdumpdir $tmp" \
+    "pidfile $tmp/chronyd.pid" "cmdport 0" "server 127.0.0.1 port $NTP_PORT nts ntsport $NTS_PORT iburst" 2>&1) || true
+grep -q 'System clock wrong by' <<<"$nts" || fail "chronyd measured nothing over NTS: $nts"
+echo "ok: NTS with the image's own CA (from /nts-ca.pem): chronyd $(grep -o 'System clock wrong by.*' <<<"$nts")"
 
 # The kernel actuator: the receiver is 0.3 s ahead of the guest's clock at start; pitime steps
 # the guest's clock and steers it, so the time it serves is the system clock's (the virtual
@@ -491,6 +524,94 @@ python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" "$S
     fail "no signed NTP reply after the invalid files"
 echo "ok: hostname \"-x\" and a network.txt of garbage ignored (the journal says so); SSH keys, pitime.toml, ntp.keys, firewall still applied"
 
+# The ignored files are alarms on the status page (notices in boot-config's image.toml), once
+# pitime rereads its files.
+guest systemctl reload pitime
+python3 - "$WEB_PORT" "$SYNC_TIMEOUT" <<'PY' || fail "the ignored files are not alarms on the status page"
+import json, sys, time, urllib.request
+
+deadline = time.monotonic() + float(sys.argv[2])
+while True:
+    url = f"http://127.0.0.1:{sys.argv[1]}/api/v1/status"
+    alarms = json.load(urllib.request.urlopen(url, timeout=30))["alarms"]
+    ignored = [a for a in alarms if a.startswith("ignoring /boot/firmware/")]
+    if len(ignored) >= 2:
+        print("ok: on the status page: " + "; ".join(ignored))
+        sys.exit(0)
+    if time.monotonic() > deadline:
+        print(f"alarms: {alarms}")
+        sys.exit(1)
+    time.sleep(2)
+PY
+
+# The boot partition holds secrets (ntp.keys, wifi.txt, snmp.txt): root's alone.
+# (Expanded in the guest.)
+# shellcheck disable=SC2016
+perms=$(guest 'stat -c %a /boot/firmware /boot/firmware/snmp.txt;
+    setpriv --reuid=pitime --regid=pitime --init-groups cat /boot/firmware/snmp.txt 2>&1 >/dev/null || true')
+read -r -d '' dir_mode file_mode _ <<<"$perms" || true
+[ "$dir_mode" = 700 ] && [ "$file_mode" = 600 ] && grep -q 'Permission denied' <<<"$perms" ||
+    fail "the boot partition is readable by others: $perms"
+echo "ok: boot partition root's alone (directory 700, files 600; the pitime user is refused)"
+
+# The boot partition's pitime.toml is checked as the pitime user: a keys file only root can read
+# is refused (root would have accepted it), and becomes a notice.
+guest "install -m 0600 /run/pitime-boot/ntp.keys /run/root-only.keys"
+test_config 'keys_file = "/run/root-only.keys"' | grep -v '^keys_file = "ntp.keys"' >"$tmp/pitime-root-only.toml"
+to_boot_partition pitime.toml "$tmp/pitime-root-only.toml"
+guest systemctl restart pitime-boot-config
+refused=$(guest journalctl -u pitime-boot-config -p warning -o cat --since -1min) || true
+grep -q '/run/root-only.keys.*[Pp]ermission denied' <<<"$refused" &&
+    grep -q '^ignoring /boot/firmware/pitime.toml' <<<"$refused" ||
+    fail "a keys file only root can read was not refused: $refused"
+guest grep -q "'ignoring /boot/firmware/pitime.toml'" /run/pitime-boot/image.toml ||
+    fail "the refused pitime.toml is not a notice: $(guest cat /run/pitime-boot/image.toml)"
+to_boot_partition pitime.toml "$tmp/pitime.toml"
+guest 'rm /run/root-only.keys && systemctl restart pitime-boot-config && systemctl reload pitime'
+echo "ok: the boot partition's pitime.toml checked as the pitime user (a root-only keys file refused)"
+
+# SNMP from snmp.txt: snmpd with pitime's NTPv4-MIB (ntpEntSoftwareName), SNMPv3 and the v2c
+# community from QEMU's network; a wrong community gets nothing.
+ntp_software=.1.3.6.1.2.1.197.1.1.1.0
+snmp_answer=
+for _ in $(seq 1 30); do
+    if snmp_answer=$(snmpget -v3 -l authPriv -u monitor -a SHA-256 -A "$SNMP_PASSWORD" -x AES \
+        -X "$SNMP_PASSWORD" -t 2 -r 1 "udp:127.0.0.1:$SNMP_PORT" "$ntp_software" 2>&1) &&
+        grep -q pitime <<<"$snmp_answer"; then
+        break
+    fi
+    sleep 2
+done
+grep -q pitime <<<"$snmp_answer" ||
+    fail "no NTPv4-MIB over SNMPv3: $snmp_answer $(guest journalctl -b -u snmpd -u pitime-boot-config -n 20 -o cat)"
+v2c=$(snmpget -v2c -c qemu-test -t 2 -r 1 "udp:127.0.0.1:$SNMP_PORT" "$ntp_software" 2>&1) ||
+    fail "no answer to SNMPv2c: $v2c"
+! snmpget -v2c -c wrong -t 1 -r 0 "udp:127.0.0.1:$SNMP_PORT" "$ntp_software" >/dev/null 2>&1 ||
+    fail "a wrong community was answered"
+echo "ok: snmp.txt: NTPv4-MIB over SNMPv3 (authPriv) and v2c: $snmp_answer"
+
+# The journal on the syslog server, pitime's warnings at warning priority (facility daemon: 28).
+# RFC 5424: <PRI>1 TIME HOST APP PID ...
+from_pitime='^<28>1 [^ ]+ [^ ]+ pitime [0-9]+ '
+grep -aEq "$from_pitime" "$tmp/syslog.log" 2>/dev/null ||
+    fail "no warning from pitime forwarded by syslog.txt: $(tail -n 5 "$tmp/syslog.log" 2>&1) $(guest journalctl -b -u systemd-netlogd -n 10 -o cat)"
+echo "ok: syslog.txt: the journal forwarded ($(wc -l <"$tmp/syslog.log") lines), e.g. $(grep -aE -m1 "$from_pitime" "$tmp/syslog.log" | cut -c1-160)"
+
+# Without its firewall the image serves nothing but SSH: nftables failing stops pitime, avahi
+# and snmpd, which come back with it.
+# shellcheck disable=SC2016
+guest 'mkdir -p /run/systemd/system/nftables.service.d &&
+    printf "[Service]\nExecStart=\nExecStart=/bin/false\n" >/run/systemd/system/nftables.service.d/broken.conf &&
+    systemctl daemon-reload && ! systemctl restart nftables 2>/dev/null' || fail "the broken firewall started"
+units=$(guest systemctl is-active pitime avahi-daemon snmpd || true)
+[ "$(grep -c '^active$' <<<"$units")" = 0 ] || fail "services running without the firewall: $units"
+! python3 scripts/qemu/ntp-query.py "$NTP_PORT" 4 >/dev/null || fail "NTP answered without the firewall"
+guest 'rm -r /run/systemd/system/nftables.service.d && systemctl daemon-reload && systemctl restart nftables &&
+    systemctl restart pitime-boot-config && systemctl start pitime avahi-daemon'
+python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null ||
+    fail "no NTP after the firewall came back"
+echo "ok: with the firewall failed, pitime, avahi and snmpd stopped and NTP unanswered; back with it"
+
 # Updating pitime alone, as docs/operations.md says (when a .deb from scripts/build-deb.sh is
 # here): the root made writable, the package reinstalled, the root read-only again.
 # shellcheck disable=SC2012 # our own file names
@@ -507,10 +628,15 @@ else
     echo "skipped: no .deb in target/aarch64-unknown-linux-gnu/debian/ to test an update with"
 fi
 
-# A power cut (QEMU killed, nothing flushed) and the second boot: the same host keys (ssh checks
-# them against known_hosts), fsck of the state partition, every unit started, pitime running.
+# A power cut (QEMU killed, nothing flushed) while the state partition is being written (pitime
+# restarted again and again, so its drift file is rewritten, beside a stream of synced writes),
+# and the second boot: the same host keys (ssh checks them against known_hosts), the state
+# partition clean after its journal's replay, the drift file read, every unit started.
 # The invalid hostname and network.txt are still on the card: the login with the boot partition's
 # key shows that the SSH keys were installed all the same, and pitime signs with its keys.
+guest 'nohup sh -c "while :; do dd if=/dev/urandom of=/var/lib/pitime-state/scratch bs=64k count=64 conv=fsync; done" >/dev/null 2>&1 &
+    nohup sh -c "while :; do systemctl restart pitime; done" >/dev/null 2>&1 &'
+sleep 10
 kill -KILL "$qemu_pid"
 wait "$qemu_pid" 2>/dev/null || true
 boot_and_login
@@ -519,6 +645,13 @@ wait_for_boot
 [ "$(guest hostname)" = pitime ] || fail "host name at a boot with an invalid hostname file: $(guest hostname)"
 python3 scripts/qemu/ntp-query.py --keys "$tmp/ntp.keys" --key 7 "$NTP_PORT" "$SYNC_TIMEOUT" >/dev/null ||
     fail "no signed NTP reply at the second boot"
+# shellcheck disable=SC2016
+state=$(guest 'tune2fs -l "$(findmnt -n -o SOURCE /var/lib/pitime-state)" | sed -n "s/^Filesystem state: *//p";
+    cat /var/lib/pitime/drift; journalctl -b -u pitime -o cat | grep -c "ignoring the drift file";
+    rm -f /var/lib/pitime-state/scratch')
+read -r -d '' fs_state drift_ppm drift_ignored _ <<<"$state" || true
+[ "$fs_state" = clean ] && [ "$drift_ignored" = 0 ] || fail "after the power cut: state partition $fs_state, drift file: $state"
+echo "ok: power cut during writes: state partition $fs_state, drift file read ($drift_ppm ppm)"
 echo "ok: after a power cut, with the invalid hostname and network.txt on the card: booted, same SSH host key, no failed unit, host name pitime, pitime active and signing ($(elapsed))"
 
 echo "PASS: $MACHINE, $(elapsed)"

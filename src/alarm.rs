@@ -34,6 +34,8 @@ pub enum AlarmKind {
     Dcf77LineMissing,
     Dcf77NoMinute,
     Dcf77NoDelay,
+    NtsCertificateExpiring,
+    Notice,
 }
 
 impl AlarmKind {
@@ -56,6 +58,8 @@ impl AlarmKind {
             AlarmKind::Dcf77LineMissing => "dcf77_line_missing",
             AlarmKind::Dcf77NoMinute => "dcf77_no_minute",
             AlarmKind::Dcf77NoDelay => "dcf77_no_delay",
+            AlarmKind::NtsCertificateExpiring => "nts_certificate_expiring",
+            AlarmKind::Notice => "notice",
         }
     }
 }
@@ -72,6 +76,16 @@ impl Alarm {
                 _ => format!("{subject}: {text}"),
             },
         }
+    }
+
+    /// The configuration's notices (`[web] notices`), each an alarm of its own, raised while
+    /// the notice is there.
+    pub fn notices(notices: &[String]) -> impl Iterator<Item = Alarm> + '_ {
+        notices.iter().enumerate().map(|(i, text)| Alarm {
+            subject: format!("notice {}", i + 1),
+            kind: AlarmKind::Notice,
+            text: text.clone(),
+        })
     }
 
     /// The same alarm still raised: its text may change as it goes on (seconds counted).

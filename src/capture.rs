@@ -11,7 +11,7 @@ use gpiocdev::line::EdgeKind;
 
 use crate::clock::system::monotonic_now;
 use crate::config::Bias;
-use crate::refclock::dcf77::driver::request_line;
+use crate::refclock::longwave::driver::request_line;
 use crate::replay::format_dcf77_edges;
 
 /// How often the stop flag is looked at.

@@ -10,15 +10,21 @@ use crate::discipline::snapshot::ClockSnapshot;
 use crate::discipline::{driftfile, leapfile};
 use crate::ntp::control::MAX_FRAGMENT;
 use crate::ntp::keys::KeyStore;
+use crate::ntp::nts::aead::{Algorithm, SessionKeys};
+use crate::ntp::nts::record;
+use crate::ntp::packet::HEADER_LEN;
 use crate::ntp::packet::MAX_REPLY_LEN;
-use crate::refclock::dcf77::decoder::Dcf77Decoder;
 use crate::refclock::gps::clock::{ClockOptions, GpsClock};
 use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use crate::refclock::gps::nmea::LineReader;
 use crate::refclock::gps::ubx::FrameReader;
+use crate::refclock::longwave::decoder::decode;
+use crate::refclock::longwave::station::StationKind;
 use crate::server::acl::AccessList;
 use crate::server::control::{self, ControlView};
 use crate::server::interleave::{self, Interleave};
+use crate::server::nts::cookie::{CookieKeys, MasterKey, MAX_COOKIE_LEN};
+use crate::server::nts::exchange::{negotiate, Negotiation};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
 use crate::server::stats::ServerStats;
@@ -55,7 +61,17 @@ fn policy() -> Policy {
             allow: vec![cidr("192.0.2.0/26")],
             deny: Vec::new(),
         },
+        nts: Some(std::sync::Arc::new(nts_keys())),
     }
+}
+
+/// The fuzz policy's NTS cookie keys: one master key, fixed, so requests can carry cookies.
+fn nts_keys() -> CookieKeys {
+    CookieKeys::new(vec![MasterKey {
+        id: 1,
+        created: 0,
+        key: [7; 32],
+    }])
 }
 
 const RX: Realtime = Realtime::from_nanos(1_800_000_010_000_000_000);
@@ -96,6 +112,38 @@ pub fn ntp_request(data: &[u8]) {
                 table.transmitted(peer(data), rx, NtpTimestamp(rx.0 + 1));
             }
         }
+    }
+}
+
+/// An NTS request: a header, a unique identifier and a cookie that opens, then the input (more
+/// fields, an authenticator, garbage) through the responder as `ntp_request`: the deeper NTS
+/// paths are reached without the fuzzer having to forge a cookie.
+pub fn nts_request(data: &[u8]) {
+    let keys = nts_keys();
+    let Some(session) = SessionKeys::new(Algorithm::AesSivCmac256, &[1; 32], &[2; 32]) else {
+        return;
+    };
+    let mut packet = vec![0x23; HEADER_LEN];
+    packet.extend_from_slice(&[0x01, 0x04, 0, 36]);
+    packet.extend_from_slice(&[0x42; 32]);
+    let mut cookie = [0u8; MAX_COOKIE_LEN];
+    let Some(len) = keys.seal(&session, &[3; 16], &mut cookie) else {
+        return;
+    };
+    packet.extend_from_slice(&[0x02, 0x04, 0, 4 + len as u8]);
+    packet.extend_from_slice(&cookie[..len]);
+    packet.extend_from_slice(data);
+    ntp_request(&packet);
+}
+
+/// An NTS-KE request through the record parser and the negotiation: a refusal is always a
+/// complete message, an agreement one of the algorithms pitime speaks.
+pub fn nts_ke_request(data: &[u8]) {
+    let Ok(Some(records)) = record::parse_message(data) else {
+        return;
+    };
+    if let Negotiation::Refused(answer, _) = negotiate(&records) {
+        assert!(matches!(record::parse_message(&answer), Ok(Some(_))));
     }
 }
 
@@ -159,16 +207,21 @@ pub fn ubx(data: &[u8]) {
     }
 }
 
-/// GPIO edges into the DCF77 decoder: each pair of input bytes is the milliseconds since the
-/// last edge (the low 15 bits) and the level (the top bit). Whatever the edges, nothing
-/// panics.
+/// GPIO edges into the longwave decoders (DCF77, MSF, WWVB): each pair of input bytes is the
+/// milliseconds since the last edge (the low 15 bits) and the level (the top bit). Whatever
+/// the edges, nothing panics.
 pub fn dcf77_edges(data: &[u8]) {
-    let mut decoder = Dcf77Decoder::new(2);
     let mut t = 0.0;
-    for pair in data.chunks_exact(2) {
-        let word = u16::from_be_bytes([pair[0], pair[1]]);
-        t += f64::from(word & 0x7fff) / 1000.0;
-        let _ = decoder.edge(t, word & 0x8000 != 0);
+    let edges: Vec<(f64, bool)> = data
+        .chunks_exact(2)
+        .map(|pair| {
+            let word = u16::from_be_bytes([pair[0], pair[1]]);
+            t += f64::from(word & 0x7fff) / 1000.0;
+            (t, word & 0x8000 != 0)
+        })
+        .collect();
+    for station in StationKind::ALL {
+        let _ = decode(station, &edges, false, 2);
     }
 }
 
@@ -202,8 +255,10 @@ pub fn drift_file(data: &[u8]) {
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, for the corpus regression test.
-pub const TARGETS: [Target; 9] = [
+pub const TARGETS: [Target; 11] = [
     ("ntp_request", ntp_request),
+    ("nts_request", nts_request),
+    ("nts_ke_request", nts_ke_request),
     ("ntp_control", ntp_control),
     ("nmea", nmea),
     ("ubx", ubx),

@@ -3,6 +3,7 @@
 //! modules is docs/architecture.md.
 
 pub mod alarm;
+pub mod atomic_file;
 pub mod capture;
 pub mod clock;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod sim;
 pub mod snmp;
 pub mod systemd;
+pub mod tcp;
 pub mod time;
 pub mod upstream;
 pub mod web;

@@ -18,6 +18,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::ntp::keys::Key;
+use crate::ntp::nts::aead::SessionKeys;
+use crate::ntp::nts::client;
 use crate::ntp::packet::{Header, HEADER_LEN};
 use crate::time::NtpTimestamp;
 
@@ -39,6 +41,10 @@ pub struct LoadOptions {
     pub key: Option<(u32, Key)>,
     /// Alternate basic and interleaved requests, and measure the error of the basic T3.
     pub interleaved: bool,
+    /// Send NTS requests with these keys and this cookie (from one key exchange): the server
+    /// keeps no state per cookie, so one serves every request, and every request costs the
+    /// server a cookie opened, a request authenticated and a fresh cookie and reply sealed.
+    pub nts: Option<(SessionKeys, Vec<u8>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -310,7 +316,7 @@ fn send_slots(
                 },
                 None => Header::client_request(6, NtpTimestamp(id)),
             };
-            len = write_request(&mut out[k], &header, opts.key.as_ref());
+            len = write_request(&mut out[k], &header, opts);
         }
         let now = Instant::now();
         let sent = send_batch(flow, &mut out[..chunk.len()], len);
@@ -322,9 +328,15 @@ fn send_slots(
     }
 }
 
-fn write_request(buf: &mut [u8; MAX_PACKET], header: &Header, key: Option<&(u32, Key)>) -> usize {
+fn write_request(buf: &mut [u8; MAX_PACKET], header: &Header, opts: &LoadOptions) -> usize {
+    if let Some((session, cookie)) = &opts.nts {
+        // The nonce and identifier need not differ: the server remembers neither.
+        let nonce = [7u8; 16];
+        let nonce = &nonce[..session.algorithm.nonce_len()];
+        return client::write_request(buf, header, &[0x5a; 32], cookie, 0, session, nonce);
+    }
     header.write((&mut buf[..HEADER_LEN]).try_into().expect("header fits"));
-    let Some((id, key)) = key else {
+    let Some((id, key)) = &opts.key else {
         return HEADER_LEN;
     };
     key.sign(*id, buf, HEADER_LEN)

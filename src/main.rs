@@ -16,10 +16,12 @@ use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LOG_LEVELS};
 use pitime::detect::{self, pulses::classify, Devices};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::ntp::keys::KeyStore;
-use pitime::refclock::dcf77::decoder::decode;
+use pitime::ntp::nts::aead::{Algorithm, SessionKeys};
 use pitime::refclock::gps::decoder::{self, DecoderOptions};
+use pitime::refclock::longwave::decoder::decode;
+use pitime::refclock::longwave::station::StationKind;
 use pitime::replay;
-use pitime::sim::dcf77_bench::{self, Score};
+use pitime::sim::longwave_bench::{self, Score};
 use pitime::sim::oscillator::OscillatorParams;
 use pitime::sim::scenario::{self, Scenario};
 use pitime::time::UtcTime;
@@ -82,9 +84,13 @@ enum Command {
     /// Decode a receiver capture and print each time accepted or rejected, as JSON lines.
     #[command(subcommand)]
     Replay(Replay),
-    /// Run the DCF77 decoder over generated signals, one scenario of noise at a time: seconds
-    /// labelled, labels and minutes wrong, decoding time, as JSON lines.
-    BenchDcf77 {
+    /// Run the longwave decoder over generated signals of a station, one scenario of noise at
+    /// a time: seconds labelled, labels and minutes wrong, decoding time, as JSON lines.
+    #[command(alias = "bench-dcf77")]
+    BenchLongwave {
+        /// The station: dcf77, msf or wwvb.
+        #[arg(long, default_value = "dcf77", value_parser = parse_station)]
+        station: StationKind,
         /// Minutes of signal per run.
         #[arg(long, default_value_t = 60)]
         minutes: usize,
@@ -154,6 +160,18 @@ enum Command {
         /// user-space transmit timestamps against its kernel's.
         #[arg(long)]
         interleaved: bool,
+        /// NTS: run a key exchange with this NTS-KE server first, then send NTS requests.
+        #[arg(long, requires = "nts_ca")]
+        nts_ke: Option<SocketAddr>,
+        /// NTS: the CA file (PEM) that vouches for the KE server's certificate.
+        #[arg(long, requires = "nts_ke")]
+        nts_ca: Option<PathBuf>,
+        /// NTS: the name the KE server's certificate must have.
+        #[arg(long, default_value = "127.0.0.1")]
+        nts_name: String,
+        /// NTS: time this many key exchanges (from 4 threads) instead of NTP requests.
+        #[arg(long, requires = "nts_ke")]
+        ke_handshakes: Option<usize>,
     },
 }
 
@@ -342,18 +360,58 @@ enum Replay {
         allow_no_fix: bool,
     },
     /// A DCF77 capture: one `<seconds since start> <level 0|1>` line per edge.
-    Dcf77 {
-        file: PathBuf,
-        /// Level 0 means carrier reduced (the pulse).
-        #[arg(long)]
-        active_low: bool,
-        /// Minutes of evidence before the first second is labelled.
-        #[arg(long, default_value_t = 2)]
-        confirm: usize,
-        /// Print each labelled second (its marker's time and UTC) instead of each minute.
-        #[arg(long)]
-        seconds: bool,
-    },
+    Dcf77(LongwaveReplay),
+    /// An MSF capture, as for DCF77.
+    Msf(LongwaveReplay),
+    /// A WWVB capture, as for DCF77.
+    Wwvb(LongwaveReplay),
+}
+
+#[derive(clap::Args)]
+struct LongwaveReplay {
+    file: PathBuf,
+    /// Level 0 means carrier reduced (the pulse).
+    #[arg(long)]
+    active_low: bool,
+    /// Minutes of evidence before the first second is labelled.
+    #[arg(long, default_value_t = 2)]
+    confirm: usize,
+    /// Print each labelled second (its marker's time and UTC) instead of each minute.
+    #[arg(long)]
+    seconds: bool,
+}
+
+fn parse_station(text: &str) -> Result<StationKind, String> {
+    StationKind::from_name(text).ok_or_else(|| format!("`{text}` is not dcf77, msf or wwvb"))
+}
+
+/// `pitime replay dcf77|msf|wwvb`.
+fn replay_longwave(station: StationKind, r: LongwaveReplay) -> ExitCode {
+    let text = match std::fs::read(&r.file) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => return fail(format!("{}: {e}", r.file.display())),
+    };
+    let (edges, errors) = replay::dcf77_edges(&text);
+    for e in &errors {
+        eprintln!("pitime: {}: {e}", r.file.display());
+    }
+    if let Some(hint) = replay::polarity_hint(station, &edges, r.active_low) {
+        eprintln!("pitime: {}: {hint}", r.file.display());
+    }
+    let (lines, what) = match r.seconds {
+        true => (
+            replay::longwave_seconds(station, &edges, r.active_low, r.confirm),
+            "second",
+        ),
+        false => (
+            replay::longwave_minutes(station, &edges, r.active_low, r.confirm),
+            "minute",
+        ),
+    };
+    if lines.is_empty() {
+        return fail(format!("{}: no {what} decoded", r.file.display()));
+    }
+    print_lines(lines)
 }
 
 fn parse_day(text: &str) -> Result<UtcTime, String> {
@@ -406,32 +464,9 @@ fn main() -> ExitCode {
                     .map(replay::report_json),
             )
         }
-        Command::Replay(Replay::Dcf77 {
-            file,
-            active_low,
-            confirm,
-            seconds,
-        }) => {
-            let text = match std::fs::read(&file) {
-                Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-                Err(e) => return fail(format!("{}: {e}", file.display())),
-            };
-            let (edges, errors) = replay::dcf77_edges(&text);
-            for e in &errors {
-                eprintln!("pitime: {}: {e}", file.display());
-            }
-            if let Some(hint) = replay::dcf77_polarity_hint(&edges, active_low) {
-                eprintln!("pitime: {}: {hint}", file.display());
-            }
-            let (lines, what) = match seconds {
-                true => (replay::dcf77_seconds(&edges, active_low, confirm), "second"),
-                false => (replay::dcf77_minutes(&edges, active_low, confirm), "minute"),
-            };
-            if lines.is_empty() {
-                return fail(format!("{}: no {what} decoded", file.display()));
-            }
-            print_lines(lines)
-        }
+        Command::Replay(Replay::Dcf77(r)) => replay_longwave(StationKind::Dcf77, r),
+        Command::Replay(Replay::Msf(r)) => replay_longwave(StationKind::Msf, r),
+        Command::Replay(Replay::Wwvb(r)) => replay_longwave(StationKind::Wwvb, r),
         Command::Detect(d) => detect(d),
         Command::Capture(Capture::Dcf77 {
             chip,
@@ -493,19 +528,23 @@ fn main() -> ExitCode {
                 Err(e) => fail(format!("play-signals: {e}")),
             }
         }
-        Command::BenchDcf77 { minutes, seeds } => {
+        Command::BenchLongwave {
+            station,
+            minutes,
+            seeds,
+        } => {
             let confirm = 2;
-            for scenario in dcf77_bench::scenarios(minutes) {
+            for scenario in longwave_bench::scenarios(station, minutes) {
                 let (mut total, mut decoding, mut hours) = (Score::default(), 0.0, 0.0);
                 let mut labels_after_loss: f64 = 0.0;
                 for seed in 1..=seeds {
                     let signal = scenario.seeded(seed);
                     let generated = signal.generate();
                     let started = Instant::now();
-                    let events = decode(&generated.edges, signal.active_low, confirm);
+                    let events = decode(station, &generated.edges, signal.active_low, confirm);
                     decoding += started.elapsed().as_secs_f64();
                     hours += signal.duration / 3600.0;
-                    let score = dcf77_bench::score(&signal, &generated, &events);
+                    let score = longwave_bench::score(&signal, &generated, &events);
                     if let (Some(lost), Some(last)) = (signal.lost_from, score.last_label) {
                         labels_after_loss = labels_after_loss.max(last - lost);
                     }
@@ -523,7 +562,7 @@ fn main() -> ExitCode {
                 }
                 println!("{row}");
             }
-            let firsts = dcf77_bench::first_labels(confirm);
+            let firsts = longwave_bench::first_labels(station, confirm);
             let mut first: Vec<f64> = firsts.iter().flatten().copied().collect();
             first.sort_by(f64::total_cmp);
             println!(
@@ -544,7 +583,20 @@ fn main() -> ExitCode {
             keys_file,
             key_id,
             interleaved,
+            nts_ke,
+            nts_ca,
+            nts_name,
+            ke_handshakes,
         } => {
+            if let (Some(n), Some(ke), Some(ca)) = (ke_handshakes, nts_ke, &nts_ca) {
+                return match bench_handshakes(ke, ca, &nts_name, n) {
+                    Ok(json) => {
+                        println!("{json}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => fail(e),
+                };
+            }
             let key = match (keys_file, key_id) {
                 (Some(path), Some(id)) => match KeyStore::load(&path).map(|k| k.get(id).cloned()) {
                     Ok(Some(key)) => Some((id, key)),
@@ -562,6 +614,13 @@ fn main() -> ExitCode {
                 timeout: Duration::from_millis(timeout_ms),
                 key,
                 interleaved,
+                nts: match (nts_ke, nts_ca) {
+                    (Some(ke), Some(ca)) => match bench_key_exchange(ke, &ca, &nts_name) {
+                        Ok(x) => Some(x),
+                        Err(e) => return fail(e),
+                    },
+                    _ => None,
+                },
             };
             match loadgen::run(&opts) {
                 Ok(report) => {
@@ -572,6 +631,60 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// One key exchange for `bench-server`: its keys and first cookie.
+fn bench_key_exchange(
+    ke: SocketAddr,
+    ca: &std::path::Path,
+    name: &str,
+) -> Result<(SessionKeys, Vec<u8>), String> {
+    use pitime::ntp::nts::ke_client;
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let tls = ke_client::tls_client(&pem).map_err(|e| e.to_string())?;
+    let x = ke_client::exchange(ke, name, tls, &Algorithm::ALL)
+        .map_err(|e| format!("NTS-KE with {ke}: {e}"))?;
+    let cookie = x
+        .cookies
+        .into_iter()
+        .next()
+        .ok_or("the KE server gave no cookie")?;
+    Ok((x.session, cookie))
+}
+
+/// `count` key exchanges with `ke`, four at a time: their rate, as JSON.
+fn bench_handshakes(
+    ke: SocketAddr,
+    ca: &std::path::Path,
+    name: &str,
+    count: usize,
+) -> Result<String, String> {
+    use pitime::ntp::nts::ke_client;
+    const THREADS: usize = 4;
+    let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+    let tls = ke_client::tls_client(&pem).map_err(|e| e.to_string())?;
+    let start = std::time::Instant::now();
+    let failed: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let tls = tls.clone();
+                s.spawn(move || {
+                    (i..count)
+                        .step_by(THREADS)
+                        .filter(|_| {
+                            ke_client::exchange(ke, name, tls.clone(), &Algorithm::ALL).is_err()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(count)).sum()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "{{\"handshakes\":{count},\"failed\":{failed},\"seconds\":{seconds:.3},\"handshakes_per_second\":{:.0}}}",
+        (count - failed.min(count)) as f64 / seconds
+    ))
 }
 
 fn detect(d: Detect) -> ExitCode {

@@ -4,9 +4,10 @@
 use serde_json::{json, Value};
 
 use crate::detect::pulses::{classify, Pulses};
-use crate::refclock::dcf77::decoder::{decode, Event};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
 use crate::refclock::gps::nmea::LineReader;
+use crate::refclock::longwave::decoder::{decode, Event};
+use crate::refclock::longwave::station::StationKind;
 use crate::time::UtcTime;
 
 /// The bytes of a capture that a receiver sent: lines starting with `#` are comments.
@@ -79,7 +80,11 @@ pub fn format_dcf77_edges(edges: &[(f64, bool)]) -> String {
 
 /// What to say when a capture's pulses are at the other level than `active_low` says: the
 /// decoder then sees 800 and 900 ms pulses and decodes nothing.
-pub fn dcf77_polarity_hint(edges: &[(f64, bool)], active_low: bool) -> Option<&'static str> {
+pub fn polarity_hint(
+    station: StationKind,
+    edges: &[(f64, bool)],
+    active_low: bool,
+) -> Option<String> {
     let span = match (edges.first(), edges.last()) {
         (Some(a), Some(b)) => b.0 - a.0,
         _ => return None,
@@ -87,23 +92,25 @@ pub fn dcf77_polarity_hint(edges: &[(f64, bool)], active_low: bool) -> Option<&'
     match classify(edges, span) {
         Pulses::Dcf77 {
             active_low: low, ..
-        } if low != active_low => Some(match low {
-            true => {
-                "the pulses look inverted (the line is low during them): replay with \
-                     --active-low, and set `active_low = true` on the dcf77 source"
-            }
-            false => {
-                "the pulses look inverted (the line is high during them): replay without \
-                      --active-low, and set `active_low = false` on the dcf77 source"
-            }
-        }),
+        } if low != active_low => Some(format!(
+            "the pulses look inverted (the line is {} during them): replay {} --active-low, \
+             and set `active_low = {low}` on the {} source",
+            if low { "low" } else { "high" },
+            if low { "with" } else { "without" },
+            station.name()
+        )),
         _ => None,
     }
 }
 
-/// Every minute the DCF77 decoder accepts from a capture's edges.
-pub fn dcf77_minutes(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Value> {
-    decode(edges, active_low, confirm)
+/// Every minute the station's decoder accepts from a capture's edges.
+pub fn longwave_minutes(
+    station: StationKind,
+    edges: &[(f64, bool)],
+    active_low: bool,
+    confirm: usize,
+) -> Vec<Value> {
+    decode(station, edges, active_low, confirm)
         .into_iter()
         .filter_map(|e| match e {
             Event::Minute { t, minute } => Some(json!({
@@ -118,9 +125,14 @@ pub fn dcf77_minutes(edges: &[(f64, bool)], active_low: bool, confirm: usize) ->
         .collect()
 }
 
-/// Every second the DCF77 decoder labels: its marker's time in the capture and its UTC.
-pub fn dcf77_seconds(edges: &[(f64, bool)], active_low: bool, confirm: usize) -> Vec<Value> {
-    decode(edges, active_low, confirm)
+/// Every second the station's decoder labels: its marker's time in the capture and its UTC.
+pub fn longwave_seconds(
+    station: StationKind,
+    edges: &[(f64, bool)],
+    active_low: bool,
+    confirm: usize,
+) -> Vec<Value> {
+    decode(station, edges, active_low, confirm)
         .into_iter()
         .filter_map(|e| match e {
             Event::Second { t, utc } => Some(json!({"t": micros(t), "utc": seconds_text(&utc)})),

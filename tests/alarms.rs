@@ -56,3 +56,37 @@ fn pulses_missing_while_the_receiver_has_a_fix_raise_an_alarm_until_they_return(
     assert_eq!(log.matches("gps: no PPS pulses").count(), 2, "{log}");
     assert_eq!(daemon.stop().code(), Some(0));
 }
+
+#[test]
+fn notices_from_the_configuration_are_alarms_until_removed() {
+    // Unprivileged ports of its own, so that it runs as any user.
+    let web = "127.0.0.1:18124";
+    let config = |notices: &str| {
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:18123\"]\n\
+             [web]\nlisten = [\"{web}\"]\nnotices = {notices}\n\
+             [[source]]\nkind = \"local\"\n"
+        )
+    };
+    let daemon = Daemon::start(&config(
+        r#"["ignoring /boot/firmware/hostname: \"-x\" is not a host name"]"#,
+    ));
+    daemon.wait_for_log("ignoring /boot/firmware/hostname");
+    let status = client::status(web.parse().unwrap()).unwrap();
+    assert!(
+        status["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "ignoring /boot/firmware/hostname: \"-x\" is not a host name"),
+        "{status}"
+    );
+    let metrics = http_get(web, "/metrics");
+    assert!(
+        metrics.contains(r#"pitime_alarm_active{subject="notice 1",kind="notice"} 1"#),
+        "{metrics}"
+    );
+    daemon.reload(&config("[]"));
+    daemon.wait_for_log("cleared: ignoring /boot/firmware/hostname");
+    assert_eq!(daemon.stop().code(), Some(0));
+}

@@ -10,8 +10,8 @@ use std::process::Command;
 use common::{run, run_ok, TempDir, BIN};
 use pitime::config::GpsSimConfig;
 use pitime::replay::format_dcf77_edges;
-use pitime::sim::dcf77::Dcf77Signal;
 use pitime::sim::gps_runner::SimulatedGps;
+use pitime::sim::longwave::LongwaveSignal;
 
 fn receiver() -> GpsSimConfig {
     GpsSimConfig {
@@ -88,11 +88,11 @@ fn detect_finds_the_simulated_receiver_and_writes_a_configuration_that_checks() 
 
 #[test]
 fn an_inverted_dcf77_capture_says_to_add_active_low() {
-    let signal = Dcf77Signal {
+    let signal = LongwaveSignal {
         duration: 200.0,
         jitter: 0.003,
         active_low: true,
-        ..Dcf77Signal::default()
+        ..LongwaveSignal::default()
     };
     let dir = TempDir::new("inverted");
     let file = dir.write("edges.txt", &format_dcf77_edges(&signal.generate().edges));

@@ -1,5 +1,6 @@
-//! Hostile and unwanted datagrams over real sockets: no reply, no crash, and the server keeps
-//! answering good requests afterwards.
+//! Hostile and unwanted datagrams over real sockets, and hostile NTS-KE clients (malformed
+//! records, no ALPN, TLS 1.2, slow and idle connections): no reply or a refusal, no crash, each
+//! counted, and the server keeps answering good requests meanwhile and afterwards.
 
 mod common;
 
@@ -375,4 +376,248 @@ fn interleaved_requests_get_only_their_own_timestamps() {
     let after = ask(&interleaved_request(prev, 111, 222)).expect("served after the flood");
     assert_eq!(stamps(&after).0, 222);
     assert_still_serving();
+}
+
+/// A daemon serving NTP and NTS-KE on loopback ports of the kernel's choice, with a KE limit
+/// of 4 connections and a 1 s deadline; its state (local CA) in `state`.
+fn nts_daemon(state: &TempDir) -> (Daemon, SocketAddr, SocketAddr, String) {
+    let daemon = Daemon::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\n[web]\nlisten = [\"127.0.0.1:0\"]\n\
+         [nts]\nenabled = true\nlisten = [\"127.0.0.1:0\"]\nstate_dir = \"{}\"\n\
+         max_connections = 4\ntimeout = 1.0\n[[source]]\nkind = \"local\"\n",
+        state.0.display()
+    ));
+    let ke = daemon.logged_addr("serving NTS-KE");
+    let ntp = daemon.logged_addr("serving NTP");
+    let web = daemon.logged_addr("serving the status page").to_string();
+    (daemon, ntp, ke, web)
+}
+
+/// Sends `bytes` over TLS with `tls` and reads until the server closes: its answer, or the
+/// TLS error that ended the connection.
+fn ke_raw(
+    ke: SocketAddr,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    bytes: &[u8],
+) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut conn = rustls::ClientConnection::new(tls, name).unwrap();
+    let mut sock = std::net::TcpStream::connect(ke).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut stream = rustls::Stream::new(&mut conn, &mut sock);
+    stream.write_all(bytes).map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => Ok(answer),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(answer),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The error code of a KE answer that is one Error record and End of Message.
+fn ke_error(answer: &[u8]) -> Option<u16> {
+    let records = pitime::ntp::nts::record::parse_message(answer).ok()??;
+    let r = records
+        .first()
+        .filter(|r| r.kind == 2 && records.len() == 1)?;
+    Some(u16::from_be_bytes(r.body.try_into().ok()?))
+}
+
+/// A connection the server closed without answering (a reset, if it left unread bytes).
+fn no_answer(answer: &Result<Vec<u8>, String>) -> bool {
+    match answer {
+        Ok(a) => a.is_empty(),
+        Err(e) => e.contains("reset by peer"),
+    }
+}
+
+/// Waits until the server closes a raw TCP connection (it must within its deadline).
+fn closed_by_server(mut sock: std::net::TcpStream) -> bool {
+    use std::io::Read;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+fn plain_ntp_answers(ntp: SocketAddr) {
+    let reply = exchange(ntp, &client_request(4, 9)).expect("plain NTP stopped answering");
+    assert_eq!(reply.len(), 48);
+}
+
+#[test]
+fn hostile_key_exchange_clients_are_refused_and_counted_while_ntp_answers() {
+    use pitime::ntp::nts::record;
+    let state = TempDir::new("hostile-nts");
+    let (_daemon, ntp, ke, web) = nts_daemon(&state);
+    let ca = std::fs::read(state.path("nts-ca.pem")).unwrap();
+    let tls = pitime::ntp::nts::ke_client::tls_client(&ca).unwrap();
+
+    // Malformed records over good TLS: each gets the RFC's error record, then the close.
+    let with = |records: &[(bool, u16, Vec<u8>)], end: bool| {
+        let mut m = Vec::new();
+        for (critical, kind, body) in records {
+            record::push(&mut m, *critical, *kind, body);
+        }
+        if end {
+            record::push_end(&mut m);
+        }
+        m
+    };
+    let np = (true, record::NEXT_PROTOCOL, vec![0, 0]);
+    let aead = (true, record::AEAD_ALGORITHM, vec![0, 15]);
+    let cases: Vec<(&str, Vec<u8>, Option<u16>)> = vec![
+        (
+            "odd length",
+            with(&[(true, 1, vec![0]), aead.clone()], true),
+            Some(1),
+        ),
+        (
+            "unknown critical",
+            with(&[np.clone(), (true, 0x2345, vec![]), aead.clone()], true),
+            Some(0),
+        ),
+        (
+            "no next protocol",
+            with(std::slice::from_ref(&aead), true),
+            Some(1),
+        ),
+        (
+            "a cookie from the client",
+            with(&[np.clone(), (false, 5, vec![1; 8]), aead.clone()], true),
+            Some(1),
+        ),
+        (
+            "end with a body",
+            {
+                let mut m = with(&[np.clone(), aead.clone()], false);
+                m.extend_from_slice(&[0x80, 0, 0, 1, 0]);
+                m
+            },
+            Some(1),
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let answer = ke_raw(ke, tls.clone(), &bytes);
+        let answer = answer.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(ke_error(&answer), code, "{what}: {answer:?}");
+    }
+    // Past the size cap the server answers and closes while the client is still writing: the
+    // client sees the error record or its write refused.
+    let too_large = [
+        with(&vec![(false, 0x4000, vec![]); 1_000_000], true),
+        with(&[np.clone(), (false, 0x4000, vec![0; 4000])], true),
+    ];
+    for bytes in too_large {
+        let answer = ke_raw(ke, tls.clone(), &bytes);
+        assert!(
+            answer.as_ref().map_or(true, |a| ke_error(a) == Some(1)),
+            "{answer:?}"
+        );
+    }
+    // No end of message, then silence: closed at the deadline without an answer.
+    let answer = ke_raw(ke, tls.clone(), &with(&[np.clone(), aead.clone()], false));
+    assert!(no_answer(&answer), "{answer:?}");
+    // Nothing at all, over TLS.
+    let answer = ke_raw(ke, tls.clone(), &[]);
+    assert!(no_answer(&answer), "{answer:?}");
+
+    // TLS without the ALPN protocol: no answer.
+    let mut no_alpn = (*tls).clone();
+    no_alpn.alpn_protocols.clear();
+    let answer = ke_raw(
+        ke,
+        std::sync::Arc::new(no_alpn),
+        &with(&[np.clone(), aead.clone()], true),
+    );
+    assert!(no_answer(&answer), "{answer:?}");
+    // Not TLS at all, and a handshake that stops after one byte.
+    let mut sock = std::net::TcpStream::connect(ke).unwrap();
+    std::io::Write::write_all(&mut sock, b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    assert!(closed_by_server(sock));
+    let mut slow = std::net::TcpStream::connect(ke).unwrap();
+    std::io::Write::write_all(&mut slow, &[0x16]).unwrap();
+    plain_ntp_answers(ntp);
+    assert!(closed_by_server(slow));
+
+    // Idle connections fill the four places: a fifth is closed at once, counted as busy; NTP
+    // answers meanwhile; when the deadline has closed them, key exchange works again.
+    let idle: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(ke).unwrap())
+        .collect();
+    let busy = std::net::TcpStream::connect(ke).unwrap();
+    plain_ntp_answers(ntp);
+    assert!(closed_by_server(busy));
+    for sock in idle {
+        assert!(closed_by_server(sock));
+    }
+    let good = pitime::ntp::nts::ke_client::exchange(
+        ke,
+        "127.0.0.1",
+        tls,
+        &[pitime::ntp::nts::aead::Algorithm::AesSivCmac256],
+    );
+    assert_eq!(good.map(|x| x.cookies.len()).ok(), Some(8));
+
+    // Every refusal was counted by its reason.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let expected = [
+        "{reason=\"bad_request\"} 3",
+        "{reason=\"malformed\"} 1",
+        "{reason=\"unrecognized_critical\"} 1",
+        "{reason=\"too_large\"} 2",
+        "{reason=\"no_alpn\"} 1",
+        "{reason=\"tls_handshake\"} 1",
+        "{reason=\"busy\"} 1",
+    ];
+    loop {
+        let metrics = http_get(&web, "/metrics");
+        let missing: Vec<&&str> = expected
+            .iter()
+            .filter(|e| !metrics.contains(&format!("pitime_nts_ke_failures_total{e}")))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{missing:?} not in\n{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    plain_ntp_answers(ntp);
+}
+
+#[test]
+fn tls_1_2_is_refused() {
+    needs!("openssl");
+    let state = TempDir::new("hostile-tls12");
+    let (_daemon, ntp, ke, _) = nts_daemon(&state);
+    let out = std::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-tls1_2",
+            "-alpn",
+            "ntske/1",
+            "-connect",
+            &ke.to_string(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "TLS 1.2 accepted: {said}");
+    assert!(
+        said.contains("alert protocol version")
+            || said.contains("no protocols available")
+            || said.contains("wrong version"),
+        "{said}"
+    );
+    plain_ntp_answers(ntp);
 }

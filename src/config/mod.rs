@@ -7,6 +7,7 @@
 mod discipline;
 mod effective;
 mod layers;
+mod nts;
 mod profiles;
 mod reader;
 mod sources;
@@ -18,6 +19,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use discipline::{ActuatorKind, DisciplineConfig};
 use layers::{Document, Text};
+pub use nts::NtsConfig;
 pub use profiles::PROFILES;
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section, Setting};
@@ -36,6 +38,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub web: WebConfig,
     pub snmp: SnmpConfig,
+    pub nts: NtsConfig,
     pub discipline: DisciplineConfig,
     pub sources: Vec<SourceConfig>,
 }
@@ -77,6 +80,9 @@ pub struct WebConfig {
     pub listen: Vec<SocketAddr>,
     /// Who may ask; `None` uses the NTP server's allow/deny lists.
     pub access: Option<AccessList>,
+    /// Warnings from whoever set the machine up (the image's boot-config: files it ignored),
+    /// shown as alarms.
+    pub notices: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -156,11 +162,13 @@ fn read(doc: &Document) -> (Result<Config, Vec<ConfigError>>, Vec<Setting>) {
     let (server, keys) = read_server(root.table(&mut errs, "server"), &mut errs);
     let web = read_web(root.table(&mut errs, "web"), &mut errs);
     let snmp = read_snmp(root.table(&mut errs, "snmp"), &mut errs);
+    let nts = nts::read_nts(root.table(&mut errs, "nts"), &mut errs);
     let config = Config {
         log,
         server,
         web,
         snmp,
+        nts,
         discipline: discipline::read_discipline(root.table(&mut errs, "discipline"), &mut errs),
         // Upstream sources name keys from the server's keys file.
         sources: read_sources(&mut root, &mut errs, keys.as_ref(), &parsed.profiles),
@@ -240,6 +248,17 @@ fn cidr(v: &DeValue) -> Result<Cidr, String> {
         .parse()
 }
 
+/// A notice is one line of a page: long enough for a file name and a reason.
+fn notice(v: &DeValue) -> Result<String, String> {
+    const MAX: usize = 500;
+    match v.as_str() {
+        Some(s) if s.len() <= MAX && !s.contains(char::is_control) => Ok(s.to_string()),
+        _ => Err(format!(
+            "expected one line of text (at most {MAX} bytes) as a string"
+        )),
+    }
+}
+
 fn socket_addr(v: &DeValue) -> Result<SocketAddr, String> {
     v.as_str()
         .and_then(|s| s.parse::<SocketAddr>().ok())
@@ -295,8 +314,13 @@ fn read_web(mut sec: Section, errs: &mut Errors) -> WebConfig {
         allow: allow.unwrap_or_else(local_networks),
         deny: deny.unwrap_or_default(),
     });
+    let notices = sec.array_or(errs, "notices", "[]", notice);
     sec.finish(errs);
-    WebConfig { listen, access }
+    WebConfig {
+        listen,
+        access,
+        notices,
+    }
 }
 
 fn read_snmp(mut sec: Section, errs: &mut Errors) -> SnmpConfig {
@@ -448,6 +472,20 @@ mod tests {
     }
 
     #[test]
+    fn notices_are_single_lines() {
+        let c = parse("[web]\nnotices = [\"ignoring wifi.txt: no ssid= line\"]\n").unwrap();
+        assert_eq!(c.web.notices, ["ignoring wifi.txt: no ssid= line"]);
+        let long = "x".repeat(501);
+        for bad in ["\"two\\nlines\"", "7", &format!("\"{long}\"")] {
+            let e = errors(&format!("[web]\nnotices = [{bad}]\n"));
+            assert!(
+                e[0].contains("`web.notices[0]`: expected one line"),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_file_naming_only_a_source_works() {
         let c = parse("[[source]]\nkind = \"local\"\n").unwrap();
         assert_eq!(
@@ -495,7 +533,7 @@ verbose = true
                 "t.toml:8:9: `server.rate_limit.burst`: expected an integer from 1 to 1048576",
                 "t.toml:9:12: `server.rate_limit.interval`: expected a number, found string",
                 "t.toml:13:11: `source[0].stratum`: expected an integer from 1 to 15",
-                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, ntp (or a `profile`)",
+                "t.toml:15:1: `source[1].kind`: missing, expected one of: local, gps, dcf77, msf, wwvb, ntp (or a `profile`)",
                 "t.toml:19:9: `log.level`: expected one of: error, warn, info, debug, trace",
                 "t.toml:20:1: `log.verbose`: unknown key, expected one of: level",
             ]
@@ -514,7 +552,9 @@ verbose = true
     fn unknown_source_kind_is_named() {
         assert_eq!(
             errors("[[source]]\nkind = \"sundial\"\n"),
-            vec!["t.toml:2:8: `source[0].kind`: expected one of: local, gps, dcf77, ntp"]
+            vec![
+                "t.toml:2:8: `source[0].kind`: expected one of: local, gps, dcf77, msf, wwvb, ntp"
+            ]
         );
     }
 
@@ -535,12 +575,14 @@ verbose = true
 
     #[test]
     fn shipped_default_file_states_the_defaults() {
-        // Except the appliance's discipline settings, which its header names.
+        // Except the appliance's discipline settings and NTS, which its header names.
         let mut shipped = shipped("pitime.toml");
         let d = &mut shipped.discipline;
         assert_eq!(d.actuator, ActuatorKind::Kernel);
         assert!(d.drift_file.is_some() && d.leap_file.is_some() && d.stats_dir.is_some());
         *d = DisciplineConfig::default();
+        assert!(shipped.nts.enabled);
+        shipped.nts.enabled = false;
         assert_eq!(shipped, parse("").unwrap());
     }
 

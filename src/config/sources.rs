@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use super::reader::{Errors, Section};
 use super::{any, in_range, one_of, positive};
 use crate::ntp::keys::KeyStore;
+use crate::refclock::longwave::station::StationKind;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourceConfig {
     Local(LocalSourceConfig),
     Gps(Box<GpsSourceConfig>),
-    Dcf77(Box<Dcf77SourceConfig>),
+    /// DCF77, MSF or WWVB.
+    Longwave(Box<LongwaveSourceConfig>),
     Ntp(Box<NtpSourceConfig>),
 }
 
@@ -21,6 +23,8 @@ pub enum SourceKind {
     Local,
     Gps,
     Dcf77,
+    Msf,
+    Wwvb,
     Ntp,
 }
 
@@ -30,6 +34,8 @@ impl SourceKind {
             SourceKind::Local => "local",
             SourceKind::Gps => "gps",
             SourceKind::Dcf77 => "dcf77",
+            SourceKind::Msf => "msf",
+            SourceKind::Wwvb => "wwvb",
             SourceKind::Ntp => "ntp",
         }
     }
@@ -46,7 +52,11 @@ impl SourceConfig {
         match self {
             SourceConfig::Local(_) => SourceKind::Local,
             SourceConfig::Gps(_) => SourceKind::Gps,
-            SourceConfig::Dcf77(_) => SourceKind::Dcf77,
+            SourceConfig::Longwave(l) => match l.station {
+                StationKind::Dcf77 => SourceKind::Dcf77,
+                StationKind::Msf => SourceKind::Msf,
+                StationKind::Wwvb => SourceKind::Wwvb,
+            },
             SourceConfig::Ntp(_) => SourceKind::Ntp,
         }
     }
@@ -55,7 +65,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Local(l) => &l.name,
             SourceConfig::Gps(g) => &g.name,
-            SourceConfig::Dcf77(d) => &d.name,
+            SourceConfig::Longwave(d) => &d.name,
             SourceConfig::Ntp(n) => &n.name,
         }
     }
@@ -64,7 +74,7 @@ impl SourceConfig {
         match self {
             SourceConfig::Local(l) => l.select,
             SourceConfig::Gps(g) => g.select,
-            SourceConfig::Dcf77(d) => d.select,
+            SourceConfig::Longwave(d) => d.select,
             SourceConfig::Ntp(n) => n.select,
         }
     }
@@ -172,7 +182,9 @@ impl Bias {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dcf77SourceConfig {
+pub struct LongwaveSourceConfig {
+    /// The `kind`: which station's time code the module receives.
+    pub station: StationKind,
     pub name: String,
     pub select: Select,
     pub chip: PathBuf,
@@ -190,12 +202,12 @@ pub struct Dcf77SourceConfig {
     pub receiver_delay: Option<f64>,
     /// Minutes of evidence before the first second is labelled.
     pub confirm: usize,
-    pub simulate: Option<Dcf77SimConfig>,
+    pub simulate: Option<LongwaveSimConfig>,
 }
 
-/// The simulated DCF77 receiver (`sim::dcf77`), played in real time.
+/// The simulated longwave receiver (`sim::longwave`), played in real time.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dcf77SimConfig {
+pub struct LongwaveSimConfig {
     /// True time minus the system clock, seconds.
     pub clock_offset: f64,
     pub jitter: f64,
@@ -222,7 +234,7 @@ pub struct NtpSourceConfig {
     pub key: Option<u32>,
 }
 
-const SOURCE_KINDS: [&str; 4] = ["local", "gps", "dcf77", "ntp"];
+const SOURCE_KINDS: [&str; 6] = ["local", "gps", "dcf77", "msf", "wwvb", "ntp"];
 const BAUD_RATES: [i64; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
 
 pub(super) fn read_source(
@@ -255,9 +267,11 @@ pub(super) fn read_source(
         "gps" => Some(SourceConfig::Gps(Box::new(read_gps(
             &mut sec, errs, select,
         )))),
-        "dcf77" => Some(SourceConfig::Dcf77(Box::new(read_dcf77(
-            &mut sec, errs, select,
-        )))),
+        name @ ("dcf77" | "msf" | "wwvb") => {
+            let station = StationKind::from_name(name).unwrap_or_default();
+            let config = read_longwave(&mut sec, errs, select, station);
+            Some(SourceConfig::Longwave(Box::new(config)))
+        }
         "ntp" => {
             read_ntp(&mut sec, span, errs, select, keys).map(|n| SourceConfig::Ntp(Box::new(n)))
         }
@@ -356,10 +370,15 @@ fn seconds(v: &f64) -> Result<(), String> {
     }
 }
 
-fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77SourceConfig {
+fn read_longwave(
+    sec: &mut Section,
+    errs: &mut Errors,
+    select: Select,
+    station: StationKind,
+) -> LongwaveSourceConfig {
     let simulate = sec.has("simulate").then(|| {
         let mut sim = sec.table(errs, "simulate");
-        let config = Dcf77SimConfig {
+        let config = LongwaveSimConfig {
             clock_offset: sim.value(errs, "clock_offset", 0.0, seconds),
             jitter: sim.value(errs, "jitter", 0.003, non_negative),
             glitch_rate: sim.value(errs, "glitch_rate", 0.0, non_negative),
@@ -370,8 +389,9 @@ fn read_dcf77(sec: &mut Section, errs: &mut Errors, select: Select) -> Dcf77Sour
         sim.finish(errs);
         config
     });
-    Dcf77SourceConfig {
-        name: sec.value(errs, "name", "dcf77".to_string(), any),
+    LongwaveSourceConfig {
+        station,
+        name: sec.value(errs, "name", station.name().to_string(), any),
         select,
         chip: sec
             .value(errs, "chip", "/dev/gpiochip-header".to_string(), any)
@@ -528,6 +548,29 @@ mod tests {
             };
             assert_eq!(g.pps, pps);
         }
+    }
+
+    #[test]
+    fn the_longwave_kinds_share_their_keys_and_name_their_station() {
+        let text = "[[source]]\nkind = \"dcf77\"\n[[source]]\nkind = \"msf\"\n\
+                    [[source]]\nkind = \"wwvb\"\nactive_low = true\n[source.simulate]\n";
+        let c = parse(text).unwrap();
+        let kinds = [SourceKind::Dcf77, SourceKind::Msf, SourceKind::Wwvb];
+        for (source, (kind, station)) in c.sources.iter().zip(kinds.iter().zip(StationKind::ALL)) {
+            let SourceConfig::Longwave(l) = source else {
+                panic!()
+            };
+            assert_eq!((source.kind(), l.station), (*kind, station));
+            assert_eq!(l.name, station.name());
+        }
+        let SourceConfig::Longwave(w) = &c.sources[2] else {
+            panic!()
+        };
+        assert!(w.active_low && w.simulate.is_some());
+        assert_eq!(
+            parse("[[source]]\nkind = \"wwvb\"\nline = 600\n").unwrap_err(),
+            ["t.toml:3:8: `source[0].line`: expected an integer from 0 to 511"]
+        );
     }
 
     #[test]

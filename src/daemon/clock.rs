@@ -12,7 +12,7 @@ use crate::clock::{Actuator, Adjustment};
 use crate::config::{ActuatorKind, Config};
 use crate::discipline::leapfile::{self, LeapTable};
 use crate::discipline::statsfiles::StatsFiles;
-use crate::discipline::{driftfile, Discipline};
+use crate::discipline::{driftfile, Discipline, SourceReport};
 use crate::ntp::control::peer_status_word;
 use crate::time::Realtime;
 use crate::web::status::DriverStatus;
@@ -101,7 +101,12 @@ impl DisciplinedClock {
     /// loopstats, peerstats and clockstats in ntpd's formats, every `STATS_EVERY` ticks,
     /// from the discipline and what the drivers published; a failure is logged once, not
     /// every time.
-    pub(super) fn write_stats(&mut self, now: Realtime, drivers: DriverStatus) {
+    pub(super) fn write_stats(
+        &mut self,
+        now: Realtime,
+        sources: &[SourceReport],
+        drivers: DriverStatus,
+    ) {
         self.ticks += 1;
         let Some(stats) = self
             .stats
@@ -114,7 +119,7 @@ impl DisciplinedClock {
         if let Some((offset, freq, jitter, wander)) = self.discipline.loop_stats() {
             written = stats.loop_stats(now, offset, freq, jitter, wander, 4);
         }
-        for r in &self.discipline.report(now) {
+        for r in sources {
             let (Some(offset), Some(jitter)) = (r.offset, r.jitter) else {
                 continue;
             };

@@ -41,6 +41,8 @@ pub(super) fn view(
                 }
                 SourceKind::Gps => (refclock(0, 20, source::UHF_RADIO), "GPS"),
                 SourceKind::Dcf77 => (refclock(1, 8, source::LF_RADIO), "DCF"),
+                SourceKind::Msf => (refclock(1, 8, source::LF_RADIO), "MSF"),
+                SourceKind::Wwvb => (refclock(1, 8, source::LF_RADIO), "WWVB"),
                 SourceKind::Local => (refclock(2, 1, source::LOCAL), "LOCL"),
                 SourceKind::Ntp => (Origin::Server(upstream.and_then(|u| u.address)), "INIT"),
             };

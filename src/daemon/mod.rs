@@ -3,9 +3,10 @@
 
 mod clock;
 mod control;
+mod logging;
+mod nts;
 mod sources;
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -16,7 +17,7 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing_subscriber::{reload, EnvFilter};
+use tracing_subscriber::EnvFilter;
 
 use crate::alarm::{self, Alarm};
 use crate::clock::system::{measure_precision, monotonic_now, realtime_now};
@@ -33,29 +34,12 @@ use crate::systemd;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 use clock::DisciplinedClock;
+use logging::{init_logging, LogHandle};
+use nts::Nts;
 use sources::Sources;
 
 /// How often the discipline republishes the clock state.
 const TICK: Duration = Duration::from_secs(1);
-
-type LogHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
-
-/// Installs the tracing subscriber; the returned handle changes the level on reload.
-pub fn init_logging(level: &str) -> LogHandle {
-    use tracing_subscriber::prelude::*;
-    let (filter, handle) = reload::Layer::new(EnvFilter::new(level));
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                // Colours only on a terminal, never in the journal or a log file.
-                .with_ansi(std::io::stderr().is_terminal())
-                .with_target(false),
-        )
-        .init();
-    handle
-}
 
 /// Builds the server's policy (loading the keys file) from its configuration.
 pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
@@ -82,6 +66,7 @@ pub fn policy(config: &ServerConfig) -> anyhow::Result<Policy> {
             allow: config.query_allow.clone(),
             deny: Vec::new(),
         },
+        nts: None,
     })
 }
 
@@ -180,6 +165,7 @@ struct Daemon {
     web_access: Arc<ArcSwap<AccessList>>,
     web: Option<WebServer>,
     snmp: Option<Subagent>,
+    nts: Option<Nts>,
 }
 
 impl Daemon {
@@ -215,12 +201,15 @@ impl Daemon {
             config.server.timestamping,
             shared.clone(),
         )?;
+        let nts = start_nts(&config, &shared);
         let (events, received) = mpsc::channel();
         let sources = Sources::start(0, &config.sources, &events, &shared);
         let status = Arc::new(ArcSwap::from_pointee(Status::default()));
         let web_access = Arc::new(ArcSwap::from_pointee(web_access_list(&config)));
         let web = start_web(&config.web.listen, &status, &web_access);
         let snmp = start_snmp(&config, &status, &shared);
+        let mut builder = StatusBuilder::new(realtime_now());
+        builder.notices.clone_from(&config.web.notices);
         let daemon = Daemon {
             paths,
             logs,
@@ -233,10 +222,11 @@ impl Daemon {
             events,
             sources,
             status,
-            builder: StatusBuilder::new(realtime_now()),
+            builder,
             web_access,
             web,
             snmp,
+            nts,
         };
         Ok((daemon, received))
     }
@@ -246,10 +236,13 @@ impl Daemon {
     fn tick(&mut self) {
         self.clock.tick();
         self.publish();
+        if let Some(nts) = &mut self.nts {
+            nts.tick(&self.shared);
+        }
         let (now, monotonic) = (realtime_now(), monotonic_now());
         let drivers = self.sources.published();
         let snapshot = self.shared.clock.load();
-        let status = self.builder.build(
+        let mut status = self.builder.build(
             now,
             monotonic,
             &snapshot,
@@ -259,7 +252,12 @@ impl Daemon {
         );
         let view = control::view(&status.sources, drivers.view(), &self.clock.discipline, now);
         self.shared.control.store(Arc::new(view));
-        self.clock.write_stats(now, drivers.view());
+        self.clock.write_stats(now, &status.sources, drivers.view());
+        if let Some(nts) = &self.nts {
+            let (view, alarm) = nts.view(nts::unix_now());
+            status.nts = Some(view);
+            status.alarms.extend(alarm);
+        }
         log_alarms(&self.status.load().alarms, &status.alarms);
         self.status.store(Arc::new(status));
     }
@@ -293,6 +291,7 @@ impl Daemon {
             let _ = self.logs.modify(|f| *f = EnvFilter::new(&new.log.level));
         }
         self.web_access.store(Arc::new(web_access_list(&new)));
+        self.builder.notices.clone_from(&new.web.notices);
         if new.web.listen != self.config.web.listen {
             if let Some(w) = self.web.take() {
                 w.stop();
@@ -308,6 +307,7 @@ impl Daemon {
             std::mem::replace(&mut self.sources, Sources::none()).stop();
             self.sources = Sources::start(generation, &new.sources, &self.events, &self.shared);
         }
+        self.reload_nts(&new);
         if new.discipline.actuator != self.config.discipline.actuator {
             tracing::warn!("`discipline.actuator` takes effect at the next restart");
         }
@@ -324,7 +324,10 @@ impl Daemon {
         if let Some(listen) = &self.listen_override {
             new.server.listen.clone_from(listen);
         }
-        let policy = policy(&new.server)?;
+        let mut policy = policy(&new.server)?;
+        if let Some(nts) = &self.nts {
+            policy = nts.with_keys(policy);
+        }
         if new.server.threads != self.config.server.threads {
             tracing::warn!("`server.threads` takes effect at the next restart");
         }
@@ -334,6 +337,21 @@ impl Daemon {
         self.shared.policy.store(Arc::new(policy));
         self.server.listen_on(&new.server.listen);
         Ok(new)
+    }
+
+    /// NTS turned on or off, or its certificate and KE server reloaded.
+    fn reload_nts(&mut self, new: &Config) {
+        match (self.nts.as_mut(), new.nts.enabled) {
+            (Some(nts), true) => nts.reload(&new.nts),
+            (Some(_), false) => {
+                self.nts.take().into_iter().for_each(Nts::stop);
+                let mut policy = (**self.shared.policy.load()).clone();
+                policy.nts = None;
+                self.shared.policy.store(Arc::new(policy));
+            }
+            (None, true) => self.nts = start_nts(new, &self.shared),
+            (None, false) => {}
+        }
     }
 
     /// Publishes the clock state for the NTP server (and everything else that reads it).
@@ -349,6 +367,7 @@ impl Daemon {
             w.stop();
         }
         self.snmp = None;
+        self.nts.take().into_iter().for_each(Nts::stop);
         self.sources.stop();
         self.clock.save_drift();
         self.server.stop();
@@ -370,6 +389,14 @@ fn start_snmp(
     )
     .map_err(|e| tracing::error!("cannot start the SNMP subagent: {e}"))
     .ok()
+}
+
+/// Starts NTS when enabled; a failure is logged, not fatal: plain NTP is served anyway.
+fn start_nts(config: &Config, shared: &Arc<Shared>) -> Option<Nts> {
+    Nts::start(&config.nts, shared)
+        .map_err(|e| tracing::error!("cannot start NTS: {e:#}"))
+        .ok()
+        .flatten()
 }
 
 /// Who may see the status page: its own lists, or the NTP server's.

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::Event;
-use crate::config::{Dcf77SourceConfig, GpsSourceConfig, SourceConfig};
-use crate::refclock::dcf77::driver::{Dcf77Driver, Dcf77Status};
+use crate::config::{GpsSourceConfig, LongwaveSourceConfig, SourceConfig};
 use crate::refclock::gps::driver::{ClockFeedback, GpsDriver, GpsStatus, Injected};
+use crate::refclock::longwave::driver::{LongwaveDriver, LongwaveStatus};
 use crate::server::Shared;
-use crate::sim::dcf77_runner::SimulatedDcf77;
 use crate::sim::gps_runner::SimulatedGps;
+use crate::sim::longwave_runner::SimulatedLongwave;
 use crate::time::Realtime;
 use crate::upstream::driver::{NtpDriver, NtpStatus};
 use crate::web::status::DriverStatus;
@@ -35,16 +35,16 @@ fn simulated_gps(
     }))
 }
 
-/// The simulated DCF77 receiver a source asks for, started, and its edges.
-fn simulated_dcf77(
-    d: &Dcf77SourceConfig,
+/// The simulated longwave receiver a source asks for, started, and its edges.
+fn simulated_longwave(
+    d: &LongwaveSourceConfig,
     simulators: &mut Vec<Box<dyn Send>>,
 ) -> std::io::Result<Option<Receiver<(Realtime, bool)>>> {
     let Some(config) = &d.simulate else {
         return Ok(None);
     };
     let (simulator, edges) =
-        SimulatedDcf77::start(config.clone(), d.receiver_delay.unwrap_or(0.0))?;
+        SimulatedLongwave::start(d.station, config.clone(), d.receiver_delay.unwrap_or(0.0))?;
     simulators.push(Box::new(simulator));
     Ok(Some(edges))
 }
@@ -53,7 +53,7 @@ fn simulated_dcf77(
 pub(super) struct Sources {
     pub(super) generation: u64,
     gps: Vec<GpsDriver>,
-    dcf77: Vec<Dcf77Driver>,
+    dcf77: Vec<LongwaveDriver>,
     ntp: Vec<NtpDriver>,
     /// The simulated receivers (`[source.simulate]`) whose signals the drivers read: dropped
     /// after them (fields drop in order), so no driver sees its input vanish.
@@ -103,8 +103,8 @@ impl Sources {
                         .and_then(|injected| GpsDriver::start(g, injected, sample, feedback))
                         .map(|d| sources.gps.push(d))
                 }
-                SourceConfig::Dcf77(d) => simulated_dcf77(d, &mut sources.simulators)
-                    .and_then(|injected| Dcf77Driver::start(d, injected, sample))
+                SourceConfig::Longwave(d) => simulated_longwave(d, &mut sources.simulators)
+                    .and_then(|injected| LongwaveDriver::start(d, injected, sample))
                     .map(|d| sources.dcf77.push(d)),
                 SourceConfig::Ntp(n) => {
                     let shared_clock = shared.clone();
@@ -138,7 +138,7 @@ impl Sources {
 /// The drivers' statuses copied at one instant.
 pub(super) struct Published {
     gps: Vec<(String, GpsStatus)>,
-    dcf77: Vec<(String, Dcf77Status)>,
+    dcf77: Vec<(String, LongwaveStatus)>,
     upstream: Vec<(String, NtpStatus)>,
 }
 

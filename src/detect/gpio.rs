@@ -13,7 +13,7 @@ use super::pulses::classify;
 use super::report::{ChipReport, LineReport};
 use crate::clock::system::monotonic_now;
 use crate::config::Bias;
-use crate::refclock::dcf77::driver::request_line;
+use crate::refclock::longwave::driver::request_line;
 
 /// The header's GPIO lines on a Pi (lines 28 and up are the board's own: SD card, Wi-Fi, LEDs).
 const PI_HEADER: std::ops::RangeInclusive<u32> = 2..=27;

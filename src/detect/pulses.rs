@@ -151,7 +151,7 @@ fn dcf77(pulses: &[(f64, f64)], active_low: bool) -> Option<Pulses> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::dcf77::Dcf77Signal;
+    use crate::sim::longwave::LongwaveSignal;
     use crate::sim::rng::Rng;
 
     /// A PPS: `width` seconds at `high`, once a second, with a little jitter.
@@ -197,7 +197,7 @@ mod tests {
         assert!(matches!(classify(&edges, 10.0), Pulses::Other { .. }));
     }
 
-    fn dcf77_verdict(signal: Dcf77Signal) -> Pulses {
+    fn dcf77_verdict(signal: LongwaveSignal) -> Pulses {
         let duration = signal.duration;
         classify(&signal.generate().edges, duration)
     }
@@ -207,12 +207,12 @@ mod tests {
         for active_low in [false, true] {
             // Seconds 0 to 9 (all 0 bits in the simulator), then 15 to 24 (both).
             for (skip, long) in [(0, None), (15, Some(0.2))] {
-                let signal = Dcf77Signal {
-                    start: Dcf77Signal::default().start + skip,
+                let signal = LongwaveSignal {
+                    start: LongwaveSignal::default().start + skip,
                     duration: 10.0,
                     jitter: 0.004,
                     active_low,
-                    ..Dcf77Signal::default()
+                    ..LongwaveSignal::default()
                 };
                 match dcf77_verdict(signal) {
                     Pulses::Dcf77 {
@@ -233,13 +233,13 @@ mod tests {
 
     #[test]
     fn dcf77_over_a_minute_shows_the_missing_second_through_noise() {
-        let signal = Dcf77Signal {
+        let signal = LongwaveSignal {
             duration: 70.0,
             jitter: 0.004,
             glitch_rate: 0.05,
             missing_rate: 0.02,
             seed: 4,
-            ..Dcf77Signal::default()
+            ..LongwaveSignal::default()
         };
         assert!(matches!(
             dcf77_verdict(signal),
@@ -253,11 +253,11 @@ mod tests {
 
     #[test]
     fn pure_noise_is_other() {
-        let signal = Dcf77Signal {
+        let signal = LongwaveSignal {
             duration: 10.0,
             missing_rate: 1.0,
             bursts: vec![(0.0, 10.0)],
-            ..Dcf77Signal::default()
+            ..LongwaveSignal::default()
         };
         assert!(matches!(dcf77_verdict(signal), Pulses::Other { .. }));
     }

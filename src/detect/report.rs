@@ -351,7 +351,7 @@ mod tests {
         };
         let config = parse(&report.suggestion());
         match &config.sources[..] {
-            [SourceConfig::Gps(g), SourceConfig::Dcf77(d)] => {
+            [SourceConfig::Gps(g), SourceConfig::Longwave(d)] => {
                 assert_eq!((g.device.to_str(), g.baud), (Some("/dev/serial0"), 38400));
                 assert_eq!(
                     (&g.pps, g.pps_edge),

@@ -9,8 +9,8 @@
 //! and the kernel's `timex.freq` have it: positive means the clock is sped up. chrony stores
 //! the opposite sign (its `sys_timex.c` sets `timex.freq = -freq_ppm`), so its number is negated.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Larger corrections are not a crystal's error but a broken file or loop (ntpd's limit too).
@@ -79,40 +79,15 @@ pub fn read(path: &Path) -> Result<Option<f64>, DriftError> {
     }
 }
 
-/// Replaces the drift file with `ppm` in ntpd's format, atomically: a crash leaves either the
-/// old file or the new one, never a torn one. Writes `<path>.tmp` in the same directory, syncs
-/// it, renames it over `path` and syncs the directory so the rename itself survives power loss.
+/// Replaces the drift file with `ppm` in ntpd's format, atomically (`atomic_file`).
 pub fn write(path: &Path, ppm: f64) -> io::Result<()> {
     // Refuse what `read` would refuse, so a bad loop state cannot poison the next start.
     if !ppm.is_finite() || ppm.abs() > MAX_PPM {
         let msg = format!("drift {ppm} ppm is not a frequency within ±{MAX_PPM} ppm");
         return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
     }
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let result = write_synced(&tmp, ppm).and_then(|()| fs::rename(&tmp, path));
-    if result.is_err() {
-        // Leave nothing behind but the old drift file.
-        let _ = fs::remove_file(&tmp);
-        return result;
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()
-}
-
-fn write_synced(tmp: &Path, ppm: f64) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
     // ntpd's precision: a thousandth of a ppm is far below what the loop can resolve.
-    file.write_all(format!("{ppm:.3}\n").as_bytes())?;
-    file.sync_all()
+    crate::atomic_file::write(path, format!("{ppm:.3}\n").as_bytes(), 0o644)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod control;
 pub mod hwstamp;
 pub mod keys;
 pub mod mac;
+pub mod nts;
 pub mod packet;
 pub mod txstamp;
 pub mod udp;

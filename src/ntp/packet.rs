@@ -3,8 +3,9 @@
 use crate::time::{Leap, NtpShort, NtpTimestamp};
 
 pub const HEADER_LEN: usize = 48;
-/// The longest reply: a header and a 64-byte digest MAC (SHA-512 in NTPv3).
-pub const MAX_REPLY_LEN: usize = HEADER_LEN + 4 + super::mac::MAX_DIGEST_LEN;
+/// The longest reply: an NTS reply with its unique identifier and up to eight fresh cookies
+/// (a MAC reply is at most a header and a 64-byte digest, SHA-512 in NTPv3).
+pub const MAX_REPLY_LEN: usize = 1200;
 /// The longest request considered; anything longer is dropped as oversized.
 pub const MAX_REQUEST_LEN: usize = 1500;
 /// Key identifier plus an MD5/AES-CMAC (16 bytes) or SHA1/truncated SHA-2 (20 bytes) digest.

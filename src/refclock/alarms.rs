@@ -3,10 +3,10 @@
 //! why. Pure: silences run from the status's CLOCK_MONOTONIC stamps to `now`, on that clock.
 
 use crate::alarm::{Alarm, AlarmKind};
-use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::clock::JumpEvent;
 use crate::refclock::gps::driver::GpsStatus;
 use crate::refclock::gps::status::FixType;
+use crate::refclock::longwave::driver::LongwaveStatus;
 
 /// A receiver sends every second: this long without data, or without a good sentence, is a
 /// fault, not a hiccup.
@@ -86,14 +86,15 @@ pub fn gps(name: &str, g: &GpsStatus, now: i64) -> Vec<Alarm> {
 }
 
 /// `followed`: the discipline follows this source now.
-pub fn dcf77(name: &str, d: &Dcf77Status, followed: bool, now: i64) -> Vec<Alarm> {
+pub fn dcf77(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Alarm> {
     let mut alarms = Vec::new();
+    let (station, kind) = (d.station.label(), d.station.name());
     let mut raise = |kind, text: String| alarms.push(Alarm::new(name, kind, text));
     if let Some(why) = &d.line_error {
         raise(
             AlarmKind::Dcf77LineMissing,
             format!(
-                "cannot open the DCF77 {why}: check `chip` and `line` and that no other \
+                "cannot open the {station} {why}: check `chip` and `line` and that no other \
                  program holds the line; `pitime detect` finds it"
             ),
         );
@@ -104,9 +105,9 @@ pub fn dcf77(name: &str, d: &Dcf77Status, followed: bool, now: i64) -> Vec<Alarm
                 AlarmKind::Dcf77NoMinute,
                 format!(
                     "no minute decoded for {:.0} minutes: put the antenna a metre or more from \
-                     the Pi, its power supply and screens, broadside to Frankfurt; try \
+                     the Pi, its power supply and screens, broadside to the transmitter; try \
                      `active_low = true` if the module's output is inverted; `pitime capture \
-                     dcf77` records the signal to check",
+                     dcf77` records the signal and `pitime replay {kind}` decodes it",
                     DCF77_QUIET / 60.0
                 ),
             );
@@ -115,9 +116,11 @@ pub fn dcf77(name: &str, d: &Dcf77Status, followed: bool, now: i64) -> Vec<Alarm
     if followed && d.receiver_delay.is_none() {
         raise(
             AlarmKind::Dcf77NoDelay,
-            "followed without `receiver_delay`: DCF77 modules are tens of milliseconds late, \
-             and so is the time served; measure the delay (docs/operations.md) and set it"
-                .to_string(),
+            format!(
+                "followed without `receiver_delay`: {station} modules are tens of milliseconds \
+                 late, and so is the time served; measure the delay (docs/operations.md) and \
+                 set it"
+            ),
         );
     }
     alarms
@@ -227,9 +230,9 @@ mod tests {
 
     #[test]
     fn dcf77_without_a_minute_for_ten_minutes_and_without_a_delay_when_followed() {
-        let d = Dcf77Status {
+        let d = LongwaveStatus {
             opened: Some(0),
-            ..Dcf77Status::default()
+            ..LongwaveStatus::default()
         };
         assert!(dcf77("dcf77", &d, false, 600 * S).is_empty());
         let alarms = dcf77("dcf77", &d, false, 601 * S);
@@ -237,7 +240,7 @@ mod tests {
         assert!(alarms[0].text.contains("no minute decoded for 10 minutes"));
         assert!(alarms[0].text.contains("active_low") && alarms[0].text.contains("capture"));
         // A minute accepted since: quiet again for ten minutes.
-        let d = Dcf77Status {
+        let d = LongwaveStatus {
             last_minute: Some(300 * S),
             ..d
         };
@@ -246,14 +249,14 @@ mod tests {
         let alarms = dcf77("dcf77", &d, true, 900 * S);
         assert_eq!(kinds(&alarms), [AlarmKind::Dcf77NoDelay]);
         assert!(alarms[0].text.contains("docs/operations.md"));
-        let measured = Dcf77Status {
+        let measured = LongwaveStatus {
             receiver_delay: Some(0.0),
             ..d
         };
         assert!(dcf77("dcf77", &measured, true, 900 * S).is_empty());
-        let missing = Dcf77Status {
+        let missing = LongwaveStatus {
             line_error: Some("line 17 of /dev/gpiochip0: busy".into()),
-            ..Dcf77Status::default()
+            ..LongwaveStatus::default()
         };
         let text = &dcf77("dcf77", &missing, false, 900 * S)[0].text;
         assert!(text.starts_with("dcf77: cannot open the DCF77 line 17 of /dev/gpiochip0: busy"));

@@ -3,6 +3,9 @@
 pub mod alarms;
 pub mod dcf77;
 pub mod gps;
+pub mod longwave;
+pub mod msf;
+pub mod wwvb;
 
 use crate::time::Leap;
 use crate::time::Realtime;

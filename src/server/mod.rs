@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod control;
 pub mod interleave;
+pub mod nts;
 pub mod ratelimit;
 pub mod respond;
 pub mod stats;

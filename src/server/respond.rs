@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use super::acl::AccessList;
+use super::nts::{self, cookie::CookieKeys};
 use super::ratelimit::{self, RateLimiter, Verdict};
 use super::stats::Outcome;
 use crate::discipline::snapshot::ClockSnapshot;
@@ -42,6 +43,8 @@ pub struct Policy {
     pub require_auth: bool,
     /// Who may ask mode 6 (ntpq) questions; everyone else gets no answer at all.
     pub query_access: AccessList,
+    /// The NTS cookie keys, when NTS is on.
+    pub nts: Option<std::sync::Arc<CookieKeys>>,
 }
 
 impl Policy {
@@ -63,6 +66,8 @@ pub struct Reply {
     pub len: usize,
     /// Key id and digest length (the request's) to sign with once the transmit timestamp is in.
     pub sign_with: Option<(u32, usize)>,
+    /// The NTS keys and places to encrypt with once the transmit timestamp is in.
+    pub nts: Option<nts::Seal>,
     pub outcome: Outcome,
     /// The transmit timestamp to send instead of the time of sending: an interleaved reply's
     /// (see `interleave`), the kernel's time of the previous reply.
@@ -83,6 +88,7 @@ enum Kind {
     CryptoNak,
     KissDeny,
     KissRate,
+    KissNts,
 }
 
 /// Decides what to answer to `request` from `peer`, received (kernel timestamp) at `rx`.
@@ -128,6 +134,21 @@ pub fn respond(
             };
         }
     }
+    if let (None, Some(keys)) = (trailer.mac, &policy.nts) {
+        match nts::check(request, keys) {
+            nts::Check::NotNts => {}
+            nts::Check::Malformed => return Drop(Outcome::DropMalformed),
+            nts::Check::Nak(unique_id) => {
+                build(&req, Kind::KissNts, rx, clock, out);
+                return Decision::Reply(nts::nak(unique_id, out));
+            }
+            nts::Check::Valid(valid) => {
+                build(&req, Kind::Time(None), rx, clock, out);
+                return nts::reply(&valid, keys, request.len(), out)
+                    .map_or(Drop(Outcome::DropNoRandom), Decision::Reply);
+            }
+        }
+    }
     match trailer.mac {
         None if policy.require_auth => Drop(Outcome::DropAuthRequired),
         None => build(&req, Kind::Time(None), rx, clock, out),
@@ -171,13 +192,13 @@ fn build(
         receive: served_rx.to_ntp(),
         transmit: NtpTimestamp::ZERO,
     };
-    if let Kind::KissDeny | Kind::KissRate = kind {
+    if let Kind::KissDeny | Kind::KissRate | Kind::KissNts = kind {
         header.leap = Leap::Unsynchronised;
         header.stratum = 0;
-        header.refid = if let Kind::KissDeny = kind {
-            *b"DENY"
-        } else {
-            *b"RATE"
+        header.refid = match kind {
+            Kind::KissDeny => *b"DENY",
+            Kind::KissRate => *b"RATE",
+            _ => *b"NTSN",
         };
         header.root_delay = NtpShort(0);
         header.root_dispersion = NtpShort(0);
@@ -197,10 +218,12 @@ fn build(
         }
         Kind::KissDeny => (HEADER_LEN, None, Outcome::KissDeny),
         Kind::KissRate => (HEADER_LEN, None, Outcome::KissRate),
+        Kind::KissNts => (HEADER_LEN, None, Outcome::KissNts),
     };
     Decision::Reply(Reply {
         len,
         sign_with,
+        nts: None,
         outcome,
         transmit: None,
     })
@@ -218,6 +241,13 @@ pub fn finish(
         .transmit
         .unwrap_or_else(|| clock.correction.apply(tx).to_ntp());
     packet::set_transmit(out, transmit);
+    if let Some(seal) = &reply.nts {
+        // Never the cookies in plaintext: a bare header, which the client discards, instead.
+        return match nts::seal(seal, out) {
+            true => reply.len,
+            false => HEADER_LEN,
+        };
+    }
     // `respond` checked the key against this same policy, so it is there.
     let Some((key_id, digest_len, key)) = reply
         .sign_with
@@ -265,6 +295,7 @@ pub(super) mod tests {
                 allow: vec!["127.0.0.0/8".parse().unwrap()],
                 deny: vec![],
             },
+            nts: None,
         }
     }
 

@@ -21,6 +21,11 @@ pub enum Outcome {
     KissRate,
     /// Answered with a DENY kiss-o'-death.
     KissDeny,
+    /// Answered with time and fresh cookies, authenticated by NTS.
+    ServedNts,
+    /// Answered with an NTS NAK (kiss code NTSN): a cookie that does not open, a request that
+    /// does not authenticate.
+    KissNts,
     DropTooShort,
     DropOversized,
     DropBadVersion,
@@ -29,6 +34,8 @@ pub enum Outcome {
     DropDenied,
     DropRateLimited,
     DropAuthRequired,
+    /// An NTS reply not built: the system gave no random numbers.
+    DropNoRandom,
     /// A source address the kernel could not give, or port 0 (nowhere to reply to).
     DropBadSource,
     /// A built reply the kernel refused to send; it is also counted under its reply outcome.
@@ -44,12 +51,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 19] = [
+    pub const ALL: [Outcome; 22] = [
         Outcome::Served,
         Outcome::ServedAuthenticated,
         Outcome::CryptoNak,
         Outcome::KissRate,
         Outcome::KissDeny,
+        Outcome::ServedNts,
+        Outcome::KissNts,
         Outcome::DropTooShort,
         Outcome::DropOversized,
         Outcome::DropBadVersion,
@@ -58,6 +67,7 @@ impl Outcome {
         Outcome::DropDenied,
         Outcome::DropRateLimited,
         Outcome::DropAuthRequired,
+        Outcome::DropNoRandom,
         Outcome::DropBadSource,
         Outcome::DropSendFailed,
         Outcome::ControlAnswered,
@@ -73,6 +83,8 @@ impl Outcome {
             Outcome::CryptoNak => "crypto_nak",
             Outcome::KissRate => "kod_rate",
             Outcome::KissDeny => "kod_deny",
+            Outcome::ServedNts => "served_nts",
+            Outcome::KissNts => "kod_ntsn",
             Outcome::DropTooShort => "too_short",
             Outcome::DropOversized => "oversized",
             Outcome::DropBadVersion => "bad_version",
@@ -81,6 +93,7 @@ impl Outcome {
             Outcome::DropDenied => "denied",
             Outcome::DropRateLimited => "rate_limited",
             Outcome::DropAuthRequired => "auth_required",
+            Outcome::DropNoRandom => "no_random",
             Outcome::DropBadSource => "bad_source",
             Outcome::DropSendFailed => "send_failed",
             Outcome::ControlAnswered => "control_answered",
@@ -164,6 +177,16 @@ impl ServerStats {
         self.counts[outcome as usize].load(Ordering::Relaxed)
     }
 
+    /// Requests received: every outcome but a failed send, which is also counted under the
+    /// reply it failed to send.
+    pub fn received(&self) -> u64 {
+        Outcome::ALL
+            .iter()
+            .filter(|o| **o != Outcome::DropSendFailed)
+            .map(|o| self.get(*o))
+            .sum()
+    }
+
     /// (name, count) for every outcome, in a stable order.
     pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
         Outcome::ALL
@@ -177,6 +200,15 @@ impl ServerStats {
 mod tests {
     use super::*;
     use std::hash::{BuildHasherDefault, DefaultHasher};
+
+    #[test]
+    fn a_failed_send_is_not_a_second_request() {
+        let stats = ServerStats::default();
+        stats.count(Outcome::Served);
+        stats.count(Outcome::DropSendFailed);
+        stats.count(Outcome::DropDenied);
+        assert_eq!(stats.received(), 2);
+    }
 
     #[test]
     fn every_outcome_has_its_own_counter() {

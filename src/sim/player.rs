@@ -17,8 +17,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::dcf77_runner::SimulatedDcf77;
 use super::gps_runner::SimulatedGps;
+use super::longwave_runner::SimulatedLongwave;
 use crate::config::{Config, SourceConfig};
 use crate::time::Realtime;
 use crate::worker::Workers;
@@ -105,11 +105,11 @@ fn shrink_send_buffer(s: &UnixStream) {
     }
 }
 
-/// What the player plays, from the first `gps` and `dcf77` sources with `[source.simulate]`.
+/// What the player plays, from the first `gps` and longwave (`dcf77`, `msf`, `wwvb`) sources with `[source.simulate]`.
 pub struct Signals {
     _workers: Workers,
     _gps: Option<SimulatedGps>,
-    _dcf77: Option<SimulatedDcf77>,
+    _dcf77: Option<SimulatedLongwave>,
 }
 
 impl Signals {
@@ -136,10 +136,13 @@ impl Signals {
                     })?;
                     gps = Some(sim);
                 }
-                SourceConfig::Dcf77(c) if dcf77.is_none() => {
+                SourceConfig::Longwave(c) if dcf77.is_none() => {
                     let Some(sim) = &c.simulate else { continue };
-                    let (sim, rx) =
-                        SimulatedDcf77::start(sim.clone(), c.receiver_delay.unwrap_or(0.0))?;
+                    let (sim, rx) = SimulatedLongwave::start(
+                        c.station,
+                        sim.clone(),
+                        c.receiver_delay.unwrap_or(0.0),
+                    )?;
                     let pulses = pulses.clone();
                     workers.spawn("play-dcf77", move |stop| {
                         relay(&rx, stop, |(_, active): (Realtime, bool)| {

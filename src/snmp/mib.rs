@@ -78,7 +78,7 @@ pub fn objects(
     let count = |outcomes: &[Outcome]| -> u32 {
         outcomes.iter().map(|o| stats.get(*o)).sum::<u64>() as u32
     };
-    let received = count(&Outcome::ALL);
+    let received = stats.received() as u32;
     let answered = count(&[
         Outcome::Served,
         Outcome::ServedAuthenticated,

@@ -113,6 +113,26 @@ pub fn tracking(s: &Value) -> String {
         .iter()
         .map(|(k, v)| format!("{k:<16}: {v}\n"))
         .collect();
+    let nts = &s["nts"];
+    if nts.is_object() {
+        let listen: Vec<&str> = nts["ke_listen"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push_str(&format!(
+            "{:<16}: KE on {}, {} sessions, certificate expires {}\n",
+            "NTS",
+            if listen.is_empty() {
+                "nothing".to_string()
+            } else {
+                listen.join(" ")
+            },
+            nts["ke_sessions"].as_u64().unwrap_or(0),
+            nts["certificate_expires"].as_str().unwrap_or("unknown"),
+        ));
+    }
     for a in s["alarms"].as_array().into_iter().flatten() {
         out.push_str(&format!("Alarm           : {}\n", a.as_str().unwrap_or("")));
     }

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::status::Status;
+use super::status::{NtsView, Status};
 use crate::discipline::{ClockState, Standing};
 use crate::time::Realtime;
 
@@ -391,7 +391,61 @@ pub fn render(s: &Status, now: Realtime) -> String {
         &[],
         s.ntp.interleaved as f64,
     );
+    if let Some(nts) = &s.nts {
+        nts_metrics(&mut m, nts, &s.ntp.counters);
+    }
     m.0
+}
+
+fn nts_metrics(m: &mut Metrics, nts: &NtsView, counters: &[(&'static str, u64)]) {
+    m.family(
+        "pitime_nts_ke_sessions_total",
+        "counter",
+        "NTS-KE sessions that gave keys and cookies.",
+    );
+    m.sample("pitime_nts_ke_sessions_total", &[], nts.ke_sessions as f64);
+    m.family(
+        "pitime_nts_ke_failures_total",
+        "counter",
+        "NTS-KE connections that ended without keys, by reason.",
+    );
+    for (reason, n) in &nts.ke_failures {
+        m.sample(
+            "pitime_nts_ke_failures_total",
+            &[("reason", reason)],
+            *n as f64,
+        );
+    }
+    m.family(
+        "pitime_nts_requests_total",
+        "counter",
+        "NTS-authenticated NTP requests: answered (served) or with an NTS NAK (nak).",
+    );
+    let count = |name: &str| counters.iter().find(|(n, _)| *n == name).map_or(0, |c| c.1);
+    m.sample(
+        "pitime_nts_requests_total",
+        &[("result", "served")],
+        count("served_nts") as f64,
+    );
+    m.sample(
+        "pitime_nts_requests_total",
+        &[("result", "nak")],
+        count("kod_ntsn") as f64,
+    );
+    if let Some(age) = nts.cookie_key_age_seconds {
+        m.gauge(
+            "pitime_nts_cookie_key_age_seconds",
+            "Age of the master key that makes new cookies.",
+            age,
+        );
+    }
+    if let Some(t) = nts.certificate_expires_unix {
+        m.gauge(
+            "pitime_nts_certificate_expiry_timestamp_seconds",
+            "When the NTS-KE server's certificate expires (Unix time).",
+            t as f64,
+        );
+    }
 }
 
 #[cfg(test)]

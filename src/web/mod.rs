@@ -16,7 +16,6 @@ pub mod svg;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -31,6 +30,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::server::acl::AccessList;
 use crate::server::ratelimit::client_key;
+use crate::tcp::TcpService;
 use status::Status;
 
 const MAX_CONNECTIONS: usize = 64;
@@ -64,6 +64,18 @@ async fn metrics(State(s): State<Published>) -> impl IntoResponse {
     )
 }
 
+/// The local NTS CA's certificate, for clients to trust (404 when pitime's is not in use).
+async fn nts_ca(State(s): State<Published>) -> axum::response::Response {
+    match s.0.load().nts.as_ref().and_then(|n| n.local_ca.as_ref()) {
+        Some(ca) => (
+            [(header::CONTENT_TYPE, "application/x-pem-file")],
+            ca.pem.clone(),
+        )
+            .into_response(),
+        None => not_found().await.into_response(),
+    }
+}
+
 async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, "not found\n")
 }
@@ -73,14 +85,12 @@ fn router(status: Arc<ArcSwap<Status>>) -> Router {
         .route("/", get(page))
         .route("/api/v1/status", get(api))
         .route("/metrics", get(metrics))
+        .route("/nts-ca.pem", get(nts_ca))
         .fallback(not_found)
         .with_state(Published(status))
 }
 
-pub struct WebServer {
-    stop: watch::Sender<bool>,
-    thread: Option<JoinHandle<()>>,
-}
+pub struct WebServer(TcpService);
 
 impl WebServer {
     /// Binds every address now (so a failure is reported at start) and serves on a thread.
@@ -91,69 +101,35 @@ impl WebServer {
     ) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
         for addr in listen {
-            let socket = socket2::Socket::new(
-                socket2::Domain::for_address(*addr),
-                socket2::Type::STREAM,
-                None,
-            )?;
-            socket.set_reuse_address(true)?;
-            if addr.is_ipv6() {
-                socket.set_only_v6(true)?;
-            }
-            socket.bind(&(*addr).into())?;
-            socket.listen(128)?;
-            socket.set_nonblocking(true)?;
-            listeners.push(std::net::TcpListener::from(socket));
-            tracing::info!(%addr, "serving the status page");
+            let listener = crate::tcp::listen(*addr)?;
+            // The bound address: with port 0 the kernel picked one.
+            tracing::info!(addr = %listener.local_addr()?, "serving the status page");
+            listeners.push(listener);
         }
-        let (stop, stopped) = watch::channel(false);
         let app = router(status);
-        let thread = std::thread::Builder::new()
-            .name("web".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!("web runtime: {e}");
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-                    let visitors = Visitors::default();
-                    let mut tasks = Vec::new();
-                    for l in listeners {
-                        let Ok(l) = tokio::net::TcpListener::from_std(l) else {
-                            continue;
-                        };
-                        let (app, access, permits) = (app.clone(), access.clone(), permits.clone());
-                        tasks.push(tokio::spawn(accept(
-                            l,
-                            app,
-                            access,
-                            (permits, visitors.clone()),
-                            stopped.clone(),
-                        )));
-                    }
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                });
-            })?;
-        Ok(WebServer {
-            stop,
-            thread: Some(thread),
-        })
+        let service = TcpService::start("web", listeners, move |listeners, stopped| async move {
+            let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+            let visitors = Visitors::default();
+            let mut tasks = Vec::new();
+            for l in listeners {
+                let (app, access, permits) = (app.clone(), access.clone(), permits.clone());
+                tasks.push(tokio::spawn(accept(
+                    l,
+                    app,
+                    access,
+                    (permits, visitors.clone()),
+                    stopped.clone(),
+                )));
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        })?;
+        Ok(WebServer(service))
     }
 
-    pub fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) {
+        self.0.stop();
     }
 }
 
@@ -169,17 +145,8 @@ async fn accept(
             p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             _ = stopped.changed() => return,
         };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of descriptors, say: pause rather than spin.
-                    tracing::debug!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stopped.changed() => return,
+        let Some((stream, peer)) = crate::tcp::next(&listener, &mut stopped).await else {
+            return;
         };
         // This machine may always ask: `pitime status` and local monitoring must work whatever
         // the allow and deny lists say about the network.

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::status::{Dcf77View, GpsView, Status};
+use super::status::{Dcf77View, GpsView, NtsView, Status};
 use super::svg::{line_chart, scaled, sky_plot, Chart};
 use crate::discipline::history::{History, Point};
 use crate::discipline::ClockState;
@@ -68,6 +68,9 @@ pub fn render(s: &Status) -> String {
     }
     upstream(&mut o, s);
     ntp(&mut o, s);
+    if let Some(n) = &s.nts {
+        nts(&mut o, n);
+    }
     charts(&mut o, s);
     let _ = write!(
         o,
@@ -182,7 +185,8 @@ fn gps(o: &mut String, g: &GpsView) {
 fn dcf77(o: &mut String, d: &Dcf77View) {
     let _ = write!(
         o,
-        r#"<h2>DCF77: {}</h2><div class="headline">"#,
+        r#"<h2>{}: {}</h2><div class="headline">"#,
+        d.station,
         esc(&d.name)
     );
     card(
@@ -272,6 +276,37 @@ fn ntp(o: &mut String, s: &Status) {
         );
     }
     o.push_str("</table>");
+}
+
+fn nts(o: &mut String, n: &NtsView) {
+    o.push_str(r#"<h2>NTS</h2><div id="nts" class="headline">"#);
+    let listen = match n.ke_listen.is_empty() {
+        true => "not serving".to_string(),
+        false => n.ke_listen.join(" "),
+    };
+    card(
+        o,
+        "key exchange",
+        &listen,
+        if n.ke_listen.is_empty() { "bad" } else { "" },
+    );
+    card(o, "sessions", &n.ke_sessions.to_string(), "");
+    let expires = n.certificate_expires.as_deref().unwrap_or("unknown");
+    card(o, "certificate expires", expires, "");
+    let age = n
+        .cookie_key_age_seconds
+        .map_or("-".into(), |a| format!("{:.1} h", a / 3600.0));
+    card(o, "cookie key age", &age, "");
+    o.push_str("</div>");
+    if let Some(ca) = &n.local_ca {
+        let _ = write!(
+            o,
+            r#"<p>Clients trust this server's own certificate authority: <a href="/nts-ca.pem">nts-ca.pem</a>, SHA-256 fingerprint <code>{}</code>. Save it on the client, then add:</p><p>chrony:</p><pre>{}</pre><p>ntpd-rs:</p><pre>{}</pre>"#,
+            esc(&ca.fingerprint),
+            esc(&ca.chrony),
+            esc(&ca.ntpd_rs)
+        );
+    }
 }
 
 fn charts(o: &mut String, s: &Status) {

@@ -10,10 +10,10 @@ use crate::discipline::history::{History, Point};
 use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
 use crate::refclock::alarms;
-use crate::refclock::dcf77::decoder::Quality;
-use crate::refclock::dcf77::driver::Dcf77Status;
 use crate::refclock::gps::driver::GpsStatus;
-use crate::server::stats::{Outcome, ServerStats};
+use crate::refclock::longwave::decoder::Quality;
+use crate::refclock::longwave::driver::LongwaveStatus;
+use crate::server::stats::ServerStats;
 use crate::time::Leap;
 use crate::time::{Realtime, UtcTime};
 use crate::upstream::driver::NtpStatus;
@@ -35,6 +35,8 @@ pub struct Status {
     pub dcf77: Vec<Dcf77View>,
     pub upstream: Vec<UpstreamView>,
     pub ntp: NtpView,
+    /// NTS, when enabled: filled in by the daemon, which owns the keys and certificate.
+    pub nts: Option<NtsView>,
     pub alarms: Vec<Alarm>,
     pub history: HistoryView,
 }
@@ -105,6 +107,8 @@ pub struct GpsView {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Dcf77View {
     pub name: String,
+    /// DCF77, MSF or WWVB.
+    pub station: &'static str,
     pub connected: bool,
     /// The decoder's counters and lock, as they are.
     #[serde(flatten)]
@@ -158,6 +162,35 @@ pub struct StampingView {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
+pub struct NtsView {
+    /// Where the NTS-KE server listens (none if it could not start).
+    pub ke_listen: Vec<String>,
+    pub ke_sessions: u64,
+    /// Failed KE connections by reason, since start.
+    pub ke_failures: Vec<(&'static str, u64)>,
+    pub cookie_keys: usize,
+    pub cookie_key_age_seconds: Option<f64>,
+    pub certificate_expires: Option<String>,
+    /// The same, in Unix seconds, for `/metrics`.
+    #[serde(skip)]
+    pub certificate_expires_unix: Option<u64>,
+    pub certificate_fingerprint: String,
+    /// The local CA, when the certificate is pitime's own: what clients must trust.
+    pub local_ca: Option<LocalCaView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LocalCaView {
+    pub fingerprint: String,
+    /// The CA certificate, served at `/nts-ca.pem`.
+    #[serde(skip)]
+    pub pem: String,
+    /// What to add to a client's configuration, for chrony and for ntpd-rs.
+    pub chrony: String,
+    pub ntpd_rs: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct HistoryView {
     pub hour: Vec<Point>,
     pub day: Vec<Point>,
@@ -199,7 +232,7 @@ fn ago(now: Realtime, t: Option<Realtime>) -> Option<f64> {
 #[derive(Clone, Copy, Debug)]
 pub struct DriverStatus<'a> {
     pub gps: &'a [(String, GpsStatus)],
-    pub dcf77: &'a [(String, Dcf77Status)],
+    pub dcf77: &'a [(String, LongwaveStatus)],
     pub upstream: &'a [(String, NtpStatus)],
 }
 
@@ -208,6 +241,8 @@ pub struct StatusBuilder {
     history: History,
     last_requests: Option<(Realtime, u64)>,
     rate: f64,
+    /// The configuration's `[web] notices`.
+    pub notices: Vec<String>,
 }
 
 impl StatusBuilder {
@@ -217,6 +252,7 @@ impl StatusBuilder {
             history: History::default(),
             last_requests: None,
             rate: 0.0,
+            notices: Vec::new(),
         }
     }
 
@@ -232,7 +268,7 @@ impl StatusBuilder {
         drivers: DriverStatus,
         stats: &ServerStats,
     ) -> Status {
-        let requests: u64 = Outcome::ALL.iter().map(|o| stats.get(*o)).sum();
+        let requests = stats.received();
         if let Some((t, n)) = self.last_requests {
             let dt = now.seconds_since(t);
             if dt > 0.0 {
@@ -258,6 +294,7 @@ impl StatusBuilder {
         for (name, d) in drivers.dcf77 {
             alarms.extend(alarms::dcf77(name, d, followed(name), monotonic));
         }
+        alarms.extend(Alarm::notices(&self.notices));
         let state = discipline.clock_state(now);
         self.history.push(Point {
             t: now.as_nanos().div_euclid(1_000_000_000),
@@ -312,6 +349,7 @@ impl StatusBuilder {
                 transmit_timestamps: stats.tx_stamps.load(Ordering::Relaxed),
                 timestamping: stamping_view(stats),
             },
+            nts: None,
             alarms,
             history: HistoryView {
                 hour: self.history.hour(),
@@ -369,10 +407,11 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
     }
 }
 
-fn dcf77_view(name: &str, d: &Dcf77Status) -> Dcf77View {
+fn dcf77_view(name: &str, d: &LongwaveStatus) -> Dcf77View {
     let q = &d.quality;
     Dcf77View {
         name: name.to_string(),
+        station: d.station.label(),
         connected: d.connected,
         quality: q.clone(),
         current_bits: q

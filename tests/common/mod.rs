@@ -183,6 +183,18 @@ impl Daemon {
         self.wait_for_log_n(needle, 1);
     }
 
+    /// The address logged with `message` (`serving NTP`, say), as bound: a port 0 asked for
+    /// is the port the kernel picked.
+    pub fn logged_addr(&self, message: &str) -> SocketAddr {
+        self.wait_for_log(message);
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains(message)).unwrap();
+        let addr = line.split("addr=").nth(1).unwrap_or_default();
+        addr.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in `{line}`"))
+    }
+
     pub fn signal(&self, sig: i32) {
         let pid = self.child.as_ref().unwrap().id() as i32;
         // SAFETY: sends a signal to our own child.

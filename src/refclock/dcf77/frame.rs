@@ -4,6 +4,9 @@
 //! 21-27 minute, 28 P1, 29-34 hour, 35 P2, 36-41 day, 42-44 weekday, 45-49 month, 50-57 year,
 //! 58 P3. Numbers are BCD, least significant bit first; parities are even.
 
+pub use crate::refclock::longwave::bcd::bcd_bits;
+use crate::refclock::longwave::bcd::bcd_value;
+pub use crate::refclock::longwave::station::Minute;
 use crate::time::{days_from_civil, days_in_month, UtcTime};
 
 pub const FRAME_BITS: usize = 59;
@@ -19,17 +22,6 @@ pub const YEAR: (usize, &[u32]) = (50, &[1, 2, 4, 8, 10, 20, 40, 80]);
 const PARITIES: [(usize, usize); 3] = [(21, 28), (29, 35), (36, 58)];
 /// Bits that must be known to decode: from A1 to P3.
 pub const REQUIRED: std::ops::RangeInclusive<usize> = 16..=58;
-
-/// What a frame says about the minute that starts at the next minute mark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Minute {
-    /// The start of that minute in UTC.
-    pub utc: UtcTime,
-    /// Hours ahead of UTC: 1 (CET) or 2 (CEST).
-    pub offset_hours: i64,
-    pub dst_announced: bool,
-    pub leap_announced: bool,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
@@ -56,30 +48,8 @@ impl std::fmt::Display for FrameError {
 
 /// Reads a BCD number, refusing digits above 9.
 fn bcd(bits: &[bool; FRAME_BITS], (start, weights): (usize, &[u32])) -> Option<u32> {
-    let mut units = 0;
-    let mut tens = 0;
-    for (i, &w) in weights.iter().enumerate() {
-        if bits[start + i] {
-            if w < 10 {
-                units += w;
-            } else {
-                tens += w / 10;
-            }
-        }
-    }
-    (units <= 9 && tens <= 9).then_some(tens * 10 + units)
-}
-
-/// The BCD bits of `value` for a number's weights, the first weight in bit 0.
-pub fn bcd_bits(value: u32, weights: &[u32]) -> u32 {
-    let (tens, units) = (value / 10, value % 10);
-    weights.iter().enumerate().fold(0, |bits, (i, &w)| {
-        let set = match w < 10 {
-            true => units & w != 0,
-            false => tens & (w / 10) != 0,
-        };
-        bits | u32::from(set) << i
-    })
+    let pattern = (0..weights.len()).fold(0, |p, i| p | u32::from(bits[start + i]) << i);
+    bcd_value(pattern, weights)
 }
 
 /// Fills in what the format fixes: one undecided bit in a parity group is whatever makes the
