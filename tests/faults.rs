@@ -1,6 +1,6 @@
 //! The files pitime writes, with the writer killed (SIGKILL) at random moments a thousand
-//! times: the drift file is always a complete old or new version, the statistics files only
-//! ever hold whole lines.
+//! times: the drift file and the NTS cookie keys are always a complete old or new version, the
+//! statistics files only ever hold whole lines.
 
 mod common;
 
@@ -13,13 +13,15 @@ use common::TempDir;
 use pitime::clock::system::realtime_now;
 use pitime::discipline::driftfile;
 use pitime::discipline::statsfiles::StatsFiles;
+use pitime::server::nts::cookie::{CookieKeys, MasterKey};
+use pitime::server::nts::keyfile;
 
 /// The directory the writer child writes in.
 const WRITER_DIR: &str = "PITIME_FAULT_DIR";
 const KILLS: u32 = 1000;
 
-/// Run in a child process by the test below, never on its own: writes drift files and
-/// statistics lines as fast as it can, saying when the first is written, until killed.
+/// Run in a child process by the test below, never on its own: writes drift files, NTS cookie
+/// keys and statistics lines as fast as it can, saying when the first is written, until killed.
 #[test]
 #[ignore = "the child process of files_survive_sigkill_at_any_moment"]
 fn writer_until_killed() {
@@ -29,6 +31,7 @@ fn writer_until_killed() {
         // Every value written is a whole number of thousandths below 100 ppm.
         let ppm = (i % 100_000) as f64 / 1000.0;
         driftfile::write(&dir.join("drift"), ppm).unwrap();
+        keyfile::save(&dir.join("nts-keys"), &keys(i)).unwrap();
         stats
             .loop_stats(realtime_now(), ppm * 1e-6, ppm, 1e-6, 0.01, 4)
             .unwrap();
@@ -70,7 +73,25 @@ fn files_survive_sigkill_at_any_moment() {
             .expect("a drift file");
         assert!((0.0..100.0).contains(&ppm) && (ppm * 1000.0).fract().abs() < 1e-6);
         whole_lines(&dir.path("stats"));
+        let saved = keyfile::load(&dir.path("nts-keys"))
+            .unwrap_or_else(|e| panic!("a torn NTS keys file: {e}"));
+        let newest = saved.newest().expect("a key").id;
+        assert_eq!(saved, keys(u64::from(newest)));
     }
+}
+
+/// The writer's `i`th set of cookie keys: a week of daily keys ending with key `i`, each key's
+/// bytes made from its id, so a reader can tell a complete set from a mix.
+fn keys(i: u64) -> CookieKeys {
+    let id = i as u32;
+    let keys = (id.saturating_sub(6)..=id)
+        .map(|id| MasterKey {
+            id,
+            created: u64::from(id) * 86_400,
+            key: [id as u8; 32],
+        })
+        .collect();
+    CookieKeys::new(keys)
 }
 
 /// Every line of every statistics file is a complete loopstats record.
