@@ -423,11 +423,13 @@ EOF
 guest pitime status
 
 # NTS, on by default: the local CA from the status page, then chronyd as an NTS client through
-# the forwarded key-exchange port (its -Q only measures; the host's clock is left alone).
+# the forwarded key-exchange port (its -Q only measures; the host's clock is left alone). The
+# certificate names the guest's host names and addresses, localhost among them: -4 makes that
+# 127.0.0.1, where QEMU forwards.
 python3 -c "import sys, urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=30).read())" \
     "http://127.0.0.1:$WEB_PORT/nts-ca.pem" >"$tmp/nts-ca.pem" || fail "no /nts-ca.pem on the status page"
 nts=$(timeout 120 chronyd -4 -Q -t 60 -u root -f /dev/null "ntstrustedcerts $tmp/nts-ca.pem" "ntsdumpdir $tmp" \
-    "pidfile $tmp/chronyd.pid" "cmdport 0" "server 127.0.0.1 port $NTP_PORT nts ntsport $NTS_PORT iburst" 2>&1) || true
+    "pidfile $tmp/chronyd.pid" "cmdport 0" "server localhost port $NTP_PORT nts ntsport $NTS_PORT iburst" 2>&1) || true
 grep -q 'System clock wrong by' <<<"$nts" || fail "chronyd measured nothing over NTS: $nts"
 echo "ok: NTS with the image's own CA (from /nts-ca.pem): chronyd $(grep -o 'System clock wrong by.*' <<<"$nts")"
 
