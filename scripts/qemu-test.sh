@@ -452,6 +452,11 @@ while True:
         sys.exit(1)
     time.sleep(2)
 EOF
+# Under the unit's sandbox pitime still lists the interfaces and says what each one's
+# timestamps are (issue 15's timestamping).
+stamps=$(guest journalctl -u pitime -o cat | grep -m1 "timestamps: " || true)
+[ -n "$stamps" ] || fail "pitime did not say which timestamps the interfaces got: $(guest journalctl -u pitime -p warning -o cat | tail -n 5)"
+echo "ok: $stamps"
 step=$(guest journalctl -u pitime -o cat | grep -m1 "stepping the clock" || true)
 [ -n "$step" ] || fail "pitime never stepped the guest's clock"
 echo "ok: $step"
