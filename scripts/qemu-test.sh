@@ -40,9 +40,10 @@
 # systemd/, debian/ or scripts/build-image.sh.
 #
 # Host ports forwarded to the guest's 123/udp, 80/tcp, 22/tcp, 161/udp and 4460/tcp:
-# QEMU_TEST_PORT_BASE (default 10000) plus 123, 8080, 8022, 161 and 4460; the guest's journal is forwarded to a listener on
-# the host's port QEMU_TEST_PORT_BASE + 514 (UDP). QEMU_TEST_BOOT_TIMEOUT: seconds to wait for a boot (default 300,
-# 600 for --raspi3b), for a busy machine.
+# QEMU_TEST_PORT_BASE (default 10000) plus 123, 8080, 8022, 161 and 4461 (not 4460: the demo's
+# NTS port); the guest's journal is forwarded to a listener on the host's port
+# QEMU_TEST_PORT_BASE + 514 (UDP). QEMU_TEST_BOOT_TIMEOUT: seconds to wait for a boot (default
+# 300, 600 for --raspi3b), for a busy machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,7 +58,7 @@ IMAGE=${1:-$(ls -t target/image/pitime-*-arm64.img 2>/dev/null | head -n1)}
 [ -f "$IMAGE" ] || { echo "usage: $0 [--raspi3b | --rig] [IMAGE]; build one with: sudo scripts/build-image.sh --no-xz" >&2; exit 2; }
 base=${QEMU_TEST_PORT_BASE:-10000}
 NTP_PORT=$((base + 123)) WEB_PORT=$((base + 8080)) SSH_PORT=$((base + 8022))
-SNMP_PORT=$((base + 161)) SYSLOG_PORT=$((base + 514)) NTS_PORT=$((base + 4460))
+SNMP_PORT=$((base + 161)) SYSLOG_PORT=$((base + 514)) NTS_PORT=$((base + 4461))
 # Bounds for each wait, in seconds: software emulation is slow, the raspi3b machine more so.
 BOOT_TIMEOUT=${QEMU_TEST_BOOT_TIMEOUT:-$([ "$MACHINE" = virt ] && echo 300 || echo 600)}
 SYNC_TIMEOUT=120
