@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use super::frame::{
     self, bcd_bits, FrameError, DAY, FRAME_BITS, HOUR, MINUTE, MONTH, WEEKDAY, YEAR,
 };
-use crate::refclock::longwave::evidence::{agreement, weight, DateTable, Frame};
+use crate::refclock::longwave::evidence::{agreement, sure, weight, DateTable, Frame};
 use crate::refclock::longwave::level::{soft_bit, windows, Level, Observation, READ_BINS};
 use crate::refclock::longwave::station::{self, Check, End, Minute, Station, StationKind};
 use crate::time::UtcTime;
@@ -61,15 +61,6 @@ const DATE_FIELDS: [(usize, usize); 5] = [
     (YEAR.0, YEAR.1.len()),
     (FRAME_BITS - 1, 1),
 ];
-
-/// A frame's bits as sure soft bits.
-pub fn soft(bits: &[bool]) -> Frame {
-    let mut frame = [0.0; 120];
-    for (s, &b) in frame.iter_mut().zip(bits) {
-        *s = if b { 1.0 } else { -1.0 };
-    }
-    frame
-}
 
 impl Station for Dcf77 {
     const KIND: StationKind = StationKind::Dcf77;
@@ -157,7 +148,7 @@ impl Station for Dcf77 {
         static TABLE: OnceLock<DateTable> = OnceLock::new();
         TABLE.get_or_init(|| {
             DateTable::new(&DATE_FIELDS, |day| {
-                soft(&frame::encode(&Minute {
+                sure(&frame::encode(&Minute {
                     utc: UtcTime {
                         day,
                         second: 12 * 3600,
@@ -276,7 +267,7 @@ mod tests {
         for k in 0..4 {
             let unix = start + k * 60;
             let zone = if unix >= start + 120 { 2 } else { 1 };
-            let mut frame = soft(&frame::encode(&minute(unix, zone)));
+            let mut frame = sure(&frame::encode(&minute(unix, zone)));
             // A different pair of bits lost in each frame: none decodes alone.
             for i in [23 + k as usize, 30 + k as usize, 40 + k as usize] {
                 frame[i] = 0.0;

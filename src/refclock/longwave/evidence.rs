@@ -13,6 +13,15 @@ use crate::time::days_from_civil;
 /// A frame's soft bits: `[position]`, and MSF's B bits at `[60 + position]`.
 pub type Frame = [f32; 120];
 
+/// Known bits, from `[0]` on, as sure soft bits; the rest of the frame unknown.
+pub fn sure(bits: &[bool]) -> Frame {
+    let mut frame = [0.0; 120];
+    for (s, &b) in frame.iter_mut().zip(bits) {
+        *s = if b { 1.0 } else { -1.0 };
+    }
+    frame
+}
+
 /// Each frame's evidence counts this much less for every later frame: a time constant of
 /// twenty minutes.
 pub const DECAY: f32 = 0.95;

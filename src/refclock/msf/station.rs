@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use super::frame::{self, bcd_bits, Minute, B, BST, DAY, HOUR, MINUTE, MONTH, WEEKDAY, YEAR};
-use crate::refclock::longwave::evidence::{agreement, DateTable, Frame};
+use crate::refclock::longwave::evidence::{agreement, sure, DateTable, Frame};
 use crate::refclock::longwave::level::{soft_bit, windows, Level, Observation, READ_BINS};
 use crate::refclock::longwave::station::{self, Check, End, Station, StationKind};
 use crate::time::UtcTime;
@@ -67,11 +67,6 @@ const DATE_FIELDS: [(usize, usize); 7] = [
     (WEEKDAY.0, 3),
     (B + 56, 1),
 ];
-
-/// A frame's bits as sure soft bits.
-pub fn soft(bits: &frame::Bits) -> Frame {
-    bits.map(|b| if b { 1.0 } else { -1.0 })
-}
 
 impl Station for Msf {
     const KIND: StationKind = StationKind::Msf;
@@ -153,7 +148,7 @@ impl Station for Msf {
         static TABLE: OnceLock<DateTable> = OnceLock::new();
         TABLE.get_or_init(|| {
             DateTable::new(&DATE_FIELDS, |day| {
-                soft(&frame::encode(&Minute {
+                sure(&frame::encode(&Minute {
                     utc: UtcTime {
                         day,
                         second: 12 * 3600,
@@ -256,7 +251,7 @@ mod tests {
         for k in 0..4 {
             let unix = start + k * 60;
             let zone = i64::from(unix >= start + 120);
-            let mut frame = soft(&frame::encode(&Minute {
+            let mut frame = sure(&frame::encode(&Minute {
                 utc: UtcTime::from_realtime(crate::time::Realtime::from_timespec(unix, 0)),
                 offset_hours: zone,
                 dst_announced: zone == 0,
