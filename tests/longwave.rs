@@ -398,12 +398,23 @@ fn replay_prints_each_accepted_minute() {
 
 #[test]
 fn replay_with_seconds_prints_each_labelled_second() {
-    let generated = leap_signal().generate();
-    let dir = TempDir::new("dcf77-seconds");
+    let (first, utc) = replay_seconds(StationKind::Dcf77, &leap_signal().generate());
+    assert!(utc.iter().any(|u| u == "2016-12-31T23:59:60Z"), "{utc:?}");
+    assert!(utc.iter().any(|u| u == "2017-01-01T00:00:00Z"), "{utc:?}");
+    // From the first label on (two minutes in), every second but the stream's last two.
+    assert!(first <= 141.0, "{first}");
+    assert!(utc.len() as f64 >= 330.0 - first - 2.0, "{}", utc.len());
+}
+
+/// `pitime replay STATION FILE --active-low --seconds` over a generated signal's edges: every
+/// label must name its second and lie on its marker. Returns the first label's time and every
+/// label's UTC.
+fn replay_seconds(station: StationKind, generated: &Generated) -> (f64, Vec<String>) {
+    let dir = TempDir::new(&format!("{}-seconds", station.name()));
     let file = dir.write("edges.txt", &format_dcf77_edges(&generated.edges));
     let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
         "replay",
-        "dcf77",
+        station.name(),
         file.to_str().unwrap(),
         "--active-low",
         "--seconds",
@@ -412,20 +423,15 @@ fn replay_with_seconds_prints_each_labelled_second() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Every label names its second and lies on its marker.
     for line in &lines {
         let (t, utc) = (line["t"].as_f64().unwrap(), line["utc"].as_str().unwrap());
         let truth = generated.seconds.iter().find(|s| (s.0 - t).abs() < 0.1);
         let truth = truth.map(|s| format!("{}Z", &s.1.to_string()[..19]));
-        assert_eq!(truth.as_deref(), Some(utc), "at {t}");
+        assert_eq!(truth.as_deref(), Some(utc), "{station:?} at {t}");
     }
-    let utc: Vec<&str> = lines.iter().map(|l| l["utc"].as_str().unwrap()).collect();
-    assert!(utc.contains(&"2016-12-31T23:59:60Z"), "{utc:?}");
-    assert!(utc.contains(&"2017-01-01T00:00:00Z"), "{utc:?}");
-    // From the first label on (two minutes in), every second but the stream's last two.
     let first = lines[0]["t"].as_f64().unwrap();
-    assert!(first <= 141.0, "{first}");
-    assert!(lines.len() as f64 >= 330.0 - first - 2.0, "{}", lines.len());
+    let utc = lines.iter().map(|l| l["utc"].as_str().unwrap().to_string());
+    (first, utc.collect())
 }
 
 #[test]
@@ -786,29 +792,9 @@ fn replay_msf_and_wwvb_with_seconds_through_a_leap_second() {
             jitter: 0.003,
             ..LongwaveSignal::default()
         };
-        let generated = signal.generate();
-        let dir = TempDir::new(station.name());
-        let file = dir.write("edges.txt", &format_dcf77_edges(&generated.edges));
-        let out = run_ok(Command::new(env!("CARGO_BIN_EXE_pitime")).args([
-            "replay",
-            station.name(),
-            file.to_str().unwrap(),
-            "--active-low",
-            "--seconds",
-        ]));
-        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        for line in &lines {
-            let (t, utc) = (line["t"].as_f64().unwrap(), line["utc"].as_str().unwrap());
-            let truth = generated.seconds.iter().find(|s| (s.0 - t).abs() < 0.1);
-            let truth = truth.map(|s| format!("{}Z", &s.1.to_string()[..19]));
-            assert_eq!(truth.as_deref(), Some(utc), "{station:?} at {t}");
-        }
-        let utc: Vec<&str> = lines.iter().map(|l| l["utc"].as_str().unwrap()).collect();
+        let (_, utc) = replay_seconds(station, &signal.generate());
         assert!(
-            utc.contains(&"2016-12-31T23:59:60Z"),
+            utc.iter().any(|u| u == "2016-12-31T23:59:60Z"),
             "{station:?}: {utc:?}"
         );
     }
