@@ -268,7 +268,10 @@ impl GpsClock {
         let consistent = alarm.is_none() && !matches!(self.trust, Trust::Jumped { .. });
         if first && consistent && self.options.pps && self.options.sentence_delay.is_none() {
             if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
-                if rx.seconds_since(edge) < 2.0 {
+                // A second or more: this sentence's pulse was lost or is not yet handled (the
+                // pulses come on another thread). Learnt, it would spread the delays and stop
+                // all pairing until it aged out of the kept ones.
+                if rx.seconds_since(edge) < 1.0 {
                     self.learn_delay(rx.seconds_since(edge));
                 }
             }
@@ -558,6 +561,35 @@ mod tests {
         assert!(samples
             .iter()
             .all(|s| (s.offset() - LOCAL_BEHIND).abs() < 1e-9));
+    }
+
+    #[test]
+    fn a_lost_or_late_pulse_teaches_no_delay_and_pairing_goes_on() {
+        let mut c = clock(None);
+        let mut samples = Vec::new();
+        for s in 0..40 {
+            let edge = local(utc(s));
+            let rx = edge.add_secs_f64(0.12);
+            match s {
+                // Lost pulses: the sentence follows the previous one by 1.12 s.
+                2 | 20 => samples.extend(c.on_time(&report(utc(s)), rx).sample),
+                // A pulse handled after its sentence (two threads feed the source).
+                3 | 21 => {
+                    samples.extend(c.on_time(&report(utc(s)), rx).sample);
+                    samples.extend(c.on_pps(edge, None).sample);
+                }
+                _ => samples.extend(second(&mut c, s, 0.12, 0)),
+            }
+        }
+        let (delay, spread) = c.sentence_delay().unwrap();
+        assert!(
+            (delay - 0.12).abs() < 1e-9 && spread < 1e-9,
+            "{delay} {spread}"
+        );
+        // Five delays are learnt by second 6 (none from seconds 2 and 3); from then on every
+        // second is paired but the one whose pulse was lost.
+        let paired = samples.iter().filter(|s| &s.refid == b"PPS\0").count();
+        assert_eq!(paired, 40 - 6 - 1, "{samples:?}");
     }
 
     #[test]
