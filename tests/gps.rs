@@ -366,3 +366,21 @@ fn a_lone_jump_is_followed_at_once_when_an_upstream_server_agrees() {
     assert_eq!(daemon.stop().code(), Some(0));
     assert!(!socket.exists());
 }
+
+#[test]
+fn a_held_jump_ends_unsynchronised_when_holdover_runs_out() {
+    // No local fallback: after holdover clients are told to ignore the server.
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nrate_limit.enabled = false\n\
+         [discipline]\nholdover = 15\n\n[[source]]\nkind = \"gps\"\n\n\
+         [source.simulate]\nclock_offset = {CLOCK_OFFSET}\n{JUMP}\n"
+    );
+    let (daemon, _socket, server) = with_socket(&config);
+    wait_for_pps(server);
+    daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
+    daemon.wait_for_log_within("served as unsynchronised", 1, Duration::from_secs(30));
+    let reply = exchange(server, &client_request(4, 0)).unwrap();
+    // Leap indicator 3 (alarm), stratum 16: never the receiver's new time as if it were good.
+    assert_eq!((reply[0] >> 6, reply[1]), (3, 16), "{}", daemon.log());
+    assert_eq!(daemon.stop().code(), Some(0));
+}
