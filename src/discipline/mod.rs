@@ -159,6 +159,12 @@ impl Discipline {
     /// Takes a new configuration (a reload) without losing what the loop learned; sources
     /// that keep their name and kind keep their samples. The actuator cannot change.
     pub fn reconfigure(&mut self, sources: &[SourceConfig], config: &DisciplineConfig) {
+        let jumped = |d: &Discipline| {
+            d.pending_jump
+                .and_then(|p| d.sources.get(p.source))
+                .map(|s| (s.name.clone(), s.kind))
+        };
+        let pending = jumped(self);
         let mut old = std::mem::take(&mut self.sources);
         self.sources = sources
             .iter()
@@ -188,6 +194,10 @@ impl Discipline {
                 }
             })
             .collect();
+        // A pending jump stays pending only while its source keeps its place.
+        if jumped(self) != pending {
+            self.pending_jump = None;
+        }
         let actuator = self.config.actuator;
         self.config = DisciplineConfig {
             actuator,
@@ -763,6 +773,24 @@ mod tests {
         d.add_sample(0, sample(100.0, 2.0, 10e-6, b"PPS\0"), at(100.0));
         assert!((served(&d, 100.5) - 2.0).abs() < 1e-3);
         assert!(d.alarms(at(100.5)).is_empty(), "{:?}", d.alarms(at(100.5)));
+    }
+
+    #[test]
+    fn a_reload_that_moves_the_jumped_source_drops_its_pending_jump() {
+        let two = "[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n";
+        let mut d = discipline(two);
+        jumped(&mut d, 2.0, 100.0);
+        d.reconfigure(&sources(two), &DisciplineConfig::default());
+        assert!(d.accept_jump("gps", at(100.0)).is_ok());
+        d.reconfigure(
+            &sources("[[source]]\nkind = \"dcf77\"\n"),
+            &DisciplineConfig::default(),
+        );
+        assert!(d
+            .alarms(at(100.0))
+            .iter()
+            .all(|a| a.kind != AlarmKind::Jump));
+        assert!(d.accept_jump("dcf77", at(100.0)).is_err());
     }
 
     #[test]
