@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
-use super::{any, in_range, one_of, positive};
+use super::{any, in_range, one_of};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::longwave::station::StationKind;
 
@@ -126,9 +126,6 @@ pub struct GpsSourceConfig {
     /// Seconds from the pulse to the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
     pub require_fix: bool,
-    /// Seconds a jump of the receiver's own time must hold before it is followed (not the
-    /// discipline's `jump_confirm`, which guards the clock against any followed source).
-    pub receiver_jump_confirm: f64,
     pub hide_position: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
@@ -290,6 +287,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         true => Ok(()),
         false => Err("expected seconds from -1 to 2".into()),
     };
+    sec.replaced(errs, "receiver_jump_confirm", "`discipline.lone_jump`");
     let simulate = sec.has("simulate").then(|| {
         let mut sim = sec.table(errs, "simulate");
         let config = read_gps_sim(&mut sim, errs);
@@ -322,7 +320,6 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         },
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
-        receiver_jump_confirm: sec.value(errs, "receiver_jump_confirm", 300.0, positive),
         hide_position: sec.value(errs, "hide_position", true, any),
         simulate,
     }
