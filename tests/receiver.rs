@@ -248,3 +248,28 @@ fn a_receiver_that_resets_mid_configuration_is_configured_on_the_next_pass() {
     s.wait_for_pps();
     assert_eq!(s.daemon.stop().code(), Some(0));
 }
+
+#[test]
+fn a_generation_9_timing_receiver_is_configured_by_keys() {
+    let s = start(
+        "model = \"ZED-F9T\"",
+        "[source.receiver]\nbaud = 38400\ntiming_mode = \"survey-in\"\nsurvey_seconds = 3\n\
+         survey_accuracy = 10.0\nconstellations = [\"gps\", \"galileo\"]\n",
+    );
+    let g = s.wait("configuration", Duration::from_secs(24), all_applied);
+    assert_eq!(
+        g["receiver"], "u-blox ZED-F9T, firmware TIM 2.20, protocol 29.00",
+        "{g:#}"
+    );
+    assert_eq!(g["baud"], 38400);
+    assert_eq!(states(&g).len(), 7, "{g:#}");
+    // NAV-SVIN, turned on with the timing mode, reports the survey to its end.
+    s.wait("survey-in", Duration::from_secs(20), |g| {
+        g["survey"]["valid"] == true
+    });
+    let page = http_get(&s.web.to_string(), "/");
+    assert!(page.contains("done: "), "{page}");
+    assert!(page.contains("receiver setting (38400 baud)"), "{page}");
+    s.wait_for_pps();
+    assert_eq!(s.daemon.stop().code(), Some(0));
+}

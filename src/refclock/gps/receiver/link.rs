@@ -94,3 +94,36 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refclock::gps::nmea::sentence;
+    use crate::refclock::gps::receiver::Identity;
+    use crate::refclock::gps::ubx::{frame, mon_ver};
+
+    /// A MON-VER answer behind binary noise and a header whose length lies (1000 bytes that
+    /// never come as a frame): found once a second of sentences has flushed the lie out.
+    #[test]
+    fn an_answer_behind_garbage_and_a_lying_length_is_still_found() {
+        let mut link = Link::new("gps", None);
+        link.connected(None, 9600);
+        let mut stream: Vec<u8> = (0..500u32).map(|i| (i * 7919 % 251) as u8).collect();
+        stream.extend([0xb5, 0x62, 0x0a, 0x04, 0xe8, 0x03]);
+        stream.extend(frame(
+            0x0a,
+            0x04,
+            &mon_ver(&["PROTVER=18.00", "MOD=NEO-M8N"]),
+        ));
+        link.bytes(&stream, 0.0);
+        assert_eq!(link.state().identity, Identity::Unknown);
+        let rmc = sentence("GPRMC,085001.00,A,4807.038,N,01131.000,E,0.0,0.0,190726,,,A");
+        for i in 0..20 {
+            link.bytes(rmc.as_bytes(), 0.1 + f64::from(i) * 0.05);
+        }
+        match &link.state().identity {
+            Identity::Ublox(v) => assert_eq!(v.model, "NEO-M8N"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
