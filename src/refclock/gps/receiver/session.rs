@@ -131,6 +131,8 @@ pub struct Session {
     queue: VecDeque<Step>,
     /// A good sentence or frame was last heard at the current speed.
     heard: Option<f64>,
+    /// The port's speed when it opened: where a search that finds nothing leaves it.
+    home: u32,
     pub state: ReceiverState,
 }
 
@@ -142,6 +144,7 @@ impl Session {
             phase: Phase::Closed,
             queue: VecDeque::new(),
             heard: None,
+            home: 0,
             state: ReceiverState::default(),
         }
     }
@@ -149,6 +152,7 @@ impl Session {
     /// The port opened at `baud`: detect the receiver again.
     pub fn connected(&mut self, baud: u32, now: f64) {
         self.state.baud = baud;
+        self.home = baud;
         self.restart(now);
     }
 
@@ -299,11 +303,12 @@ impl Session {
                     true => "receiver answered neither UBX-MON-VER nor PMTK605: NMEA only, \
                              nothing configured"
                         .into(),
-                    false => format!(
-                        "receiver not heard and not answering detection at {} baud: NMEA only",
-                        self.state.baud
-                    ),
+                    false => "receiver not heard and not answering detection: NMEA only".into(),
                 }));
+                if self.state.baud != self.home {
+                    self.state.baud = self.home;
+                    out.push(Action::SetBaud(self.home));
+                }
             }
             Phase::Waiting {
                 step,
@@ -659,6 +664,19 @@ mod tests {
             assert!(t < 30.0);
         }
         assert_eq!(bauds, [38400]);
+        // Heard nowhere: the search ends where it began.
+        let mut lost = Session::new(Some(config()));
+        lost.connected(9600, 0.0);
+        let mut bauds = Vec::new();
+        for t in 0..60 {
+            for a in lost.poll(f64::from(t) * 0.5) {
+                if let Action::SetBaud(b) = a {
+                    bauds.push(b);
+                }
+            }
+        }
+        assert_eq!(bauds, [38400, 115_200, 9600]);
+        assert_eq!(lost.state.identity, Identity::NmeaOnly);
         // Found at 38400: the first command moves it to 115200.
         s.poll(t);
         s.heard(t);
