@@ -840,3 +840,104 @@ mod tests {
         format!("$PMTK001,{},{}*{:02X}", x % 400, x % 5, x as u8).into_bytes()
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::config::{Gnss, Sentences, Timepulse, TimingMode};
+    use crate::refclock::gps::nmea::sentence;
+    use crate::refclock::gps::ubx::mon_ver;
+    use proptest::prelude::*;
+
+    /// What may arrive: noise frames, acknowledgements of any CFG message, identities,
+    /// PMTK answers, reset banners, or silence.
+    #[derive(Clone, Debug)]
+    enum Event {
+        Frame(u8, u8, Vec<u8>),
+        Ack(bool, u8),
+        MonVer(u8),
+        Pmtk(u16, u8),
+        Release,
+        Banner,
+        Heard,
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        prop_oneof![
+            (
+                any::<u8>(),
+                any::<u8>(),
+                proptest::collection::vec(any::<u8>(), 0..80)
+            )
+                .prop_map(|(c, i, p)| Event::Frame(c, i, p)),
+            (any::<bool>(), any::<u8>()).prop_map(|(ok, id)| Event::Ack(ok, id)),
+            (15u8..40).prop_map(Event::MonVer),
+            (200u16..400, 0u8..6).prop_map(|(c, f)| Event::Pmtk(c, f)),
+            Just(Event::Release),
+            Just(Event::Banner),
+            Just(Event::Heard),
+        ]
+    }
+
+    fn config() -> ReceiverConfig {
+        ReceiverConfig {
+            baud: Some(115_200),
+            rate: 1,
+            sentences: Sentences::Needed,
+            stationary: true,
+            timepulse: Some(Timepulse::default()),
+            timing: TimingMode::SurveyIn {
+                seconds: 60,
+                accuracy: 2.0,
+            },
+            constellations: Some(vec![Gnss::Gps, Gnss::Galileo]),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+        /// Whatever arrives, when: the port's speed is one a receiver uses, and once the
+        /// receiver falls silent the session comes to rest (never a hung source).
+        #[test]
+        fn any_conversation_ends_at_rest(
+            events in proptest::collection::vec((event(), 0.0f64..3.0), 0..60),
+        ) {
+            let mut s = Session::new(Some(config()));
+            s.connected(9600, 0.0);
+            let mut t = 0.0;
+            let line = |body: &str| sentence(body).trim_end().as_bytes().to_vec();
+            for (e, dt) in events {
+                t += dt;
+                let _ = match e {
+                    Event::Frame(class, id, payload) => s.ubx(&UbxFrame { class, id, payload }, t),
+                    Event::Ack(ok, id) => s.ubx(&UbxFrame {
+                        class: 0x05,
+                        id: u8::from(ok),
+                        payload: vec![0x06, id],
+                    }, t),
+                    Event::MonVer(protocol) => s.ubx(&UbxFrame {
+                        class: 0x0a,
+                        id: 0x04,
+                        payload: mon_ver(&[&format!("PROTVER={protocol}.00"), "MOD=NEO-M8T"]),
+                    }, t),
+                    Event::Pmtk(command, flag) => {
+                        s.sentence(&line(&format!("PMTK001,{command},{flag}")), t)
+                    }
+                    Event::Release => s.sentence(&line("PMTK705,AXN_2.31_3339_13101700"), t),
+                    Event::Banner => s.sentence(&line("GNTXT,01,01,02,u-blox AG - www.u-blox.com"), t),
+                    Event::Heard => {
+                        s.heard(t);
+                        Vec::new()
+                    }
+                };
+                let _ = s.poll(t);
+                prop_assert!(USUAL_RATES.contains(&s.state.baud), "{}", s.state.baud);
+            }
+            for _ in 0..1200 {
+                t += 0.5;
+                let _ = s.poll(t);
+            }
+            prop_assert!(matches!(s.phase, Phase::Idle), "{:?}", s.phase);
+        }
+    }
+}
