@@ -209,6 +209,11 @@ fn a_receiver_that_refuses_everything_still_serves_time() {
         log.contains("receiver setting baud 115200 failed: refused (UBX-ACK-NAK)"),
         "{log}"
     );
+    let page = http_get(&s.web.to_string(), "/");
+    assert!(
+        page.contains(r#"<td class="bad">failed: refused (UBX-ACK-NAK)</td>"#),
+        "{page}"
+    );
     s.wait_for_pps();
     assert_eq!(s.daemon.stop().code(), Some(0));
 }

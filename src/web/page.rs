@@ -200,7 +200,11 @@ fn gps(o: &mut String, g: &GpsView) {
             g.baud
         );
         for st in &g.settings {
-            let reason = st.reason.as_deref().map(esc).unwrap_or_default();
+            let reason = st
+                .reason
+                .as_deref()
+                .map(|r| format!(": {}", esc(r)))
+                .unwrap_or_default();
             let class = match st.state {
                 "applied" => "ok",
                 "failed" => "bad",
@@ -208,7 +212,7 @@ fn gps(o: &mut String, g: &GpsView) {
             };
             let _ = write!(
                 o,
-                r#"<tr><td>{}</td><td class="{class}">{} {reason}</td></tr>"#,
+                r#"<tr><td>{}</td><td class="{class}">{}{reason}</td></tr>"#,
                 esc(&st.name),
                 st.state
             );
