@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
-pub use discipline::{ActuatorKind, DisciplineConfig};
+pub use discipline::{ActuatorKind, DisciplineConfig, LoneJump};
 use layers::{Document, Text};
 pub use nts::NtsConfig;
 pub use profiles::PROFILES;

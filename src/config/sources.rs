@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
 use super::receiver::{read_receiver, ReceiverConfig};
-use super::{any, in_range, one_of, positive};
+use super::{any, in_range, one_of};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::longwave::station::StationKind;
 
@@ -127,9 +127,6 @@ pub struct GpsSourceConfig {
     /// Seconds from the pulse to the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
     pub require_fix: bool,
-    /// Seconds a jump of the receiver's own time must hold before it is followed (not the
-    /// discipline's `jump_confirm`, which guards the clock against any followed source).
-    pub receiver_jump_confirm: f64,
     pub hide_position: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
@@ -305,6 +302,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         true => Ok(()),
         false => Err("expected seconds from -1 to 2".into()),
     };
+    sec.replaced(errs, "receiver_jump_confirm", "`discipline.lone_jump`");
     let receiver = sec.has("receiver").then(|| {
         let mut r = sec.table(errs, "receiver");
         let config = read_receiver(&mut r, errs);
@@ -343,7 +341,6 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         },
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
-        receiver_jump_confirm: sec.value(errs, "receiver_jump_confirm", 300.0, positive),
         hide_position: sec.value(errs, "hide_position", true, any),
         simulate,
         receiver,

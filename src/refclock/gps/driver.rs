@@ -150,7 +150,6 @@ impl GpsDriver {
         let clock = GpsClock::new(ClockOptions {
             pps: has_pps,
             sentence_delay: config.sentence_delay,
-            receiver_jump_confirm: config.receiver_jump_confirm,
         });
         // Runs until the readers stop and close the channel.
         workers.spawn("gps", {
@@ -397,7 +396,7 @@ impl Source {
                 tracing::warn!(source = %self.name, seconds, "receiver time jumped: not followed")
             }
             Some(JumpEvent::JumpFollowed { seconds }) => {
-                tracing::warn!(source = %self.name, seconds, "receiver time jump held: followed")
+                tracing::warn!(source = %self.name, seconds, "receiver time jump held: acquired, the discipline decides")
             }
             None => {}
         }
