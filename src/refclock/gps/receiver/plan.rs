@@ -195,25 +195,27 @@ pub fn mediatek(c: &ReceiverConfig, port_baud: u32) -> (Vec<Step>, Vec<Skipped>)
     (steps, skipped)
 }
 
+/// Every setting asked for: the tests' configuration.
+#[cfg(test)]
+pub(crate) fn everything() -> ReceiverConfig {
+    use crate::config::{Gnss, Timepulse};
+    ReceiverConfig {
+        baud: Some(115_200),
+        rate: 1,
+        sentences: Sentences::Needed,
+        stationary: true,
+        timepulse: Some(Timepulse::default()),
+        timing: TimingMode::SurveyIn {
+            seconds: 300,
+            accuracy: 2.0,
+        },
+        constellations: Some(vec![Gnss::Gps, Gnss::Galileo]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Gnss, Timepulse};
-
-    fn config() -> ReceiverConfig {
-        ReceiverConfig {
-            baud: Some(115_200),
-            rate: 1,
-            sentences: Sentences::Needed,
-            stationary: true,
-            timepulse: Some(Timepulse::default()),
-            timing: TimingMode::SurveyIn {
-                seconds: 300,
-                accuracy: 2.0,
-            },
-            constellations: Some(vec![Gnss::Gps, Gnss::Galileo]),
-        }
-    }
 
     fn version(model: &str, protocol: u8) -> UbloxVersion {
         UbloxVersion {
@@ -231,7 +233,7 @@ mod tests {
 
     #[test]
     fn generation_8_takes_cfg_messages_and_9_takes_keys() {
-        let (m8, skipped) = ublox(&config(), &version("NEO-M8T", 20), 9600);
+        let (m8, skipped) = ublox(&everything(), &version("NEO-M8T", 20), 9600);
         assert!(skipped.is_empty());
         assert_eq!(
             settings(&m8),
@@ -254,7 +256,7 @@ mod tests {
         assert!(m8
             .iter()
             .all(|s| s.expect == Expect::Ubx(s.bytes[2], s.bytes[3])));
-        let (f9, _) = ublox(&config(), &version("ZED-F9T", 29), 115_200);
+        let (f9, _) = ublox(&everything(), &version("ZED-F9T", 29), 115_200);
         // Already at the speed: no baud step; every other setting one VALSET.
         assert_eq!(f9.len(), 6);
         assert!(f9.iter().all(|s| (s.bytes[2], s.bytes[3]) == (0x06, 0x8a)));
@@ -262,10 +264,10 @@ mod tests {
 
     #[test]
     fn what_a_receiver_cannot_do_is_skipped_with_a_reason() {
-        let (steps, skipped) = ublox(&config(), &version("NEO-M8N", 18), 9600);
+        let (steps, skipped) = ublox(&everything(), &version("NEO-M8N", 18), 9600);
         assert!(!settings(&steps).contains(&"timing mode"));
         assert_eq!(skipped[0].why, "NEO-M8N is not a timing receiver");
-        let (steps, skipped) = mediatek(&config(), 9600);
+        let (steps, skipped) = mediatek(&everything(), 9600);
         assert_eq!(
             settings(&steps),
             [

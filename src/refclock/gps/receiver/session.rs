@@ -844,7 +844,6 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
-    use crate::config::{Gnss, Sentences, Timepulse, TimingMode};
     use crate::refclock::gps::nmea::sentence;
     use crate::refclock::gps::ubx::mon_ver;
     use proptest::prelude::*;
@@ -879,21 +878,6 @@ mod properties {
         ]
     }
 
-    fn config() -> ReceiverConfig {
-        ReceiverConfig {
-            baud: Some(115_200),
-            rate: 1,
-            sentences: Sentences::Needed,
-            stationary: true,
-            timepulse: Some(Timepulse::default()),
-            timing: TimingMode::SurveyIn {
-                seconds: 60,
-                accuracy: 2.0,
-            },
-            constellations: Some(vec![Gnss::Gps, Gnss::Galileo]),
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(500))]
         /// Whatever arrives, when: the port's speed is one a receiver uses, and once the
@@ -902,7 +886,7 @@ mod properties {
         fn any_conversation_ends_at_rest(
             events in proptest::collection::vec((event(), 0.0f64..3.0), 0..60),
         ) {
-            let mut s = Session::new(Some(config()));
+            let mut s = Session::new(Some(super::plan::everything()));
             s.connected(9600, 0.0);
             let mut t = 0.0;
             let line = |body: &str| sentence(body).trim_end().as_bytes().to_vec();
