@@ -272,7 +272,13 @@ impl SimReceiver {
         let seconds = (elapsed - s.start).max(0.0) as u32;
         let accuracy = 20.0 / f64::from(seconds + 1).sqrt();
         let valid = seconds >= s.seconds && accuracy <= s.limit;
-        let generation_9 = protocol >= "24";
+        // u-blox 8's protocols end at 23.01.
+        let major: u8 = protocol
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        let generation_9 = major >= 24;
         let mut p = vec![0u8; if generation_9 { 40 } else { 28 }];
         let put =
             |p: &mut Vec<u8>, at: usize, v: u32| p[at..at + 4].copy_from_slice(&v.to_le_bytes());
