@@ -28,6 +28,10 @@ fn receiver() -> GpsSimConfig {
         unplug: None,
         jump: None,
         jump_seconds: 0.0,
+        model: None,
+        nak_all: false,
+        deaf: false,
+        reset_after: None,
     }
 }
 

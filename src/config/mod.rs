@@ -10,6 +10,7 @@ mod layers;
 mod nts;
 mod profiles;
 mod reader;
+mod receiver;
 mod sources;
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub use nts::NtsConfig;
 pub use profiles::PROFILES;
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section, Setting};
+pub use receiver::{Gnss, ReceiverConfig, Sentences, Timepulse, TimingMode};
 pub use sources::*;
 
 use crate::ntp::keys::KeyStore;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
+use super::receiver::{read_receiver, ReceiverConfig};
 use super::{any, in_range, one_of};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::longwave::station::StationKind;
@@ -129,6 +130,8 @@ pub struct GpsSourceConfig {
     pub hide_position: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
+    /// What to set on the receiver; `None` detects it and changes nothing.
+    pub receiver: Option<ReceiverConfig>,
 }
 
 /// The simulated receiver (`sim::gps`): its timing, and faults at set times since start.
@@ -153,6 +156,16 @@ pub struct GpsSimConfig {
     /// The receiver reports a time `jump_seconds` off (a spoofer).
     pub jump: Option<(f64, f64)>,
     pub jump_seconds: f64,
+    /// The receiver it plays (`NEO-M8T`, `MT3339`, ...), which answers detection and
+    /// configuration; `None` sends NMEA and answers nothing.
+    pub model: Option<String>,
+    /// Answers every configuration command with a refusal (UBX-ACK-NAK, PMTK001 flag 1).
+    pub nak_all: bool,
+    /// Hears nothing that is sent to it.
+    pub deaf: bool,
+    /// Resets (back to 9600 baud and its defaults, with a boot banner) after acknowledging
+    /// this many configuration commands, once.
+    pub reset_after: Option<u32>,
 }
 
 /// A GPIO line's bias.
@@ -231,6 +244,8 @@ pub struct NtpSourceConfig {
     pub key: Option<u32>,
 }
 
+/// The receivers `sim::gps` can play.
+pub const SIMULATED_MODELS: [&str; 5] = ["NEO-M8N", "NEO-M8T", "NEO-M9N", "ZED-F9T", "MT3339"];
 const SOURCE_KINDS: [&str; 6] = ["local", "gps", "dcf77", "msf", "wwvb", "ntp"];
 const BAUD_RATES: [i64; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
 
@@ -288,6 +303,12 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         false => Err("expected seconds from -1 to 2".into()),
     };
     sec.replaced(errs, "receiver_jump_confirm", "`discipline.lone_jump`");
+    let receiver = sec.has("receiver").then(|| {
+        let mut r = sec.table(errs, "receiver");
+        let config = read_receiver(&mut r, errs);
+        r.finish(errs);
+        config
+    });
     let simulate = sec.has("simulate").then(|| {
         let mut sim = sec.table(errs, "simulate");
         let config = read_gps_sim(&mut sim, errs);
@@ -322,6 +343,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         require_fix: sec.value(errs, "require_fix", true, any),
         hide_position: sec.value(errs, "hide_position", true, any),
         simulate,
+        receiver,
     }
 }
 
@@ -488,6 +510,23 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let antenna_fault = window("antenna_fault");
     let unplug = window("unplug");
     let jump = window("jump");
+    let model = sec.optional(errs, "model", one_of(&SIMULATED_MODELS));
+    let nak_all = sec.value(errs, "nak_all", false, any);
+    let deaf = sec.value(errs, "deaf", false, any);
+    let reset_after = sec
+        .optional(errs, "reset_after", in_range(1u32, 1000))
+        .map(|n| n as u32);
+    // Answering commands is the model's: without one these have nothing to change.
+    for key in ["nak_all", "deaf", "reset_after"] {
+        if model.is_none() && sec.has(key) {
+            let span = sec.span_of(key).unwrap_or_default();
+            errs.push(
+                span,
+                &sec.key_path(key),
+                "needs a `model` to answer commands",
+            );
+        }
+    }
     GpsSimConfig {
         clock_offset: sec.value(errs, "clock_offset", 0.0, seconds),
         rate: sec.value(errs, "rate", 1i64, in_range(1u32, 10)) as u32,
@@ -502,6 +541,10 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         unplug,
         jump,
         jump_seconds: sec.value(errs, "jump_seconds", 86_400.0, any),
+        model,
+        nak_all,
+        deaf,
+        reset_after,
     }
 }
 

@@ -140,6 +140,10 @@ mod tests {
             unplug: None,
             jump: None,
             jump_seconds: 0.0,
+            model: None,
+            nak_all: false,
+            deaf: false,
+            reset_after: None,
         });
         (0..seconds)
             .flat_map(|i| sim.second(1_784_451_000 + i, i as f64).sentences)

@@ -181,6 +181,10 @@ mod tests {
             unplug: None,
             jump: Some((30.0, 40.0)),
             jump_seconds: 86_400.0,
+            model: None,
+            nak_all: false,
+            deaf: false,
+            reset_after: None,
         }
     }
 

@@ -14,7 +14,8 @@ use super::clock::{ClockCounters, ClockOptions, GpsClock, JumpEvent};
 use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use super::nmea::LineReader;
 use super::pps::{self, Pulses};
-use super::serial::SerialPort;
+use super::receiver::{Link, ReceiverState};
+use super::serial::{PortHandle, SerialPort};
 use super::status::{FixType, ReceiverStatus};
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::{monotonic_now, realtime_now};
@@ -55,6 +56,8 @@ pub struct GpsStatus {
     pub alarm: Option<JumpEvent>,
     /// Lines cut short or too long.
     pub lines_dropped: u64,
+    /// What the receiver is, and how applying `[source.receiver]` to it went.
+    pub setup: ReceiverState,
 }
 
 /// When the receiver was last heard from, CLOCK_MONOTONIC nanoseconds: never stepped, so a
@@ -75,7 +78,8 @@ pub struct Heard {
 enum Input {
     Bytes(Vec<u8>, Realtime),
     Pulse(Realtime),
-    Connected,
+    /// The port opened at this speed, with a handle that writes to it.
+    Connected(Option<PortHandle>, u32),
     Disconnected,
     /// The serial device cannot be opened: why.
     Missing(String),
@@ -151,8 +155,10 @@ impl GpsDriver {
         workers.spawn("gps", {
             let (status, name) = (status.clone(), config.name.clone());
             let hide = config.hide_position;
+            let link = Link::new(&config.name, config.receiver.clone());
             move |_| {
                 let mut source = Source {
+                    link,
                     name,
                     hide_position: hide,
                     reader: LineReader::default(),
@@ -198,7 +204,11 @@ fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool)
         if !logged_silent {
             tracing::info!(device = %device.display(), baud, "receiver connected");
         }
-        if tx.send(Input::Connected).is_err() {
+        let handle = port
+            .handle()
+            .inspect_err(|e| tracing::warn!("cannot write to the receiver: {e}"))
+            .ok();
+        if tx.send(Input::Connected(handle, baud)).is_err() {
             return;
         }
         let mut last_data = Instant::now();
@@ -288,6 +298,7 @@ fn read_pulses(
 }
 
 struct Source {
+    link: Link,
     name: String,
     hide_position: bool,
     reader: LineReader<Realtime>,
@@ -309,6 +320,7 @@ impl Source {
             let input = rx.recv_timeout(POLL);
             // What the alarms measure silences on.
             let heard_at = monotonic_now();
+            let now = heard_at as f64 / 1e9;
             let at = match &input {
                 Ok(Input::Bytes(_, at) | Input::Pulse(at)) => Some(*at),
                 _ => None,
@@ -322,8 +334,11 @@ impl Source {
                 Ok(Input::Bytes(bytes, at)) => {
                     let mut outputs = Vec::new();
                     let sentences = self.decoder.status.counters.sentences;
-                    let (decoder, clock) = (&mut self.decoder, &mut self.clock);
+                    self.link.bytes(&bytes, now);
+                    let (decoder, clock, link) =
+                        (&mut self.decoder, &mut self.clock, &mut self.link);
                     self.reader.push(&bytes, at, |line, start| {
+                        link.line(line, now);
                         if let Some(report) = decoder.line(line) {
                             outputs.push(clock.on_time(&report, start));
                         }
@@ -350,7 +365,8 @@ impl Source {
                     self.alarm(out.alarm);
                     out.sample.into_iter().for_each(sample);
                 }
-                Ok(Input::Connected) => {
+                Ok(Input::Connected(port, baud)) => {
+                    self.link.connected(port, baud);
                     self.status.connected = true;
                     self.status.device_error = None;
                     self.status.heard.opened.get_or_insert(heard_at);
@@ -364,10 +380,12 @@ impl Source {
                     self.status.connected = false;
                     self.status.reconnects += 1;
                     self.reader.reset();
+                    self.link.disconnected();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            self.link.poll(now);
             self.publish(published);
         }
     }
@@ -422,6 +440,7 @@ impl Source {
         s.sentence_delay = self.clock.sentence_delay();
         s.alarm = self.clock.alarm;
         s.lines_dropped = self.reader.dropped;
+        s.setup.clone_from(self.link.state());
         published.store(Arc::new(s.clone()));
     }
 }

@@ -1,15 +1,16 @@
 //! GNSS receivers: NMEA over serial, optionally with a PPS pulse.
 //!
-//! `nmea` finds and checks sentences (`ubx` u-blox binary frames, which only `pitime detect`
-//! reads), `decoder` applies the time policy and keeps the receiver status, `clock` pairs times
-//! with pulses and decides whether to trust them; `serial` and `pps` are the I/O drivers and
-//! `driver` runs them.
+//! `nmea` finds and checks sentences (`ubx` u-blox binary frames), `decoder` applies the time
+//! policy and keeps the receiver status, `clock` pairs times with pulses and decides whether to
+//! trust them, `receiver` detects and configures the receiver; `serial` and `pps` are the I/O
+//! drivers and `driver` runs them.
 
 pub mod clock;
 pub mod decoder;
 pub mod driver;
 pub mod nmea;
 pub mod pps;
+pub mod receiver;
 pub mod serial;
 pub mod status;
 pub mod ubx;
