@@ -13,7 +13,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 
 use pitime::capture;
 use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LoneJump, LOG_LEVELS};
-use pitime::daemon::commands::{self, DEFAULT_SOCKET};
+use pitime::daemon::commands;
 use pitime::detect::{self, pulses::classify, Devices};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::ntp::keys::KeyStore;
@@ -66,9 +66,10 @@ enum Command {
         /// Address to serve NTP on, overriding `server.listen` (repeat for several).
         #[arg(long)]
         listen: Vec<SocketAddr>,
-        /// The command socket `pitime accept-jump` talks to (root and the daemon's user only).
-        #[arg(long, default_value = DEFAULT_SOCKET)]
-        socket: PathBuf,
+        /// The command socket `pitime accept-jump` talks to (root and the daemon's user only);
+        /// by default /run/pitime/pitime.sock, else $XDG_RUNTIME_DIR/pitime.sock.
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Follow the pending time jump of SOURCE (as named in the configuration), which the
     /// running daemon holds over because no second source agrees with it. Logged with who
@@ -77,8 +78,8 @@ enum Command {
         /// The source's name, e.g. gps.
         source: String,
         /// The running daemon's command socket (`run --socket`).
-        #[arg(long, default_value = DEFAULT_SOCKET)]
-        socket: PathBuf,
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Validate configuration files, each laid over the ones before it as `run --config` does:
     /// prints every error, or `ok`.
@@ -454,7 +455,12 @@ fn main() -> ExitCode {
             log_level,
             listen,
             socket,
-        } => match pitime::daemon::run(config, log_level, listen, &socket) {
+        } => match pitime::daemon::run(
+            config,
+            log_level,
+            listen,
+            socket.or_else(commands::default_socket),
+        ) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pitime: {e:#}");
@@ -474,6 +480,13 @@ fn main() -> ExitCode {
             }
         },
         Command::AcceptJump { source, socket } => {
+            let Some(socket) = socket.or_else(commands::default_socket) else {
+                return fail(
+                    "no command socket: neither /run/pitime nor $XDG_RUNTIME_DIR exists \
+                     (give the daemon's `--socket`)"
+                        .to_string(),
+                );
+            };
             match commands::send(&socket, &commands::Request::AcceptJump(source)) {
                 Ok(Ok(text)) => {
                     println!("{text}");

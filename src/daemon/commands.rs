@@ -18,8 +18,23 @@ use anyhow::Context;
 use super::Event;
 use crate::worker::Workers;
 
-/// Where `pitime run` listens and the commands connect, unless told otherwise.
-pub const DEFAULT_SOCKET: &str = "/run/pitime/pitime.sock";
+/// The service's runtime directory (systemd's `RuntimeDirectory=pitime`).
+const RUNTIME_DIR: &str = "/run/pitime";
+const SOCKET_NAME: &str = "pitime.sock";
+
+/// Where `pitime run` listens and the commands connect unless told otherwise: in the service's
+/// runtime directory, else (a daemon run by hand, such as the demo) in the user's
+/// `$XDG_RUNTIME_DIR`, else nowhere.
+pub fn default_socket() -> Option<PathBuf> {
+    let service = Path::new(RUNTIME_DIR);
+    if service.is_dir() {
+        return Some(service.join(SOCKET_NAME));
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_dir())
+        .map(|dir| dir.join(SOCKET_NAME))
+}
 /// How long a client may take to send its request, and the daemon to answer it.
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest request read.

@@ -89,18 +89,24 @@ fn shown(paths: &[PathBuf]) -> String {
 }
 
 /// Runs until SIGTERM or SIGINT, configured by `paths`, each file laid over the ones before it.
-/// `listen`, when not empty, replaces `server.listen`; commands are taken on `socket`.
+/// `listen`, when not empty, replaces `server.listen`; commands are taken on `socket`, if any.
 pub fn run(
     paths: Vec<PathBuf>,
     log_level: Option<String>,
     listen: Vec<SocketAddr>,
-    socket: &std::path::Path,
+    socket: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let (mut daemon, events) = Daemon::start(paths, log_level, listen)?;
     // Without it the daemon still serves; only `pitime accept-jump` cannot reach it.
-    let commands = CommandSocket::start(socket, daemon.events.clone())
-        .map_err(|e| tracing::warn!("no command socket, `pitime accept-jump` is off: {e:#}"))
-        .ok();
+    let commands = match socket {
+        Some(path) => CommandSocket::start(&path, daemon.events.clone())
+            .map_err(|e| tracing::warn!("no command socket, `pitime accept-jump` is off: {e:#}"))
+            .ok(),
+        None => {
+            tracing::info!("no command socket (neither /run/pitime nor $XDG_RUNTIME_DIR exists; `--socket` gives one): `pitime accept-jump` is off");
+            None
+        }
+    };
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).context("installing signal handlers")?;
     let signal_handle = signals.handle();
