@@ -458,6 +458,12 @@ EOF
 stamps=$(guest journalctl -u pitime -o cat | grep -m1 "timestamps: " || true)
 [ -n "$stamps" ] || fail "pitime did not say which timestamps the interfaces got: $(guest journalctl -u pitime -p warning -o cat | tail -n 5)"
 echo "ok: $stamps"
+# The operator's command socket (/run/pitime/pitime.sock) under the unit's sandbox: root
+# reaches the daemon, which, with no jump pending, refuses by name.
+accept=$(guest pitime accept-jump gps 2>&1 || true)
+grep -q "refused: .* no pending jump\|refused: no source is named" <<<"$accept" ||
+    fail "pitime accept-jump did not reach the daemon: $accept"
+echo "ok: the command socket answers: $accept"
 step=$(guest journalctl -u pitime -o cat | grep -m1 "stepping the clock" || true)
 [ -n "$step" ] || fail "pitime never stepped the guest's clock"
 echo "ok: $step"
