@@ -5,27 +5,34 @@ use serde_json::{json, Value};
 
 use crate::detect::pulses::{classify, Pulses};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
-use crate::refclock::gps::nmea::LineReader;
+use crate::refclock::gps::ubx::ReceiverStream;
 use crate::refclock::longwave::decoder::{decode, Event};
 use crate::refclock::longwave::station::StationKind;
 use crate::time::UtcTime;
 
-/// The bytes of a capture that a receiver sent: lines starting with `#` are comments.
+/// The bytes of a capture that a receiver sent: text lines starting with `#` are comments (a
+/// `#` that starts a binary stretch, after a UBX frame's newline byte, is data).
 pub fn capture_bytes(file: &[u8]) -> Vec<u8> {
+    let comment = |line: &[u8]| {
+        line.starts_with(b"#")
+            && line
+                .iter()
+                .all(|&b| b == b'\t' || b == b'\r' || b == b'\n' || (0x20..0x7f).contains(&b))
+    };
     file.split_inclusive(|&b| b == b'\n')
-        .filter(|line| !line.starts_with(b"#"))
+        .filter(|line| !comment(line))
         .flatten()
         .copied()
         .collect()
 }
 
-/// Every time report the NMEA decoder gives for a capture, in order.
+/// Every time report the decoder gives for a capture of NMEA, UBX or both, in order.
 pub fn nmea_reports(file: &[u8], options: DecoderOptions) -> Vec<TimeReport> {
     let mut decoder = NmeaDecoder::new(options);
-    let mut reader = LineReader::default();
+    let mut reader = ReceiverStream::default();
     let mut reports = Vec::new();
-    reader.push(&capture_bytes(file), (), |line, ()| {
-        reports.extend(decoder.line(line));
+    reader.push(&capture_bytes(file), (), |message, ()| {
+        reports.extend(decoder.message(&message));
     });
     reports
 }

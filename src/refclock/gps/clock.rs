@@ -111,6 +111,8 @@ pub struct GpsClock {
     pub counters: ClockCounters,
     /// The jump currently rejected, if any.
     pub alarm: Option<JumpEvent>,
+    /// The receiver's own estimate of its time error, from the last accepted report, seconds.
+    accuracy: f64,
 }
 
 /// What `GpsClock` hands back for one input.
@@ -137,6 +139,7 @@ impl GpsClock {
             last_trusted: None,
             counters: ClockCounters::default(),
             alarm: None,
+            accuracy: 0.0,
         }
     }
 
@@ -260,6 +263,7 @@ impl GpsClock {
         else {
             return Output::default();
         };
+        self.accuracy = report.accuracy.unwrap_or(0.0);
         // Only the first sentence of each second times it (the rest of the burst follows it
         // at the serial speed), and only whole seconds have pulses.
         let first = label.as_nanos() % 1_000_000_000 == 0 && self.last_seen != Some(label);
@@ -338,7 +342,12 @@ impl GpsClock {
         self.pending = None;
         self.last_labelled = Some(label);
         self.counters.pps_samples += 1;
-        Some(Sample::new(edge, label, PPS_ERROR, *b"PPS\0"))
+        Some(Sample::new(
+            edge,
+            label,
+            PPS_ERROR + self.accuracy,
+            *b"PPS\0",
+        ))
     }
 
     /// Serial timing: the sentence's arrival less the sentence delay.
@@ -349,6 +358,7 @@ impl GpsClock {
         };
         self.last_labelled = Some(label);
         self.counters.nmea_samples += 1;
+        let error = error + self.accuracy;
         Some(Sample::new(rx.add_secs_f64(-delay), label, error, *b"NMEA"))
     }
 
@@ -477,6 +487,7 @@ mod tests {
             sentence: "RMC",
             time: Some(UtcTime::from_realtime(t)),
             verdict: Ok(()),
+            accuracy: None,
         }
     }
 
@@ -503,6 +514,29 @@ mod tests {
             out.extend(c.on_time(&label, rx).sample);
         }
         out
+    }
+
+    #[test]
+    fn the_receivers_time_accuracy_widens_the_error() {
+        let mut c = clock(Some(0.2));
+        let mut errors = Vec::new();
+        for s in 0..6 {
+            let edge = local(utc(s));
+            c.on_pps(edge, None);
+            let report = TimeReport {
+                accuracy: Some(1e-6),
+                ..report(utc(s))
+            };
+            errors.extend(
+                c.on_time(&report, edge.add_secs_f64(0.2))
+                    .sample
+                    .map(|x| x.error),
+            );
+        }
+        assert!(!errors.is_empty());
+        assert!(errors
+            .iter()
+            .all(|&e| (e - (PPS_ERROR + 1e-6)).abs() < 1e-12));
     }
 
     #[test]

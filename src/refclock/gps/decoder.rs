@@ -1,19 +1,26 @@
-//! From NMEA sentences to time reports and receiver status: the time policy. A report is
-//! accepted only when the sentence says the receiver has a fix (unless configured otherwise), a
-//! full date is known, and the date is not before the floor (the build date, by default), which
+//! From NMEA sentences and u-blox UBX messages to time reports and receiver status: the time
+//! policy. A report is accepted only when the sentence says the receiver has a fix (for UBX:
+//! when its validity flags vouch for the time), unless configured otherwise, a full date is
+//! known, and the date is not before the floor (the build date, by default), which
 //! catches two-digit-year and GPS week-number rollover errors.
 
 use super::nmea::{self, Constellation, Frame};
 use super::status::{Antenna, FixType, ReceiverStatus, Satellite};
+use super::ubx::{Message, UbxFrame};
+use super::ubx_nav;
 use crate::time::{civil_from_days, UtcTime};
 
-/// What one time-bearing sentence said, and whether pitime believes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What one time-bearing sentence (or UBX message) said, and whether pitime believes it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct TimeReport {
+    /// `RMC`, `ZDA`, ... or `NAV-PVT`, `NAV-TIMEUTC`, `NAV-TIMEGPS`.
     pub sentence: &'static str,
     /// The time it labels, when the fields could be read (even if rejected).
     pub time: Option<UtcTime>,
     pub verdict: Result<(), Rejection>,
+    /// The receiver's latest estimate of its time error (UBX tAcc), seconds: it widens the
+    /// sample's error bound.
+    pub accuracy: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +69,8 @@ pub struct NmeaDecoder {
     pub status: ReceiverStatus,
     /// GSV messages of a sequence not yet complete, per system.
     gsv_pending: Vec<(Constellation, Vec<Satellite>)>,
+    /// The time accuracy the last valid UBX time message gave, seconds.
+    accuracy: Option<f64>,
 }
 
 impl NmeaDecoder {
@@ -72,6 +81,7 @@ impl NmeaDecoder {
             has_fix: None,
             status: ReceiverStatus::default(),
             gsv_pending: Vec::new(),
+            accuracy: None,
         }
     }
 
@@ -95,6 +105,7 @@ impl NmeaDecoder {
                     sentence: kind,
                     time: None,
                     verdict: Err(Rejection::Frame(e)),
+                    accuracy: self.accuracy,
                 });
             }
         };
@@ -130,6 +141,58 @@ impl NmeaDecoder {
             self.status.counters.rejected += 1;
         }
         Some(report)
+    }
+
+    /// Takes one line or frame from `ReceiverStream`.
+    pub fn message(&mut self, message: &Message) -> Option<TimeReport> {
+        match message {
+            Message::Line(line) => self.line(line),
+            Message::Frame(frame) => self.frame(frame),
+        }
+    }
+
+    /// Takes one frame from `FrameReader`. Returns a report for the time-bearing messages
+    /// (NAV-PVT, NAV-TIMEUTC, NAV-TIMEGPS), whose validity flags stand for NMEA's fix flag;
+    /// updates `status` for the rest. A payload too short for its message is a counted drop.
+    pub fn frame(&mut self, frame: &UbxFrame) -> Option<TimeReport> {
+        self.status.counters.sentences += 1;
+        let read = ubx_nav::pvt_fix(frame).and_then(|fix| Ok((fix, ubx_nav::time(frame)?)));
+        let (fix, time) = match read {
+            Ok(read) => read,
+            Err(_) => {
+                self.status.counters.malformed += 1;
+                return None;
+            }
+        };
+        if let Some(fix) = fix {
+            self.pvt(&fix);
+        }
+        let Some(t) = time else {
+            self.status.counters.ignored += 1;
+            return None;
+        };
+        if t.valid {
+            self.accuracy = Some(t.accuracy);
+        }
+        let report = self.judge(t.message, t.time, "date", t.valid);
+        if report.verdict.is_err() {
+            self.status.counters.rejected += 1;
+        }
+        Some(report)
+    }
+
+    fn pvt(&mut self, fix: &ubx_nav::PvtFix) {
+        self.note_fix(fix.ok);
+        self.status.satellites_used = Some(u32::from(fix.satellites));
+        if fix.ok {
+            self.status.fix = match fix.kind {
+                2 => FixType::TwoD,
+                3 | 4 => FixType::ThreeD,
+                _ => FixType::Unknown,
+            };
+            let (lat, lon, alt) = fix.position;
+            self.status.position = Some((lat, lon, Some(alt)));
+        }
     }
 
     fn rmc(&mut self, f: &Frame) -> TimeReport {
@@ -327,6 +390,7 @@ impl NmeaDecoder {
                 sentence,
                 time: None,
                 verdict: Err(why),
+                accuracy: self.accuracy,
             };
         };
         let tod = h * 3600 + m * 60 + s;
@@ -364,6 +428,7 @@ impl NmeaDecoder {
             sentence,
             time,
             verdict,
+            accuracy: self.accuracy,
         }
     }
 }
@@ -545,6 +610,54 @@ mod tests {
         );
         assert_eq!(feed(&mut d, "IIRMC,085001.00,A,,,,,,,190726,,,A"), None);
         assert_eq!(d.status.counters.ignored, 3);
+    }
+
+    fn ubx(d: &mut NmeaDecoder, id: u8, payload: Vec<u8>) -> Option<TimeReport> {
+        d.frame(&UbxFrame {
+            class: 0x01,
+            id,
+            payload,
+        })
+    }
+
+    #[test]
+    fn ubx_times_are_judged_by_their_validity_flags_and_carry_the_accuracy() {
+        use crate::refclock::gps::ubx_nav::build;
+        let mut d = decoder();
+        let t = parse_date("2026-07-19").unwrap();
+        let r = ubx(&mut d, 0x21, build::timeutc(t, false, 4_000_000_000)).unwrap();
+        assert_eq!(r.verdict, Err(Rejection::NoFix));
+        assert_eq!(r.accuracy, None);
+        let r = ubx(&mut d, 0x07, build::pvt(t, true, 20)).unwrap();
+        assert_eq!(
+            (r.sentence, r.verdict, r.accuracy),
+            ("NAV-PVT", Ok(()), Some(20e-9))
+        );
+        assert_eq!(
+            (d.status.fix, d.status.satellites_used),
+            (FixType::ThreeD, Some(9))
+        );
+        // The accuracy stays with the NMEA sentences that follow, and dates them.
+        let gga = "GPGGA,000001.00,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,";
+        let r = feed(&mut d, gga).unwrap();
+        assert_eq!(r.accuracy, Some(20e-9));
+        assert_eq!(r.time.unwrap().to_string(), "2026-07-19T00:00:01.000Z");
+        // Before the floor: rejected like an NMEA time.
+        let old = parse_date("2019-01-01").unwrap();
+        let r = ubx(&mut d, 0x21, build::timeutc(old, true, 20)).unwrap();
+        assert!(matches!(r.verdict, Err(Rejection::BeforeFloor(_))));
+        assert_eq!(d.status.counters.rejected, 2);
+    }
+
+    #[test]
+    fn short_ubx_payloads_are_counted_drops_and_other_messages_ignored() {
+        let mut d = decoder();
+        assert_eq!(ubx(&mut d, 0x07, vec![0; 40]), None);
+        assert_eq!(ubx(&mut d, 0x21, vec![1, 2, 3]), None);
+        assert_eq!(d.status.counters.malformed, 2);
+        assert_eq!(ubx(&mut d, 0x35, vec![0; 8]), None);
+        assert_eq!(d.status.counters.ignored, 1);
+        assert_eq!(d.status.counters.sentences, 3);
     }
 
     #[test]

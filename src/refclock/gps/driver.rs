@@ -12,10 +12,10 @@ use arc_swap::ArcSwap;
 
 use super::clock::{ClockCounters, ClockOptions, GpsClock, JumpEvent};
 use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
-use super::nmea::LineReader;
 use super::pps::{self, Pulses};
 use super::serial::SerialPort;
 use super::status::{FixType, ReceiverStatus};
+use super::ubx::ReceiverStream;
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::{monotonic_now, realtime_now};
 use crate::config::GpsSourceConfig;
@@ -156,7 +156,7 @@ impl GpsDriver {
                 let mut source = Source {
                     name,
                     hide_position: hide,
-                    reader: LineReader::default(),
+                    reader: ReceiverStream::default(),
                     decoder,
                     clock,
                     status: GpsStatus {
@@ -291,7 +291,7 @@ fn read_pulses(
 struct Source {
     name: String,
     hide_position: bool,
-    reader: LineReader<Realtime>,
+    reader: ReceiverStream<Realtime>,
     decoder: NmeaDecoder,
     clock: GpsClock,
     status: GpsStatus,
@@ -324,8 +324,8 @@ impl Source {
                     let mut outputs = Vec::new();
                     let sentences = self.decoder.status.counters.sentences;
                     let (decoder, clock) = (&mut self.decoder, &mut self.clock);
-                    self.reader.push(&bytes, at, |line, start| {
-                        if let Some(report) = decoder.line(line) {
+                    self.reader.push(&bytes, at, |message, start| {
+                        if let Some(report) = decoder.message(&message) {
                             outputs.push(clock.on_time(&report, start));
                         }
                     });
@@ -422,7 +422,8 @@ impl Source {
         s.trusted = self.clock.trusted();
         s.sentence_delay = self.clock.sentence_delay();
         s.alarm = self.clock.alarm;
-        s.lines_dropped = self.reader.dropped;
+        s.lines_dropped = self.reader.lines.dropped;
+        s.receiver.counters.bad_frames += self.reader.frames.bad;
         published.store(Arc::new(s.clone()));
     }
 }

@@ -63,14 +63,16 @@ pub struct Satellite {
 /// Counts of what arrived on the serial line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Sentences with a good checksum from a GNSS talker.
+    /// Sentences with a good checksum from a GNSS talker, and good UBX frames.
     pub sentences: u64,
-    /// Lines that failed framing: checksum, non-ASCII bytes, bad address.
+    /// Lines that failed framing (checksum, non-ASCII bytes, bad address), and UBX frames
+    /// whose checksum failed.
     pub bad_frames: u64,
-    /// Time sentences whose time was not accepted.
+    /// Time sentences (and UBX time messages) whose time was not accepted.
     pub rejected: u64,
     /// Good sentences of types or talkers pitime does not use.
     pub ignored: u64,
+    /// Sentences with unreadable fields, and UBX payloads too short for their message.
     pub malformed: u64,
 }
 
