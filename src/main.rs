@@ -349,7 +349,8 @@ enum Capture {
 
 #[derive(Subcommand)]
 enum Replay {
-    /// An NMEA capture: `#` lines are comments, the rest the bytes the receiver sent.
+    /// A receiver capture, NMEA or u-blox UBX or both: `#` text lines are comments, the rest
+    /// the bytes the receiver sent.
     Nmea {
         file: PathBuf,
         /// Reject times before this day (YYYY-MM-DD); default: the day pitime was built.
