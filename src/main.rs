@@ -459,11 +459,7 @@ fn main() -> ExitCode {
                 not_before: not_before.unwrap_or_else(decoder::build_date),
                 require_fix: !allow_no_fix,
             };
-            print_lines(
-                replay::nmea_reports(&bytes, options)
-                    .iter()
-                    .map(replay::report_json),
-            )
+            print_lines(replay::nmea_lines(&bytes, options))
         }
         Command::Replay(Replay::Dcf77(r)) => replay_longwave(StationKind::Dcf77, r),
         Command::Replay(Replay::Msf(r)) => replay_longwave(StationKind::Msf, r),

@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use crate::detect::pulses::{classify, Pulses};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
-use crate::refclock::gps::ubx::ReceiverStream;
+use crate::refclock::gps::ubx::{Message, ReceiverStream, UbxFrame};
+use crate::refclock::gps::ubx_nav;
 use crate::refclock::longwave::decoder::{decode, Event};
 use crate::refclock::longwave::station::StationKind;
 use crate::time::UtcTime;
@@ -26,15 +27,50 @@ pub fn capture_bytes(file: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Every time report the decoder gives for a capture of NMEA, UBX or both, in order.
-pub fn nmea_reports(file: &[u8], options: DecoderOptions) -> Vec<TimeReport> {
+/// Runs the decoder over a capture: each line or frame, with the report it gave.
+fn decode_receiver(
+    file: &[u8],
+    options: DecoderOptions,
+    mut each: impl FnMut(&Message, Option<TimeReport>),
+) {
     let mut decoder = NmeaDecoder::new(options);
     let mut reader = ReceiverStream::default();
-    let mut reports = Vec::new();
     reader.push(&capture_bytes(file), (), |message, ()| {
-        reports.extend(decoder.message(&message));
+        let report = decoder.message(&message);
+        each(&message, report)
     });
+}
+
+/// Every time report the decoder gives for a capture of NMEA, UBX or both, in order.
+pub fn nmea_reports(file: &[u8], options: DecoderOptions) -> Vec<TimeReport> {
+    let mut reports = Vec::new();
+    decode_receiver(file, options, |_, report| reports.extend(report));
     reports
+}
+
+/// What `pitime replay nmea` prints for a capture: a line for each time-bearing sentence or
+/// UBX message (`{"sentence":...}`), and one for each other UBX message pitime uses
+/// (`{"message":...}`).
+pub fn nmea_lines(file: &[u8], options: DecoderOptions) -> Vec<Value> {
+    let mut lines = Vec::new();
+    decode_receiver(file, options, |message, report| match (report, message) {
+        (Some(report), _) => lines.push(report_json(&report)),
+        (None, Message::Frame(frame)) => lines.extend(message_json(frame)),
+        (None, Message::Line(_)) => {}
+    });
+    lines
+}
+
+/// A UBX message pitime reads for something other than time, as its own JSON line.
+fn message_json(frame: &UbxFrame) -> Option<Value> {
+    let mut v = json!({ "message": frame.name() });
+    if let Some(ls) = ubx_nav::timels(frame).ok()? {
+        v["gps_utc"] = json!(ls.current);
+        v["change"] = json!(ls.change);
+        v["seconds_to_event"] = json!(ls.to_event);
+        return Some(v);
+    }
+    None
 }
 
 pub fn report_json(report: &TimeReport) -> Value {

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use pitime::refclock::gps::decoder::{build_date, parse_date, DecoderOptions};
-use pitime::replay::nmea_reports;
+use pitime::replay::{nmea_lines, nmea_reports};
+use serde_json::json;
 
 /// Copied from ../shared/testdata/ubx/gpsd (GPSD project, BSD-2-Clause: see COPYING there).
 const CAPTURES: &str = "tests/data/ubx/gpsd";
@@ -319,4 +320,41 @@ fn every_capture_predates_the_build_floor() {
         };
         assert_eq!(accepted(&log, options), [], "{}", name(&log));
     }
+}
+
+#[test]
+fn nav_timels_in_replay_places_the_last_leap_second_at_the_end_of_2016() {
+    let log = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(CAPTURES)
+        .join("ublox-zed-f9p-hp.log");
+    let options = DecoderOptions {
+        not_before: parse_date("1980-01-06").unwrap(),
+        require_fix: true,
+    };
+    let lines = nmea_lines(&std::fs::read(log).unwrap(), options);
+    let leap = parse_date("2017-01-01").unwrap().day * 86_400;
+    let mut last_time = None;
+    let mut checked = 0;
+    for line in &lines {
+        if let Some(t) = line["time"].as_str() {
+            let day = parse_date(&t[..10]).unwrap().day;
+            let (h, m, s) = (&t[11..13], &t[14..16], &t[17..19]);
+            let sod: i64 = h.parse::<i64>().unwrap() * 3600
+                + m.parse::<i64>().unwrap() * 60
+                + s.parse::<i64>().unwrap();
+            last_time = Some(day * 86_400 + sod);
+        }
+        if line["message"] == "NAV-TIMELS" {
+            assert_eq!((&line["gps_utc"], &line["change"]), (&json!(18), &json!(0)));
+            let since = line["seconds_to_event"].as_i64().unwrap();
+            // The receiver counts from its own epoch, a second or two either side.
+            let event = last_time.unwrap() + since;
+            assert!(
+                (event - leap).abs() <= 2,
+                "{line}: event at {event}, not {leap}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 29);
 }

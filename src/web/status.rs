@@ -102,6 +102,18 @@ pub struct GpsView {
     pub bad_pulses: u64,
     pub jumps_rejected: u64,
     pub reconnects: u64,
+    /// The leap second the receiver announces (`insert` or `delete`) and the midnight it
+    /// comes at, passed on to the discipline.
+    pub leap_second: Option<GpsLeapView>,
+    /// GPS - UTC, seconds, as the receiver says.
+    pub gps_utc_offset: Option<i8>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GpsLeapView {
+    pub leap: &'static str,
+    /// The UTC midnight that ends the day of the leap second.
+    pub at: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -404,6 +416,11 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
         bad_pulses: g.clock.bad_edges,
         jumps_rejected: g.clock.jumps_rejected,
         reconnects: g.reconnects,
+        leap_second: r.leap_second.map(|l| GpsLeapView {
+            leap: leap_name(l.leap),
+            at: utc_text(Realtime::from_timespec((l.day + 1) * 86_400, 0)),
+        }),
+        gps_utc_offset: r.gps_utc_offset,
     }
 }
 

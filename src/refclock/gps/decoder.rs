@@ -5,10 +5,10 @@
 //! catches two-digit-year and GPS week-number rollover errors.
 
 use super::nmea::{self, Constellation, Frame};
-use super::status::{Antenna, FixType, ReceiverStatus, Satellite};
+use super::status::{Antenna, FixType, LeapSecond, ReceiverStatus, Satellite};
 use super::ubx::{Message, UbxFrame};
 use super::ubx_nav;
-use crate::time::{civil_from_days, UtcTime};
+use crate::time::{civil_from_days, Leap, Realtime, UtcTime};
 
 /// What one time-bearing sentence (or UBX message) said, and whether pitime believes it.
 #[derive(Clone, Debug, PartialEq)]
@@ -156,29 +156,68 @@ impl NmeaDecoder {
     /// updates `status` for the rest. A payload too short for its message is a counted drop.
     pub fn frame(&mut self, frame: &UbxFrame) -> Option<TimeReport> {
         self.status.counters.sentences += 1;
-        let read = ubx_nav::pvt_fix(frame).and_then(|fix| Ok((fix, ubx_nav::time(frame)?)));
-        let (fix, time) = match read {
-            Ok(read) => read,
+        match self.read_frame(frame) {
+            Ok(report) => report,
             Err(_) => {
                 self.status.counters.malformed += 1;
-                return None;
+                None
             }
-        };
-        if let Some(fix) = fix {
+        }
+    }
+
+    fn read_frame(&mut self, frame: &UbxFrame) -> Result<Option<TimeReport>, ubx_nav::Truncated> {
+        if let Some(fix) = ubx_nav::pvt_fix(frame)? {
             self.pvt(&fix);
         }
-        let Some(t) = time else {
+        if let Some(leap) = ubx_nav::timels(frame)? {
+            self.leap_seconds(&leap);
+            return Ok(None);
+        }
+        let Some(t) = ubx_nav::time(frame)? else {
             self.status.counters.ignored += 1;
-            return None;
+            return Ok(None);
         };
         if t.valid {
             self.accuracy = Some(t.accuracy);
+        }
+        if let Some(offset) = t.leap_seconds {
+            self.status.gps_utc_offset = Some(offset);
         }
         let report = self.judge(t.message, t.time, "date", t.valid);
         if report.verdict.is_err() {
             self.status.counters.rejected += 1;
         }
-        Some(report)
+        Ok(Some(report))
+    }
+
+    /// NAV-TIMELS: the leap second announced, placed at the midnight nearest to the instant
+    /// it gives (counted from the last accepted time: TIMELS follows its epoch's PVT).
+    fn leap_seconds(&mut self, ls: &ubx_nav::LeapSeconds) {
+        if let Some(current) = ls.current {
+            self.status.gps_utc_offset = Some(current);
+        }
+        let (Some(to_event), Some((day, second))) = (ls.to_event, self.date) else {
+            return;
+        };
+        let leap = match ls.change {
+            1 => Leap::Insert,
+            -1 => Leap::Delete,
+            _ => Leap::None,
+        };
+        let at = day * 86_400 + i64::from(second) + i64::from(to_event);
+        let midnight = (at + 43_200).div_euclid(86_400);
+        self.status.leap_second = (leap != Leap::None && to_event > 0).then_some(LeapSecond {
+            leap,
+            day: midnight - 1,
+        });
+    }
+
+    /// The leap second the receiver announces for the end of the UTC day of `t`.
+    pub fn leap_at(&self, t: Realtime) -> Leap {
+        match self.status.leap_second {
+            Some(l) if t.as_nanos().div_euclid(86_400_000_000_000) == l.day => l.leap,
+            _ => Leap::None,
+        }
     }
 
     fn pvt(&mut self, fix: &ubx_nav::PvtFix) {
@@ -647,6 +686,40 @@ mod tests {
         let r = ubx(&mut d, 0x21, build::timeutc(old, true, 20)).unwrap();
         assert!(matches!(r.verdict, Err(Rejection::BeforeFloor(_))));
         assert_eq!(d.status.counters.rejected, 2);
+    }
+
+    #[test]
+    fn nav_timels_announces_the_leap_second_for_its_day() {
+        use crate::refclock::gps::ubx_nav::build;
+        let mut d = decoder();
+        // Before any time is known, an announcement has nothing to count from.
+        ubx(&mut d, 0x26, build::timels(18, 1, 3_600));
+        assert_eq!(d.status.leap_second, None);
+        let t = UtcTime {
+            second: 86_400 - 3_600,
+            ..parse_date("2026-12-31").unwrap()
+        };
+        ubx(&mut d, 0x07, build::pvt(t, true, 20));
+        ubx(&mut d, 0x26, build::timels(18, 1, 3_600));
+        let day = t.day;
+        assert_eq!(
+            d.status.leap_second,
+            Some(LeapSecond {
+                leap: Leap::Insert,
+                day
+            })
+        );
+        assert_eq!(d.status.gps_utc_offset, Some(18));
+        let noon = |day: i64| Realtime::from_timespec(day * 86_400 + 43_200, 0);
+        assert_eq!(d.leap_at(noon(day)), Leap::Insert);
+        assert_eq!(d.leap_at(noon(day - 1)), Leap::None);
+        assert_eq!(d.leap_at(noon(day + 1)), Leap::None);
+        // Once passed (or withdrawn), no change is announced.
+        ubx(&mut d, 0x26, build::timels(19, 0, -10));
+        assert_eq!(d.status.leap_second, None);
+        assert_eq!(d.status.gps_utc_offset, Some(19));
+        assert_eq!(ubx(&mut d, 0x26, vec![0; 12]), None);
+        assert_eq!(d.status.counters.malformed, 1);
     }
 
     #[test]

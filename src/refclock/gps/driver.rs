@@ -341,7 +341,9 @@ impl Source {
                     };
                     for out in outputs {
                         self.alarm(out.alarm);
-                        out.sample.into_iter().for_each(sample);
+                        out.sample
+                            .into_iter()
+                            .for_each(|s| sample(self.with_leap(s)));
                     }
                 }
                 Ok(Input::Pulse(at)) => {
@@ -349,7 +351,9 @@ impl Source {
                     self.status.heard.pulse = Some(heard_at);
                     let out = self.clock.on_pps(at, fed.and_then(|f| f.numbering));
                     self.alarm(out.alarm);
-                    out.sample.into_iter().for_each(sample);
+                    out.sample
+                        .into_iter()
+                        .for_each(|s| sample(self.with_leap(s)));
                 }
                 Ok(Input::Connected) => {
                     self.status.connected = true;
@@ -371,6 +375,12 @@ impl Source {
             }
             self.publish(published);
         }
+    }
+
+    /// A sample carries the leap second the receiver announces for the end of its day.
+    fn with_leap(&self, s: Sample) -> Sample {
+        let leap = self.decoder.leap_at(s.reference);
+        s.with_leap(leap)
     }
 
     fn alarm(&self, alarm: Option<JumpEvent>) {

@@ -1,6 +1,7 @@
 //! What a GNSS receiver says about itself, for the status page and metrics.
 
 use super::nmea::Constellation;
+use crate::time::Leap;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FixType {
@@ -76,6 +77,14 @@ pub struct Counters {
     pub malformed: u64,
 }
 
+/// A leap second the receiver announces (u-blox NAV-TIMELS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeapSecond {
+    pub leap: Leap,
+    /// The UTC day (days since 1970-01-01) at whose end it comes.
+    pub day: i64,
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReceiverStatus {
     pub fix: FixType,
@@ -87,6 +96,10 @@ pub struct ReceiverStatus {
     pub position: Option<(f64, f64, Option<f64>)>,
     pub antenna: Antenna,
     pub counters: Counters,
+    /// The next leap second, while the receiver announces one.
+    pub leap_second: Option<LeapSecond>,
+    /// GPS - UTC, seconds, as the receiver last said (NAV-TIMEGPS, NAV-TIMELS).
+    pub gps_utc_offset: Option<i8>,
 }
 
 impl ReceiverStatus {

@@ -228,9 +228,12 @@ impl UbxFrame {
         let id = match (self.class, self.id) {
             (0x01, 0x03) => "STATUS",
             (0x01, 0x07) => "PVT",
+            (0x01, 0x20) => "TIMEGPS",
             (0x01, 0x21) => "TIMEUTC",
+            (0x01, 0x26) => "TIMELS",
             (0x01, 0x35) => "SAT",
             (0x0a, 0x04) => "VER",
+            (0x0a, 0x38) => "RF",
             (0x0d, 0x01) => "TP",
             _ => return format!("{class}-{:02X}", self.id),
         };

@@ -1,5 +1,6 @@
 //! Reading u-blox navigation messages: the time of a solution (NAV-PVT, NAV-TIMEUTC,
-//! NAV-TIMEGPS) with its validity flags and accuracy estimate, and the fix NAV-PVT reports.
+//! NAV-TIMEGPS) with its validity flags and accuracy estimate, the fix NAV-PVT reports, and
+//! the leap second NAV-TIMELS announces.
 //! Pure; offsets from the u-blox 8 / M8 interface description (UBX-13003221), unchanged in
 //! generations 9 and 10. A payload shorter than its message's is an error, never a guess.
 
@@ -76,6 +77,32 @@ pub fn pvt_fix(frame: &UbxFrame) -> Result<Option<PvtFix>, Truncated> {
         kind: p.u8(20),
         satellites: p.u8(23),
         position: (degrees(28), degrees(24), f64::from(p.i32(36)) / 1000.0),
+    }))
+}
+
+/// What NAV-TIMELS says of leap seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeapSeconds {
+    /// GPS - UTC now, seconds, when valid.
+    pub current: Option<i8>,
+    /// The next change: +1 (a second inserted), -1 (deleted) or 0 (none announced).
+    pub change: i8,
+    /// Seconds from this epoch to the change (negative: since the last one), when valid.
+    pub to_event: Option<i32>,
+}
+
+/// The leap seconds in a NAV-TIMELS message (protocol 17 and later); `Ok(None)` for other
+/// messages.
+pub fn timels(frame: &UbxFrame) -> Result<Option<LeapSeconds>, Truncated> {
+    if (frame.class, frame.id) != (0x01, 0x26) {
+        return Ok(None);
+    }
+    let p = Payload::new(frame, "NAV-TIMELS", 24)?;
+    let valid = p.u8(23);
+    Ok(Some(LeapSeconds {
+        current: (valid & 1 != 0).then_some(p.u8(9) as i8),
+        change: p.u8(11) as i8,
+        to_event: (valid & 2 != 0).then_some(p.i32(12)),
     }))
 }
 
@@ -166,10 +193,14 @@ fn round_ms(nanos: i64) -> i64 {
 }
 
 /// A payload checked long enough for every fixed offset read from it.
-struct Payload<'a>(&'a [u8]);
+pub(super) struct Payload<'a>(&'a [u8]);
 
 impl<'a> Payload<'a> {
-    fn new(frame: &'a UbxFrame, message: &'static str, length: usize) -> Result<Self, Truncated> {
+    pub(super) fn new(
+        frame: &'a UbxFrame,
+        message: &'static str,
+        length: usize,
+    ) -> Result<Self, Truncated> {
         match frame.payload.get(..length) {
             Some(p) => Ok(Payload(p)),
             None => Err(Truncated {
@@ -179,19 +210,19 @@ impl<'a> Payload<'a> {
         }
     }
 
-    fn u8(&self, at: usize) -> u8 {
+    pub(super) fn u8(&self, at: usize) -> u8 {
         self.0[at]
     }
 
-    fn u16(&self, at: usize) -> u16 {
+    pub(super) fn u16(&self, at: usize) -> u16 {
         u16::from_le_bytes([self.0[at], self.0[at + 1]])
     }
 
-    fn u32(&self, at: usize) -> u32 {
+    pub(super) fn u32(&self, at: usize) -> u32 {
         u32::from_le_bytes([self.0[at], self.0[at + 1], self.0[at + 2], self.0[at + 3]])
     }
 
-    fn i32(&self, at: usize) -> i32 {
+    pub(super) fn i32(&self, at: usize) -> i32 {
         self.u32(at) as i32
     }
 }
@@ -220,6 +251,17 @@ pub mod build {
         p[8..12].copy_from_slice(&(t.nanos as i32).to_le_bytes());
         put_civil(&mut p, 12, t);
         p[19] = if valid { 0b111 } else { 0 };
+        p
+    }
+
+    /// NAV-TIMELS: `current` leap seconds, `change` announced `to_event` seconds ahead.
+    pub fn timels(current: i8, change: i8, to_event: i32) -> Vec<u8> {
+        let mut p = vec![0u8; 24];
+        p[9] = current as u8;
+        p[10] = 2; // announced by GPS
+        p[11] = change as u8;
+        p[12..16].copy_from_slice(&to_event.to_le_bytes());
+        p[23] = 0b11;
         p
     }
 
@@ -316,6 +358,27 @@ mod tests {
         p[11] = 0b011;
         let got = time(&nav(0x20, p)).unwrap().unwrap();
         assert_eq!((got.valid, got.leap_seconds), (false, None));
+    }
+
+    #[test]
+    fn timels_gives_the_announced_leap_second() {
+        let ls = timels(&nav(0x26, build::timels(18, 1, 3600)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            ls,
+            LeapSeconds {
+                current: Some(18),
+                change: 1,
+                to_event: Some(3600)
+            }
+        );
+        let mut p = build::timels(18, -1, 3600);
+        p[23] = 0;
+        let ls = timels(&nav(0x26, p)).unwrap().unwrap();
+        assert_eq!((ls.current, ls.change, ls.to_event), (None, -1, None));
+        assert!(timels(&nav(0x26, vec![0; 23])).is_err());
+        assert_eq!(timels(&nav(0x07, vec![])), Ok(None));
     }
 
     #[test]
