@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::detect::pulses::{classify, Pulses};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
 use crate::refclock::gps::ubx::{Message, ReceiverStream, UbxFrame};
-use crate::refclock::gps::ubx_nav;
+use crate::refclock::gps::{ubx_nav, ubx_receiver};
 use crate::refclock::longwave::decoder::{decode, Event};
 use crate::refclock::longwave::station::StationKind;
 use crate::time::UtcTime;
@@ -68,9 +68,16 @@ fn message_json(frame: &UbxFrame) -> Option<Value> {
         v["gps_utc"] = json!(ls.current);
         v["change"] = json!(ls.change);
         v["seconds_to_event"] = json!(ls.to_event);
-        return Some(v);
+    } else if let Some(spoofing) = ubx_receiver::spoofing(frame).ok()? {
+        v["spoofing"] = json!(spoofing.name());
+    } else if let Some(j) = ubx_receiver::jamming(frame).ok()? {
+        v["jamming"] = json!(j.state.name());
+        v["indicator"] = json!(j.indicator);
+        v["noise"] = json!(j.noise);
+    } else {
+        return None;
     }
-    None
+    Some(v)
 }
 
 pub fn report_json(report: &TimeReport) -> Value {

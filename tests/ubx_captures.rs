@@ -358,3 +358,35 @@ fn nav_timels_in_replay_places_the_last_leap_second_at_the_end_of_2016() {
     }
     assert_eq!(checked, 29);
 }
+
+#[test]
+fn the_f9r_capture_reports_no_jamming_and_the_aek_4t_no_spoofing_detection() {
+    let lines = |log: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(CAPTURES)
+            .join(log);
+        let options = DecoderOptions {
+            not_before: parse_date("1980-01-06").unwrap(),
+            require_fix: true,
+        };
+        nmea_lines(&std::fs::read(path).unwrap(), options)
+    };
+    // ZED-F9R HPS 1.30 sends MON-RF in its compact form: each one read, its L1 and L2 blocks
+    // quiet (jamming state ok, CW indicator in the teens and twenties, noise 69).
+    let rf: Vec<_> = lines("ublox-zed-f9r.log")
+        .into_iter()
+        .filter(|l| l["message"] == "MON-RF")
+        .collect();
+    assert_eq!(rf.len(), 7);
+    for l in rf {
+        assert_eq!(l["jamming"], "ok", "{l}");
+        assert!(l["indicator"].as_u64().unwrap() < 100, "{l}");
+    }
+    // The Antaris 4 predates spoofing detection: NAV-STATUS reads, the state is unknown.
+    let status: Vec<_> = lines("ublox-aek-4t.log")
+        .into_iter()
+        .filter(|l| l["message"] == "NAV-STATUS")
+        .collect();
+    assert_eq!(status.len(), 3);
+    assert!(status.iter().all(|l| l["spoofing"] == "unknown"));
+}

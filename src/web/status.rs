@@ -107,6 +107,23 @@ pub struct GpsView {
     pub leap_second: Option<GpsLeapView>,
     /// GPS - UTC, seconds, as the receiver says.
     pub gps_utc_offset: Option<i8>,
+    /// The receiver's spoofing detection: unknown, none, indicated, multiple.
+    pub spoofing: &'static str,
+    pub spoof_detected: bool,
+    /// What the receiver says of interference (u-blox MON-RF), once it says it.
+    pub jamming: Option<JammingView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct JammingView {
+    /// The receiver's verdict: unknown, ok, warning, critical.
+    pub state: &'static str,
+    /// CW jamming indicator, 0 (none) to 255 (strong).
+    pub indicator: u8,
+    /// Noise per millisecond, on the receiver's own scale.
+    pub noise: u16,
+    /// Whether it raises the jamming alarm.
+    pub alarm: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -421,6 +438,14 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
             at: utc_text(Realtime::from_timespec((l.day + 1) * 86_400, 0)),
         }),
         gps_utc_offset: r.gps_utc_offset,
+        spoofing: r.spoofing.name(),
+        spoof_detected: r.spoofing.is_alarm(),
+        jamming: r.jamming.map(|j| JammingView {
+            state: j.state.name(),
+            indicator: j.indicator,
+            noise: j.noise,
+            alarm: j.is_alarm(),
+        }),
     }
 }
 

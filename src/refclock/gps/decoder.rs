@@ -7,7 +7,7 @@
 use super::nmea::{self, Constellation, Frame};
 use super::status::{Antenna, FixType, LeapSecond, ReceiverStatus, Satellite};
 use super::ubx::{Message, UbxFrame};
-use super::ubx_nav;
+use super::{ubx_nav, ubx_receiver};
 use crate::time::{civil_from_days, Leap, Realtime, UtcTime};
 
 /// What one time-bearing sentence (or UBX message) said, and whether pitime believes it.
@@ -171,6 +171,14 @@ impl NmeaDecoder {
         }
         if let Some(leap) = ubx_nav::timels(frame)? {
             self.leap_seconds(&leap);
+            return Ok(None);
+        }
+        if let Some(spoofing) = ubx_receiver::spoofing(frame)? {
+            self.status.spoofing = spoofing;
+            return Ok(None);
+        }
+        if let Some(jamming) = ubx_receiver::jamming(frame)? {
+            self.status.jamming = Some(jamming);
             return Ok(None);
         }
         let Some(t) = ubx_nav::time(frame)? else {
@@ -720,6 +728,28 @@ mod tests {
         assert_eq!(d.status.gps_utc_offset, Some(19));
         assert_eq!(ubx(&mut d, 0x26, vec![0; 12]), None);
         assert_eq!(d.status.counters.malformed, 1);
+    }
+
+    #[test]
+    fn nav_status_and_mon_rf_give_spoofing_and_jamming() {
+        use crate::refclock::gps::status::{JammingState, Spoofing};
+        use crate::refclock::gps::ubx_receiver::build;
+        let mut d = decoder();
+        assert_eq!(ubx(&mut d, 0x03, build::status(2)), None);
+        assert_eq!(d.status.spoofing, Spoofing::Indicated);
+        let rf = UbxFrame {
+            class: 0x0a,
+            id: 0x38,
+            payload: build::rf(3, 90, 100),
+        };
+        assert_eq!(d.frame(&rf), None);
+        let j = d.status.jamming.unwrap();
+        assert_eq!(
+            (j.state, j.indicator, j.noise),
+            (JammingState::Critical, 90, 100)
+        );
+        assert_eq!(d.status.counters.malformed, 0);
+        assert_eq!(d.status.counters.ignored, 0);
     }
 
     #[test]

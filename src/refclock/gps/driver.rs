@@ -343,7 +343,7 @@ impl Source {
                         self.alarm(out.alarm);
                         out.sample
                             .into_iter()
-                            .for_each(|s| sample(self.with_leap(s)));
+                            .for_each(|s| sample(self.annotate(s)));
                     }
                 }
                 Ok(Input::Pulse(at)) => {
@@ -353,7 +353,7 @@ impl Source {
                     self.alarm(out.alarm);
                     out.sample
                         .into_iter()
-                        .for_each(|s| sample(self.with_leap(s)));
+                        .for_each(|s| sample(self.annotate(s)));
                 }
                 Ok(Input::Connected) => {
                     self.status.connected = true;
@@ -377,10 +377,14 @@ impl Source {
         }
     }
 
-    /// A sample carries the leap second the receiver announces for the end of its day.
-    fn with_leap(&self, s: Sample) -> Sample {
+    /// A sample carries the leap second the receiver announces for the end of its day, and is
+    /// demoted while the receiver reports spoofing.
+    fn annotate(&self, s: Sample) -> Sample {
         let leap = self.decoder.leap_at(s.reference);
-        s.with_leap(leap)
+        Sample {
+            demoted: self.decoder.status.spoofing.is_alarm(),
+            ..s.with_leap(leap)
+        }
     }
 
     fn alarm(&self, alarm: Option<JumpEvent>) {
@@ -411,6 +415,26 @@ impl Source {
                 tracing::warn!(source = %name, antenna, "antenna fault");
             } else {
                 tracing::info!(source = %name, antenna, "antenna status");
+            }
+        }
+        if old.receiver.spoofing != new.spoofing {
+            let spoofing = new.spoofing.name();
+            match new.spoofing.is_alarm() {
+                true => {
+                    tracing::warn!(source = %name, spoofing, "receiver reports spoofing: source demoted")
+                }
+                false => tracing::info!(source = %name, spoofing, "receiver spoofing detection"),
+            }
+        }
+        let jammed = |r: &ReceiverStatus| r.jamming.is_some_and(|j| j.is_alarm());
+        if jammed(&old.receiver) != jammed(new) {
+            let j = new.jamming.unwrap_or_default();
+            let (state, indicator, noise) = (j.state.name(), j.indicator, j.noise);
+            match jammed(new) {
+                true => {
+                    tracing::warn!(source = %name, state, indicator, noise, "receiver reports jamming")
+                }
+                false => tracing::info!(source = %name, state, indicator, noise, "jamming over"),
             }
         }
         if old.trusted != self.clock.trusted() {

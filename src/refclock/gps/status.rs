@@ -77,6 +77,75 @@ pub struct Counters {
     pub malformed: u64,
 }
 
+/// The receiver's spoofing detection (u-blox NAV-STATUS): while it indicates spoofing, the
+/// source is only watched, never followed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Spoofing {
+    /// Not reported, or detection off.
+    #[default]
+    Unknown,
+    None,
+    Indicated,
+    /// Several indications.
+    Multiple,
+}
+
+impl Spoofing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Spoofing::Unknown => "unknown",
+            Spoofing::None => "none",
+            Spoofing::Indicated => "indicated",
+            Spoofing::Multiple => "multiple",
+        }
+    }
+
+    pub fn is_alarm(self) -> bool {
+        matches!(self, Spoofing::Indicated | Spoofing::Multiple)
+    }
+}
+
+/// The receiver's own verdict on interference (u-blox MON-RF jammingState).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JammingState {
+    #[default]
+    Unknown,
+    Ok,
+    Warning,
+    Critical,
+}
+
+/// Jamming above this CW indicator (0 none .. 255 strong) is an alarm even when the receiver's
+/// own state says nothing (its jamming monitor may be off).
+pub const JAM_INDICATOR_ALARM: u8 = 200;
+
+/// What MON-RF says of the worst RF band.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Jamming {
+    pub state: JammingState,
+    /// CW jamming indicator: 0 none, 255 strong.
+    pub indicator: u8,
+    /// Noise level the receiver measures, per millisecond (its own scale).
+    pub noise: u16,
+}
+
+impl JammingState {
+    pub fn name(self) -> &'static str {
+        match self {
+            JammingState::Unknown => "unknown",
+            JammingState::Ok => "ok",
+            JammingState::Warning => "warning",
+            JammingState::Critical => "critical",
+        }
+    }
+}
+
+impl Jamming {
+    pub fn is_alarm(&self) -> bool {
+        self.state >= JammingState::Warning || self.indicator >= JAM_INDICATOR_ALARM
+    }
+}
+
 /// A leap second the receiver announces (u-blox NAV-TIMELS).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LeapSecond {
@@ -100,6 +169,9 @@ pub struct ReceiverStatus {
     pub leap_second: Option<LeapSecond>,
     /// GPS - UTC, seconds, as the receiver last said (NAV-TIMEGPS, NAV-TIMELS).
     pub gps_utc_offset: Option<i8>,
+    pub spoofing: Spoofing,
+    /// From MON-RF, once the receiver sends it.
+    pub jamming: Option<Jamming>,
 }
 
 impl ReceiverStatus {
