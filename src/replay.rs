@@ -74,6 +74,8 @@ fn message_json(frame: &UbxFrame) -> Option<Value> {
         v["jamming"] = json!(j.state.name());
         v["indicator"] = json!(j.indicator);
         v["noise"] = json!(j.noise);
+    } else if let Some(tp) = ubx_receiver::time_pulse(frame).ok()? {
+        v["qerr"] = json!(tp.q_error);
     } else {
         return None;
     }

@@ -130,6 +130,9 @@ pub struct GpsSourceConfig {
     /// discipline's `jump_confirm`, which guards the clock against any followed source).
     pub receiver_jump_confirm: f64,
     pub hide_position: bool,
+    /// Correct each pulse by the quantisation error u-blox TIM-TP gives for it (only worth it
+    /// where pulses are timestamped to better than 100 ns; always recorded).
+    pub apply_qerr: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
 }
@@ -324,6 +327,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         require_fix: sec.value(errs, "require_fix", true, any),
         receiver_jump_confirm: sec.value(errs, "receiver_jump_confirm", 300.0, positive),
         hide_position: sec.value(errs, "hide_position", true, any),
+        apply_qerr: sec.value(errs, "apply_qerr", false, any),
         simulate,
     }
 }

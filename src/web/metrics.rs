@@ -282,6 +282,11 @@ pub fn render(s: &Status, now: Realtime) -> String {
         "The noise level the receiver measures, on its own scale.",
     );
     m.family(
+        "pitime_gps_pps_qerr_seconds",
+        "gauge",
+        "The quantisation error the receiver gave for the last pulse (u-blox TIM-TP).",
+    );
+    m.family(
         "pitime_gps_pps_samples_total",
         "counter",
         "Sentences paired with a pulse.",
@@ -314,6 +319,9 @@ pub fn render(s: &Status, now: Realtime) -> String {
             m.sample("pitime_gps_jamming", &l, flag(j.alarm));
             m.sample("pitime_gps_jam_indicator", &l, f64::from(j.indicator));
             m.sample("pitime_gps_noise_per_ms", &l, f64::from(j.noise));
+        }
+        if let Some(q) = g.pps_qerr_seconds {
+            m.sample("pitime_gps_pps_qerr_seconds", &l, q);
         }
         m.sample("pitime_gps_pps_samples_total", &l, g.pps_samples as f64);
         m.sample("pitime_gps_bad_frames_total", &l, g.bad_frames as f64);

@@ -112,6 +112,10 @@ pub struct GpsView {
     pub spoof_detected: bool,
     /// What the receiver says of interference (u-blox MON-RF), once it says it.
     pub jamming: Option<JammingView>,
+    /// The quantisation error (u-blox TIM-TP) of the last pulse given as a sample, seconds,
+    /// and whether it was applied (`apply_qerr`).
+    pub pps_qerr_seconds: Option<f64>,
+    pub qerr_applied: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -438,6 +442,8 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
             at: utc_text(Realtime::from_timespec((l.day + 1) * 86_400, 0)),
         }),
         gps_utc_offset: r.gps_utc_offset,
+        pps_qerr_seconds: g.q_errors.back().map(|q| q.1),
+        qerr_applied: g.q_error_applied,
         spoofing: r.spoofing.name(),
         spoof_detected: r.spoofing.is_alarm(),
         jamming: r.jamming.map(|j| JammingView {

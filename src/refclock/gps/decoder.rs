@@ -4,6 +4,8 @@
 //! known, and the date is not before the floor (the build date, by default), which
 //! catches two-digit-year and GPS week-number rollover errors.
 
+use std::collections::VecDeque;
+
 use super::nmea::{self, Constellation, Frame};
 use super::status::{Antenna, FixType, LeapSecond, ReceiverStatus, Satellite};
 use super::ubx::{Message, UbxFrame};
@@ -71,6 +73,8 @@ pub struct NmeaDecoder {
     gsv_pending: Vec<(Constellation, Vec<Satellite>)>,
     /// The time accuracy the last valid UBX time message gave, seconds.
     accuracy: Option<f64>,
+    /// The quantisation errors TIM-TP announced for the next pulses: (UTC second, seconds).
+    q_errors: VecDeque<(Realtime, f64)>,
 }
 
 impl NmeaDecoder {
@@ -82,6 +86,7 @@ impl NmeaDecoder {
             status: ReceiverStatus::default(),
             gsv_pending: Vec::new(),
             accuracy: None,
+            q_errors: VecDeque::new(),
         }
     }
 
@@ -181,6 +186,16 @@ impl NmeaDecoder {
             self.status.jamming = Some(jamming);
             return Ok(None);
         }
+        if let Some(pulse) = ubx_receiver::time_pulse(frame)? {
+            let label = pulse.label(self.status.gps_utc_offset);
+            if let (Some(label), Some(q)) = (label, pulse.q_error) {
+                self.q_errors.push_back((label, q));
+                if self.q_errors.len() > 4 {
+                    self.q_errors.pop_front();
+                }
+            }
+            return Ok(None);
+        }
         let Some(t) = ubx_nav::time(frame)? else {
             self.status.counters.ignored += 1;
             return Ok(None);
@@ -218,6 +233,11 @@ impl NmeaDecoder {
             leap,
             day: midnight - 1,
         });
+    }
+
+    /// The quantisation error TIM-TP announced for the pulse of UTC second `label`.
+    pub fn q_error(&self, label: Realtime) -> Option<f64> {
+        self.q_errors.iter().find(|q| q.0 == label).map(|q| q.1)
     }
 
     /// The leap second the receiver announces for the end of the UTC day of `t`.
@@ -750,6 +770,28 @@ mod tests {
         );
         assert_eq!(d.status.counters.malformed, 0);
         assert_eq!(d.status.counters.ignored, 0);
+    }
+
+    #[test]
+    fn tim_tp_quantisation_errors_are_kept_for_their_pulses() {
+        use crate::refclock::gps::ubx_receiver::build;
+        let mut d = decoder();
+        let tp = |d: &mut NmeaDecoder, tow_ms, q| {
+            d.frame(&UbxFrame {
+                class: 0x0d,
+                id: 0x01,
+                payload: build::tp(1958, tow_ms, q),
+            })
+        };
+        for s in 0..6 {
+            assert_eq!(tp(&mut d, 291_019_000 + s * 1000, 1000 + s as i32), None);
+        }
+        let second = |s: i64| Realtime::from_timespec(1_500_454_219 + s, 0);
+        // The last four are kept.
+        assert_eq!(d.q_error(second(1)), None);
+        assert_eq!(d.q_error(second(2)), Some(1.002e-9));
+        assert_eq!(d.q_error(second(5)), Some(1.005e-9));
+        assert_eq!(d.q_error(second(6)), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! goes away), one reading pulses, and one feeding both to the decoder and the pairing clock,
 //! handing samples to the discipline and publishing the receiver's status.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -27,6 +28,8 @@ use crate::worker::{pause, Retry, Workers};
 const POLL: Duration = Duration::from_millis(500);
 /// Between attempts to open a missing device.
 const RETRY: Duration = Duration::from_secs(1);
+/// Pulse quantisation errors kept for the statistics files, which are written every 16 s.
+const KEPT_Q_ERRORS: usize = 32;
 /// A receiver sends every second; a port silent this long is closed and opened again, which
 /// revives a USB serial adapter whose reads stalled (seen with QEMU's FTDI emulation after a
 /// reopen) and costs nothing when the receiver is really silent.
@@ -55,6 +58,10 @@ pub struct GpsStatus {
     pub alarm: Option<JumpEvent>,
     /// Lines cut short or too long.
     pub lines_dropped: u64,
+    /// The quantisation errors (u-blox TIM-TP) of the last pulses given as samples: (UTC
+    /// second, seconds), newest last; and whether they were applied.
+    pub q_errors: VecDeque<(Realtime, f64)>,
+    pub q_error_applied: bool,
 }
 
 /// When the receiver was last heard from, CLOCK_MONOTONIC nanoseconds: never stepped, so a
@@ -151,11 +158,12 @@ impl GpsDriver {
         // Runs until the readers stop and close the channel.
         workers.spawn("gps", {
             let (status, name) = (status.clone(), config.name.clone());
-            let hide = config.hide_position;
+            let (hide, apply_qerr) = (config.hide_position, config.apply_qerr);
             move |_| {
                 let mut source = Source {
                     name,
                     hide_position: hide,
+                    apply_qerr,
                     reader: ReceiverStream::default(),
                     decoder,
                     clock,
@@ -291,6 +299,7 @@ fn read_pulses(
 struct Source {
     name: String,
     hide_position: bool,
+    apply_qerr: bool,
     reader: ReceiverStream<Realtime>,
     decoder: NmeaDecoder,
     clock: GpsClock,
@@ -378,13 +387,26 @@ impl Source {
     }
 
     /// A sample carries the leap second the receiver announces for the end of its day, and is
-    /// demoted while the receiver reports spoofing.
-    fn annotate(&self, s: Sample) -> Sample {
+    /// demoted while the receiver reports spoofing. A pulse's quantisation error is recorded,
+    /// and applied when configured: the edge came that long after the labelled second.
+    fn annotate(&mut self, s: Sample) -> Sample {
         let leap = self.decoder.leap_at(s.reference);
-        Sample {
+        let mut s = Sample {
             demoted: self.decoder.status.spoofing.is_alarm(),
             ..s.with_leap(leap)
+        };
+        let q_error = self.decoder.q_error(s.reference);
+        if let Some(q) = q_error.filter(|_| s.refid == *b"PPS\0") {
+            let kept = &mut self.status.q_errors;
+            kept.push_back((s.reference, q));
+            if kept.len() > KEPT_Q_ERRORS {
+                kept.pop_front();
+            }
+            if self.apply_qerr {
+                s.reference = s.reference.add_secs_f64(q);
+            }
         }
+        s
     }
 
     fn alarm(&self, alarm: Option<JumpEvent>) {
@@ -457,6 +479,7 @@ impl Source {
         s.sentence_delay = self.clock.sentence_delay();
         s.alarm = self.clock.alarm;
         s.lines_dropped = self.reader.lines.dropped;
+        s.q_error_applied = self.apply_qerr;
         s.receiver.counters.bad_frames += self.reader.frames.bad;
         published.store(Arc::new(s.clone()));
     }

@@ -8,8 +8,8 @@ use super::ubx::UbxFrame;
 use crate::time::{Realtime, UtcTime};
 
 /// GPS time began at 1980-01-06T00:00:00 UTC: seconds from the Unix epoch.
-const GPS_EPOCH: i64 = 315_964_800;
-const WEEK: i64 = 7 * 86_400;
+pub(super) const GPS_EPOCH: i64 = 315_964_800;
+pub(super) const WEEK: i64 = 7 * 86_400;
 
 /// The payload is shorter than the message's fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,49 @@
-//! Reading what a u-blox receiver says of its own signal: spoofing detection (NAV-STATUS) and
-//! jamming and noise (MON-RF). Pure; offsets from the u-blox 8 / M8 interface description
+//! Reading what a u-blox receiver says of its own signal and pulse: spoofing detection
+//! (NAV-STATUS), jamming and noise (MON-RF), and the quantisation error of the next time pulse
+//! (TIM-TP). Pure; offsets from the u-blox 8 / M8 interface description
 //! (UBX-13003221) and the F9 ones, which keep them.
 
 use super::status::{Jamming, JammingState, Spoofing};
 use super::ubx::UbxFrame;
-use super::ubx_nav::{Payload, Truncated};
+use super::ubx_nav::{Payload, Truncated, GPS_EPOCH, WEEK};
+use crate::time::Realtime;
+
+/// What TIM-TP says of the next time pulse.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimePulse {
+    /// The second the pulse marks, counted from the GPS epoch in GPS time (`utc` false, still
+    /// to be made UTC with the leap seconds) or in UTC.
+    pub seconds: i64,
+    pub utc: bool,
+    /// The pulse's quantisation error (its edge minus the ideal second), seconds; `None` when
+    /// the receiver flags it invalid.
+    pub q_error: Option<f64>,
+}
+
+impl TimePulse {
+    /// The UTC second the pulse marks, given GPS - UTC when the pulse is in GPS time.
+    pub fn label(&self, gps_utc: Option<i8>) -> Option<Realtime> {
+        let leap = if self.utc { 0 } else { i64::from(gps_utc?) };
+        let s = self.seconds.checked_add(GPS_EPOCH)? - leap;
+        s.checked_mul(1_000_000_000).map(Realtime::from_nanos)
+    }
+}
+
+/// The next pulse in a TIM-TP message; `Ok(None)` for other messages.
+pub fn time_pulse(frame: &UbxFrame) -> Result<Option<TimePulse>, Truncated> {
+    if (frame.class, frame.id) != (0x0d, 0x01) {
+        return Ok(None);
+    }
+    let p = Payload::new(frame, "TIM-TP", 16)?;
+    let flags = p.u8(14);
+    let tow_ms = i64::from(p.u32(0));
+    Ok(Some(TimePulse {
+        seconds: i64::from(p.u16(12)) * WEEK + (tow_ms + 500) / 1000,
+        utc: flags & 1 != 0,
+        // qErrInvalid (bit 4) is set by receivers that know it; older ones leave it 0.
+        q_error: (flags & 0x10 == 0).then(|| f64::from(p.i32(8)) * 1e-12),
+    }))
+}
 
 /// The spoofing detection state in a NAV-STATUS message (flags2 bits 3-4); `Ok(None)` for
 /// other messages.
@@ -56,6 +95,16 @@ pub fn jamming(frame: &UbxFrame) -> Result<Option<Jamming>, Truncated> {
 
 /// Payloads as a receiver sends them, for tests here and in the simulator.
 pub mod build {
+    /// TIM-TP for the pulse at GPS week `week`, `tow_ms`, in UTC, with `q_error_ps`.
+    pub fn tp(week: u16, tow_ms: u32, q_error_ps: i32) -> Vec<u8> {
+        let mut p = vec![0u8; 16];
+        p[0..4].copy_from_slice(&tow_ms.to_le_bytes());
+        p[8..12].copy_from_slice(&q_error_ps.to_le_bytes());
+        p[12..14].copy_from_slice(&week.to_le_bytes());
+        p[14] = 0b11; // UTC time base, UTC available
+        p
+    }
+
     /// NAV-STATUS with a 3D fix and spoofing detection state `state` (0..=3).
     pub fn status(state: u8) -> Vec<u8> {
         let mut p = vec![0u8; 16];
@@ -124,6 +173,26 @@ mod tests {
             (j.state, j.indicator, j.noise),
             (JammingState::Warning, 33, 69)
         );
+    }
+
+    #[test]
+    fn tim_tp_gives_the_next_pulse_and_its_quantisation_error() {
+        // GPS week 1958, Wednesday 08:50:19: 2017-07-19T08:50:01Z with 18 leap seconds.
+        let mut p = build::tp(1958, 291_019_000, -4_321);
+        p[14] = 0; // GPS time base
+        let tp = time_pulse(&frame(0x0d, 1, p.clone())).unwrap().unwrap();
+        assert_eq!(tp.q_error, Some(-4.321e-9));
+        assert_eq!(tp.label(None), None);
+        let label = tp.label(Some(18)).unwrap();
+        let utc = crate::time::UtcTime::from_realtime(label);
+        assert_eq!(utc.to_string(), "2017-07-19T08:50:01.000Z");
+        p[14] = 0x10;
+        assert_eq!(
+            time_pulse(&frame(0x0d, 1, p)).unwrap().unwrap().q_error,
+            None
+        );
+        assert!(time_pulse(&frame(0x0d, 1, vec![0; 15])).is_err());
+        assert_eq!(time_pulse(&frame(0x0d, 2, vec![])), Ok(None));
     }
 
     #[test]
