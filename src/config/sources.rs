@@ -159,6 +159,22 @@ pub struct GpsSimConfig {
     /// The receiver reports a time `jump_seconds` off (a spoofer).
     pub jump: Option<(f64, f64)>,
     pub jump_seconds: f64,
+    /// Which u-blox UBX messages it sends besides (or instead of) NMEA.
+    pub ubx: SimUbx,
+    /// NAV-TIMELS announces a leap second inserted at the next UTC midnight.
+    pub leap_announce: Option<(f64, f64)>,
+    /// NAV-STATUS reports spoofing.
+    pub spoofing: Option<(f64, f64)>,
+    /// MON-RF reports critical jamming.
+    pub jamming: Option<(f64, f64)>,
+}
+
+/// What the simulated receiver sends: NMEA only, NMEA and UBX, or UBX only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimUbx {
+    Off,
+    Also,
+    Only,
 }
 
 /// A GPIO line's bias.
@@ -495,6 +511,9 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let antenna_fault = window("antenna_fault");
     let unplug = window("unplug");
     let jump = window("jump");
+    let leap_announce = window("leap_announce");
+    let spoofing = window("spoofing");
+    let jamming = window("jamming");
     GpsSimConfig {
         clock_offset: sec.value(errs, "clock_offset", 0.0, seconds),
         rate: sec.value(errs, "rate", 1i64, in_range(1u32, 10)) as u32,
@@ -509,6 +528,22 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         unplug,
         jump,
         jump_seconds: sec.value(errs, "jump_seconds", 86_400.0, any),
+        ubx: match sec
+            .value(
+                errs,
+                "ubx",
+                "off".to_string(),
+                one_of(&["off", "also", "only"]),
+            )
+            .as_str()
+        {
+            "also" => SimUbx::Also,
+            "only" => SimUbx::Only,
+            _ => SimUbx::Off,
+        },
+        leap_announce,
+        spoofing,
+        jamming,
     }
 }
 

@@ -266,9 +266,15 @@ impl GpsClock {
         self.accuracy = report.accuracy.unwrap_or(0.0);
         // Only the first sentence of each second times it (the rest of the burst follows it
         // at the serial speed), and only whole seconds have pulses.
-        let first = label.as_nanos() % 1_000_000_000 == 0 && self.last_seen != Some(label);
+        let repeat = self.last_seen == Some(label);
+        let first = label.as_nanos() % 1_000_000_000 == 0 && !repeat;
         self.last_seen = Some(label);
-        let alarm = self.check_trust(label.seconds_since(rx), rx);
+        // A label repeated later in the burst says nothing new, and its coarse offset is late
+        // by the burst so far (at 9600 baud, UBX and NMEA together take most of a second).
+        let alarm = match repeat {
+            true => None,
+            false => self.check_trust(label.seconds_since(rx), rx),
+        };
         let consistent = alarm.is_none() && !matches!(self.trust, Trust::Jumped { .. });
         if first && consistent && self.options.pps && self.options.sentence_delay.is_none() {
             if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
@@ -537,6 +543,24 @@ mod tests {
         assert!(errors
             .iter()
             .all(|&e| (e - (PPS_ERROR + 1e-6)).abs() < 1e-12));
+    }
+
+    #[test]
+    fn a_long_burst_repeating_its_label_still_acquires_trust() {
+        // UBX and NMEA at 9600 baud: the same second labelled at 0.1 s and again at 0.8 s.
+        let mut c = clock(Some(0.1));
+        let mut samples = 0;
+        for s in 0..8 {
+            let edge = local(utc(s));
+            c.on_pps(edge, None);
+            for late in [0.1, 0.4, 0.8] {
+                let out = c.on_time(&report(utc(s)), edge.add_secs_f64(late));
+                assert_eq!(out.alarm, None);
+                samples += usize::from(out.sample.is_some());
+            }
+        }
+        assert!(c.trusted());
+        assert!(samples >= 4, "{samples}");
     }
 
     #[test]

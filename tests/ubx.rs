@@ -1,0 +1,145 @@
+//! A u-blox receiver speaking UBX, end to end: the simulated receiver (`ubx = "only"` or
+//! `"also"`) on a pseudo-terminal with simulated PPS, the real daemon reading it, and what it
+//! serves and shows. Each test runs in its own network namespace.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+use pitime::web::client;
+use serde_json::Value;
+
+const WEB: &str = "127.0.0.1:8123";
+
+fn config(simulate: &str) -> String {
+    format!(
+        "[server]\nlisten = [\"127.0.0.1:123\"]\nrate_limit.enabled = false\n\
+         [web]\nlisten = [\"{WEB}\"]\n\n\
+         [[source]]\nkind = \"gps\"\n[source.simulate]\n{simulate}\n"
+    )
+}
+
+/// Polls the status API until `done` holds for it, up to `limit`.
+fn wait_for_status(daemon: &Daemon, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    let web: SocketAddr = WEB.parse().unwrap();
+    let deadline = Instant::now() + limit;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        if let Ok(status) = client::status(web) {
+            if done(&status) {
+                return status;
+            }
+            last = status;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("status now: {last:#}\nlog:\n{}", daemon.log());
+}
+
+fn stratum_1_pps(server: SocketAddr) -> bool {
+    exchange(server, &client_request(4, 0)).is_some_and(|r| stratum_refid(&r) == (1, *b"PPS\0"))
+}
+
+#[test]
+fn a_receiver_sending_only_ubx_serves_stratum_1() {
+    needs!("root");
+    private_network();
+    let daemon = Daemon::start(&config("ubx = \"only\"\n"));
+    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !stratum_1_pps(server) {
+        assert!(
+            Instant::now() < deadline,
+            "no stratum 1 PPS:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = wait_for_status(&daemon, Duration::from_secs(5), |s| {
+        s["gps"][0]["pps_samples"].as_u64() > Some(2)
+    });
+    let gps = &status["gps"][0];
+    // Its fix from NAV-PVT, its qErr from TIM-TP, no NMEA at all.
+    assert_eq!(gps["fix"], "3D", "{gps:#}");
+    assert_eq!(gps["bad_frames"], 0, "{gps:#}");
+    assert!(
+        gps["pps_qerr_seconds"].as_f64().unwrap().abs() <= 4e-9,
+        "{gps:#}"
+    );
+    assert_eq!(gps["qerr_applied"], false);
+    assert_eq!(gps["spoofing"], "none");
+    assert_eq!(gps["jamming"]["state"], "ok");
+    assert_eq!(gps["gps_utc_offset"], 18);
+    let metrics = http_get(WEB, "/metrics");
+    for line in [
+        "pitime_gps_spoof_detected{source=\"gps\"} 0",
+        "pitime_gps_jamming{source=\"gps\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("pitime_gps_pps_qerr_seconds{source=\"gps\"}"));
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn a_leap_second_announced_by_nav_timels_reaches_the_discipline() {
+    needs!("root");
+    private_network();
+    // The simulated receiver announces an inserted second for the next UTC midnight.
+    let daemon = Daemon::start(&config("ubx = \"also\"\nleap_announce = [0, 100000]\n"));
+    let status = wait_for_status(&daemon, Duration::from_secs(30), |s| {
+        s["clock"]["leap"] == "insert"
+    });
+    let leap = &status["gps"][0]["leap_second"];
+    assert_eq!(leap["leap"], "insert", "{status:#}");
+    // The midnight that ends today (UTC).
+    let today = &status["time"].as_str().unwrap()[..10];
+    let at = leap["at"].as_str().unwrap();
+    assert!(
+        at.ends_with("T00:00:00.000Z") && at[..10] > *today,
+        "{at} after {today}"
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+}
+
+#[test]
+fn spoofing_reported_by_the_receiver_raises_the_alarm_and_demotes_the_source() {
+    needs!("root");
+    private_network();
+    let daemon = Daemon::start(&config("ubx = \"only\"\nspoofing = [12, 100000]\n"));
+    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
+    // Followed before the spoofing starts.
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while !stratum_1_pps(server) {
+        assert!(
+            Instant::now() < deadline,
+            "no stratum 1 PPS:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = wait_for_status(&daemon, Duration::from_secs(30), |s| {
+        s["sources"][0]["state"] == "noselect"
+    });
+    let alarms: Vec<String> = serde_json::from_value(status["alarms"].clone()).unwrap();
+    assert!(
+        alarms
+            .iter()
+            .any(|a| a.starts_with("gps: receiver reports spoofing (indicated)")),
+        "{alarms:?}"
+    );
+    assert_eq!(status["gps"][0]["spoof_detected"], true);
+    // No longer followed: holding over (still stratum 1 for a while), not from PPS samples.
+    assert_ne!(status["clock"]["state"], "locked", "{status:#}");
+    let metrics = http_get(WEB, "/metrics");
+    assert!(
+        metrics.contains("pitime_gps_spoof_detected{source=\"gps\"} 1"),
+        "{metrics}"
+    );
+    assert!(daemon
+        .log()
+        .contains("receiver reports spoofing: source demoted"));
+    assert_eq!(daemon.stop().code(), Some(0));
+}
