@@ -17,7 +17,7 @@ use crate::ntp::packet::MAX_REPLY_LEN;
 use crate::refclock::gps::clock::{ClockOptions, GpsClock};
 use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use crate::refclock::gps::nmea::LineReader;
-use crate::refclock::gps::ubx::{Message, ReceiverStream};
+use crate::refclock::gps::ubx::{self, FrameReader, Message, Piece, ReceiverStream};
 use crate::refclock::longwave::decoder::decode;
 use crate::refclock::longwave::station::StationKind;
 use crate::server::acl::AccessList;
@@ -195,8 +195,22 @@ pub fn nmea(data: &[u8]) {
 }
 
 /// A serial stream mixing UBX frames with anything: every frame cut out is whole and its
-/// fields readable, and the decoder reads every frame and line around them.
+/// fields readable, the text around the frames is handed on in order with nothing lost (what
+/// is held back is at most one frame's worth), and the decoder reads every frame and line.
 pub fn ubx(data: &[u8]) {
+    let mut frames = FrameReader::default();
+    let mut out = Vec::new();
+    for (at, piece) in data.chunks(97).enumerate() {
+        frames.push_at(piece, at, |p| match p {
+            Piece::Text(text, _) => out.extend_from_slice(text),
+            Piece::Frame(f, _) => out.extend(ubx::frame(f.class, f.id, &f.payload)),
+        });
+    }
+    assert!(data.starts_with(&out), "text or frames out of order");
+    assert!(
+        data.len() - out.len() <= 8 + 1024,
+        "more than a frame held back"
+    );
     let mut stream = ReceiverStream::default();
     let mut decoder = NmeaDecoder::new(DecoderOptions {
         not_before: build_date(),

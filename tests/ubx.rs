@@ -38,18 +38,12 @@ fn wait_for_status(daemon: &Daemon, limit: Duration, done: impl Fn(&Value) -> bo
     panic!("status now: {last:#}\nlog:\n{}", daemon.log());
 }
 
-fn stratum_1_pps(server: SocketAddr) -> bool {
-    exchange(server, &client_request(4, 0)).is_some_and(|r| stratum_refid(&r) == (1, *b"PPS\0"))
-}
-
-#[test]
-fn a_receiver_sending_only_ubx_serves_stratum_1() {
-    needs!("root");
-    private_network();
-    let daemon = Daemon::start(&config("ubx = \"only\"\n"));
+/// Waits up to `limit` for the served time to be stratum 1 from PPS.
+fn wait_for_stratum_1_pps(daemon: &Daemon, limit: Duration) {
     let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !stratum_1_pps(server) {
+    let pps = || exchange(server, &client_request(4, 0)).map(|r| stratum_refid(&r));
+    let deadline = Instant::now() + limit;
+    while pps() != Some((1, *b"PPS\0")) {
         assert!(
             Instant::now() < deadline,
             "no stratum 1 PPS:\n{}",
@@ -57,6 +51,14 @@ fn a_receiver_sending_only_ubx_serves_stratum_1() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_receiver_sending_only_ubx_serves_stratum_1() {
+    needs!("root");
+    private_network();
+    let daemon = Daemon::start(&config("ubx = \"only\"\n"));
+    wait_for_stratum_1_pps(&daemon, Duration::from_secs(20));
     let status = wait_for_status(&daemon, Duration::from_secs(5), |s| {
         s["gps"][0]["pps_samples"].as_u64() > Some(2)
     });
@@ -109,17 +111,8 @@ fn spoofing_reported_by_the_receiver_raises_the_alarm_and_demotes_the_source() {
     needs!("root");
     private_network();
     let daemon = Daemon::start(&config("ubx = \"only\"\nspoofing = [12, 100000]\n"));
-    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
     // Followed before the spoofing starts.
-    let deadline = Instant::now() + Duration::from_secs(12);
-    while !stratum_1_pps(server) {
-        assert!(
-            Instant::now() < deadline,
-            "no stratum 1 PPS:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_stratum_1_pps(&daemon, Duration::from_secs(12));
     let status = wait_for_status(&daemon, Duration::from_secs(30), |s| {
         s["sources"][0]["state"] == "noselect"
     });

@@ -2,6 +2,8 @@
 //! pitime and checked against the fix times gpsd reported for them (its `.chk` files): every
 //! time one of them has and the other has not is listed below with the reason.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -202,14 +204,8 @@ const GPSD_ONLY: &[(&str, &str, Why)] = &[
 ];
 
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(CAPTURES);
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    assert_eq!(logs.len(), 14, "the u-blox captures in {}", dir.display());
+    let logs = common::capture_logs(CAPTURES);
+    assert_eq!(logs.len(), 14, "the u-blox captures in {CAPTURES}");
     logs
 }
 

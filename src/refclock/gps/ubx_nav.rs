@@ -111,11 +111,9 @@ pub fn timels(frame: &UbxFrame) -> Result<Option<LeapSeconds>, Truncated> {
 fn pvt_time(frame: &UbxFrame) -> Result<UbxTime, Truncated> {
     let p = Payload::new(frame, "NAV-PVT", 84)?;
     let valid = p.u8(11) & 0b111 == 0b111;
-    let date = (i64::from(p.u16(4)), u32::from(p.u8(6)), u32::from(p.u8(7)));
-    let time = (u32::from(p.u8(8)), u32::from(p.u8(9)), u32::from(p.u8(10)));
     Ok(UbxTime {
         message: "NAV-PVT",
-        time: civil(date, time, p.i32(16)),
+        time: civil(&p, 4, p.i32(16)),
         valid,
         accuracy: f64::from(p.u32(12)) / 1e9,
         leap_seconds: None,
@@ -126,19 +124,9 @@ fn pvt_time(frame: &UbxFrame) -> Result<UbxTime, Truncated> {
 fn timeutc(frame: &UbxFrame) -> Result<UbxTime, Truncated> {
     let p = Payload::new(frame, "NAV-TIMEUTC", 20)?;
     let valid = p.u8(19) & 0b111 == 0b111;
-    let date = (
-        i64::from(p.u16(12)),
-        u32::from(p.u8(14)),
-        u32::from(p.u8(15)),
-    );
-    let time = (
-        u32::from(p.u8(16)),
-        u32::from(p.u8(17)),
-        u32::from(p.u8(18)),
-    );
     Ok(UbxTime {
         message: "NAV-TIMEUTC",
-        time: civil(date, time, p.i32(8)),
+        time: civil(&p, 12, p.i32(8)),
         valid,
         accuracy: f64::from(p.u32(4)) / 1e9,
         leap_seconds: None,
@@ -170,8 +158,19 @@ fn timegps(frame: &UbxFrame) -> Result<UbxTime, Truncated> {
     })
 }
 
-/// A civil date and time plus u-blox's signed nanoseconds (-1 s .. +1 s), to the millisecond.
-fn civil(date: (i64, u32, u32), time: (u32, u32, u32), nano: i32) -> Option<UtcTime> {
+/// The civil date and time at `at` (year, month, day, hour, minute, second, as PVT and
+/// TIMEUTC lay them out) plus u-blox's signed nanoseconds (-1 s .. +1 s), to the millisecond.
+fn civil(p: &Payload, at: usize, nano: i32) -> Option<UtcTime> {
+    let date = (
+        i64::from(p.u16(at)),
+        u32::from(p.u8(at + 2)),
+        u32::from(p.u8(at + 3)),
+    );
+    let time = (
+        u32::from(p.u8(at + 4)),
+        u32::from(p.u8(at + 5)),
+        u32::from(p.u8(at + 6)),
+    );
     let base = UtcTime::from_civil(date, time, 0)?;
     let nanos = i64::from(base.second) * 1_000_000_000 + round_ms(i64::from(nano));
     // Carry into the day before or after (which is assumed to have no leap second).
