@@ -57,7 +57,12 @@ fn wait_for_stratum_1_pps(daemon: &Daemon, limit: Duration) {
 fn a_receiver_sending_only_ubx_serves_stratum_1() {
     needs!("root");
     private_network();
-    let daemon = Daemon::start(&config("ubx = \"only\"\n"));
+    let stats = TempDir::new("ubx-stats");
+    let daemon = Daemon::start(&format!(
+        "[discipline]\nstats_dir = \"{}\"\n{}",
+        stats.path("stats").display(),
+        config("ubx = \"only\"\n")
+    ));
     wait_for_stratum_1_pps(&daemon, Duration::from_secs(20));
     let status = wait_for_status(&daemon, Duration::from_secs(5), |s| {
         s["gps"][0]["pps_samples"].as_u64() > Some(2)
@@ -82,6 +87,44 @@ fn a_receiver_sending_only_ubx_serves_stratum_1() {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
     assert!(metrics.contains("pitime_gps_pps_qerr_seconds{source=\"gps\"}"));
+    // Each pulse's quantisation error in clockstats, at the pulse's second (written every
+    // 16 s): `MJD SECONDS gps pps qerr=... applied=false`.
+    let qerr_lines = || -> Vec<String> {
+        let dir = std::fs::read_dir(stats.path("stats"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        dir.filter(|e| e.file_name().to_string_lossy().starts_with("clockstats."))
+            .flat_map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .lines()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|l| l.contains(" gps pps qerr="))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while qerr_lines().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}\n{}",
+            qerr_lines(),
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let lines = qerr_lines();
+    let seconds: Vec<&str> = lines.iter().map(|l| l.split(' ').nth(1).unwrap()).collect();
+    assert!(
+        seconds.windows(2).all(|w| w[0] != w[1]),
+        "one line a pulse: {lines:?}"
+    );
+    assert!(
+        lines.iter().all(|l| l.ends_with(" applied=false")),
+        "{lines:?}"
+    );
     assert_eq!(daemon.stop().code(), Some(0));
 }
 

@@ -392,6 +392,10 @@ mod tests {
             let _ = time(&nav(id, junk));
         }
         assert!(pvt_fix(&nav(0x07, vec![0; 10])).is_err());
+        for len in 0..40 {
+            let junk: Vec<u8> = (0..len).map(|i| (i * 53 % 256) as u8).collect();
+            let _ = (timels(&nav(0x26, junk.clone())), pvt_fix(&nav(0x07, junk)));
+        }
         assert_eq!(time(&nav(0x35, vec![])), Ok(None));
         // Impossible fields give no time.
         let mut p = build::pvt(at("2026-07-19", 0, 0), true, 25);
