@@ -385,6 +385,27 @@ mod tests {
     }
 
     #[test]
+    fn a_lying_length_holds_the_sentences_back_but_loses_none_nor_their_times() {
+        // A sync and a 1000-byte length in garbage: the sentences after it wait until a
+        // thousand bytes have come to show the checksum fails, then come out with the times
+        // of the reads that brought them.
+        let mut s = ReceiverStream::default();
+        let mut got = Vec::new();
+        s.push(b"\xb5\x62\x01\x07\xe8\x03", 0, |_, _| panic!("nothing yet"));
+        for t in 1..=100 {
+            let line = format!("$GPZDA,{t}*00\r\n");
+            s.push(line.as_bytes(), t, |m, at| {
+                if let Message::Line(l) = m {
+                    got.push((String::from_utf8_lossy(l).to_string(), at));
+                }
+            });
+        }
+        assert_eq!(got.len(), 100);
+        assert!(got.iter().all(|(l, t)| *l == format!("$GPZDA,{t}*00")));
+        assert_eq!(s.frames.bad, 1);
+    }
+
+    #[test]
     fn noise_never_grows_the_buffer() {
         let mut r = FrameReader::default();
         let noise: Vec<u8> = (0..100_000u32).map(|i| (i * 7919 % 251) as u8).collect();
