@@ -21,6 +21,10 @@ command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/sbin/snmpd ] || need+=(snmpd)
 command -v snmpwalk >/dev/null || need+=(snmp)
 [ -x /usr/sbin/snmptrapd ] || need+=(snmptrapd)
+# The libraries of NTPsec's ntpd (unpacked below), an NTS client in tests/nts.rs.
+for lib in libbsd0 libcap2 libssl3; do
+  dpkg-query -W -f '${Status}' "$lib" 2>/dev/null | grep -q "ok installed" || need+=("$lib")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: install ${need[*]} (apt-get) or run as root" >&2
@@ -36,10 +40,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-# NTPsec's ntpq, unpacked rather than installed: the ntpsec package conflicts with chrony.
+# NTPsec's ntpq and ntpd, unpacked rather than installed: the ntpsec package conflicts with chrony.
 if [ ! -x /opt/ntpsec/usr/bin/ntpq ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "scripts/test.sh: run as root to unpack NTPsec's ntpq into /opt/ntpsec" >&2
+    echo "scripts/test.sh: run as root to unpack NTPsec into /opt/ntpsec" >&2
     exit 1
   fi
   debs=$(mktemp -d)
@@ -49,6 +53,8 @@ if [ ! -x /opt/ntpsec/usr/bin/ntpq ]; then
   for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" /opt/ntpsec; done
   rm -rf "$debs"
 fi
+# ntpd-rs, the other NTS client in tests/nts.rs (and a peer in scripts/bench-server.sh).
+command -v ntp-daemon >/dev/null || cargo install --locked ntpd@1.9.0
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check

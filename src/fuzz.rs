@@ -176,7 +176,6 @@ pub fn nmea(data: &[u8]) {
     let mut clock = GpsClock::new(ClockOptions {
         pps: true,
         sentence_delay: None,
-        receiver_jump_confirm: 10.0,
     });
     let mut second = 1_800_000_000;
     lines.push(data, (), |line, ()| {

@@ -12,7 +12,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use pitime::capture;
-use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LOG_LEVELS};
+use pitime::config::{ActuatorKind, Bias, Config, ConfigError, LoneJump, LOG_LEVELS};
+use pitime::daemon::commands::{self, DEFAULT_SOCKET};
 use pitime::detect::{self, pulses::classify, Devices};
 use pitime::loadgen::{self, LoadOptions};
 use pitime::ntp::keys::KeyStore;
@@ -65,6 +66,19 @@ enum Command {
         /// Address to serve NTP on, overriding `server.listen` (repeat for several).
         #[arg(long)]
         listen: Vec<SocketAddr>,
+        /// The command socket `pitime accept-jump` talks to (root and the daemon's user only).
+        #[arg(long, default_value = DEFAULT_SOCKET)]
+        socket: PathBuf,
+    },
+    /// Follow the pending time jump of SOURCE (as named in the configuration), which the
+    /// running daemon holds over because no second source agrees with it. Logged with who
+    /// asked; refused when that source has no pending jump.
+    AcceptJump {
+        /// The source's name, e.g. gps.
+        source: String,
+        /// The running daemon's command socket (`run --socket`).
+        #[arg(long, default_value = DEFAULT_SOCKET)]
+        socket: PathBuf,
     },
     /// Validate configuration files, each laid over the ones before it as `run --config` does:
     /// prints every error, or `ok`.
@@ -258,6 +272,11 @@ struct Simulate {
     /// The receiver reports a time off by SECONDS from START to END: START:END:SECONDS.
     #[arg(long, value_parser = parse_jump)]
     jump: Option<(u64, u64, f64)>,
+    /// What the discipline does with that lone receiver's jump, as `discipline.lone_jump`:
+    /// "hold" (hold over; never follow it on its own word) or SECONDS (follow once it has
+    /// insisted that long).
+    #[arg(long, default_value = "hold", value_parser = parse_lone_jump)]
+    lone_jump: LoneJump,
     /// Where corrections go: "virtual" (served time) or "kernel" (the simulated clock).
     #[arg(long, default_value = "virtual", value_parser = ["virtual", "kernel"])]
     actuator: String,
@@ -288,6 +307,16 @@ fn parse_jump(s: &str) -> Result<(u64, u64, f64), String> {
     let (window, seconds) = s.rsplit_once(':').ok_or("expected START:END:SECONDS")?;
     let (a, b) = parse_window(window)?;
     Ok((a, b, seconds.parse().map_err(|e| format!("{e}"))?))
+}
+
+fn parse_lone_jump(s: &str) -> Result<LoneJump, String> {
+    match s {
+        "hold" => Ok(LoneJump::Hold),
+        _ => match s.parse::<f64>() {
+            Ok(secs) if secs > 0.0 && secs.is_finite() => Ok(LoneJump::After(secs)),
+            _ => Err("expected \"hold\" or a positive number of seconds".into()),
+        },
+    }
 }
 
 #[derive(clap::Args)]
@@ -425,7 +454,8 @@ fn main() -> ExitCode {
             config,
             log_level,
             listen,
-        } => match pitime::daemon::run(config, log_level, listen) {
+            socket,
+        } => match pitime::daemon::run(config, log_level, listen, &socket) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pitime: {e:#}");
@@ -444,6 +474,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::AcceptJump { source, socket } => {
+            match commands::send(&socket, &commands::Request::AcceptJump(source)) {
+                Ok(Ok(text)) => {
+                    println!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Ok(Err(why)) => fail(format!("refused: {why}")),
+                Err(e) => fail(format!("{e:#}")),
+            }
+        }
         Command::Status(ask) => ask.print(client::tracking),
         Command::Sources(ask) => ask.print(client::sources),
         Command::Replay(Replay::Nmea {
@@ -498,6 +538,7 @@ fn main() -> ExitCode {
                 sentence_jitter: 0.005,
                 outages: a.outage,
                 jump: a.jump,
+                lone_jump: a.lone_jump,
                 actuator: match a.actuator.as_str() {
                     "kernel" => ActuatorKind::Kernel,
                     _ => ActuatorKind::Virtual,

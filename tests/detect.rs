@@ -32,6 +32,10 @@ fn receiver() -> GpsSimConfig {
         leap_announce: None,
         spoofing: None,
         jamming: None,
+        model: None,
+        nak_all: false,
+        deaf: false,
+        reset_after: None,
     }
 }
 

@@ -246,3 +246,141 @@ fn serial_garbage_is_counted_and_a_vanished_tty_is_reopened_quietly() {
     );
     assert_eq!(daemon.stop().code(), Some(0));
 }
+
+/// The daemon started with `config` and its command socket in its own directory: the
+/// daemon, the socket's path and the address it serves NTP on. Needs no root: loopback, a
+/// port the kernel picks.
+fn with_socket(config: &str) -> (Daemon, std::path::PathBuf, SocketAddr) {
+    let dir = TempDir::new("jump");
+    let socket = dir.path("pitime.sock");
+    let path = dir.write("pitime.toml", config);
+    let daemon = Daemon::start_in(dir, path, &["--socket", socket.to_str().unwrap()]);
+    let server = daemon.logged_addr("serving NTP");
+    (daemon, socket, server)
+}
+
+/// Waits up to `limit` for the served time to be `offset` from the system clock.
+fn wait_for_offset(server: SocketAddr, offset: f64, limit: Duration, log: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while query(server).is_none_or(|(_, _, o)| (o - offset).abs() > 0.005) {
+        assert!(
+            Instant::now() < deadline,
+            "not serving {offset} s within {limit:?}: {:?}\n{}",
+            query(server),
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The receiver's time jumps by a second at 20 s and stays there.
+const JUMP: &str = "jump = [20, 3600]\njump_seconds = 1";
+/// The alarm's last words.
+const HELD: &str = "`pitime accept-jump gps` to follow";
+
+#[test]
+fn a_lone_jump_is_held_over_until_the_operator_accepts_it() {
+    let (daemon, socket, server) = with_socket(&config("127.0.0.1:0", JUMP));
+    wait_for_pps(server);
+    daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
+    let (stratum, _, offset) = query(server).unwrap();
+    assert!(
+        stratum == 1 && (offset - CLOCK_OFFSET).abs() < 0.005,
+        "stratum {stratum}, offset {offset}\n{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("holdover: no reference"));
+    let accept = |source: &str| {
+        run(Command::new(BIN)
+            .args(["accept-jump", source, "--socket"])
+            .arg(&socket))
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let unknown = accept("dcf77");
+    assert!(!unknown.status.success());
+    assert_eq!(
+        text(&unknown.stderr),
+        "pitime: refused: no source is named `dcf77`\n"
+    );
+    let accepted = accept("gps");
+    assert!(accepted.status.success(), "{}", text(&accepted.stderr));
+    assert!(
+        text(&accepted.stdout).starts_with("gps's jump of 1.0"),
+        "{}",
+        text(&accepted.stdout)
+    );
+    wait_for_offset(server, CLOCK_OFFSET + 1.0, Duration::from_secs(5), || {
+        daemon.log()
+    });
+    // Logged with who asked; nothing is pending any more.
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let log = daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("jump accepted by the operator"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(&format!("uid={uid}")), "{line}");
+    let again = accept("gps");
+    assert_eq!(
+        text(&again.stderr),
+        "pitime: refused: `gps` has no pending jump\n"
+    );
+    assert_eq!(daemon.stop().code(), Some(0));
+    assert!(!socket.exists(), "the socket outlived the daemon");
+}
+
+#[test]
+fn a_lone_jump_is_followed_at_once_when_an_upstream_server_agrees() {
+    // An upstream server that answers only after the jump, with the new time: a second
+    // pitime whose own simulated receiver is a second ahead.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port();
+    let upstream = format!(
+        "\n[[source]]\nkind = \"ntp\"\nserver = \"127.0.0.1\"\nport = {port}\nminpoll = 0\n\
+         maxpoll = 0\n"
+    );
+    let (daemon, socket, server) = with_socket(&(config("127.0.0.1:0", JUMP) + &upstream));
+    wait_for_pps(server);
+    daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
+    let (_, _, offset) = query(server).unwrap();
+    assert!((offset - CLOCK_OFFSET).abs() < 0.005, "followed alone");
+    let agreeing = Daemon::start(&format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\nrate_limit.enabled = false\n\n\
+         [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = {}\n",
+        CLOCK_OFFSET + 1.0
+    ));
+    wait_for_offset(server, CLOCK_OFFSET + 1.0, Duration::from_secs(60), || {
+        daemon.log() + &agreeing.log()
+    });
+    let log = daemon.log();
+    let followed = log
+        .lines()
+        .find(|l| l.contains("the followed sources jumped; following"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(followed.contains("sources=2"), "{followed}");
+    assert!(!log.contains("jump accepted"), "{log}");
+    assert_eq!(agreeing.stop().code(), Some(0));
+    assert_eq!(daemon.stop().code(), Some(0));
+    assert!(!socket.exists());
+}
+
+#[test]
+fn a_held_jump_ends_unsynchronised_when_holdover_runs_out() {
+    // No local fallback: after holdover clients are told to ignore the server.
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:0\"]\nrate_limit.enabled = false\n\
+         [discipline]\nholdover = 15\n\n[[source]]\nkind = \"gps\"\n\n\
+         [source.simulate]\nclock_offset = {CLOCK_OFFSET}\n{JUMP}\n"
+    );
+    let (daemon, _socket, server) = with_socket(&config);
+    wait_for_pps(server);
+    daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
+    daemon.wait_for_log_within("served as unsynchronised", 1, Duration::from_secs(30));
+    let reply = exchange(server, &client_request(4, 0)).unwrap();
+    // Leap indicator 3 (alarm), stratum 16: never the receiver's new time as if it were good.
+    assert_eq!((reply[0] >> 6, reply[1]), (3, 16), "{}", daemon.log());
+    assert_eq!(daemon.stop().code(), Some(0));
+}

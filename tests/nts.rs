@@ -1,6 +1,6 @@
 //! NTS (RFC 8915) through the real daemon: chronyd as an NTS client with the local CA, a wrong
 //! CA refused, and, at the protocol level with pitime's own KE client, cookies that outlive a
-//! restart and cookies of a forgotten key answered with NTSN.
+//! restart and cookies of a forgotten key answered with NTSN; NTPsec's ntpd as an NTS client.
 
 mod common;
 
@@ -232,5 +232,160 @@ fn a_renewed_certificate_is_served_after_sighup() {
     let web = daemon.logged_addr("serving the status page").to_string();
     wait_for_metric(&web, "pitime_nts_ke_sessions_total 2");
     assert!(http_get(&web, "/nts-ca.pem").starts_with("not found"));
+    assert!(daemon.stop().success());
+}
+
+/// NTPsec's ntpd as an NTS client. It runs without CAP_SYS_TIME (dropped from its bounding set)
+/// and with `disable ntp`: it measures and selects, and cannot touch this machine's clock.
+#[test]
+fn ntpsec_ntpd_selects_pitime_as_an_authentic_nts_server() {
+    needs!("root", "/opt/ntpsec/usr/sbin/ntpd", "setpriv");
+    private_network();
+    let state = TempDir::new("nts-ntpsec");
+    // ntpd takes port 123 itself: pitime's NTP on another, told through the KE answer.
+    let text = config(
+        &state,
+        "127.0.0.1:11123",
+        "127.0.0.1:4460",
+        "ntp_port = 11123\n",
+    );
+    let (daemon, _, _) = start(&text);
+    let conf = state.write(
+        "ntp.conf",
+        &format!(
+            "server 127.0.0.1 nts ca {} iburst minpoll 3 maxpoll 3\ndisable ntp\n\
+             driftfile {}\nstatsdir {}/\nstatistics peerstats\n\
+             filegen peerstats file peerstats type none enable\n",
+            state.path("nts-ca.pem").display(),
+            state.path("ntp.drift").display(),
+            state.0.display()
+        ),
+    );
+    let mut ntpd = Command::new("setpriv")
+        .args(["--bounding-set", "-sys_time", "--inh-caps", "-sys_time"])
+        .args(["/opt/ntpsec/usr/sbin/ntpd", "-n", "-c"])
+        .arg(&conf)
+        .arg("-l")
+        .arg(state.path("ntpd.log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start ntpd");
+    // peerstats: MJD, seconds, address, status word, offset, delay, dispersion, jitter. The
+    // status word's high byte: 0x20 authentic (NTS verified the reply), 0x10 reachable, and
+    // select code 6 (0x06), the system peer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let selected = loop {
+        let stats = std::fs::read_to_string(state.path("peerstats")).unwrap_or_default();
+        let selected: Vec<f64> = stats
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let status = u16::from_str_radix(f.get(3)?, 16).ok()?;
+                (f[2] == "127.0.0.1" && status >> 8 & 0x37 == 0x36).then(|| f[4].parse().ok())?
+            })
+            .collect();
+        if selected.len() >= 3 || std::time::Instant::now() > deadline {
+            break selected;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = ntpd.kill();
+    let _ = ntpd.wait();
+    let log = std::fs::read_to_string(state.path("ntpd.log")).unwrap_or_default();
+    assert!(
+        selected.len() >= 3,
+        "ntpd log:\n{log}\ndaemon log:\n{}",
+        daemon.log()
+    );
+    // Same clock on both sides: the offsets are the loopback's noise.
+    assert!(selected.iter().all(|o| o.abs() < 1e-3), "{selected:?}");
+    assert!(log.contains("Got 8 cookies"), "{log}");
+    // The replies came through pitime's NTS path.
+    let web = daemon.logged_addr("serving the status page").to_string();
+    let metrics = http_get(&web, "/metrics");
+    let served = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pitime_nts_requests_total{result=\"served\"} "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(served >= 3, "{metrics}");
+    assert!(daemon.stop().success());
+}
+
+/// ntpd-rs as an NTS client. It will not run without control of the clock, so it runs with
+/// tests/support/noclock.rs preloaded (every clock change becomes a read) and without
+/// CAP_SYS_TIME, which would refuse any change the shim missed.
+#[test]
+fn ntpd_rs_measures_pitime_over_nts() {
+    needs!("root", "ntp-daemon", "ntp-ctl", "rustc", "setpriv");
+    private_network();
+    let state = TempDir::new("nts-ntpd-rs");
+    let text = config(
+        &state,
+        "127.0.0.1:11123",
+        "127.0.0.1:4460",
+        "ntp_port = 11123\n",
+    );
+    let (daemon, _, _) = start(&text);
+    let shim = state.path("libnoclock.so");
+    run_ok(
+        Command::new("rustc")
+            .args(["--edition", "2021", "--crate-type", "cdylib", "-O", "-o"])
+            .arg(&shim)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/noclock.rs"
+            )),
+    );
+    let conf = state.write(
+        "ntp.toml",
+        &format!(
+            "[observability]\nobservation-path = \"{}\"\n\n[[source]]\nmode = \"nts\"\n\
+             address = \"127.0.0.1:4460\"\ncertificate-authority = \"{}\"\n",
+            state.path("observe").display(),
+            state.path("nts-ca.pem").display()
+        ),
+    );
+    let mut ntpd = Command::new("setpriv")
+        .args([
+            "--bounding-set",
+            "-sys_time",
+            "--inh-caps",
+            "-sys_time",
+            "ntp-daemon",
+            "-c",
+        ])
+        .arg(&conf)
+        .env("LD_PRELOAD", &shim)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(state.path("ntpd.log")).unwrap())
+        .spawn()
+        .expect("start ntp-daemon");
+    // `ntp-ctl status` lists the source as `KE-ADDRESS NTP-ADDRESS [NTS]`, then its offset.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (offset, status) = loop {
+        let out = run(Command::new("ntp-ctl").arg("-c").arg(&conf).arg("status"));
+        let status = String::from_utf8_lossy(&out.stdout).to_string();
+        let offset = status
+            .split_once("127.0.0.1:4460 127.0.0.1:11123 [NTS]")
+            .and_then(|(_, source)| source.split_once("Offset:"))
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<f64>().ok());
+        if offset.is_some() || std::time::Instant::now() > deadline {
+            break (offset, status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = ntpd.kill();
+    let _ = ntpd.wait();
+    let log = std::fs::read_to_string(state.path("ntpd.log")).unwrap_or_default();
+    let offset = offset.unwrap_or_else(|| {
+        panic!(
+            "no NTS measurement:\n{status}\nntpd-rs log:\n{log}\ndaemon log:\n{}",
+            daemon.log()
+        )
+    });
+    // Same clock on both sides.
+    assert!(offset.abs() < 1e-3, "{status}");
+    assert!(status.contains("NTS cookies:\t\t8/8"), "{status}");
     assert!(daemon.stop().success());
 }

@@ -2,8 +2,36 @@
 
 use std::path::PathBuf;
 
-use super::reader::{Errors, Section};
+use super::reader::{Errors, FromToml, Section};
 use super::{any, in_range, one_of, positive};
+
+/// What the discipline does when a lone source (no second one agreeing) jumps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LoneJump {
+    /// Never follow it on its own word: hold over, raise an alarm, and follow only when a
+    /// second source agrees or the operator accepts the jump (`pitime accept-jump`).
+    Hold,
+    /// Follow it once it has insisted this many seconds without a break. A spoofer only
+    /// needs to hold its time that long.
+    After(f64),
+}
+
+impl FromToml for LoneJump {
+    const EXPECTED: &'static str = "\"hold\" or a number of seconds";
+    fn from_toml(value: &toml::de::DeValue<'_>) -> Option<Self> {
+        match value.as_str() {
+            Some("hold") => Some(LoneJump::Hold),
+            Some(_) => None,
+            None => f64::from_toml(value).map(LoneJump::After),
+        }
+    }
+    fn to_toml(&self) -> String {
+        match self {
+            LoneJump::Hold => "\"hold\"".into(),
+            LoneJump::After(s) => s.to_toml(),
+        }
+    }
+}
 
 /// Where corrections go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,14 +49,14 @@ pub struct DisciplineConfig {
     pub drift_file: Option<PathBuf>,
     /// Seconds without a reference after which the clock is served as unsynchronised.
     pub holdover: f64,
-    /// A larger offset of the followed sources, once locked, is a jump: followed only after
-    /// `jump_confirm` seconds.
+    /// A larger offset of the followed sources, once locked, is a jump: followed at once when
+    /// two or more sources agree, else as `lone_jump` says.
     pub jump_limit: f64,
-    pub jump_confirm: f64,
+    pub lone_jump: LoneJump,
     /// Kernel actuator: at start, an offset larger than this is stepped, not slewed.
     pub makestep: f64,
-    /// At start, a step backwards larger than this needs two agreeing sources (or one
-    /// confirmed for `jump_confirm` seconds).
+    /// At start, a step backwards larger than this needs two agreeing sources (or a lone one
+    /// let through by `lone_jump`).
     pub backward_limit: f64,
     /// A source this far from the followed time raises an alarm, seconds.
     pub disagreement: f64,
@@ -49,7 +77,7 @@ impl Default for DisciplineConfig {
             drift_file: None,
             holdover: 14400.0,
             jump_limit: 0.1,
-            jump_confirm: 60.0,
+            lone_jump: LoneJump::Hold,
             makestep: 0.1,
             backward_limit: 1.0,
             disagreement: 0.01,
@@ -80,7 +108,10 @@ pub(super) fn read_discipline(mut sec: Section, errs: &mut Errors) -> Discipline
         drift_file: path(&mut sec, errs, "drift_file"),
         holdover: sec.value(errs, "holdover", d.holdover, positive),
         jump_limit: sec.value(errs, "jump_limit", d.jump_limit, positive),
-        jump_confirm: sec.value(errs, "jump_confirm", d.jump_confirm, positive),
+        lone_jump: sec.value(errs, "lone_jump", d.lone_jump, |j: &LoneJump| match j {
+            LoneJump::After(s) => positive(s),
+            LoneJump::Hold => Ok(()),
+        }),
         makestep: sec.value(errs, "makestep", d.makestep, positive),
         backward_limit: sec.value(errs, "backward_limit", d.backward_limit, positive),
         disagreement: sec.value(errs, "disagreement", d.disagreement, positive),
@@ -94,6 +125,54 @@ pub(super) fn read_discipline(mut sec: Section, errs: &mut Errors) -> Discipline
             in_range(1u32, 3660),
         ) as u32,
     };
+    sec.replaced(errs, "jump_confirm", "`discipline.lone_jump`");
     sec.finish(errs);
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sources::parse_text as parse;
+    use super::LoneJump;
+
+    #[test]
+    fn lone_jump_holds_by_default_or_follows_after_seconds() {
+        let lone = |text: &str| parse(text).map(|c| c.discipline.lone_jump);
+        assert_eq!(lone(""), Ok(LoneJump::Hold));
+        assert_eq!(
+            lone("[discipline]\nlone_jump = \"hold\"\n"),
+            Ok(LoneJump::Hold)
+        );
+        assert_eq!(
+            lone("[discipline]\nlone_jump = 300\n"),
+            Ok(LoneJump::After(300.0))
+        );
+        assert_eq!(
+            lone("[discipline]\nlone_jump = \"never\"\n"),
+            Err(vec![
+                "t.toml:2:13: `discipline.lone_jump`: expected \"hold\" or a number of seconds, \
+                 found string"
+                    .to_string()
+            ])
+        );
+        assert!(lone("[discipline]\nlone_jump = -1\n").is_err());
+    }
+
+    #[test]
+    fn the_two_old_confirmation_keys_say_what_replaced_them() {
+        let replaced =
+            "no longer read: replaced by `discipline.lone_jump` (see docs/configuration.md)";
+        assert_eq!(
+            parse("[discipline]\njump_confirm = 60\n").unwrap_err(),
+            [format!(
+                "t.toml:2:16: `discipline.jump_confirm`: {replaced}"
+            )]
+        );
+        assert_eq!(
+            parse("[[source]]\nkind = \"gps\"\nreceiver_jump_confirm = 300\n").unwrap_err(),
+            [format!(
+                "t.toml:3:25: `source[0].receiver_jump_confirm`: {replaced}"
+            )]
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod layers;
 mod nts;
 mod profiles;
 mod reader;
+mod receiver;
 mod sources;
 
 use std::net::SocketAddr;
@@ -17,12 +18,13 @@ use std::path::{Path, PathBuf};
 
 use toml::de::{DeTable, DeValue};
 
-pub use discipline::{ActuatorKind, DisciplineConfig};
+pub use discipline::{ActuatorKind, DisciplineConfig, LoneJump};
 use layers::{Document, Text};
 pub use nts::NtsConfig;
 pub use profiles::PROFILES;
 pub use reader::ConfigError;
 use reader::{Errors, FromToml, Section, Setting};
+pub use receiver::{Gnss, ReceiverConfig, Sentences, Timepulse, TimingMode};
 pub use sources::*;
 
 use crate::ntp::keys::KeyStore;

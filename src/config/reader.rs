@@ -191,6 +191,8 @@ pub struct Section<'t, 'i> {
     path: String,
     /// Every key asked for, present or not: the keys this table knows.
     asked: Vec<String>,
+    /// Keys no longer read, reported with what replaced them.
+    replaced: Vec<String>,
 }
 
 impl<'t, 'i> Section<'t, 'i> {
@@ -200,6 +202,7 @@ impl<'t, 'i> Section<'t, 'i> {
             profile: None,
             path: path.into(),
             asked: Vec::new(),
+            replaced: Vec::new(),
         }
     }
 
@@ -430,11 +433,21 @@ impl<'t, 'i> Section<'t, 'i> {
         out
     }
 
+    /// A key that is no longer read: an error saying what replaced it, rather than the
+    /// unknown key's list of what is.
+    pub fn replaced(&mut self, errs: &mut Errors, key: &str, by: &str) {
+        self.replaced.push(key.to_string());
+        if let Some(v) = self.written(key) {
+            let why = format!("no longer read: replaced by {by} (see docs/configuration.md)");
+            errs.push(v.span(), &self.key_path(key), why);
+        }
+    }
+
     /// Reports every key that was not read: unknown keys are errors, not silently ignored.
     pub fn finish(self, errs: &mut Errors) {
         for (k, _) in self.table.into_iter().flat_map(|t| t.iter()) {
             let name: &str = k.get_ref().as_ref();
-            if !self.asked.iter().any(|a| a == name) {
+            if !self.asked.iter().chain(&self.replaced).any(|a| a == name) {
                 let why = format!("unknown key, expected one of: {}", self.asked.join(", "));
                 errs.push(k.span(), &self.key_path(name), why);
             }

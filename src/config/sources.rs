@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use super::reader::{Errors, Section};
-use super::{any, in_range, one_of, positive};
+use super::receiver::{read_receiver, ReceiverConfig};
+use super::{any, in_range, one_of};
 use crate::ntp::keys::KeyStore;
 use crate::refclock::longwave::station::StationKind;
 
@@ -126,15 +127,14 @@ pub struct GpsSourceConfig {
     /// Seconds from the pulse to the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
     pub require_fix: bool,
-    /// Seconds a jump of the receiver's own time must hold before it is followed (not the
-    /// discipline's `jump_confirm`, which guards the clock against any followed source).
-    pub receiver_jump_confirm: f64,
     pub hide_position: bool,
     /// Correct each pulse by the quantisation error u-blox TIM-TP gives for it (only worth it
     /// where pulses are timestamped to better than 100 ns; always recorded).
     pub apply_qerr: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
+    /// What to set on the receiver; `None` detects it and changes nothing.
+    pub receiver: Option<ReceiverConfig>,
 }
 
 /// The simulated receiver (`sim::gps`): its timing, and faults at set times since start.
@@ -167,6 +167,16 @@ pub struct GpsSimConfig {
     pub spoofing: Option<(f64, f64)>,
     /// MON-RF reports critical jamming.
     pub jamming: Option<(f64, f64)>,
+    /// The receiver it plays (`NEO-M8T`, `MT3339`, ...), which answers detection and
+    /// configuration; `None` sends NMEA and answers nothing.
+    pub model: Option<String>,
+    /// Answers every configuration command with a refusal (UBX-ACK-NAK, PMTK001 flag 1).
+    pub nak_all: bool,
+    /// Hears nothing that is sent to it.
+    pub deaf: bool,
+    /// Resets (back to 9600 baud and its defaults, with a boot banner) after acknowledging
+    /// this many configuration commands, once.
+    pub reset_after: Option<u32>,
 }
 
 /// What the simulated receiver sends: NMEA only, NMEA and UBX, or UBX only.
@@ -253,6 +263,8 @@ pub struct NtpSourceConfig {
     pub key: Option<u32>,
 }
 
+/// The receivers `sim::gps` can play.
+pub const SIMULATED_MODELS: [&str; 5] = ["NEO-M8N", "NEO-M8T", "NEO-M9N", "ZED-F9T", "MT3339"];
 const SOURCE_KINDS: [&str; 6] = ["local", "gps", "dcf77", "msf", "wwvb", "ntp"];
 const BAUD_RATES: [i64; 8] = [4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800];
 
@@ -309,6 +321,13 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         true => Ok(()),
         false => Err("expected seconds from -1 to 2".into()),
     };
+    sec.replaced(errs, "receiver_jump_confirm", "`discipline.lone_jump`");
+    let receiver = sec.has("receiver").then(|| {
+        let mut r = sec.table(errs, "receiver");
+        let config = read_receiver(&mut r, errs);
+        r.finish(errs);
+        config
+    });
     let simulate = sec.has("simulate").then(|| {
         let mut sim = sec.table(errs, "simulate");
         let config = read_gps_sim(&mut sim, errs);
@@ -341,10 +360,10 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         },
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
-        receiver_jump_confirm: sec.value(errs, "receiver_jump_confirm", 300.0, positive),
         hide_position: sec.value(errs, "hide_position", true, any),
         apply_qerr: sec.value(errs, "apply_qerr", false, any),
         simulate,
+        receiver,
     }
 }
 
@@ -514,6 +533,23 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let leap_announce = window("leap_announce");
     let spoofing = window("spoofing");
     let jamming = window("jamming");
+    let model = sec.optional(errs, "model", one_of(&SIMULATED_MODELS));
+    let nak_all = sec.value(errs, "nak_all", false, any);
+    let deaf = sec.value(errs, "deaf", false, any);
+    let reset_after = sec
+        .optional(errs, "reset_after", in_range(1u32, 1000))
+        .map(|n| n as u32);
+    // Answering commands is the model's: without one these have nothing to change.
+    for key in ["nak_all", "deaf", "reset_after"] {
+        if model.is_none() && sec.has(key) {
+            let span = sec.span_of(key).unwrap_or_default();
+            errs.push(
+                span,
+                &sec.key_path(key),
+                "needs a `model` to answer commands",
+            );
+        }
+    }
     GpsSimConfig {
         clock_offset: sec.value(errs, "clock_offset", 0.0, seconds),
         rate: sec.value(errs, "rate", 1i64, in_range(1u32, 10)) as u32,
@@ -544,6 +580,10 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         leap_announce,
         spoofing,
         jamming,
+        model,
+        nak_all,
+        deaf,
+        reset_after,
     }
 }
 

@@ -1,7 +1,9 @@
 //! `pitime run`: wires configuration, the discipline tick and the NTP server together, and
-//! handles signals (SIGHUP reloads, SIGTERM and SIGINT stop).
+//! handles signals (SIGHUP reloads, SIGTERM and SIGINT stop) and the operator's commands
+//! (`commands`).
 
 mod clock;
+pub mod commands;
 mod control;
 mod logging;
 mod nts;
@@ -34,6 +36,7 @@ use crate::systemd;
 use crate::web::status::{Status, StatusBuilder};
 use crate::web::WebServer;
 use clock::DisciplinedClock;
+use commands::{Command, CommandSocket, Request};
 use logging::{init_logging, LogHandle};
 use nts::Nts;
 use sources::Sources;
@@ -86,13 +89,18 @@ fn shown(paths: &[PathBuf]) -> String {
 }
 
 /// Runs until SIGTERM or SIGINT, configured by `paths`, each file laid over the ones before it.
-/// `listen`, when not empty, replaces `server.listen`.
+/// `listen`, when not empty, replaces `server.listen`; commands are taken on `socket`.
 pub fn run(
     paths: Vec<PathBuf>,
     log_level: Option<String>,
     listen: Vec<SocketAddr>,
+    socket: &std::path::Path,
 ) -> anyhow::Result<()> {
     let (mut daemon, events) = Daemon::start(paths, log_level, listen)?;
+    // Without it the daemon still serves; only `pitime accept-jump` cannot reach it.
+    let commands = CommandSocket::start(socket, daemon.events.clone())
+        .map_err(|e| tracing::warn!("no command socket, `pitime accept-jump` is off: {e:#}"))
+        .ok();
     let mut signals =
         Signals::new([SIGHUP, SIGTERM, SIGINT]).context("installing signal handlers")?;
     let signal_handle = signals.handle();
@@ -127,6 +135,7 @@ pub fn run(
             Ok(Event::Sample(generation, index, sample)) => {
                 daemon.sample(generation, index, sample)
             }
+            Ok(Event::Command(c)) => daemon.command(c),
             Ok(Event::Signal(SIGHUP)) => {
                 systemd::notify("RELOADING=1");
                 daemon.reload();
@@ -141,6 +150,7 @@ pub fn run(
         }
     }
     signal_handle.close();
+    drop(commands);
     daemon.stop();
     Ok(())
 }
@@ -275,6 +285,37 @@ impl Daemon {
         self.clock.apply(adjustments);
         // Publish at once: a sample is news the clients should have now.
         self.publish();
+    }
+
+    /// An operator's command from the command socket: done, logged with who asked, and
+    /// answered.
+    fn command(&mut self, command: Command) {
+        let Command {
+            request,
+            peer,
+            reply,
+        } = command;
+        let (uid, pid) = (peer.uid, peer.pid);
+        let answer = match &request {
+            Request::AcceptJump(source) => {
+                match self.clock.discipline.accept_jump(source, realtime_now()) {
+                    Ok(seconds) => {
+                        tracing::warn!(
+                            %source, seconds, uid, pid,
+                            "jump accepted by the operator: followed with the source's next sample"
+                        );
+                        Ok(format!(
+                            "{source}'s jump of {seconds:.3} s accepted: followed with its next sample"
+                        ))
+                    }
+                    Err(why) => {
+                        tracing::warn!(%source, uid, pid, "accept-jump refused: {why}");
+                        Err(why)
+                    }
+                }
+            }
+        };
+        let _ = reply.send(answer);
     }
 
     /// SIGHUP: reads the files again and applies them without closing what stays configured;
@@ -435,6 +476,8 @@ fn log_alarms(before: &[Alarm], now: &[Alarm]) {
 
 enum Event {
     Signal(i32),
+    /// An operator's command, from the command socket.
+    Command(Command),
     /// A sample from the source at this index of the configuration, of this generation of
     /// the sources (samples queued by drivers stopped at a reload are dropped).
     Sample(u64, usize, Sample),

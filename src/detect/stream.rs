@@ -144,6 +144,10 @@ mod tests {
             leap_announce: None,
             spoofing: None,
             jamming: None,
+            model: None,
+            nak_all: false,
+            deaf: false,
+            reset_after: None,
         });
         (0..seconds)
             .flat_map(|i| sim.second(1_784_451_000 + i, i as f64).sentences)

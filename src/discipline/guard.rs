@@ -1,20 +1,30 @@
 //! The guards on the clock's big changes. The first setting: a step backwards beyond
-//! `backward_limit` needs two agreeing sources or one that insists. Later, a followed source
-//! that moves beyond `jump_limit` alone is followed only once it has stayed there, without a
-//! break, for `jump_confirm` seconds; two or more agreeing sources are followed at once.
+//! `backward_limit` needs two agreeing sources. Later, followed sources that move beyond
+//! `jump_limit` are followed at once when two or more agree. A lone source is never followed
+//! on its own word unless `lone_jump` says after how long: the clock holds over (with an
+//! alarm) until a second source agrees or the operator accepts the jump (`accept_jump`).
 
 use super::kalman::ClockModel;
 use super::{Discipline, Followed, WANDER};
 use crate::clock::Adjustment;
+use crate::config::LoneJump;
 use crate::refclock::Sample;
 use crate::time::Realtime;
 
-/// The followed sources have been `offset` seconds away since `since`, last seen at `seen`.
+/// A pending jump not seen for this long (seconds) is over: a source that falls silent and
+/// comes back starts again.
+const PENDING_GAP: f64 = 30.0;
+
+/// The followed sources have been `offset` seconds away since `since`, last seen at `seen`,
+/// as told by the source at `source`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct PendingJump {
     pub(super) since: Realtime,
     pub(super) seen: Realtime,
     pub(super) offset: f64,
+    pub(super) source: usize,
+    /// The operator accepted it: followed with the source's next sample.
+    pub(super) accepted: bool,
 }
 
 impl Discipline {
@@ -30,7 +40,7 @@ impl Discipline {
     ) -> Vec<Adjustment> {
         let mut adjustments = Vec::new();
         let backwards = followed.offset < -self.config.backward_limit;
-        if backwards && followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
+        if backwards && followed.corroborating < 2 && !self.confirmed(index, now, followed.offset) {
             return Vec::new();
         }
         let mut model = ClockModel::new(
@@ -59,18 +69,19 @@ impl Discipline {
         adjustments
     }
 
-    /// The followed sources moved beyond `jump_limit`: followed at once when two or more
-    /// agree, after `jump_confirm` seconds when one is alone.
+    /// The followed sources moved beyond `jump_limit` (the source at `index` telling of it):
+    /// followed at once when two or more agree, else as `lone_jump` says.
     pub(super) fn follow_jump(
         &mut self,
+        index: usize,
         followed: &Followed,
         variance: f64,
         now: Realtime,
     ) -> Vec<Adjustment> {
         let mut adjustments = Vec::new();
         // Two or more sources that each put the clock there are believed at once; a lone
-        // source must insist.
-        if followed.corroborating < 2 && !self.confirmed(now, followed.offset) {
+        // source needs the operator's word, or to insist as long as `lone_jump` allows.
+        if followed.corroborating < 2 && !self.confirmed(index, now, followed.offset) {
             return Vec::new();
         }
         tracing::warn!(
@@ -105,13 +116,18 @@ impl Discipline {
         adjustments
     }
 
-    /// Whether the followed sources have stayed about `offset` seconds away, without a
-    /// break, for `jump_confirm` seconds (starting the count when the jump is new).
-    fn confirmed(&mut self, now: Realtime, offset: f64) -> bool {
+    /// Whether a lone source's jump to `offset` may be followed now: accepted by the operator,
+    /// or insisted on, without a break, as long as `lone_jump` allows. Counts from now when
+    /// the jump is new.
+    fn confirmed(&mut self, index: usize, now: Realtime, offset: f64) -> bool {
         let limit = self.config.jump_limit;
         match self.pending_jump {
             Some(p) if self.pending_is_current(p, now) && (offset - p.offset).abs() <= limit => {
-                if now.seconds_since(p.since) >= self.config.jump_confirm {
+                let insisted = match self.config.lone_jump {
+                    LoneJump::After(s) => now.seconds_since(p.since) >= s,
+                    LoneJump::Hold => false,
+                };
+                if p.accepted || insisted {
                     self.pending_jump = None;
                     return true;
                 }
@@ -119,14 +135,26 @@ impl Discipline {
                 false
             }
             _ => {
-                tracing::warn!(
-                    seconds = offset,
-                    "the followed sources jumped; waiting for confirmation"
-                );
+                let source = &self.sources[index].name;
+                match self.config.lone_jump {
+                    LoneJump::Hold => tracing::warn!(
+                        %source,
+                        seconds = offset,
+                        "a lone source jumped; holding over until a second source agrees or \
+                         the jump is accepted"
+                    ),
+                    LoneJump::After(_) => tracing::warn!(
+                        %source,
+                        seconds = offset,
+                        "the followed sources jumped; waiting for confirmation"
+                    ),
+                }
                 self.pending_jump = Some(PendingJump {
                     since: now,
                     seen: now,
                     offset,
+                    source: index,
+                    accepted: false,
                 });
                 false
             }
@@ -136,6 +164,35 @@ impl Discipline {
     /// A pending jump counts only while it keeps being seen: a source that falls silent
     /// mid-way starts again.
     pub(super) fn pending_is_current(&self, p: PendingJump, now: Realtime) -> bool {
-        now.seconds_since(p.seen) <= self.config.jump_confirm / 2.0
+        now.seconds_since(p.seen) <= PENDING_GAP
+    }
+
+    /// The pending jump, while it is current.
+    pub(super) fn current_jump(&self, now: Realtime) -> Option<PendingJump> {
+        self.pending_jump
+            .filter(|p| self.pending_is_current(*p, now))
+    }
+
+    /// The operator accepts the pending jump of the source named `source`: it is followed with
+    /// that source's next sample. Returns the jump's size in seconds, or why there is nothing
+    /// to accept.
+    pub fn accept_jump(&mut self, source: &str, now: Realtime) -> Result<f64, String> {
+        if !self.sources.iter().any(|s| s.name == source) {
+            return Err(format!("no source is named `{source}`"));
+        }
+        match self.current_jump(now) {
+            Some(p) if self.sources[p.source].name == source => {
+                self.pending_jump = Some(PendingJump {
+                    accepted: true,
+                    ..p
+                });
+                Ok(p.offset)
+            }
+            Some(p) => Err(format!(
+                "`{source}` has no pending jump (the pending one is `{}`'s)",
+                self.sources[p.source].name
+            )),
+            None => Err(format!("`{source}` has no pending jump")),
+        }
     }
 }

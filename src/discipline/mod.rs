@@ -8,8 +8,9 @@
 //! `Adjustment`s for the caller to apply (`adjust`). The sources table and the alarms are in
 //! `report`. Everything here takes explicit timestamps and does no I/O.
 //!
-//! Without followed sources the loop holds over on its learned frequency, its error bound
-//! growing with the frequency's uncertainty, until `holdover` seconds have passed.
+//! Without followed sources, or while a lone source's jump is not followed, the loop holds
+//! over on its learned frequency, its error bound growing with the frequency's uncertainty,
+//! until `holdover` seconds have passed.
 
 mod adjust;
 pub mod driftfile;
@@ -166,6 +167,12 @@ impl Discipline {
     /// Takes a new configuration (a reload) without losing what the loop learned; sources
     /// that keep their name and kind keep their samples. The actuator cannot change.
     pub fn reconfigure(&mut self, sources: &[SourceConfig], config: &DisciplineConfig) {
+        let jumped = |d: &Discipline| {
+            d.pending_jump
+                .and_then(|p| d.sources.get(p.source))
+                .map(|s| (s.name.clone(), s.kind))
+        };
+        let pending = jumped(self);
         let mut old = std::mem::take(&mut self.sources);
         self.sources = sources
             .iter()
@@ -195,6 +202,10 @@ impl Discipline {
                 }
             })
             .collect();
+        // A pending jump stays pending only while its source keeps its place.
+        if jumped(self) != pending {
+            self.pending_jump = None;
+        }
         let actuator = self.config.actuator;
         self.config = DisciplineConfig {
             actuator,
@@ -234,7 +245,7 @@ impl Discipline {
         // corrects a first setting from coarse NMEA time is a refinement, not a jump.
         let known = self.reference.map_or(0.0, |r| r.error);
         if followed.offset.abs() > self.config.jump_limit + known {
-            return self.follow_jump(&followed, variance, now);
+            return self.follow_jump(index, &followed, variance, now);
         }
         self.pending_jump = None;
         self.steer(&sample, followed.reference, variance, now)
@@ -405,7 +416,8 @@ impl Discipline {
         match self.last_update {
             None => ClockState::Unsynchronised,
             Some(t) if now.seconds_since(t) > self.config.holdover => ClockState::Expired,
-            Some(_) if self.following() => ClockState::Locked,
+            // A jump not followed is no reference: the clock runs on what it learned.
+            Some(_) if self.following() && self.current_jump(now).is_none() => ClockState::Locked,
             Some(_) => ClockState::Holdover,
         }
     }
@@ -529,7 +541,7 @@ struct Followed {
 mod tests {
     use super::*;
     use crate::alarm::AlarmKind;
-    use crate::config::Config;
+    use crate::config::{Config, LoneJump};
 
     fn sources(toml: &str) -> Vec<SourceConfig> {
         Config::parse("t", toml, std::path::Path::new("."))
@@ -670,28 +682,138 @@ mod tests {
         assert_eq!((s.refid, s.stratum), ([192, 0, 2, 1], 3));
     }
 
-    #[test]
-    fn a_jump_is_followed_only_after_it_is_confirmed() {
-        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
-        let served =
-            |d: &Discipline, t: f64| d.state(at(t)).correction.apply(at(t)).seconds_since(at(t));
+    fn with_lone_jump(toml: &str, lone_jump: LoneJump) -> Discipline {
+        let config = DisciplineConfig {
+            lone_jump,
+            ..DisciplineConfig::default()
+        };
+        Discipline::new(&sources(toml), &config, None, -20)
+    }
+
+    fn served(d: &Discipline, t: f64) -> f64 {
+        d.state(at(t)).correction.apply(at(t)).seconds_since(at(t))
+    }
+
+    /// A GPS source locked at offset 0 for 30 s, then jumping to `to` until `until`.
+    fn jumped(d: &mut Discipline, to: f64, until: f64) {
         for t in 0..30 {
             d.add_sample(0, sample(t as f64, 0.0, 10e-6, b"PPS\0"), at(t as f64));
         }
-        let confirm = DisciplineConfig::default().jump_confirm;
-        let mut t = 30.0;
-        while t < 30.0 + confirm - 1.0 {
-            d.add_sample(0, sample(t, 2.0, 10e-6, b"PPS\0"), at(t));
+        insists(d, to, 30.0, until);
+    }
+
+    /// The GPS source says `to` each second from `from` until `until`.
+    fn insists(d: &mut Discipline, to: f64, from: f64, until: f64) {
+        let mut t = from;
+        while t < until {
+            d.add_sample(0, sample(t, to, 10e-6, b"PPS\0"), at(t));
+            d.tick(at(t + 0.5));
             t += 1.0;
         }
-        assert!(served(&d, t).abs() < 1e-3, "followed too early");
-        assert!(d.alarms(at(t)).iter().any(|a| a.kind == AlarmKind::Jump));
-        // Confirmation counts from when the filter's median moved (half its window).
-        for _ in 0..20 {
+    }
+
+    #[test]
+    fn a_lone_source_that_jumps_is_held_over_with_an_alarm() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        jumped(&mut d, 2.0, 600.0);
+        assert!(served(&d, 600.0).abs() < 1e-3, "followed");
+        assert_eq!(d.clock_state(at(600.0)), ClockState::Holdover);
+        let alarms = d.alarms(at(600.0));
+        let jump = alarms.iter().find(|a| a.kind == AlarmKind::Jump).unwrap();
+        assert_eq!(
+            jump.text,
+            "gps jumped by 2.000 s; not followed: no second source agrees; \
+             `pitime accept-jump gps` to follow"
+        );
+        assert!(alarms.iter().any(|a| a.kind == AlarmKind::Holdover));
+    }
+
+    #[test]
+    fn a_held_jump_ends_unsynchronised_when_holdover_expires() {
+        let config = DisciplineConfig {
+            holdover: 300.0,
+            ..DisciplineConfig::default()
+        };
+        let mut d = Discipline::new(&sources("[[source]]\nkind = \"gps\"\n"), &config, None, -20);
+        jumped(&mut d, 2.0, 400.0);
+        assert_eq!(d.clock_state(at(400.0)), ClockState::Expired);
+        let s = d.state(at(400.0));
+        assert!(!s.synchronised);
+        assert_eq!((s.stratum, s.leap), (16, Leap::Unsynchronised));
+        assert!(served(&d, 400.0).abs() < 1e-3, "the new time is served");
+    }
+
+    #[test]
+    fn a_held_jump_is_followed_at_once_when_a_second_source_agrees() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n");
+        jumped(&mut d, 2.0, 100.0);
+        assert!(served(&d, 100.0).abs() < 1e-3);
+        // The radio clock comes up, telling the same new time.
+        let mut t = 100.0;
+        while served(&d, t).abs() < 1.0 {
+            d.add_sample(1, sample(t, 2.0, 5e-3, b"DCF\0"), at(t));
             d.add_sample(0, sample(t, 2.0, 10e-6, b"PPS\0"), at(t));
             t += 1.0;
+            assert!(t < 110.0, "not followed");
         }
         assert!((served(&d, t) - 2.0).abs() < 1e-3);
+        assert_eq!(d.clock_state(at(t)), ClockState::Locked);
+    }
+
+    #[test]
+    fn a_held_jump_is_followed_once_the_operator_accepts_it() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n");
+        assert_eq!(
+            d.accept_jump("gps", at(0.0)),
+            Err("`gps` has no pending jump".into())
+        );
+        jumped(&mut d, 2.0, 100.0);
+        assert_eq!(
+            d.accept_jump("dcf77", at(100.0)),
+            Err("`dcf77` has no pending jump (the pending one is `gps`'s)".into())
+        );
+        assert!(d.accept_jump("nmea", at(100.0)).is_err());
+        assert!(d
+            .accept_jump("gps", at(100.0))
+            .is_ok_and(|s| (s - 2.0).abs() < 1e-6));
+        // Followed with the source's next sample.
+        assert!(served(&d, 100.0).abs() < 1e-3);
+        d.add_sample(0, sample(100.0, 2.0, 10e-6, b"PPS\0"), at(100.0));
+        assert!((served(&d, 100.5) - 2.0).abs() < 1e-3);
+        assert!(d.alarms(at(100.5)).is_empty(), "{:?}", d.alarms(at(100.5)));
+    }
+
+    #[test]
+    fn a_reload_that_moves_the_jumped_source_drops_its_pending_jump() {
+        let two = "[[source]]\nkind = \"gps\"\n[[source]]\nkind = \"dcf77\"\n";
+        let mut d = discipline(two);
+        jumped(&mut d, 2.0, 100.0);
+        d.reconfigure(&sources(two), &DisciplineConfig::default());
+        assert!(d.accept_jump("gps", at(100.0)).is_ok());
+        d.reconfigure(
+            &sources("[[source]]\nkind = \"dcf77\"\n"),
+            &DisciplineConfig::default(),
+        );
+        assert!(d
+            .alarms(at(100.0))
+            .iter()
+            .all(|a| a.kind != AlarmKind::Jump));
+        assert!(d.accept_jump("dcf77", at(100.0)).is_err());
+    }
+
+    #[test]
+    fn a_duration_follows_a_lone_jump_once_it_insists_that_long() {
+        let mut d = with_lone_jump("[[source]]\nkind = \"gps\"\n", LoneJump::After(60.0));
+        // Confirmation counts from when the filter's median moved (half its window).
+        jumped(&mut d, 2.0, 89.0);
+        assert!(served(&d, 89.0).abs() < 1e-3, "followed too early");
+        let jump = d
+            .alarms(at(89.0))
+            .into_iter()
+            .find(|a| a.kind == AlarmKind::Jump);
+        assert!(jump.is_some_and(|a| a.text.contains("not followed for another")));
+        insists(&mut d, 2.0, 89.0, 110.0);
+        assert!((served(&d, 110.0) - 2.0).abs() < 1e-3);
     }
 
     #[test]
@@ -772,7 +894,7 @@ mod tests {
     fn a_jump_must_be_seen_without_a_break_to_be_confirmed() {
         // Found in review: an excursion left pending by a source that fell silent let a later,
         // different jump through at once.
-        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        let mut d = with_lone_jump("[[source]]\nkind = \"gps\"\n", LoneJump::After(60.0));
         let served = |d: &Discipline, t: f64| {
             let s = d.state(at(t));
             s.correction.apply(at(t)).seconds_since(at(t))

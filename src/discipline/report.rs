@@ -5,7 +5,7 @@ use super::guard::PendingJump;
 use super::select::Verdict;
 use super::{ClockState, Discipline};
 use crate::alarm::{Alarm, AlarmKind, CLOCK};
-use crate::config::SourceKind;
+use crate::config::{LoneJump, SourceKind};
 use crate::ntp::control::PeerSelect;
 use crate::time::Realtime;
 
@@ -144,18 +144,26 @@ impl Discipline {
                 _ => {}
             }
         }
-        if let Some(PendingJump { since, offset, .. }) = self
-            .pending_jump
-            .filter(|p| self.pending_is_current(*p, now))
+        if let Some(PendingJump {
+            since,
+            offset,
+            source,
+            ..
+        }) = self.current_jump(now)
         {
+            let name = &self.sources[source].name;
+            let accept = format!("`pitime accept-jump {name}` to follow");
+            let not_followed = match self.config.lone_jump {
+                LoneJump::Hold => format!("not followed: no second source agrees; {accept}"),
+                LoneJump::After(s) => format!(
+                    "not followed for another {:.0} s ({accept} now)",
+                    (s - now.seconds_since(since)).max(0.0)
+                ),
+            };
             raise(
                 CLOCK,
                 AlarmKind::Jump,
-                format!(
-                    "the followed sources jumped by {}; not followed for another {:.0} s",
-                    seconds(offset),
-                    (self.config.jump_confirm - now.seconds_since(since)).max(0.0)
-                ),
+                format!("{name} jumped by {}; {not_followed}", seconds(offset)),
             );
         }
         let since = self.last_update.map_or(0.0, |t| now.seconds_since(t));

@@ -7,6 +7,7 @@ pub mod interleave;
 pub mod nts;
 pub mod ratelimit;
 pub mod respond;
+mod send_time;
 pub mod stats;
 pub mod txstamp;
 
@@ -28,6 +29,7 @@ use control::ControlView;
 use interleave::Interleave;
 use ratelimit::RateLimiter;
 use respond::{Decision, Policy, Reply};
+use send_time::{SendTime, Work};
 use stats::{Outcome, ServerStats};
 
 /// How often an idle worker checks whether it should stop.
@@ -190,6 +192,8 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
     let mut awaiting = 0usize;
     let mut send = Box::<SendBatch>::default();
     let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(BATCH);
+    let mut send_time = SendTime::default();
+    let (mut work, mut leads) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
     let mut policy = shared.policy.load_full();
     let mut limiter = new_limiter(&policy);
     let mut control_limiter = RateLimiter::new(control_limits(&policy));
@@ -274,16 +278,29 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
                 Decision::Drop(o) => shared.stats.count(o),
             }
         }
-        // Transmit timestamps are taken last, just before the batch goes to the kernel.
+        // Transmit timestamps are taken last, each as its reply is finished, plus the time
+        // until that reply is predicted to leave (see `send_time`).
+        work.clear();
+        work.extend(replies.iter().map(|(reply, _)| Work::of(reply)));
+        send_time.leads(&work, &mut leads);
+        let mut started = realtime_now();
         for (i, (reply, request_len)) in replies.drain(..).enumerate() {
             let (buf, len) = send.reply_mut(i);
-            *len = respond::finish(&reply, buf, realtime_now(), &clock, &policy);
+            let now = realtime_now();
+            if i > 0 {
+                send_time.finished(work[i - 1], now.seconds_since(started));
+            }
+            started = now;
+            *len = respond::finish(&reply, buf, now.add_secs_f64(leads[i]), &clock, &policy);
             debug_assert!(*len <= request_len, "reply longer than request");
             shared.stats.count(reply.outcome);
         }
         if !send.is_empty() {
             let queued = send.len();
+            let sending = realtime_now();
+            send_time.finished(work[queued - 1], sending.seconds_since(started));
             let sent = send.send(&socket);
+            send_time.sent(sent, realtime_now().seconds_since(sending));
             for _ in sent..queued {
                 shared.stats.count(Outcome::DropSendFailed);
             }

@@ -248,6 +248,10 @@ mod tests {
             leap_announce: None,
             spoofing: None,
             jamming: None,
+            model: None,
+            nak_all: false,
+            deaf: false,
+            reset_after: None,
         }
     }
 

@@ -3,13 +3,14 @@
 //! (standing in for /dev/pps0). Unplugging closes the terminal and removes the link.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 
 use super::gps::GpsSimulator;
+use super::gps_receiver::{Output, SimReceiver};
 use super::true_clock::TrueClock;
 use crate::config::GpsSimConfig;
 use crate::time::Realtime;
@@ -126,6 +127,11 @@ fn play(
     stop: &AtomicBool,
 ) {
     let clock = TrueClock::new(config.clock_offset);
+    // A receiver that answers commands, or (no model) one that only talks.
+    let mut rx = config
+        .model
+        .as_deref()
+        .map(|m| SimReceiver::new(m, config.nak_all, config.deaf, config.reset_after));
     let mut sim = GpsSimulator::new(config);
     let mut pty = Some(pty);
     let start = clock.now();
@@ -149,21 +155,123 @@ fn play(
             (false, false) => match open_pty(device) {
                 Ok(p) => {
                     pty = Some(p);
+                    // Powered off while unplugged: its settings are gone.
+                    rx.iter_mut().for_each(SimReceiver::power_cycle);
                     tracing::info!("simulated receiver plugged back in");
                 }
                 Err(e) => tracing::warn!("simulated receiver: {e}"),
             },
             _ => {}
         }
+        let elapsed = top.seconds_since(start);
         for (at, bytes) in &s.sentences {
-            if clock.sleep_until(top.add_secs_f64(*at), stop).is_none() {
+            if !listen_until(
+                &clock,
+                top.add_secs_f64(*at),
+                stop,
+                &mut pty,
+                &mut rx,
+                elapsed,
+            ) {
                 return;
             }
             if let Some(p) = &mut pty {
-                // A full buffer (nobody reading) drops the sentence, as a UART would.
-                let _ = p.master.write_all(bytes);
+                match &rx {
+                    Some(r) if r.sends(bytes) => send(p, r, bytes),
+                    Some(_) => {}
+                    // A full buffer (nobody reading) drops the sentence, as a UART would.
+                    None => drop(p.master.write_all(bytes)),
+                }
             }
         }
+        if let (Some(p), Some(r)) = (&mut pty, &mut rx) {
+            if let Some(survey) = r.survey_message(elapsed) {
+                send(p, r, &survey);
+            }
+        }
+        // Commands are answered between the bursts too, up to just before the next pulse.
+        let before_next = top.add_secs_f64(0.97);
+        if !listen_until(&clock, before_next, stop, &mut pty, &mut rx, elapsed) {
+            return;
+        }
         second += 1;
+    }
+}
+
+/// Sleeps until `t`, answering commands every 20 ms meanwhile; false if asked to stop.
+fn listen_until(
+    clock: &TrueClock,
+    t: Realtime,
+    stop: &AtomicBool,
+    pty: &mut Option<Pty>,
+    rx: &mut Option<SimReceiver>,
+    elapsed: f64,
+) -> bool {
+    loop {
+        if let (Some(p), Some(r)) = (pty.as_mut(), rx.as_mut()) {
+            answer(p, r, elapsed);
+        }
+        let now = clock.now();
+        if now >= t || rx.is_none() {
+            return clock.sleep_until(t, stop).is_some();
+        }
+        let step = now.add_secs_f64(0.02);
+        if clock
+            .sleep_until(if step < t { step } else { t }, stop)
+            .is_none()
+        {
+            return false;
+        }
+    }
+}
+
+/// The speed the pseudo-terminal is set to: the other end's (the driver's) termios.
+fn port_baud(pty: &Pty) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: termios is plain data; the descriptor is open.
+    let speed = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(pty.master.as_raw_fd(), &mut t) != 0 {
+            return None;
+        }
+        libc::cfgetospeed(&t)
+    };
+    [
+        (libc::B9600, 9600),
+        (libc::B19200, 19200),
+        (libc::B38400, 38400),
+        (libc::B57600, 57600),
+        (libc::B115200, 115_200),
+    ]
+    .into_iter()
+    .find_map(|(s, baud)| (s == speed).then_some(baud))
+}
+
+/// Writes as the receiver's UART does: at another speed than the port's, what arrives is
+/// noise (never a `$` or a UBX sync byte).
+fn send(pty: &mut Pty, rx: &SimReceiver, bytes: &[u8]) {
+    let _ = match port_baud(pty) == Some(rx.baud) {
+        true => pty.master.write_all(bytes),
+        false => {
+            let noise: Vec<u8> = bytes.iter().map(|b| b.rotate_left(3) | 0x80).collect();
+            pty.master.write_all(&noise)
+        }
+    };
+}
+
+/// Reads what the driver sent and answers it; at another speed than the receiver's, the
+/// receiver hears nothing it can use.
+fn answer(pty: &mut Pty, rx: &mut SimReceiver, elapsed: f64) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n @ 1..) = pty.master.read(&mut buf) {
+        if port_baud(pty) != Some(rx.baud) {
+            continue;
+        }
+        for out in rx.input(&buf[..n], elapsed) {
+            match out {
+                Output::Bytes(b) => send(pty, rx, &b),
+                Output::Baud(baud) => rx.baud = baud,
+            }
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! that have none (tests, the demo, benchmarks).
 
 pub mod gps;
+pub mod gps_receiver;
 pub mod gps_runner;
 pub mod longwave;
 pub mod longwave_bench;

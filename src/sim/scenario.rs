@@ -14,7 +14,7 @@ use crate::clock::change::ClockWatch;
 use crate::clock::Actuator;
 use std::path::Path;
 
-use crate::config::{ActuatorKind, Config, DisciplineConfig, SourceConfig};
+use crate::config::{ActuatorKind, Config, DisciplineConfig, LoneJump};
 use crate::discipline::{ClockState, Discipline};
 use crate::refclock::gps::clock::{ClockOptions, GpsClock};
 use crate::refclock::gps::decoder::TimeReport;
@@ -41,6 +41,8 @@ pub struct Scenario {
     pub outages: Vec<(u64, u64)>,
     /// From START to END seconds the receiver reports a time off by SECONDS.
     pub jump: Option<(u64, u64, f64)>,
+    /// What the discipline does with that jump (`discipline.lone_jump`).
+    pub lone_jump: LoneJump,
     pub actuator: ActuatorKind,
     /// Initial frequency from a drift file, fractional.
     pub drift: Option<f64>,
@@ -91,12 +93,9 @@ pub fn run(s: &Scenario) -> Summary {
     let gps_config = Config::parse("simulate", "[[source]]\nkind = \"gps\"\n", Path::new("."))
         .expect("a GPS source with defaults parses")
         .sources;
-    let receiver_jump_confirm = match &gps_config[..] {
-        [SourceConfig::Gps(g)] => g.receiver_jump_confirm,
-        _ => unreachable!("one GPS source was configured"),
-    };
     let config = DisciplineConfig {
         actuator: s.actuator,
+        lone_jump: s.lone_jump,
         ..DisciplineConfig::default()
     };
     let mut discipline = Discipline::new(&gps_config, &config, s.drift, PRECISION);
@@ -106,7 +105,6 @@ pub fn run(s: &Scenario) -> Summary {
     let mut gps = GpsClock::new(ClockOptions {
         pps: true,
         sentence_delay: None,
-        receiver_jump_confirm,
     });
     let local_at =
         |osc: &Oscillator, t: f64| Realtime::from_timespec(START, 0).add_secs_f64(t + osc.offset());
@@ -274,6 +272,7 @@ mod tests {
             sentence_jitter: 0.005,
             outages: vec![(3600, 7200)],
             jump: None,
+            lone_jump: LoneJump::Hold,
             actuator,
             drift: None,
         }
@@ -298,13 +297,21 @@ mod tests {
     }
 
     #[test]
-    fn a_reported_jump_is_not_followed_before_it_is_confirmed() {
+    fn a_lone_receivers_jump_is_held_over_unless_a_duration_lets_it_through() {
         let mut sc = scenario(ActuatorKind::Virtual);
         sc.outages.clear();
-        sc.duration = 1400;
-        // Shorter than the receiver's and the discipline's confirmation together.
-        sc.jump = Some((1000, 1300, 1.0));
-        let s = run(&sc);
-        assert!(s.max_error_during_jump_s.is_some_and(|e| e < 1e-3), "{s:?}");
+        sc.duration = 1800;
+        sc.jump = Some((1000, 1400, 1.0));
+        let held = run(&sc);
+        assert!(
+            held.max_error_during_jump_s.is_some_and(|e| e < 1e-3),
+            "{held:?}"
+        );
+        assert_eq!(held.final_state, ClockState::Locked);
+        // Following a receiver that insists 60 s: it serves the spoofed second.
+        sc.lone_jump = LoneJump::After(60.0);
+        let followed = run(&sc);
+        let max = followed.max_error_during_jump_s.unwrap();
+        assert!((max - 1.0).abs() < 1e-3, "{followed:?}");
     }
 }

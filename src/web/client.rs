@@ -133,10 +133,57 @@ pub fn tracking(s: &Value) -> String {
             nts["certificate_expires"].as_str().unwrap_or("unknown"),
         ));
     }
+    for g in s["gps"].as_array().into_iter().flatten() {
+        out.push_str(&receiver_line(g));
+    }
     for a in s["alarms"].as_array().into_iter().flatten() {
         out.push_str(&format!("Alarm           : {}\n", a.as_str().unwrap_or("")));
     }
     out
+}
+
+/// A GPS source's receiver and how its settings went, for `pitime status`.
+fn receiver_line(g: &Value) -> String {
+    let settings = g["settings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let count = |state: &str| settings.iter().filter(|x| x["state"] == state).count();
+    let mut line = format!(
+        "{:<16}: {} ({})",
+        "Receiver",
+        g["receiver"].as_str().unwrap_or("-"),
+        g["name"].as_str().unwrap_or("")
+    );
+    if !settings.is_empty() {
+        line.push_str(&format!(
+            ", {} settings applied, {} failed",
+            count("applied"),
+            count("failed")
+        ));
+    }
+    for failed in settings.iter().filter(|x| x["state"] == "failed") {
+        line.push_str(&format!(
+            "\n{:<16}: {}: {}",
+            "Setting failed",
+            failed["name"].as_str().unwrap_or(""),
+            failed["reason"].as_str().unwrap_or("")
+        ));
+    }
+    if let Some(sv) = g["survey"].as_object() {
+        line.push_str(&format!(
+            "\n{:<16}: {} s, {:.2} m, {}",
+            "Survey-in",
+            sv["seconds"],
+            sv["accuracy_metres"].as_f64().unwrap_or(0.0),
+            if sv["valid"] == true {
+                "done"
+            } else {
+                "in progress"
+            }
+        ));
+    }
+    line + "\n"
 }
 
 /// Like `chronyc sources`: `*` selected, `+` candidate, `?` unreachable.

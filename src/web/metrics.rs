@@ -332,6 +332,18 @@ pub fn render(s: &Status, now: Realtime) -> String {
             g.jumps_rejected as f64,
         );
     }
+    m.family(
+        "pitime_gps_receiver_settings",
+        "gauge",
+        "[source.receiver] settings of the last configuration pass, by state.",
+    );
+    for g in &s.gps {
+        for state in ["applied", "failed", "pending"] {
+            let n = g.settings.iter().filter(|x| x.state == state).count();
+            let l = [("source", g.name.as_str()), ("state", state)];
+            m.sample("pitime_gps_receiver_settings", &l, n as f64);
+        }
+    }
 
     m.family(
         "pitime_dcf77_locked",

@@ -156,6 +156,19 @@ fn gps(o: &mut String, g: &GpsView) {
     if let Some([lat, lon, _]) = g.position {
         card(o, "position", &format!("{lat:.4}, {lon:.4}"), "");
     }
+    card(o, "receiver", &g.receiver, "");
+    if let Some(sv) = &g.survey {
+        let state = match (sv.valid, sv.active) {
+            (true, _) => "done",
+            (false, true) => "surveying",
+            (false, false) => "stopped",
+        };
+        let detail = format!(
+            "{state}: {} s, {:.2} m, {} fixes",
+            sv.seconds, sv.accuracy_metres, sv.observations
+        );
+        card(o, "survey-in", &detail, if sv.valid { "ok" } else { "" });
+    }
     o.push_str("</div><table><tr><th>system</th><th>in view</th><th>used</th></tr>");
     for c in &g.constellations {
         let _ = write!(
@@ -191,6 +204,32 @@ fn gps(o: &mut String, g: &GpsView) {
         g.jumps_rejected,
         g.reconnects
     );
+    if !g.settings.is_empty() {
+        let _ = write!(
+            o,
+            r#"<table><tr><th>receiver setting ({} baud)</th><th>state</th></tr>"#,
+            g.baud
+        );
+        for st in &g.settings {
+            let reason = st
+                .reason
+                .as_deref()
+                .map(|r| format!(": {}", esc(r)))
+                .unwrap_or_default();
+            let class = match st.state {
+                "applied" => "ok",
+                "failed" => "bad",
+                _ => "",
+            };
+            let _ = write!(
+                o,
+                r#"<tr><td>{}</td><td class="{class}">{}{reason}</td></tr>"#,
+                esc(&st.name),
+                st.state
+            );
+        }
+        o.push_str("</table>");
+    }
 }
 
 fn dcf77(o: &mut String, d: &Dcf77View) {

@@ -11,6 +11,7 @@ use crate::discipline::snapshot::{ClockSnapshot, Correction};
 use crate::discipline::{refid_text, ClockState, Discipline, SourceReport, Standing};
 use crate::refclock::alarms;
 use crate::refclock::gps::driver::GpsStatus;
+use crate::refclock::gps::receiver::Outcome;
 use crate::refclock::longwave::decoder::Quality;
 use crate::refclock::longwave::driver::LongwaveStatus;
 use crate::server::stats::ServerStats;
@@ -116,6 +117,31 @@ pub struct GpsView {
     /// and whether it was applied (`apply_qerr`).
     pub pps_qerr_seconds: Option<f64>,
     pub qerr_applied: bool,
+    /// What the receiver is (`u-blox NEO-M8T, firmware TIM 1.10, protocol 20.01`, `NMEA only`,
+    /// `detecting`), the port's speed, and how each `[source.receiver]` setting went.
+    pub receiver: String,
+    pub baud: u32,
+    pub settings: Vec<SettingView>,
+    pub configuration_passes: u64,
+    pub survey: Option<SurveyView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SettingView {
+    pub name: String,
+    /// `applied`, `failed` or `pending`.
+    pub state: &'static str,
+    pub reason: Option<String>,
+}
+
+/// A timing receiver's survey-in of its antenna position.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SurveyView {
+    pub active: bool,
+    pub valid: bool,
+    pub seconds: u32,
+    pub accuracy_metres: f64,
+    pub observations: u32,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -451,6 +477,33 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
             indicator: j.indicator,
             noise: j.noise,
             alarm: j.is_alarm(),
+        }),
+        receiver: g.setup.identity.describe(),
+        baud: g.setup.baud,
+        settings: g
+            .setup
+            .settings
+            .iter()
+            .map(|s| {
+                let (state, reason) = match &s.outcome {
+                    Outcome::Applied => ("applied", None),
+                    Outcome::Pending => ("pending", None),
+                    Outcome::Failed(why) => ("failed", Some(why.clone())),
+                };
+                SettingView {
+                    name: s.name.clone(),
+                    state,
+                    reason,
+                }
+            })
+            .collect(),
+        configuration_passes: g.setup.passes,
+        survey: g.setup.survey.map(|s| SurveyView {
+            active: s.active,
+            valid: s.valid,
+            seconds: s.seconds,
+            accuracy_metres: s.accuracy,
+            observations: s.observations,
         }),
     }
 }

@@ -9,8 +9,9 @@
 //!   learned delays are too spread to tell pulses apart.
 //! - Trust: the coarse offset (receiver time minus arrival time) must hold still for a few
 //!   seconds before any sample is given, and once trusted, a jump of a second or more (a
-//!   spoofer, a receiver reset, a wrong leap-second count) is rejected and flagged until the new
-//!   time has held for `receiver_jump_confirm` seconds.
+//!   spoofer, a receiver reset, a wrong leap-second count) is flagged and its time acquired
+//!   afresh like a new receiver's. Its samples then go on to the discipline, whose jump guard
+//!   alone decides whether the clock follows (`discipline.lone_jump`).
 
 use std::collections::VecDeque;
 
@@ -48,8 +49,6 @@ pub struct ClockOptions {
     pub pps: bool,
     /// Seconds from the pulse to the start of the sentence that labels it; `None` learns it.
     pub sentence_delay: Option<f64>,
-    /// Seconds a new time must hold after a jump before it is followed.
-    pub receiver_jump_confirm: f64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -89,7 +88,7 @@ enum Trust {
 pub enum JumpEvent {
     /// The receiver's time jumped by `seconds`; not followed (yet).
     JumpRejected { seconds: f64 },
-    /// A jump held for `receiver_jump_confirm` and is now followed.
+    /// A jump held as long as a new receiver's time must: acquired, its samples passed on.
     JumpFollowed { seconds: f64 },
 }
 
@@ -278,7 +277,10 @@ impl GpsClock {
         let consistent = alarm.is_none() && !matches!(self.trust, Trust::Jumped { .. });
         if first && consistent && self.options.pps && self.options.sentence_delay.is_none() {
             if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
-                if rx.seconds_since(edge) < 2.0 {
+                // A second or more: this sentence's pulse was lost or is not yet handled (the
+                // pulses come on another thread). Learnt, it would spread the delays and stop
+                // all pairing until it aged out of the kept ones.
+                if rx.seconds_since(edge) < 1.0 {
                     self.learn_delay(rx.seconds_since(edge));
                 }
             }
@@ -435,7 +437,7 @@ impl GpsClock {
                 offset,
                 since,
             } if same(coarse, offset) => {
-                if rx.seconds_since(since) >= self.options.receiver_jump_confirm {
+                if rx.seconds_since(since) >= f64::from(ACQUIRE_SECONDS) {
                     let alarm = JumpEvent::JumpFollowed {
                         seconds: coarse - trusted,
                     };
@@ -501,7 +503,6 @@ mod tests {
         GpsClock::new(ClockOptions {
             pps: true,
             sentence_delay,
-            receiver_jump_confirm: 10.0,
         })
     }
 
@@ -619,6 +620,35 @@ mod tests {
     }
 
     #[test]
+    fn a_lost_or_late_pulse_teaches_no_delay_and_pairing_goes_on() {
+        let mut c = clock(None);
+        let mut samples = Vec::new();
+        for s in 0..40 {
+            let edge = local(utc(s));
+            let rx = edge.add_secs_f64(0.12);
+            match s {
+                // Lost pulses: the sentence follows the previous one by 1.12 s.
+                2 | 20 => samples.extend(c.on_time(&report(utc(s)), rx).sample),
+                // A pulse handled after its sentence (two threads feed the source).
+                3 | 21 => {
+                    samples.extend(c.on_time(&report(utc(s)), rx).sample);
+                    samples.extend(c.on_pps(edge, None).sample);
+                }
+                _ => samples.extend(second(&mut c, s, 0.12, 0)),
+            }
+        }
+        let (delay, spread) = c.sentence_delay().unwrap();
+        assert!(
+            (delay - 0.12).abs() < 1e-9 && spread < 1e-9,
+            "{delay} {spread}"
+        );
+        // Five delays are learnt by second 6 (none from seconds 2 and 3); from then on every
+        // second is paired but the one whose pulse was lost.
+        let paired = samples.iter().filter(|s| &s.refid == b"PPS\0").count();
+        assert_eq!(paired, 40 - 6 - 1, "{samples:?}");
+    }
+
+    #[test]
     fn spread_delays_are_ambiguous_and_never_paired() {
         let mut c = clock(None);
         let delays = [0.1, 0.45, 0.12, 0.48, 0.1, 0.47, 0.11, 0.46, 0.1, 0.49];
@@ -632,7 +662,7 @@ mod tests {
     }
 
     #[test]
-    fn a_jump_is_rejected_and_flagged_then_followed_only_once_it_holds() {
+    fn a_jump_is_flagged_then_acquired_afresh_once_it_holds() {
         let mut c = clock(None);
         for s in 0..10 {
             second(&mut c, s, 0.1, 0);
@@ -650,15 +680,15 @@ mod tests {
         };
         assert!(jumped(out.alarm), "{out:?}");
         assert!(!c.trusted());
-        let during: Vec<Sample> = (11..20)
+        let during: Vec<Sample> = (11..13)
             .flat_map(|s| second(&mut c, s, 0.1, 86_400))
             .collect();
         assert!(during.is_empty());
-        assert!(c.counters.jumps_rejected >= 10);
-        // Held for receiver_jump_confirm (10 s): followed, and said so.
-        let edge = local(utc(21));
+        assert!(c.counters.jumps_rejected >= 3);
+        // Held as long as a new receiver's time must: acquired, and said so.
+        let edge = local(utc(13));
         c.on_pps(edge, None);
-        let out = c.on_time(&report(utc(21 + 86_400)), edge.add_secs_f64(0.1));
+        let out = c.on_time(&report(utc(13 + 86_400)), edge.add_secs_f64(0.1));
         assert!(matches!(out.alarm, Some(JumpEvent::JumpFollowed { .. })) && jumped(out.alarm));
         assert!(c.trusted() && c.alarm.is_none());
     }
@@ -690,7 +720,6 @@ mod tests {
         let mut nmea_only = GpsClock::new(ClockOptions {
             pps: false,
             sentence_delay: None,
-            receiver_jump_confirm: 10.0,
         });
         let samples: Vec<Sample> = (0..5)
             .filter_map(|s| {

@@ -14,9 +14,10 @@ use arc_swap::ArcSwap;
 use super::clock::{ClockCounters, ClockOptions, GpsClock, JumpEvent};
 use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use super::pps::{self, Pulses};
-use super::serial::SerialPort;
+use super::receiver::{Link, ReceiverState};
+use super::serial::{PortHandle, SerialPort};
 use super::status::{FixType, ReceiverStatus};
-use super::ubx::ReceiverStream;
+use super::ubx::{Message, ReceiverStream};
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::{monotonic_now, realtime_now};
 use crate::config::GpsSourceConfig;
@@ -62,6 +63,8 @@ pub struct GpsStatus {
     /// second, seconds), newest last; and whether they were applied.
     pub q_errors: VecDeque<(Realtime, f64)>,
     pub q_error_applied: bool,
+    /// What the receiver is, and how applying `[source.receiver]` to it went.
+    pub setup: ReceiverState,
 }
 
 /// When the receiver was last heard from, CLOCK_MONOTONIC nanoseconds: never stepped, so a
@@ -82,7 +85,8 @@ pub struct Heard {
 enum Input {
     Bytes(Vec<u8>, Realtime),
     Pulse(Realtime),
-    Connected,
+    /// The port opened at this speed, with a handle that writes to it.
+    Connected(Option<PortHandle>, u32),
     Disconnected,
     /// The serial device cannot be opened: why.
     Missing(String),
@@ -153,14 +157,15 @@ impl GpsDriver {
         let clock = GpsClock::new(ClockOptions {
             pps: has_pps,
             sentence_delay: config.sentence_delay,
-            receiver_jump_confirm: config.receiver_jump_confirm,
         });
         // Runs until the readers stop and close the channel.
         workers.spawn("gps", {
             let (status, name) = (status.clone(), config.name.clone());
             let (hide, apply_qerr) = (config.hide_position, config.apply_qerr);
+            let link = Link::new(&config.name, config.receiver.clone());
             move |_| {
                 let mut source = Source {
+                    link,
                     name,
                     hide_position: hide,
                     apply_qerr,
@@ -207,7 +212,11 @@ fn read_serial(device: PathBuf, baud: u32, tx: Sender<Input>, stop: &AtomicBool)
         if !logged_silent {
             tracing::info!(device = %device.display(), baud, "receiver connected");
         }
-        if tx.send(Input::Connected).is_err() {
+        let handle = port
+            .handle()
+            .inspect_err(|e| tracing::warn!("cannot write to the receiver: {e}"))
+            .ok();
+        if tx.send(Input::Connected(handle, baud)).is_err() {
             return;
         }
         let mut last_data = Instant::now();
@@ -297,6 +306,7 @@ fn read_pulses(
 }
 
 struct Source {
+    link: Link,
     name: String,
     hide_position: bool,
     apply_qerr: bool,
@@ -319,6 +329,7 @@ impl Source {
             let input = rx.recv_timeout(POLL);
             // What the alarms measure silences on.
             let heard_at = monotonic_now();
+            let now = heard_at as f64 / 1e9;
             let at = match &input {
                 Ok(Input::Bytes(_, at) | Input::Pulse(at)) => Some(*at),
                 _ => None,
@@ -332,8 +343,13 @@ impl Source {
                 Ok(Input::Bytes(bytes, at)) => {
                     let mut outputs = Vec::new();
                     let sentences = self.decoder.status.counters.sentences;
-                    let (decoder, clock) = (&mut self.decoder, &mut self.clock);
+                    self.link.bytes(&bytes, now);
+                    let (decoder, clock, link) =
+                        (&mut self.decoder, &mut self.clock, &mut self.link);
                     self.reader.push(&bytes, at, |message, start| {
+                        if let Message::Line(line) = &message {
+                            link.line(line, now);
+                        }
                         if let Some(report) = decoder.message(&message) {
                             outputs.push(clock.on_time(&report, start));
                         }
@@ -364,7 +380,8 @@ impl Source {
                         .into_iter()
                         .for_each(|s| sample(self.annotate(s)));
                 }
-                Ok(Input::Connected) => {
+                Ok(Input::Connected(port, baud)) => {
+                    self.link.connected(port, baud);
                     self.status.connected = true;
                     self.status.device_error = None;
                     self.status.heard.opened.get_or_insert(heard_at);
@@ -378,10 +395,12 @@ impl Source {
                     self.status.connected = false;
                     self.status.reconnects += 1;
                     self.reader.reset();
+                    self.link.disconnected();
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            self.link.poll(now);
             self.publish(published);
         }
     }
@@ -415,7 +434,7 @@ impl Source {
                 tracing::warn!(source = %self.name, seconds, "receiver time jumped: not followed")
             }
             Some(JumpEvent::JumpFollowed { seconds }) => {
-                tracing::warn!(source = %self.name, seconds, "receiver time jump held: followed")
+                tracing::warn!(source = %self.name, seconds, "receiver time jump held: acquired, the discipline decides")
             }
             None => {}
         }
@@ -481,6 +500,7 @@ impl Source {
         s.lines_dropped = self.reader.lines.dropped;
         s.q_error_applied = self.apply_qerr;
         s.receiver.counters.bad_frames += self.reader.frames.bad;
+        s.setup.clone_from(self.link.state());
         published.store(Arc::new(s.clone()));
     }
 }

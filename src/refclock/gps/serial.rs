@@ -3,7 +3,7 @@
 //! closed, so that `pitime detect` trying speeds leaves a port as it found it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -101,6 +101,62 @@ impl SerialPort {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Writes to an open port and changes its speed, from another thread than the one reading it.
+pub struct PortHandle {
+    file: File,
+}
+
+impl PortHandle {
+    /// Writes all of `bytes`, waiting briefly when the output buffer is full (commands are short;
+    /// a port that stays full is an error).
+    pub fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
+        let mut waits = 0;
+        while !rest.is_empty() {
+            match (&self.file).write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && waits < 20 => {
+                    waits += 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the port to `baud`, dropping what was received at the old speed.
+    pub fn set_baud(&self, baud: u32) -> io::Result<()> {
+        let fd = self.file.as_raw_fd();
+        let s = speed(baud)?;
+        // SAFETY: termios is plain data; fd is open for the duration of these calls.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::cfsetispeed(&mut t, s);
+            libc::cfsetospeed(&mut t, s);
+            // Drained first: a command written just before goes out at the old speed.
+            libc::tcdrain(fd);
+            if libc::tcsetattr(fd, libc::TCSANOW, &t) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::tcflush(fd, libc::TCIFLUSH);
+        }
+        Ok(())
+    }
+}
+
+impl SerialPort {
+    /// A handle on the same open port, for writing and changing speed.
+    pub fn handle(&self) -> io::Result<PortHandle> {
+        Ok(PortHandle {
+            file: self.file.try_clone()?,
+        })
     }
 }
 
