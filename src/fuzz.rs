@@ -17,7 +17,7 @@ use crate::ntp::packet::MAX_REPLY_LEN;
 use crate::refclock::gps::clock::{ClockOptions, GpsClock};
 use crate::refclock::gps::decoder::{build_date, DecoderOptions, NmeaDecoder};
 use crate::refclock::gps::nmea::LineReader;
-use crate::refclock::gps::ubx::FrameReader;
+use crate::refclock::gps::ubx::{self, FrameReader, Message, Piece, ReceiverStream};
 use crate::refclock::longwave::decoder::decode;
 use crate::refclock::longwave::station::StationKind;
 use crate::server::acl::AccessList;
@@ -194,14 +194,35 @@ pub fn nmea(data: &[u8]) {
 }
 
 /// A serial stream mixing UBX frames with anything: every frame cut out is whole and its
-/// fields readable.
+/// fields readable, the text around the frames is handed on in order with nothing lost (what
+/// is held back is at most one frame's worth), and the decoder reads every frame and line.
 pub fn ubx(data: &[u8]) {
-    let mut reader = FrameReader::default();
+    let mut frames = FrameReader::default();
+    let mut out = Vec::new();
+    for (at, piece) in data.chunks(97).enumerate() {
+        frames.push_at(piece, at, |p| match p {
+            Piece::Text(text, _) => out.extend_from_slice(text),
+            Piece::Frame(f, _) => out.extend(ubx::frame(f.class, f.id, &f.payload)),
+        });
+    }
+    assert!(data.starts_with(&out), "text or frames out of order");
+    assert!(
+        data.len() - out.len() <= 8 + 1024,
+        "more than a frame held back"
+    );
+    let mut stream = ReceiverStream::default();
+    let mut decoder = NmeaDecoder::new(DecoderOptions {
+        not_before: build_date(),
+        require_fix: true,
+    });
     // In two pieces, as reads split a stream anywhere.
     let (a, b) = data.split_at(data.len() / 2);
     for piece in [a, b] {
-        reader.push(piece, |frame| {
-            let _ = (frame.name(), frame.fix(), frame.version());
+        stream.push(piece, (), |message, ()| {
+            if let Message::Frame(frame) = &message {
+                let _ = (frame.name(), frame.fix(), frame.version());
+            }
+            let _ = decoder.message(&message);
         });
     }
 }

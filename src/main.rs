@@ -379,7 +379,8 @@ enum Capture {
 
 #[derive(Subcommand)]
 enum Replay {
-    /// An NMEA capture: `#` lines are comments, the rest the bytes the receiver sent.
+    /// A receiver capture, NMEA or u-blox UBX or both: `#` text lines are comments, the rest
+    /// the bytes the receiver sent.
     Nmea {
         file: PathBuf,
         /// Reject times before this day (YYYY-MM-DD); default: the day pitime was built.
@@ -511,11 +512,7 @@ fn main() -> ExitCode {
                 not_before: not_before.unwrap_or_else(decoder::build_date),
                 require_fix: !allow_no_fix,
             };
-            print_lines(
-                replay::nmea_reports(&bytes, options)
-                    .iter()
-                    .map(replay::report_json),
-            )
+            print_lines(replay::nmea_lines(&bytes, options))
         }
         Command::Replay(Replay::Dcf77(r)) => replay_longwave(StationKind::Dcf77, r),
         Command::Replay(Replay::Msf(r)) => replay_longwave(StationKind::Msf, r),

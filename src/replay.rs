@@ -5,29 +5,81 @@ use serde_json::{json, Value};
 
 use crate::detect::pulses::{classify, Pulses};
 use crate::refclock::gps::decoder::{DecoderOptions, NmeaDecoder, TimeReport};
-use crate::refclock::gps::nmea::LineReader;
+use crate::refclock::gps::ubx::{Message, ReceiverStream, UbxFrame};
+use crate::refclock::gps::{ubx_nav, ubx_receiver};
 use crate::refclock::longwave::decoder::{decode, Event};
 use crate::refclock::longwave::station::StationKind;
 use crate::time::UtcTime;
 
-/// The bytes of a capture that a receiver sent: lines starting with `#` are comments.
+/// The bytes of a capture that a receiver sent: text lines starting with `#` are comments (a
+/// `#` that starts a binary stretch, after a UBX frame's newline byte, is data).
 pub fn capture_bytes(file: &[u8]) -> Vec<u8> {
+    let comment = |line: &[u8]| {
+        line.starts_with(b"#")
+            && line
+                .iter()
+                .all(|&b| b == b'\t' || b == b'\r' || b == b'\n' || (0x20..0x7f).contains(&b))
+    };
     file.split_inclusive(|&b| b == b'\n')
-        .filter(|line| !line.starts_with(b"#"))
+        .filter(|line| !comment(line))
         .flatten()
         .copied()
         .collect()
 }
 
-/// Every time report the NMEA decoder gives for a capture, in order.
-pub fn nmea_reports(file: &[u8], options: DecoderOptions) -> Vec<TimeReport> {
+/// Runs the decoder over a capture: each line or frame, with the report it gave.
+fn decode_receiver(
+    file: &[u8],
+    options: DecoderOptions,
+    mut each: impl FnMut(&Message, Option<TimeReport>),
+) {
     let mut decoder = NmeaDecoder::new(options);
-    let mut reader = LineReader::default();
-    let mut reports = Vec::new();
-    reader.push(&capture_bytes(file), (), |line, ()| {
-        reports.extend(decoder.line(line));
+    let mut reader = ReceiverStream::default();
+    reader.push(&capture_bytes(file), (), |message, ()| {
+        let report = decoder.message(&message);
+        each(&message, report)
     });
+}
+
+/// Every time report the decoder gives for a capture of NMEA, UBX or both, in order.
+pub fn nmea_reports(file: &[u8], options: DecoderOptions) -> Vec<TimeReport> {
+    let mut reports = Vec::new();
+    decode_receiver(file, options, |_, report| reports.extend(report));
     reports
+}
+
+/// What `pitime replay nmea` prints for a capture: a line for each time-bearing sentence or
+/// UBX message (`{"sentence":...}`), and one for each other UBX message pitime uses
+/// (`{"message":...}`).
+pub fn nmea_lines(file: &[u8], options: DecoderOptions) -> Vec<Value> {
+    let mut lines = Vec::new();
+    decode_receiver(file, options, |message, report| match (report, message) {
+        (Some(report), _) => lines.push(report_json(&report)),
+        (None, Message::Frame(frame)) => lines.extend(message_json(frame)),
+        (None, Message::Line(_)) => {}
+    });
+    lines
+}
+
+/// A UBX message pitime reads for something other than time, as its own JSON line.
+fn message_json(frame: &UbxFrame) -> Option<Value> {
+    let mut v = json!({ "message": frame.name() });
+    if let Some(ls) = ubx_nav::timels(frame).ok()? {
+        v["gps_utc"] = json!(ls.current);
+        v["change"] = json!(ls.change);
+        v["seconds_to_event"] = json!(ls.to_event);
+    } else if let Some(spoofing) = ubx_receiver::spoofing(frame).ok()? {
+        v["spoofing"] = json!(spoofing.name());
+    } else if let Some(j) = ubx_receiver::jamming(frame).ok()? {
+        v["jamming"] = json!(j.state.name());
+        v["indicator"] = json!(j.indicator);
+        v["noise"] = json!(j.noise);
+    } else if let Some(tp) = ubx_receiver::time_pulse(frame).ok()? {
+        v["qerr"] = json!(tp.q_error);
+    } else {
+        return None;
+    }
+    Some(v)
 }
 
 pub fn report_json(report: &TimeReport) -> Value {

@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 
 use common::{run, run_ok, TempDir, BIN};
-use pitime::config::GpsSimConfig;
+use pitime::config::{GpsSimConfig, SimUbx};
 use pitime::replay::format_dcf77_edges;
 use pitime::sim::gps_runner::SimulatedGps;
 use pitime::sim::longwave::LongwaveSignal;
@@ -28,6 +28,10 @@ fn receiver() -> GpsSimConfig {
         unplug: None,
         jump: None,
         jump_seconds: 0.0,
+        ubx: SimUbx::Off,
+        leap_announce: None,
+        spoofing: None,
+        jamming: None,
         model: None,
         nak_all: false,
         deaf: false,

@@ -1,6 +1,8 @@
 //! Every gpsd regression capture in tests/data/nmea/gpsd, decoded by pitime and checked
 //! against the times gpsd reported for it (its `.chk` files).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use pitime::refclock::gps::decoder::{build_date, parse_date, DecoderOptions};
@@ -13,18 +15,8 @@ const CAPTURES: &str = "tests/data/nmea/gpsd";
 const WEEK_ROLLOVER: i64 = 1024 * 7 * 86_400;
 
 fn captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(CAPTURES);
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    logs.sort();
-    assert!(
-        logs.len() > 50,
-        "expected the gpsd captures in {}",
-        dir.display()
-    );
+    let logs = common::capture_logs(CAPTURES);
+    assert!(logs.len() > 50, "expected the gpsd captures in {CAPTURES}");
     logs
 }
 

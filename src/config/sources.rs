@@ -128,6 +128,9 @@ pub struct GpsSourceConfig {
     pub sentence_delay: Option<f64>,
     pub require_fix: bool,
     pub hide_position: bool,
+    /// Correct each pulse by the quantisation error u-blox TIM-TP gives for it (only worth it
+    /// where pulses are timestamped to better than 100 ns; always recorded).
+    pub apply_qerr: bool,
     /// Runs a simulated receiver instead of opening `device` and `pps`.
     pub simulate: Option<GpsSimConfig>,
     /// What to set on the receiver; `None` detects it and changes nothing.
@@ -156,6 +159,14 @@ pub struct GpsSimConfig {
     /// The receiver reports a time `jump_seconds` off (a spoofer).
     pub jump: Option<(f64, f64)>,
     pub jump_seconds: f64,
+    /// Which u-blox UBX messages it sends besides (or instead of) NMEA.
+    pub ubx: SimUbx,
+    /// NAV-TIMELS announces a leap second inserted at the next UTC midnight.
+    pub leap_announce: Option<(f64, f64)>,
+    /// NAV-STATUS reports spoofing.
+    pub spoofing: Option<(f64, f64)>,
+    /// MON-RF reports critical jamming.
+    pub jamming: Option<(f64, f64)>,
     /// The receiver it plays (`NEO-M8T`, `MT3339`, ...), which answers detection and
     /// configuration; `None` sends NMEA and answers nothing.
     pub model: Option<String>,
@@ -166,6 +177,14 @@ pub struct GpsSimConfig {
     /// Resets (back to 9600 baud and its defaults, with a boot banner) after acknowledging
     /// this many configuration commands, once.
     pub reset_after: Option<u32>,
+}
+
+/// What the simulated receiver sends: NMEA only, NMEA and UBX, or UBX only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimUbx {
+    Off,
+    Also,
+    Only,
 }
 
 /// A GPIO line's bias.
@@ -342,6 +361,7 @@ fn read_gps(sec: &mut Section, errs: &mut Errors, select: Select) -> GpsSourceCo
         sentence_delay: sec.optional(errs, "sentence_delay", delay_ok),
         require_fix: sec.value(errs, "require_fix", true, any),
         hide_position: sec.value(errs, "hide_position", true, any),
+        apply_qerr: sec.value(errs, "apply_qerr", false, any),
         simulate,
         receiver,
     }
@@ -510,6 +530,9 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
     let antenna_fault = window("antenna_fault");
     let unplug = window("unplug");
     let jump = window("jump");
+    let leap_announce = window("leap_announce");
+    let spoofing = window("spoofing");
+    let jamming = window("jamming");
     let model = sec.optional(errs, "model", one_of(&SIMULATED_MODELS));
     let nak_all = sec.value(errs, "nak_all", false, any);
     let deaf = sec.value(errs, "deaf", false, any);
@@ -541,6 +564,22 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         unplug,
         jump,
         jump_seconds: sec.value(errs, "jump_seconds", 86_400.0, any),
+        ubx: match sec
+            .value(
+                errs,
+                "ubx",
+                "off".to_string(),
+                one_of(&["off", "also", "only"]),
+            )
+            .as_str()
+        {
+            "also" => SimUbx::Also,
+            "only" => SimUbx::Only,
+            _ => SimUbx::Off,
+        },
+        leap_announce,
+        spoofing,
+        jamming,
         model,
         nak_all,
         deaf,

@@ -1,6 +1,7 @@
 //! The discipline as the daemon runs it: the kernel clock it steers (or not), the drift file,
 //! the leap-seconds file and ntpd's statistics files.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ pub(super) struct DisciplinedClock {
     last_save: Instant,
     stats: Option<StatsFiles>,
     ticks: u64,
+    /// The last pulse whose quantisation error was written, per GPS source.
+    q_errors_written: HashMap<String, Realtime>,
 }
 
 impl DisciplinedClock {
@@ -56,6 +59,7 @@ impl DisciplinedClock {
             last_save: Instant::now(),
             stats: None,
             ticks: 0,
+            q_errors_written: HashMap::new(),
         };
         clock.configure(config);
         let initial = clock.discipline.initial_adjustments();
@@ -143,6 +147,13 @@ impl DisciplinedClock {
                 g.clock.jumps_rejected
             );
             written = written.and(stats.clock_stats(now, name, &text));
+            // One line per pulse for its quantisation error, at the pulse's second.
+            let done = self.q_errors_written.get(name).copied();
+            for &(pulse, q) in g.q_errors.iter().filter(|q| Some(q.0) > done) {
+                let text = format!("pps qerr={q:.3e} applied={}", g.q_error_applied);
+                written = written.and(stats.clock_stats(pulse, name, &text));
+                self.q_errors_written.insert(name.clone(), pulse);
+            }
         }
         for (name, d) in drivers.dcf77 {
             let last = d.quality.last_accepted.map(|m| m.utc.to_string());

@@ -111,7 +111,7 @@ impl StreamSurvey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::GpsSimConfig;
+    use crate::config::{GpsSimConfig, SimUbx};
     use crate::refclock::gps::ubx;
     use crate::sim::gps::GpsSimulator;
     use crate::sim::rng::Rng;
@@ -140,6 +140,10 @@ mod tests {
             unplug: None,
             jump: None,
             jump_seconds: 0.0,
+            ubx: SimUbx::Off,
+            leap_announce: None,
+            spoofing: None,
+            jamming: None,
             model: None,
             nak_all: false,
             deaf: false,

@@ -74,6 +74,14 @@ struct SourceState {
     verdict: Option<Verdict>,
 }
 
+impl SourceState {
+    /// Measured and shown, not selected: configured `noselect`, or demoted by its own last
+    /// sample (a receiver reporting spoofing).
+    fn watched(&self) -> bool {
+        self.select.noselect || self.filter.last().is_some_and(|l| l.demoted)
+    }
+}
+
 /// The clock's state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -285,7 +293,7 @@ impl Discipline {
         let mut candidates = Vec::new();
         for (i, s) in self.sources.iter_mut().enumerate() {
             s.verdict = None;
-            if s.local.is_some() || s.select.noselect || !s.filter.is_fresh(now, s.max_age) {
+            if s.local.is_some() || s.watched() || !s.filter.is_fresh(now, s.max_age) {
                 continue;
             }
             let Some(f) = s.filter.filtered(model) else {
@@ -977,5 +985,22 @@ mod tests {
         d.add_sample(0, sample(0.0, 0.1, 10e-6, b"PPS\0"), at(0.0));
         assert!(!d.state(at(0.5)).synchronised);
         assert_eq!(d.report(at(0.5))[0].state, Standing::Noselect);
+    }
+
+    #[test]
+    fn a_source_whose_samples_are_demoted_is_watched_until_they_are_not() {
+        let mut d = discipline("[[source]]\nkind = \"gps\"\n");
+        let spoofed = |t| Sample {
+            demoted: true,
+            ..sample(t, 0.1, 10e-6, b"PPS\0")
+        };
+        for t in 0..5 {
+            d.add_sample(0, spoofed(f64::from(t)), at(f64::from(t)));
+        }
+        assert!(!d.state(at(5.0)).synchronised);
+        assert_eq!(d.report(at(5.0))[0].state, Standing::Noselect);
+        d.add_sample(0, sample(5.0, 0.1, 10e-6, b"PPS\0"), at(5.0));
+        assert!(d.state(at(5.5)).synchronised);
+        assert_eq!(d.report(at(5.5))[0].state, Standing::Selected);
     }
 }

@@ -19,7 +19,8 @@ pub enum Standing {
     Candidate,
     /// Disagrees with the majority, or no majority exists.
     Falseticker,
-    /// Configured `noselect`: measured, never followed.
+    /// Configured `noselect`, or demoted while its receiver reports spoofing: measured, not
+    /// followed.
     Noselect,
     Unreachable,
 }
@@ -85,9 +86,7 @@ impl Discipline {
                         Standing::Selected
                     }
                     None if s.local.is_some() => Standing::Candidate,
-                    None if s.select.noselect && s.filter.is_fresh(now, s.max_age) => {
-                        Standing::Noselect
-                    }
+                    None if s.watched() && s.filter.is_fresh(now, s.max_age) => Standing::Noselect,
                     None => Standing::Unreachable,
                 };
                 let filtered = s.filter.filtered(model);

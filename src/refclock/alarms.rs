@@ -28,6 +28,23 @@ pub fn gps(name: &str, g: &GpsStatus, now: i64) -> Vec<Alarm> {
         let state = g.receiver.antenna.name();
         raise(AlarmKind::AntennaFault, format!("antenna {state}"));
     }
+    if g.receiver.spoofing.is_alarm() {
+        let state = g.receiver.spoofing.name();
+        raise(
+            AlarmKind::Spoofing,
+            format!("receiver reports spoofing ({state}): its time is watched, not followed"),
+        );
+    }
+    if let Some(j) = g.receiver.jamming.filter(|j| j.is_alarm()) {
+        let (state, indicator, noise) = (j.state.name(), j.indicator, j.noise);
+        raise(
+            AlarmKind::Jamming,
+            format!(
+                "receiver reports jamming: state {state}, CW indicator {indicator}/255, noise \
+                 {noise}: look for a transmitter or a noisy device near the antenna"
+            ),
+        );
+    }
     if let Some(JumpEvent::JumpRejected { seconds }) = g.alarm {
         let text = format!("time jumped by {seconds:.0} s, not followed");
         raise(AlarmKind::ReceiverJump, text);
@@ -178,6 +195,30 @@ mod tests {
         g.pps_error = Some("No such file or directory".into());
         let text = &gps("gps", &g, 121 * S)[0].text;
         assert!(text.contains("/dev/pps0 (cannot open it: No such file or directory) while"));
+    }
+
+    #[test]
+    fn spoofing_and_jamming_reported_by_the_receiver_are_alarms() {
+        use crate::refclock::gps::status::{Jamming, JammingState, Spoofing};
+        let mut g = receiver(Some(119 * S));
+        g.receiver.spoofing = Spoofing::None;
+        g.receiver.jamming = Some(Jamming {
+            state: JammingState::Ok,
+            indicator: 12,
+            noise: 80,
+        });
+        assert!(gps("gps", &g, 120 * S).is_empty());
+        g.receiver.spoofing = Spoofing::Indicated;
+        // A strong CW indicator is an alarm whatever the receiver's own state says.
+        g.receiver.jamming = Some(Jamming {
+            state: JammingState::Ok,
+            indicator: 230,
+            noise: 140,
+        });
+        let alarms = gps("gps", &g, 120 * S);
+        assert_eq!(kinds(&alarms), [AlarmKind::Spoofing, AlarmKind::Jamming]);
+        assert!(alarms[0].text.contains("watched, not followed"));
+        assert!(alarms[1].text.contains("CW indicator 230/255, noise 140"));
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct Sample {
     pub root_delay: f64,
     /// The leap second the reference announces for the end of the current UTC day.
     pub leap: Leap,
+    /// The reference itself doubts its time (a receiver that detects spoofing): the source is
+    /// measured and shown, not selected, while its samples say so.
+    pub demoted: bool,
 }
 
 impl Sample {
@@ -41,6 +44,7 @@ impl Sample {
             stratum: 0,
             root_delay: 0.0,
             leap: Leap::None,
+            demoted: false,
         }
     }
 

@@ -1,10 +1,15 @@
-//! A simulated GNSS receiver: what it sends for each second of true time, with its timing.
-//! Pure; `gps_runner` plays it in real time on a pseudo-terminal.
+//! A simulated GNSS receiver: what it sends for each second of true time, with its timing:
+//! NMEA, u-blox UBX, or both. Pure; `gps_runner` plays it in real time on a pseudo-terminal.
 
-use crate::config::GpsSimConfig;
+use crate::config::{GpsSimConfig, SimUbx};
 use crate::refclock::gps::nmea::sentence;
+use crate::refclock::gps::ubx::frame;
+use crate::refclock::gps::{ubx_nav, ubx_receiver};
 use crate::sim::rng::Rng;
-use crate::time::{civil_from_days, UtcTime};
+use crate::time::{civil_from_days, Realtime, UtcTime};
+
+/// GPS time began at 1980-01-06: Unix seconds.
+const GPS_EPOCH: i64 = 315_964_800;
 
 /// What the receiver does in one second.
 #[derive(Debug, PartialEq)]
@@ -67,20 +72,28 @@ impl GpsSimulator {
         let mut at = delay;
         let mut sentences = Vec::new();
         let rate = c.rate.max(1);
+        let nmea = c.ubx != SimUbx::Only;
         for epoch in 0..rate {
             let ms = 1000 * epoch / rate;
-            let mut burst = self.fix_sentences(utc_second + shift, ms, fix);
-            if epoch == 0 {
-                burst.push(self.zda(utc_second + shift));
+            let mut burst = match epoch {
+                0 => self.ubx_messages(utc_second + shift, fix, elapsed),
+                _ => Vec::new(),
+            };
+            if nmea {
+                burst.extend(self.fix_sentences(utc_second + shift, ms, fix));
+            }
+            if epoch == 0 && nmea {
+                burst.push(self.zda(utc_second + shift).into_bytes());
                 if utc_second % 10 == 0 || !antenna_ok {
                     let state = if antenna_ok { "OK" } else { "OPEN" };
-                    burst.push(sentence(&format!("GPTXT,01,01,02,ANTSTATUS={state}")));
+                    let txt = sentence(&format!("GPTXT,01,01,02,ANTSTATUS={state}"));
+                    burst.push(txt.into_bytes());
                 }
             }
             at = at.max(f64::from(epoch) / f64::from(rate) + delay);
             for s in burst {
                 let len = s.len() as f64;
-                sentences.push((at, s.into_bytes()));
+                sentences.push((at, s));
                 at += len * SECONDS_PER_BYTE;
             }
         }
@@ -96,7 +109,55 @@ impl GpsSimulator {
         }
     }
 
-    fn fix_sentences(&mut self, utc_second: i64, ms: u32, fix: bool) -> Vec<String> {
+    /// The UBX messages of one second, before its NMEA: as a u-blox timing receiver set up
+    /// for pitime sends them (the time of the solution, then what it says of its signal and
+    /// of the next pulse).
+    fn ubx_messages(&mut self, utc_second: i64, fix: bool, elapsed: f64) -> Vec<Vec<u8>> {
+        let c = &self.config;
+        if c.ubx == SimUbx::Off {
+            return Vec::new();
+        }
+        let t = UtcTime::from_realtime(Realtime::from_timespec(utc_second, 0));
+        let t_acc = 20; // ns
+        let mut out = vec![
+            frame(0x01, 0x07, &ubx_nav::build::pvt(t, fix, t_acc)),
+            frame(0x01, 0x21, &ubx_nav::build::timeutc(t, fix, t_acc)),
+        ];
+        // Insert a second at the next UTC midnight, while announced.
+        let to_midnight = 86_400 - utc_second.rem_euclid(86_400);
+        let (change, to_event) = match Self::during(c.leap_announce, elapsed) {
+            true => (1, to_midnight as i32),
+            false => (0, -300_000_000),
+        };
+        out.push(frame(
+            0x01,
+            0x26,
+            &ubx_nav::build::timels(18, change, to_event),
+        ));
+        let spoofed = Self::during(c.spoofing, elapsed);
+        out.push(frame(
+            0x01,
+            0x03,
+            &ubx_receiver::build::status(1 + u8::from(spoofed)),
+        ));
+        let rf = match Self::during(c.jamming, elapsed) {
+            true => ubx_receiver::build::rf(3, 230, 140),
+            false => ubx_receiver::build::rf(1, 10 + (self.rng.next_u64() % 10) as u8, 80),
+        };
+        out.push(frame(0x0a, 0x38, &rf));
+        // The next pulse, in UTC, with its quantisation error (a sawtooth of a few ns).
+        let next = utc_second + 1 - GPS_EPOCH;
+        let (week, tow_ms) = (next / (7 * 86_400), next % (7 * 86_400) * 1000);
+        let q_error_ps = (self.rng.uniform() * 8000.0 - 4000.0) as i32;
+        out.push(frame(
+            0x0d,
+            0x01,
+            &ubx_receiver::build::tp(week as u16, tow_ms as u32, q_error_ps),
+        ));
+        out
+    }
+
+    fn fix_sentences(&mut self, utc_second: i64, ms: u32, fix: bool) -> Vec<Vec<u8>> {
         let t = UtcTime::from_realtime(crate::time::Realtime::from_timespec(utc_second, 0));
         let (y, mo, d) = civil_from_days(t.day);
         let hms = format!(
@@ -147,7 +208,7 @@ impl GpsSimulator {
                 out.push(sentence(&body));
             }
         }
-        out
+        out.into_iter().map(String::into_bytes).collect()
     }
 
     fn zda(&self, utc_second: i64) -> String {
@@ -164,7 +225,9 @@ impl GpsSimulator {
 mod tests {
     use super::*;
     use crate::refclock::gps::decoder::{parse_date, DecoderOptions, NmeaDecoder};
-    use crate::refclock::gps::nmea::LineReader;
+    use crate::refclock::gps::status::{JammingState, Spoofing};
+    use crate::refclock::gps::ubx::ReceiverStream;
+    use crate::time::Leap;
 
     fn config() -> GpsSimConfig {
         GpsSimConfig {
@@ -181,6 +244,10 @@ mod tests {
             unplug: None,
             jump: Some((30.0, 40.0)),
             jump_seconds: 86_400.0,
+            ubx: SimUbx::Off,
+            leap_announce: None,
+            spoofing: None,
+            jamming: None,
             model: None,
             nak_all: false,
             deaf: false,
@@ -188,25 +255,34 @@ mod tests {
         }
     }
 
-    /// The times the decoder accepts from one simulated second.
-    fn decode(second: &Second) -> Vec<String> {
-        let mut d = NmeaDecoder::new(DecoderOptions {
+    fn decoder() -> NmeaDecoder {
+        NmeaDecoder::new(DecoderOptions {
             not_before: parse_date("2020-01-01").unwrap(),
             require_fix: true,
-        });
-        let mut r = LineReader::default();
+        })
+    }
+
+    /// The times `d` accepts from one simulated second: (sentence, time).
+    fn decode_with(d: &mut NmeaDecoder, second: &Second) -> Vec<(&'static str, String)> {
+        let mut r = ReceiverStream::default();
         let mut out = Vec::new();
         for (_, bytes) in &second.sentences {
-            r.push(bytes, (), |line, ()| {
-                if let Some(rep) = d.line(line) {
+            r.push(bytes, (), |message, ()| {
+                if let Some(rep) = d.message(&message) {
                     if rep.verdict.is_ok() {
-                        out.push(rep.time.unwrap().to_string());
+                        out.push((rep.sentence, rep.time.unwrap().to_string()));
                     }
                 }
             });
         }
         assert_eq!(d.status.counters.bad_frames, 0);
+        assert_eq!(d.status.counters.malformed, 0);
         out
+    }
+
+    fn decode(second: &Second) -> Vec<String> {
+        let times = decode_with(&mut decoder(), second);
+        times.into_iter().map(|t| t.1).collect()
     }
 
     #[test]
@@ -229,5 +305,50 @@ mod tests {
             decode(&sim.second(t + 35, 35.0))[0],
             "2026-07-20T08:50:36.000Z"
         );
+    }
+
+    #[test]
+    fn a_ubx_only_receiver_sends_its_time_leap_second_spoofing_and_jamming() {
+        let mut sim = GpsSimulator::new(GpsSimConfig {
+            ubx: SimUbx::Only,
+            leap_announce: Some((5.0, 10.0)),
+            spoofing: Some((10.0, 15.0)),
+            jamming: Some((15.0, 20.0)),
+            ..config()
+        });
+        let t = 1_798_761_590; // 2026-12-31T23:59:50Z
+        let mut d = decoder();
+        let times = decode_with(&mut d, &sim.second(t, 0.0));
+        let at = "2026-12-31T23:59:50.000Z".to_string();
+        assert_eq!(times, [("NAV-PVT", at.clone()), ("NAV-TIMEUTC", at)]);
+        assert_eq!(d.status.counters.ignored, 0, "every message is read");
+        assert_eq!(
+            (d.status.leap_second, d.status.spoofing),
+            (None, Spoofing::None)
+        );
+        let q = d.q_error(Realtime::from_timespec(t + 1, 0)).unwrap();
+        assert!(q.abs() <= 4e-9, "{q}");
+        decode_with(&mut d, &sim.second(t + 6, 6.0));
+        assert_eq!(d.leap_at(Realtime::from_timespec(t + 6, 0)), Leap::Insert);
+        decode_with(&mut d, &sim.second(t + 11, 11.0));
+        assert_eq!(d.status.spoofing, Spoofing::Indicated);
+        decode_with(&mut d, &sim.second(t + 16, 16.0));
+        assert_eq!(d.status.jamming.unwrap().state, JammingState::Critical);
+        assert_eq!(d.status.spoofing, Spoofing::None);
+    }
+
+    #[test]
+    fn ubx_beside_nmea_comes_first_and_the_burst_fits_its_second_at_9600_baud() {
+        let mut sim = GpsSimulator::new(GpsSimConfig {
+            ubx: SimUbx::Also,
+            ..config()
+        });
+        let s = sim.second(1_784_451_001, 0.0);
+        let (last, bytes) = s.sentences.last().unwrap();
+        let end = last + bytes.len() as f64 * SECONDS_PER_BYTE;
+        assert!(end < 0.95, "{end}");
+        let times = decode_with(&mut decoder(), &s);
+        let kinds: Vec<&str> = times.iter().map(|t| t.0).collect();
+        assert_eq!(kinds, ["NAV-PVT", "NAV-TIMEUTC", "RMC", "GGA", "ZDA"]);
     }
 }

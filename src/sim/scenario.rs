@@ -145,6 +145,7 @@ pub fn run(s: &Scenario) -> Summary {
                 sentence: "RMC",
                 time: Some(UtcTime::from_realtime(label)),
                 verdict: Ok(()),
+                accuracy: None,
             };
             let rx = local_at(&osc, t + delay);
             if let Some(sample) = gps.on_time(&report, rx).sample {

@@ -393,6 +393,7 @@ impl Client {
             stratum: h.stratum,
             root_delay: h.root_delay.as_secs_f64() + chosen.delay,
             leap: h.leap,
+            demoted: false,
         };
         Ok(Received::Sample(sample))
     }

@@ -262,6 +262,31 @@ pub fn render(s: &Status, now: Realtime) -> String {
         "1 when the antenna is open or shorted.",
     );
     m.family(
+        "pitime_gps_spoof_detected",
+        "gauge",
+        "1 while the receiver reports spoofing (the source is then watched, not followed).",
+    );
+    m.family(
+        "pitime_gps_jamming",
+        "gauge",
+        "1 while the receiver reports jamming (its own state, or a CW indicator of 200 or more).",
+    );
+    m.family(
+        "pitime_gps_jam_indicator",
+        "gauge",
+        "The receiver's CW jamming indicator, 0 (none) to 255 (strong).",
+    );
+    m.family(
+        "pitime_gps_noise_per_ms",
+        "gauge",
+        "The noise level the receiver measures, on its own scale.",
+    );
+    m.family(
+        "pitime_gps_pps_qerr_seconds",
+        "gauge",
+        "The quantisation error the receiver gave for the last pulse (u-blox TIM-TP).",
+    );
+    m.family(
         "pitime_gps_pps_samples_total",
         "counter",
         "Sentences paired with a pulse.",
@@ -289,6 +314,15 @@ pub fn render(s: &Status, now: Realtime) -> String {
             &l,
             flag(matches!(g.antenna, "open" | "short")),
         );
+        m.sample("pitime_gps_spoof_detected", &l, flag(g.spoof_detected));
+        if let Some(j) = &g.jamming {
+            m.sample("pitime_gps_jamming", &l, flag(j.alarm));
+            m.sample("pitime_gps_jam_indicator", &l, f64::from(j.indicator));
+            m.sample("pitime_gps_noise_per_ms", &l, f64::from(j.noise));
+        }
+        if let Some(q) = g.pps_qerr_seconds {
+            m.sample("pitime_gps_pps_qerr_seconds", &l, q);
+        }
         m.sample("pitime_gps_pps_samples_total", &l, g.pps_samples as f64);
         m.sample("pitime_gps_bad_frames_total", &l, g.bad_frames as f64);
         m.sample("pitime_gps_lines_dropped_total", &l, g.lines_dropped as f64);

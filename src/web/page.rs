@@ -135,6 +135,17 @@ fn gps(o: &mut String, g: &GpsView) {
         g.antenna,
         if g.antenna == "ok" { "ok" } else { "" },
     );
+    if let Some(l) = &g.leap_second {
+        card(o, "leap second", &format!("{} before {}", l.leap, l.at), "");
+    }
+    if g.spoofing != "unknown" {
+        let class = if g.spoof_detected { "bad" } else { "ok" };
+        card(o, "spoofing", g.spoofing, class);
+    }
+    if let Some(j) = &g.jamming {
+        let text = format!("{} ({}/255)", j.state, j.indicator);
+        card(o, "jamming", &text, if j.alarm { "bad" } else { "ok" });
+    }
     card(
         o,
         "time",

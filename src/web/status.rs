@@ -103,6 +103,20 @@ pub struct GpsView {
     pub bad_pulses: u64,
     pub jumps_rejected: u64,
     pub reconnects: u64,
+    /// The leap second the receiver announces (`insert` or `delete`) and the midnight it
+    /// comes at, passed on to the discipline.
+    pub leap_second: Option<GpsLeapView>,
+    /// GPS - UTC, seconds, as the receiver says.
+    pub gps_utc_offset: Option<i8>,
+    /// The receiver's spoofing detection: unknown, none, indicated, multiple.
+    pub spoofing: &'static str,
+    pub spoof_detected: bool,
+    /// What the receiver says of interference (u-blox MON-RF), once it says it.
+    pub jamming: Option<JammingView>,
+    /// The quantisation error (u-blox TIM-TP) of the last pulse given as a sample, seconds,
+    /// and whether it was applied (`apply_qerr`).
+    pub pps_qerr_seconds: Option<f64>,
+    pub qerr_applied: bool,
     /// What the receiver is (`u-blox NEO-M8T, firmware TIM 1.10, protocol 20.01`, `NMEA only`,
     /// `detecting`), the port's speed, and how each `[source.receiver]` setting went.
     pub receiver: String,
@@ -128,6 +142,25 @@ pub struct SurveyView {
     pub seconds: u32,
     pub accuracy_metres: f64,
     pub observations: u32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct JammingView {
+    /// The receiver's verdict: unknown, ok, warning, critical.
+    pub state: &'static str,
+    /// CW jamming indicator, 0 (none) to 255 (strong).
+    pub indicator: u8,
+    /// Noise per millisecond, on the receiver's own scale.
+    pub noise: u16,
+    /// Whether it raises the jamming alarm.
+    pub alarm: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GpsLeapView {
+    pub leap: &'static str,
+    /// The UTC midnight that ends the day of the leap second.
+    pub at: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -430,6 +463,21 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
         bad_pulses: g.clock.bad_edges,
         jumps_rejected: g.clock.jumps_rejected,
         reconnects: g.reconnects,
+        leap_second: r.leap_second.map(|l| GpsLeapView {
+            leap: leap_name(l.leap),
+            at: utc_text(Realtime::from_timespec((l.day + 1) * 86_400, 0)),
+        }),
+        gps_utc_offset: r.gps_utc_offset,
+        pps_qerr_seconds: g.q_errors.back().map(|q| q.1),
+        qerr_applied: g.q_error_applied,
+        spoofing: r.spoofing.name(),
+        spoof_detected: r.spoofing.is_alarm(),
+        jamming: r.jamming.map(|j| JammingView {
+            state: j.state.name(),
+            indicator: j.indicator,
+            noise: j.noise,
+            alarm: j.is_alarm(),
+        }),
         receiver: g.setup.identity.describe(),
         baud: g.setup.baud,
         settings: g

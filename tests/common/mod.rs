@@ -443,3 +443,15 @@ impl Drop for Chronyd {
         let _ = self.child.wait();
     }
 }
+
+/// The `.log` captures in `dir` (relative to the crate), sorted by name.
+pub fn capture_logs(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    logs
+}

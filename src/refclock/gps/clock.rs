@@ -110,6 +110,8 @@ pub struct GpsClock {
     pub counters: ClockCounters,
     /// The jump currently rejected, if any.
     pub alarm: Option<JumpEvent>,
+    /// The receiver's own estimate of its time error, from the last accepted report, seconds.
+    accuracy: f64,
 }
 
 /// What `GpsClock` hands back for one input.
@@ -136,6 +138,7 @@ impl GpsClock {
             last_trusted: None,
             counters: ClockCounters::default(),
             alarm: None,
+            accuracy: 0.0,
         }
     }
 
@@ -259,11 +262,18 @@ impl GpsClock {
         else {
             return Output::default();
         };
+        self.accuracy = report.accuracy.unwrap_or(0.0);
         // Only the first sentence of each second times it (the rest of the burst follows it
         // at the serial speed), and only whole seconds have pulses.
-        let first = label.as_nanos() % 1_000_000_000 == 0 && self.last_seen != Some(label);
+        let repeat = self.last_seen == Some(label);
+        let first = label.as_nanos() % 1_000_000_000 == 0 && !repeat;
         self.last_seen = Some(label);
-        let alarm = self.check_trust(label.seconds_since(rx), rx);
+        // A label repeated later in the burst says nothing new, and its coarse offset is late
+        // by the burst so far (at 9600 baud, UBX and NMEA together take most of a second).
+        let alarm = match repeat {
+            true => None,
+            false => self.check_trust(label.seconds_since(rx), rx),
+        };
         let consistent = alarm.is_none() && !matches!(self.trust, Trust::Jumped { .. });
         if first && consistent && self.options.pps && self.options.sentence_delay.is_none() {
             if let Some(&edge) = self.edges.iter().rev().find(|&&e| e <= rx) {
@@ -340,7 +350,12 @@ impl GpsClock {
         self.pending = None;
         self.last_labelled = Some(label);
         self.counters.pps_samples += 1;
-        Some(Sample::new(edge, label, PPS_ERROR, *b"PPS\0"))
+        Some(Sample::new(
+            edge,
+            label,
+            PPS_ERROR + self.accuracy,
+            *b"PPS\0",
+        ))
     }
 
     /// Serial timing: the sentence's arrival less the sentence delay.
@@ -351,6 +366,7 @@ impl GpsClock {
         };
         self.last_labelled = Some(label);
         self.counters.nmea_samples += 1;
+        let error = error + self.accuracy;
         Some(Sample::new(rx.add_secs_f64(-delay), label, error, *b"NMEA"))
     }
 
@@ -479,6 +495,7 @@ mod tests {
             sentence: "RMC",
             time: Some(UtcTime::from_realtime(t)),
             verdict: Ok(()),
+            accuracy: None,
         }
     }
 
@@ -504,6 +521,47 @@ mod tests {
             out.extend(c.on_time(&label, rx).sample);
         }
         out
+    }
+
+    #[test]
+    fn the_receivers_time_accuracy_widens_the_error() {
+        let mut c = clock(Some(0.2));
+        let mut errors = Vec::new();
+        for s in 0..6 {
+            let edge = local(utc(s));
+            c.on_pps(edge, None);
+            let report = TimeReport {
+                accuracy: Some(1e-6),
+                ..report(utc(s))
+            };
+            errors.extend(
+                c.on_time(&report, edge.add_secs_f64(0.2))
+                    .sample
+                    .map(|x| x.error),
+            );
+        }
+        assert!(!errors.is_empty());
+        assert!(errors
+            .iter()
+            .all(|&e| (e - (PPS_ERROR + 1e-6)).abs() < 1e-12));
+    }
+
+    #[test]
+    fn a_long_burst_repeating_its_label_still_acquires_trust() {
+        // UBX and NMEA at 9600 baud: the same second labelled at 0.1 s and again at 0.8 s.
+        let mut c = clock(Some(0.1));
+        let mut samples = 0;
+        for s in 0..8 {
+            let edge = local(utc(s));
+            c.on_pps(edge, None);
+            for late in [0.1, 0.4, 0.8] {
+                let out = c.on_time(&report(utc(s)), edge.add_secs_f64(late));
+                assert_eq!(out.alarm, None);
+                samples += usize::from(out.sample.is_some());
+            }
+        }
+        assert!(c.trusted());
+        assert!(samples >= 4, "{samples}");
     }
 
     #[test]

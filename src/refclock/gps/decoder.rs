@@ -1,19 +1,28 @@
-//! From NMEA sentences to time reports and receiver status: the time policy. A report is
-//! accepted only when the sentence says the receiver has a fix (unless configured otherwise), a
-//! full date is known, and the date is not before the floor (the build date, by default), which
+//! From NMEA sentences and u-blox UBX messages to time reports and receiver status: the time
+//! policy. A report is accepted only when the sentence says the receiver has a fix (for UBX:
+//! when its validity flags vouch for the time), unless configured otherwise, a full date is
+//! known, and the date is not before the floor (the build date, by default), which
 //! catches two-digit-year and GPS week-number rollover errors.
 
-use super::nmea::{self, Constellation, Frame};
-use super::status::{Antenna, FixType, ReceiverStatus, Satellite};
-use crate::time::{civil_from_days, UtcTime};
+use std::collections::VecDeque;
 
-/// What one time-bearing sentence said, and whether pitime believes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+use super::nmea::{self, Constellation, Frame};
+use super::status::{Antenna, FixType, LeapSecond, ReceiverStatus, Satellite};
+use super::ubx::{Message, UbxFrame};
+use super::{ubx_nav, ubx_receiver};
+use crate::time::{civil_from_days, Leap, Realtime, UtcTime};
+
+/// What one time-bearing sentence (or UBX message) said, and whether pitime believes it.
+#[derive(Clone, Debug, PartialEq)]
 pub struct TimeReport {
+    /// `RMC`, `ZDA`, ... or `NAV-PVT`, `NAV-TIMEUTC`, `NAV-TIMEGPS`.
     pub sentence: &'static str,
     /// The time it labels, when the fields could be read (even if rejected).
     pub time: Option<UtcTime>,
     pub verdict: Result<(), Rejection>,
+    /// The receiver's latest estimate of its time error (UBX tAcc), seconds: it widens the
+    /// sample's error bound.
+    pub accuracy: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +71,10 @@ pub struct NmeaDecoder {
     pub status: ReceiverStatus,
     /// GSV messages of a sequence not yet complete, per system.
     gsv_pending: Vec<(Constellation, Vec<Satellite>)>,
+    /// The time accuracy the last valid UBX time message gave, seconds.
+    accuracy: Option<f64>,
+    /// The quantisation errors TIM-TP announced for the next pulses: (UTC second, seconds).
+    q_errors: VecDeque<(Realtime, f64)>,
 }
 
 impl NmeaDecoder {
@@ -72,6 +85,8 @@ impl NmeaDecoder {
             has_fix: None,
             status: ReceiverStatus::default(),
             gsv_pending: Vec::new(),
+            accuracy: None,
+            q_errors: VecDeque::new(),
         }
     }
 
@@ -95,6 +110,7 @@ impl NmeaDecoder {
                     sentence: kind,
                     time: None,
                     verdict: Err(Rejection::Frame(e)),
+                    accuracy: self.accuracy,
                 });
             }
         };
@@ -130,6 +146,120 @@ impl NmeaDecoder {
             self.status.counters.rejected += 1;
         }
         Some(report)
+    }
+
+    /// Takes one line or frame from `ReceiverStream`.
+    pub fn message(&mut self, message: &Message) -> Option<TimeReport> {
+        match message {
+            Message::Line(line) => self.line(line),
+            Message::Frame(frame) => self.frame(frame),
+        }
+    }
+
+    /// Takes one frame from `FrameReader`. Returns a report for the time-bearing messages
+    /// (NAV-PVT, NAV-TIMEUTC, NAV-TIMEGPS), whose validity flags stand for NMEA's fix flag;
+    /// updates `status` for the rest. A payload too short for its message is a counted drop.
+    pub fn frame(&mut self, frame: &UbxFrame) -> Option<TimeReport> {
+        self.status.counters.sentences += 1;
+        match self.read_frame(frame) {
+            Ok(report) => report,
+            Err(_) => {
+                self.status.counters.malformed += 1;
+                None
+            }
+        }
+    }
+
+    fn read_frame(&mut self, frame: &UbxFrame) -> Result<Option<TimeReport>, ubx_nav::Truncated> {
+        if let Some(fix) = ubx_nav::pvt_fix(frame)? {
+            self.pvt(&fix);
+        }
+        if let Some(leap) = ubx_nav::timels(frame)? {
+            self.leap_seconds(&leap);
+            return Ok(None);
+        }
+        if let Some(spoofing) = ubx_receiver::spoofing(frame)? {
+            self.status.spoofing = spoofing;
+            return Ok(None);
+        }
+        if let Some(jamming) = ubx_receiver::jamming(frame)? {
+            self.status.jamming = Some(jamming);
+            return Ok(None);
+        }
+        if let Some(pulse) = ubx_receiver::time_pulse(frame)? {
+            let label = pulse.label(self.status.gps_utc_offset);
+            if let (Some(label), Some(q)) = (label, pulse.q_error) {
+                self.q_errors.push_back((label, q));
+                if self.q_errors.len() > 4 {
+                    self.q_errors.pop_front();
+                }
+            }
+            return Ok(None);
+        }
+        let Some(t) = ubx_nav::time(frame)? else {
+            self.status.counters.ignored += 1;
+            return Ok(None);
+        };
+        if t.valid {
+            self.accuracy = Some(t.accuracy);
+        }
+        if let Some(offset) = t.leap_seconds {
+            self.status.gps_utc_offset = Some(offset);
+        }
+        let report = self.judge(t.message, t.time, "date", t.valid);
+        if report.verdict.is_err() {
+            self.status.counters.rejected += 1;
+        }
+        Ok(Some(report))
+    }
+
+    /// NAV-TIMELS: the leap second announced, placed at the midnight nearest to the instant
+    /// it gives (counted from the last accepted time: TIMELS follows its epoch's PVT).
+    fn leap_seconds(&mut self, ls: &ubx_nav::LeapSeconds) {
+        if let Some(current) = ls.current {
+            self.status.gps_utc_offset = Some(current);
+        }
+        let (Some(to_event), Some((day, second))) = (ls.to_event, self.date) else {
+            return;
+        };
+        let leap = match ls.change {
+            1 => Leap::Insert,
+            -1 => Leap::Delete,
+            _ => Leap::None,
+        };
+        let at = day * 86_400 + i64::from(second) + i64::from(to_event);
+        let midnight = (at + 43_200).div_euclid(86_400);
+        self.status.leap_second = (leap != Leap::None && to_event > 0).then_some(LeapSecond {
+            leap,
+            day: midnight - 1,
+        });
+    }
+
+    /// The quantisation error TIM-TP announced for the pulse of UTC second `label`.
+    pub fn q_error(&self, label: Realtime) -> Option<f64> {
+        self.q_errors.iter().find(|q| q.0 == label).map(|q| q.1)
+    }
+
+    /// The leap second the receiver announces for the end of the UTC day of `t`.
+    pub fn leap_at(&self, t: Realtime) -> Leap {
+        match self.status.leap_second {
+            Some(l) if t.as_nanos().div_euclid(86_400_000_000_000) == l.day => l.leap,
+            _ => Leap::None,
+        }
+    }
+
+    fn pvt(&mut self, fix: &ubx_nav::PvtFix) {
+        self.note_fix(fix.ok);
+        self.status.satellites_used = Some(u32::from(fix.satellites));
+        if fix.ok {
+            self.status.fix = match fix.kind {
+                2 => FixType::TwoD,
+                3 | 4 => FixType::ThreeD,
+                _ => FixType::Unknown,
+            };
+            let (lat, lon, alt) = fix.position;
+            self.status.position = Some((lat, lon, Some(alt)));
+        }
     }
 
     fn rmc(&mut self, f: &Frame) -> TimeReport {
@@ -327,6 +457,7 @@ impl NmeaDecoder {
                 sentence,
                 time: None,
                 verdict: Err(why),
+                accuracy: self.accuracy,
             };
         };
         let tod = h * 3600 + m * 60 + s;
@@ -364,6 +495,7 @@ impl NmeaDecoder {
             sentence,
             time,
             verdict,
+            accuracy: self.accuracy,
         }
     }
 }
@@ -545,6 +677,132 @@ mod tests {
         );
         assert_eq!(feed(&mut d, "IIRMC,085001.00,A,,,,,,,190726,,,A"), None);
         assert_eq!(d.status.counters.ignored, 3);
+    }
+
+    fn ubx(d: &mut NmeaDecoder, id: u8, payload: Vec<u8>) -> Option<TimeReport> {
+        d.frame(&UbxFrame {
+            class: 0x01,
+            id,
+            payload,
+        })
+    }
+
+    #[test]
+    fn ubx_times_are_judged_by_their_validity_flags_and_carry_the_accuracy() {
+        use crate::refclock::gps::ubx_nav::build;
+        let mut d = decoder();
+        let t = parse_date("2026-07-19").unwrap();
+        let r = ubx(&mut d, 0x21, build::timeutc(t, false, 4_000_000_000)).unwrap();
+        assert_eq!(r.verdict, Err(Rejection::NoFix));
+        assert_eq!(r.accuracy, None);
+        let r = ubx(&mut d, 0x07, build::pvt(t, true, 20)).unwrap();
+        assert_eq!(
+            (r.sentence, r.verdict, r.accuracy),
+            ("NAV-PVT", Ok(()), Some(20e-9))
+        );
+        assert_eq!(
+            (d.status.fix, d.status.satellites_used),
+            (FixType::ThreeD, Some(9))
+        );
+        // The accuracy stays with the NMEA sentences that follow, and dates them.
+        let gga = "GPGGA,000001.00,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,";
+        let r = feed(&mut d, gga).unwrap();
+        assert_eq!(r.accuracy, Some(20e-9));
+        assert_eq!(r.time.unwrap().to_string(), "2026-07-19T00:00:01.000Z");
+        // Before the floor: rejected like an NMEA time.
+        let old = parse_date("2019-01-01").unwrap();
+        let r = ubx(&mut d, 0x21, build::timeutc(old, true, 20)).unwrap();
+        assert!(matches!(r.verdict, Err(Rejection::BeforeFloor(_))));
+        assert_eq!(d.status.counters.rejected, 2);
+    }
+
+    #[test]
+    fn nav_timels_announces_the_leap_second_for_its_day() {
+        use crate::refclock::gps::ubx_nav::build;
+        let mut d = decoder();
+        // Before any time is known, an announcement has nothing to count from.
+        ubx(&mut d, 0x26, build::timels(18, 1, 3_600));
+        assert_eq!(d.status.leap_second, None);
+        let t = UtcTime {
+            second: 86_400 - 3_600,
+            ..parse_date("2026-12-31").unwrap()
+        };
+        ubx(&mut d, 0x07, build::pvt(t, true, 20));
+        ubx(&mut d, 0x26, build::timels(18, 1, 3_600));
+        let day = t.day;
+        assert_eq!(
+            d.status.leap_second,
+            Some(LeapSecond {
+                leap: Leap::Insert,
+                day
+            })
+        );
+        assert_eq!(d.status.gps_utc_offset, Some(18));
+        let noon = |day: i64| Realtime::from_timespec(day * 86_400 + 43_200, 0);
+        assert_eq!(d.leap_at(noon(day)), Leap::Insert);
+        assert_eq!(d.leap_at(noon(day - 1)), Leap::None);
+        assert_eq!(d.leap_at(noon(day + 1)), Leap::None);
+        // Once passed (or withdrawn), no change is announced.
+        ubx(&mut d, 0x26, build::timels(19, 0, -10));
+        assert_eq!(d.status.leap_second, None);
+        assert_eq!(d.status.gps_utc_offset, Some(19));
+        assert_eq!(ubx(&mut d, 0x26, vec![0; 12]), None);
+        assert_eq!(d.status.counters.malformed, 1);
+    }
+
+    #[test]
+    fn nav_status_and_mon_rf_give_spoofing_and_jamming() {
+        use crate::refclock::gps::status::{JammingState, Spoofing};
+        use crate::refclock::gps::ubx_receiver::build;
+        let mut d = decoder();
+        assert_eq!(ubx(&mut d, 0x03, build::status(2)), None);
+        assert_eq!(d.status.spoofing, Spoofing::Indicated);
+        let rf = UbxFrame {
+            class: 0x0a,
+            id: 0x38,
+            payload: build::rf(3, 90, 100),
+        };
+        assert_eq!(d.frame(&rf), None);
+        let j = d.status.jamming.unwrap();
+        assert_eq!(
+            (j.state, j.indicator, j.noise),
+            (JammingState::Critical, 90, 100)
+        );
+        assert_eq!(d.status.counters.malformed, 0);
+        assert_eq!(d.status.counters.ignored, 0);
+    }
+
+    #[test]
+    fn tim_tp_quantisation_errors_are_kept_for_their_pulses() {
+        use crate::refclock::gps::ubx_receiver::build;
+        let mut d = decoder();
+        let tp = |d: &mut NmeaDecoder, tow_ms, q| {
+            d.frame(&UbxFrame {
+                class: 0x0d,
+                id: 0x01,
+                payload: build::tp(1958, tow_ms, q),
+            })
+        };
+        for s in 0..6 {
+            assert_eq!(tp(&mut d, 291_019_000 + s * 1000, 1000 + s as i32), None);
+        }
+        let second = |s: i64| Realtime::from_timespec(1_500_454_219 + s, 0);
+        // The last four are kept.
+        assert_eq!(d.q_error(second(1)), None);
+        assert_eq!(d.q_error(second(2)), Some(1.002e-9));
+        assert_eq!(d.q_error(second(5)), Some(1.005e-9));
+        assert_eq!(d.q_error(second(6)), None);
+    }
+
+    #[test]
+    fn short_ubx_payloads_are_counted_drops_and_other_messages_ignored() {
+        let mut d = decoder();
+        assert_eq!(ubx(&mut d, 0x07, vec![0; 40]), None);
+        assert_eq!(ubx(&mut d, 0x21, vec![1, 2, 3]), None);
+        assert_eq!(d.status.counters.malformed, 2);
+        assert_eq!(ubx(&mut d, 0x35, vec![0; 8]), None);
+        assert_eq!(d.status.counters.ignored, 1);
+        assert_eq!(d.status.counters.sentences, 3);
     }
 
     #[test]

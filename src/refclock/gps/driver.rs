@@ -2,6 +2,7 @@
 //! goes away), one reading pulses, and one feeding both to the decoder and the pairing clock,
 //! handing samples to the discipline and publishing the receiver's status.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -12,11 +13,11 @@ use arc_swap::ArcSwap;
 
 use super::clock::{ClockCounters, ClockOptions, GpsClock, JumpEvent};
 use super::decoder::{build_date, DecoderOptions, NmeaDecoder};
-use super::nmea::LineReader;
 use super::pps::{self, Pulses};
 use super::receiver::{Link, ReceiverState};
 use super::serial::{PortHandle, SerialPort};
 use super::status::{FixType, ReceiverStatus};
+use super::ubx::{Message, ReceiverStream};
 use crate::clock::change::{ClockChanges, ClockWatch};
 use crate::clock::system::{monotonic_now, realtime_now};
 use crate::config::GpsSourceConfig;
@@ -28,6 +29,8 @@ use crate::worker::{pause, Retry, Workers};
 const POLL: Duration = Duration::from_millis(500);
 /// Between attempts to open a missing device.
 const RETRY: Duration = Duration::from_secs(1);
+/// Pulse quantisation errors kept for the statistics files, which are written every 16 s.
+const KEPT_Q_ERRORS: usize = 32;
 /// A receiver sends every second; a port silent this long is closed and opened again, which
 /// revives a USB serial adapter whose reads stalled (seen with QEMU's FTDI emulation after a
 /// reopen) and costs nothing when the receiver is really silent.
@@ -56,6 +59,10 @@ pub struct GpsStatus {
     pub alarm: Option<JumpEvent>,
     /// Lines cut short or too long.
     pub lines_dropped: u64,
+    /// The quantisation errors (u-blox TIM-TP) of the last pulses given as samples: (UTC
+    /// second, seconds), newest last; and whether they were applied.
+    pub q_errors: VecDeque<(Realtime, f64)>,
+    pub q_error_applied: bool,
     /// What the receiver is, and how applying `[source.receiver]` to it went.
     pub setup: ReceiverState,
 }
@@ -154,14 +161,15 @@ impl GpsDriver {
         // Runs until the readers stop and close the channel.
         workers.spawn("gps", {
             let (status, name) = (status.clone(), config.name.clone());
-            let hide = config.hide_position;
+            let (hide, apply_qerr) = (config.hide_position, config.apply_qerr);
             let link = Link::new(&config.name, config.receiver.clone());
             move |_| {
                 let mut source = Source {
                     link,
                     name,
                     hide_position: hide,
-                    reader: LineReader::default(),
+                    apply_qerr,
+                    reader: ReceiverStream::default(),
                     decoder,
                     clock,
                     status: GpsStatus {
@@ -301,7 +309,8 @@ struct Source {
     link: Link,
     name: String,
     hide_position: bool,
-    reader: LineReader<Realtime>,
+    apply_qerr: bool,
+    reader: ReceiverStream<Realtime>,
     decoder: NmeaDecoder,
     clock: GpsClock,
     status: GpsStatus,
@@ -337,9 +346,11 @@ impl Source {
                     self.link.bytes(&bytes, now);
                     let (decoder, clock, link) =
                         (&mut self.decoder, &mut self.clock, &mut self.link);
-                    self.reader.push(&bytes, at, |line, start| {
-                        link.line(line, now);
-                        if let Some(report) = decoder.line(line) {
+                    self.reader.push(&bytes, at, |message, start| {
+                        if let Message::Line(line) = &message {
+                            link.line(line, now);
+                        }
+                        if let Some(report) = decoder.message(&message) {
                             outputs.push(clock.on_time(&report, start));
                         }
                     });
@@ -355,7 +366,9 @@ impl Source {
                     };
                     for out in outputs {
                         self.alarm(out.alarm);
-                        out.sample.into_iter().for_each(sample);
+                        out.sample
+                            .into_iter()
+                            .for_each(|s| sample(self.annotate(s)));
                     }
                 }
                 Ok(Input::Pulse(at)) => {
@@ -363,7 +376,9 @@ impl Source {
                     self.status.heard.pulse = Some(heard_at);
                     let out = self.clock.on_pps(at, fed.and_then(|f| f.numbering));
                     self.alarm(out.alarm);
-                    out.sample.into_iter().for_each(sample);
+                    out.sample
+                        .into_iter()
+                        .for_each(|s| sample(self.annotate(s)));
                 }
                 Ok(Input::Connected(port, baud)) => {
                     self.link.connected(port, baud);
@@ -388,6 +403,29 @@ impl Source {
             self.link.poll(now);
             self.publish(published);
         }
+    }
+
+    /// A sample carries the leap second the receiver announces for the end of its day, and is
+    /// demoted while the receiver reports spoofing. A pulse's quantisation error is recorded,
+    /// and applied when configured: the edge came that long after the labelled second.
+    fn annotate(&mut self, s: Sample) -> Sample {
+        let leap = self.decoder.leap_at(s.reference);
+        let mut s = Sample {
+            demoted: self.decoder.status.spoofing.is_alarm(),
+            ..s.with_leap(leap)
+        };
+        let q_error = self.decoder.q_error(s.reference);
+        if let Some(q) = q_error.filter(|_| s.refid == *b"PPS\0") {
+            let kept = &mut self.status.q_errors;
+            kept.push_back((s.reference, q));
+            if kept.len() > KEPT_Q_ERRORS {
+                kept.pop_front();
+            }
+            if self.apply_qerr {
+                s.reference = s.reference.add_secs_f64(q);
+            }
+        }
+        s
     }
 
     fn alarm(&self, alarm: Option<JumpEvent>) {
@@ -420,6 +458,26 @@ impl Source {
                 tracing::info!(source = %name, antenna, "antenna status");
             }
         }
+        if old.receiver.spoofing != new.spoofing {
+            let spoofing = new.spoofing.name();
+            match new.spoofing.is_alarm() {
+                true => {
+                    tracing::warn!(source = %name, spoofing, "receiver reports spoofing: source demoted")
+                }
+                false => tracing::info!(source = %name, spoofing, "receiver spoofing detection"),
+            }
+        }
+        let jammed = |r: &ReceiverStatus| r.jamming.is_some_and(|j| j.is_alarm());
+        if jammed(&old.receiver) != jammed(new) {
+            let j = new.jamming.unwrap_or_default();
+            let (state, indicator, noise) = (j.state.name(), j.indicator, j.noise);
+            match jammed(new) {
+                true => {
+                    tracing::warn!(source = %name, state, indicator, noise, "receiver reports jamming")
+                }
+                false => tracing::info!(source = %name, state, indicator, noise, "jamming over"),
+            }
+        }
         if old.trusted != self.clock.trusted() {
             match self.clock.trusted() {
                 true => tracing::info!(source = %name, "receiver time trusted"),
@@ -439,7 +497,9 @@ impl Source {
         s.trusted = self.clock.trusted();
         s.sentence_delay = self.clock.sentence_delay();
         s.alarm = self.clock.alarm;
-        s.lines_dropped = self.reader.dropped;
+        s.lines_dropped = self.reader.lines.dropped;
+        s.q_error_applied = self.apply_qerr;
+        s.receiver.counters.bad_frames += self.reader.frames.bad;
         s.setup.clone_from(self.link.state());
         published.store(Arc::new(s.clone()));
     }

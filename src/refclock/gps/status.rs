@@ -1,6 +1,7 @@
 //! What a GNSS receiver says about itself, for the status page and metrics.
 
 use super::nmea::Constellation;
+use crate::time::Leap;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FixType {
@@ -63,15 +64,94 @@ pub struct Satellite {
 /// Counts of what arrived on the serial line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Sentences with a good checksum from a GNSS talker.
+    /// Sentences with a good checksum from a GNSS talker, and good UBX frames.
     pub sentences: u64,
-    /// Lines that failed framing: checksum, non-ASCII bytes, bad address.
+    /// Lines that failed framing (checksum, non-ASCII bytes, bad address), and UBX frames
+    /// whose checksum failed.
     pub bad_frames: u64,
-    /// Time sentences whose time was not accepted.
+    /// Time sentences (and UBX time messages) whose time was not accepted.
     pub rejected: u64,
     /// Good sentences of types or talkers pitime does not use.
     pub ignored: u64,
+    /// Sentences with unreadable fields, and UBX payloads too short for their message.
     pub malformed: u64,
+}
+
+/// The receiver's spoofing detection (u-blox NAV-STATUS): while it indicates spoofing, the
+/// source is only watched, never followed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Spoofing {
+    /// Not reported, or detection off.
+    #[default]
+    Unknown,
+    None,
+    Indicated,
+    /// Several indications.
+    Multiple,
+}
+
+impl Spoofing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Spoofing::Unknown => "unknown",
+            Spoofing::None => "none",
+            Spoofing::Indicated => "indicated",
+            Spoofing::Multiple => "multiple",
+        }
+    }
+
+    pub fn is_alarm(self) -> bool {
+        matches!(self, Spoofing::Indicated | Spoofing::Multiple)
+    }
+}
+
+/// The receiver's own verdict on interference (u-blox MON-RF jammingState).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum JammingState {
+    #[default]
+    Unknown,
+    Ok,
+    Warning,
+    Critical,
+}
+
+/// Jamming above this CW indicator (0 none .. 255 strong) is an alarm even when the receiver's
+/// own state says nothing (its jamming monitor may be off).
+pub const JAM_INDICATOR_ALARM: u8 = 200;
+
+/// What MON-RF says of the worst RF band.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Jamming {
+    pub state: JammingState,
+    /// CW jamming indicator: 0 none, 255 strong.
+    pub indicator: u8,
+    /// Noise level the receiver measures, per millisecond (its own scale).
+    pub noise: u16,
+}
+
+impl JammingState {
+    pub fn name(self) -> &'static str {
+        match self {
+            JammingState::Unknown => "unknown",
+            JammingState::Ok => "ok",
+            JammingState::Warning => "warning",
+            JammingState::Critical => "critical",
+        }
+    }
+}
+
+impl Jamming {
+    pub fn is_alarm(&self) -> bool {
+        self.state >= JammingState::Warning || self.indicator >= JAM_INDICATOR_ALARM
+    }
+}
+
+/// A leap second the receiver announces (u-blox NAV-TIMELS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeapSecond {
+    pub leap: Leap,
+    /// The UTC day (days since 1970-01-01) at whose end it comes.
+    pub day: i64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -85,6 +165,13 @@ pub struct ReceiverStatus {
     pub position: Option<(f64, f64, Option<f64>)>,
     pub antenna: Antenna,
     pub counters: Counters,
+    /// The next leap second, while the receiver announces one.
+    pub leap_second: Option<LeapSecond>,
+    /// GPS - UTC, seconds, as the receiver last said (NAV-TIMEGPS, NAV-TIMELS).
+    pub gps_utc_offset: Option<i8>,
+    pub spoofing: Spoofing,
+    /// From MON-RF, once the receiver sends it.
+    pub jamming: Option<Jamming>,
 }
 
 impl ReceiverStatus {
