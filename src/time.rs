@@ -126,6 +126,14 @@ impl UtcTime {
         self.second >= 86_400
     }
 
+    /// Hours, minutes and seconds of the day: 23:59:60 for an inserted leap second.
+    pub fn hms(&self) -> (u32, u32, u32) {
+        match self.second {
+            86_400.. => (23, 59, 60),
+            s => (s / 3600, s / 60 % 60, s % 60),
+        }
+    }
+
     /// The instant on the Unix timescale; `None` for an inserted leap second.
     pub fn to_realtime(&self) -> Option<Realtime> {
         (!self.is_leap_second()).then(|| {

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::*;
+use pitime::clock::system::realtime_now;
+use pitime::time::{NtpTimestamp, Realtime};
 use pitime::web::client;
 use serde_json::Value;
 
@@ -128,24 +130,88 @@ fn a_receiver_sending_only_ubx_serves_stratum_1() {
     assert_eq!(daemon.stop().code(), Some(0));
 }
 
+/// The time served now, as (leap indicator, stratum, transmit time).
+fn served(server: SocketAddr) -> Option<(u8, u8, Realtime)> {
+    let reply = exchange(server, &client_request(4, 0))?;
+    let transmit = NtpTimestamp::from_be_bytes(reply.get(40..48)?.try_into().ok()?);
+    Some((
+        reply[0] >> 6,
+        reply[1],
+        transmit.to_realtime_near(realtime_now()),
+    ))
+}
+
 #[test]
-fn a_leap_second_announced_by_nav_timels_reaches_the_discipline() {
+fn a_leap_second_announced_by_nav_timels_is_inserted_at_midnight() {
     needs!("root");
     private_network();
-    // The simulated receiver announces an inserted second for the next UTC midnight.
-    let daemon = Daemon::start(&config("ubx = \"also\"\nleap_announce = [0, 100000]\n"));
+    // The simulated receiver's time is 40 s before a UTC midnight, for which it announces an
+    // inserted second: pitime (virtual actuator) steps its served time there at start.
+    let now = realtime_now();
+    let secs = now.as_nanos().div_euclid(1_000_000_000);
+    let midnight = (secs.div_euclid(86_400) + 1) * 86_400;
+    let offset = (midnight - secs - 40) as f64;
+    let daemon = Daemon::start(&config(&format!(
+        "clock_offset = {offset}
+ubx = \"also\"
+leap_announce = [0, 100000]
+"
+    )));
     let status = wait_for_status(&daemon, Duration::from_secs(30), |s| {
-        s["clock"]["leap"] == "insert"
+        s["clock"]["leap"] == "insert" && s["clock"]["stratum"] == 1
     });
-    let leap = &status["gps"][0]["leap_second"];
-    assert_eq!(leap["leap"], "insert", "{status:#}");
-    // The midnight that ends today (UTC).
-    let today = &status["time"].as_str().unwrap()[..10];
-    let at = leap["at"].as_str().unwrap();
-    assert!(
-        at.ends_with("T00:00:00.000Z") && at[..10] > *today,
-        "{at} after {today}"
+    let at = status["gps"][0]["leap_second"]["at"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(at.ends_with("T00:00:00.000Z"), "{at}");
+    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
+    // The receiver's UTC now: true time, less the inserted second once past midnight.
+    let truth = |system: Realtime| {
+        let t = system.add_secs_f64(offset);
+        let past = t.as_nanos() >= midnight * 1_000_000_000;
+        t.add_secs_f64(if past { -1.0 } else { 0.0 })
+    };
+    let (li, stratum, _) = served(server).unwrap();
+    assert_eq!(
+        (li, stratum),
+        (1, 1),
+        "announced to clients before midnight"
     );
+    // Until twenty seconds past midnight (long enough for the filters to see a receiver a
+    // second off): every reply within 50 ms of the receiver's UTC (a missed or doubled leap
+    // second is a whole second off).
+    let end = midnight * 1_000_000_000 + 20_000_000_000;
+    let mut after = None;
+    while truth(realtime_now()).as_nanos() < end {
+        let sent = realtime_now();
+        let Some((li, stratum, time)) = served(server) else {
+            continue;
+        };
+        let error = time.seconds_since(truth(sent));
+        assert!(
+            error.abs() < 0.05,
+            "served {error:+.3} s off the receiver's UTC:\n{}",
+            daemon.log()
+        );
+        after = Some((li, stratum));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        after,
+        Some((0, 1)),
+        "after the leap: no leap, still stratum 1"
+    );
+    // And the receiver, a second behind true time from then on, is still followed: its time
+    // agrees with the clock's after the leap, so no jump, neither in the discipline nor in the
+    // GPS clock (which saw the receiver's 23:59:60).
+    let status = wait_for_status(&daemon, Duration::from_secs(5), |_| true);
+    assert_eq!(status["clock"]["refid"], "PPS", "{status:#}");
+    assert_eq!(status["clock"]["state"], "locked", "{status:#}");
+    let alarms = status["alarms"].to_string();
+    assert!(!alarms.contains("jump"), "{alarms}\n{}", daemon.log());
+    assert_eq!(status["gps"][0]["jumps_rejected"], 0, "{}", daemon.log());
+    assert!(daemon.log().contains("leap second"), "{}", daemon.log());
     assert_eq!(daemon.stop().code(), Some(0));
 }
 

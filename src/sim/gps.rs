@@ -43,29 +43,59 @@ const SECONDS_PER_BYTE: f64 = 10.0 / 9600.0;
 pub struct GpsSimulator {
     config: GpsSimConfig,
     rng: Rng,
+    /// The midnight (Unix seconds of true time) before which the receiver inserted a leap
+    /// second, once it has.
+    leapt_at: Option<i64>,
 }
 
 impl GpsSimulator {
     pub fn new(config: GpsSimConfig) -> Self {
         let rng = Rng::new(config.seed);
-        GpsSimulator { config, rng }
+        GpsSimulator {
+            config,
+            rng,
+            leapt_at: None,
+        }
     }
 
     fn during(window: Option<(f64, f64)>, elapsed: f64) -> bool {
         window.is_some_and(|(start, end)| elapsed >= start && elapsed < end)
     }
 
+    /// The receiver's UTC for the second that starts at true time `second` (Unix seconds). A
+    /// leap second announced for a midnight is inserted there: that second is 23:59:60, and
+    /// every later one is labelled a second behind true time (which, on the Unix timescale
+    /// here, runs on without it).
+    fn label(&mut self, second: i64, elapsed: f64) -> UtcTime {
+        let midnight = second.rem_euclid(86_400) == 0;
+        if midnight && self.leapt_at.is_none() && Self::during(self.config.leap_announce, elapsed) {
+            self.leapt_at = Some(second);
+        }
+        match self.leapt_at {
+            Some(at) if second == at => UtcTime {
+                day: at.div_euclid(86_400) - 1,
+                second: 86_400,
+                nanos: 0,
+            },
+            Some(at) if second > at => {
+                UtcTime::from_realtime(Realtime::from_timespec(second - 1, 0))
+            }
+            _ => UtcTime::from_realtime(Realtime::from_timespec(second, 0)),
+        }
+    }
+
     /// The second that starts at true time `utc_second` (Unix seconds), `elapsed` seconds
     /// after the simulation started.
     pub fn second(&mut self, utc_second: i64, elapsed: f64) -> Second {
-        let c = &self.config;
-        let fix = !Self::during(c.fix_loss, elapsed);
-        let antenna_ok = !Self::during(c.antenna_fault, elapsed);
-        let shift = if Self::during(c.jump, elapsed) {
-            c.jump_seconds.round() as i64
+        let shift = if Self::during(self.config.jump, elapsed) {
+            self.config.jump_seconds.round() as i64
         } else {
             0
         };
+        let t = self.label(utc_second + shift, elapsed);
+        let c = &self.config;
+        let fix = !Self::during(c.fix_loss, elapsed);
+        let antenna_ok = !Self::during(c.antenna_fault, elapsed);
         let pulse = self.rng.normal(c.pps_jitter);
         let pulse = (!Self::during(c.pps_loss, elapsed)).then_some(pulse);
         let delay = (c.sentence_delay + self.rng.normal(c.sentence_jitter)).max(0.001);
@@ -76,14 +106,14 @@ impl GpsSimulator {
         for epoch in 0..rate {
             let ms = 1000 * epoch / rate;
             let mut burst = match epoch {
-                0 => self.ubx_messages(utc_second + shift, fix, elapsed),
+                0 => self.ubx_messages(t, fix, elapsed),
                 _ => Vec::new(),
             };
             if nmea {
-                burst.extend(self.fix_sentences(utc_second + shift, ms, fix));
+                burst.extend(self.fix_sentences(t, ms, fix));
             }
             if epoch == 0 && nmea {
-                burst.push(self.zda(utc_second + shift).into_bytes());
+                burst.push(Self::zda(t).into_bytes());
                 if utc_second % 10 == 0 || !antenna_ok {
                     let state = if antenna_ok { "OK" } else { "OPEN" };
                     let txt = sentence(&format!("GPTXT,01,01,02,ANTSTATUS={state}"));
@@ -112,27 +142,30 @@ impl GpsSimulator {
     /// The UBX messages of one second, before its NMEA: as a u-blox timing receiver set up
     /// for pitime sends them (the time of the solution, then what it says of its signal and
     /// of the next pulse).
-    fn ubx_messages(&mut self, utc_second: i64, fix: bool, elapsed: f64) -> Vec<Vec<u8>> {
+    fn ubx_messages(&mut self, t: UtcTime, fix: bool, elapsed: f64) -> Vec<Vec<u8>> {
         let c = &self.config;
         if c.ubx == SimUbx::Off {
             return Vec::new();
         }
-        let t = UtcTime::from_realtime(Realtime::from_timespec(utc_second, 0));
         let t_acc = 20; // ns
         let mut out = vec![
             frame(0x01, 0x07, &ubx_nav::build::pvt(t, fix, t_acc)),
             frame(0x01, 0x21, &ubx_nav::build::timeutc(t, fix, t_acc)),
         ];
-        // Insert a second at the next UTC midnight, while announced.
-        let to_midnight = 86_400 - utc_second.rem_euclid(86_400);
-        let (change, to_event) = match Self::during(c.leap_announce, elapsed) {
-            true => (1, to_midnight as i32),
-            false => (0, -300_000_000),
+        // Insert a second at the next UTC midnight, while announced; once inserted, the event
+        // is in the past and GPS - UTC one more.
+        let utc_second = t.day * 86_400 + i64::from(t.second);
+        let (current, change, to_event) = match self.leapt_at {
+            Some(at) => (19, 1, (at - utc_second - 1) as i32),
+            None if Self::during(c.leap_announce, elapsed) => {
+                (18, 1, (86_400 - utc_second.rem_euclid(86_400)) as i32)
+            }
+            None => (18, 0, -300_000_000),
         };
         out.push(frame(
             0x01,
             0x26,
-            &ubx_nav::build::timels(18, change, to_event),
+            &ubx_nav::build::timels(current, change, to_event),
         ));
         let spoofed = Self::during(c.spoofing, elapsed);
         out.push(frame(
@@ -157,16 +190,10 @@ impl GpsSimulator {
         out
     }
 
-    fn fix_sentences(&mut self, utc_second: i64, ms: u32, fix: bool) -> Vec<Vec<u8>> {
-        let t = UtcTime::from_realtime(crate::time::Realtime::from_timespec(utc_second, 0));
+    fn fix_sentences(&mut self, t: UtcTime, ms: u32, fix: bool) -> Vec<Vec<u8>> {
         let (y, mo, d) = civil_from_days(t.day);
-        let hms = format!(
-            "{:02}{:02}{:02}.{:02}",
-            t.second / 3600,
-            t.second / 60 % 60,
-            t.second % 60,
-            ms / 10
-        );
+        let (h, m, s) = t.hms();
+        let hms = format!("{h:02}{m:02}{s:02}.{:02}", ms / 10);
         let date = format!("{d:02}{mo:02}{:02}", y % 100);
         let (status, mode, quality, used) = match fix {
             true => ("A", "A", 1, 8),
@@ -211,10 +238,9 @@ impl GpsSimulator {
         out.into_iter().map(String::into_bytes).collect()
     }
 
-    fn zda(&self, utc_second: i64) -> String {
-        let t = UtcTime::from_realtime(crate::time::Realtime::from_timespec(utc_second, 0));
+    fn zda(t: UtcTime) -> String {
         let (y, mo, d) = civil_from_days(t.day);
-        let (h, m, s) = (t.second / 3600, t.second / 60 % 60, t.second % 60);
+        let (h, m, s) = t.hms();
         sentence(&format!(
             "GPZDA,{h:02}{m:02}{s:02}.00,{d:02},{mo:02},{y},00,00"
         ))
@@ -304,6 +330,42 @@ mod tests {
         assert_eq!(
             decode(&sim.second(t + 35, 35.0))[0],
             "2026-07-20T08:50:36.000Z"
+        );
+    }
+
+    #[test]
+    fn an_announced_leap_second_is_inserted_at_midnight_and_the_labels_fall_a_second_behind() {
+        let mut sim = GpsSimulator::new(GpsSimConfig {
+            ubx: SimUbx::Also,
+            leap_announce: Some((0.0, 100.0)),
+            ..config()
+        });
+        let midnight = 1_798_761_600; // 2027-01-01T00:00:00Z
+        let mut d = decoder();
+        let labels: Vec<Vec<String>> = (-1..=1)
+            .map(|k| {
+                let second = sim.second(midnight + k, 5.0 + k as f64);
+                let mut times: Vec<String> = decode_with(&mut d, &second)
+                    .into_iter()
+                    .map(|t| t.1)
+                    .collect();
+                times.dedup();
+                times
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ["2026-12-31T23:59:59.000Z"],
+                ["2026-12-31T23:59:60.000Z"],
+                ["2027-01-01T00:00:00.000Z"]
+            ]
+        );
+        // Once inserted, no second announcement for the next midnight.
+        decode_with(&mut d, &sim.second(midnight + 2, 7.0));
+        assert_eq!(
+            d.leap_at(Realtime::from_timespec(midnight + 86_400, 0)),
+            Leap::None
         );
     }
 

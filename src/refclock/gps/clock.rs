@@ -112,6 +112,9 @@ pub struct GpsClock {
     pub alarm: Option<JumpEvent>,
     /// The receiver's own estimate of its time error, from the last accepted report, seconds.
     accuracy: f64,
+    /// When the receiver last said 23:59:60: its time then falls a second behind the local
+    /// clock's (unless the kernel inserts the second too), and that is no jump.
+    leap_second_seen: Option<Realtime>,
 }
 
 /// What `GpsClock` hands back for one input.
@@ -139,6 +142,7 @@ impl GpsClock {
             counters: ClockCounters::default(),
             alarm: None,
             accuracy: 0.0,
+            leap_second_seen: None,
         }
     }
 
@@ -255,11 +259,11 @@ impl GpsClock {
 
     /// An accepted (or rejected) time from the decoder, whose sentence began arriving at `rx`.
     pub fn on_time(&mut self, report: &TimeReport, rx: Realtime) -> Output {
-        let Some(label) = report
-            .time
-            .filter(|_| report.verdict.is_ok())
-            .and_then(|t| t.to_realtime())
-        else {
+        let time = report.time.filter(|_| report.verdict.is_ok());
+        if time.is_some_and(|t| t.is_leap_second()) {
+            self.leap_second_seen = Some(rx);
+        }
+        let Some(label) = time.and_then(|t| t.to_realtime()) else {
             return Output::default();
         };
         self.accuracy = report.accuracy.unwrap_or(0.0);
@@ -414,6 +418,15 @@ impl GpsClock {
                 },
                 None,
             ),
+            // The second after a 23:59:60: the receiver's time a second behind, as it should.
+            Trust::Locked { offset }
+                if same(coarse, offset - 1.0)
+                    && self
+                        .leap_second_seen
+                        .is_some_and(|at| rx.seconds_since(at) < 2.0) =>
+            {
+                (Trust::Locked { offset: coarse }, None)
+            }
             Trust::Locked { offset } => {
                 self.counters.jumps_rejected += 1;
                 let alarm = JumpEvent::JumpRejected {
@@ -691,6 +704,38 @@ mod tests {
         let out = c.on_time(&report(utc(13 + 86_400)), edge.add_secs_f64(0.1));
         assert!(matches!(out.alarm, Some(JumpEvent::JumpFollowed { .. })) && jumped(out.alarm));
         assert!(c.trusted() && c.alarm.is_none());
+    }
+
+    #[test]
+    fn the_second_after_a_receivers_23_59_60_is_no_jump() {
+        let mut c = clock(None);
+        for s in 0..10 {
+            second(&mut c, s, 0.1, 0);
+        }
+        // Second 10 is 23:59:60: its pulse, and a label without a Unix time.
+        let edge = local(utc(10));
+        c.on_pps(edge, None);
+        let leap = TimeReport {
+            time: Some(UtcTime {
+                day: 0,
+                second: 86_400,
+                nanos: 0,
+            }),
+            ..report(utc(10))
+        };
+        assert_eq!(c.on_time(&leap, edge.add_secs_f64(0.1)), Output::default());
+        // From then on the receiver's labels are a second behind the local clock's.
+        let after: Vec<Sample> = (11..15).flat_map(|s| second(&mut c, s, 0.1, -1)).collect();
+        assert_eq!(after.len(), 4, "{after:?}");
+        assert!(c.trusted() && c.alarm.is_none());
+        assert_eq!(c.counters.jumps_rejected, 0);
+        // Without the 23:59:60, the same second's shift is a jump.
+        let mut c = clock(None);
+        for s in 0..10 {
+            second(&mut c, s, 0.1, 0);
+        }
+        assert!(second(&mut c, 11, 0.1, -1).is_empty());
+        assert_eq!(c.counters.jumps_rejected, 1);
     }
 
     #[test]

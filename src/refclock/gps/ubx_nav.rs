@@ -267,11 +267,7 @@ pub mod build {
     /// Year, month, day, hour, minute and second from `at`, as PVT and TIMEUTC lay them out.
     fn put_civil(p: &mut [u8], at: usize, t: UtcTime) {
         let (y, mo, d) = civil_from_days(t.day);
-        let s = t.second;
-        let (h, mi, s) = match s {
-            86_400.. => (23, 59, 60),
-            s => (s / 3600, s / 60 % 60, s % 60),
-        };
+        let (h, mi, s) = t.hms();
         p[at..at + 2].copy_from_slice(&(y as u16).to_le_bytes());
         p[at + 2..at + 7].copy_from_slice(&[mo as u8, d as u8, h as u8, mi as u8, s as u8]);
     }
