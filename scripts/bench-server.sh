@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 SECONDS_PER_RUN=${2:-5}
-run() { nice -n "${NICE:-0}" taskset "$@"; }
+run=(nice -n "${NICE:-0}" taskset)
 cargo build --release --quiet
 BIN=$PWD/target/release/pitime
 NTPD_RS=$(command -v ntp-daemon || echo "$HOME/.cargo/bin/ntp-daemon")
@@ -51,17 +51,17 @@ TOML
 chmod 644 "$work"/*.toml
 cp "$NTPD_RS" "$work/ntp-daemon"
 
-run -c 0 "$BIN" run -c "$work/pitime.toml" --log-level warn &
+"${run[@]}" -c 0 "$BIN" run -c "$work/pitime.toml" --log-level warn &
 echo $! >"$work/pid.pitime"
 # chronyd serves NTS with the certificate pitime's local CA issued.
 while [ ! -s "$work/nts/nts-cert.key" ]; do sleep 0.1; done
 chmod 644 "$work/nts/nts-cert.key"
-run -c 0 chronyd -x -d -f /dev/null "local stratum 1" "allow" "port 11124" "cmdport 0" \
+"${run[@]}" -c 0 chronyd -x -d -f /dev/null "local stratum 1" "allow" "port 11124" "cmdport 0" \
   "ntsserverkey $work/nts/nts-cert.key" "ntsservercert $work/nts/nts-cert.pem" "ntsport 14461" \
   "ntsdumpdir $work" "ntsprocesses 1" \
   "pidfile $work/chronyd.pid" "driftfile $work/chrony.drift" 2>"$work/chronyd.log" &
 echo $! >"$work/pid.chrony"
-run -c 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$work/ntp-daemon" -c "$work/ntpd-rs.toml" \
+"${run[@]}" -c 0 setpriv --reuid=nobody --regid=nogroup --clear-groups "$work/ntp-daemon" -c "$work/ntpd-rs.toml" \
   >"$work/ntpd-rs.log" 2>&1 &
 echo $! >"$work/pid.ntpd-rs"
 sleep 2
@@ -73,7 +73,7 @@ bench() {
   pid=$(cat "$work/pid.$1")
   shift
   before=$(awk '{print $14 + $15}' "/proc/$pid/stat")
-  result=$(run -c 1 "$BIN" bench-server "$@")
+  result=$("${run[@]}" -c 1 "$BIN" bench-server "$@")
   after=$(awk '{print $14 + $15}' "/proc/$pid/stat")
   python3 -c 'import json, sys
 r = json.loads(sys.argv[1])
@@ -103,7 +103,7 @@ for round in $(seq "$ROUNDS"); do
 done
 for round in $(seq "$ROUNDS"); do
   for server in pitime:14460 chrony:14461; do
-    result=$(run -c 1 "$BIN" bench-server --nts-ke "127.0.0.1:${server#*:}" \
+    result=$("${run[@]}" -c 1 "$BIN" bench-server --nts-ke "127.0.0.1:${server#*:}" \
       --nts-ca "$work/nts/nts-ca.pem" --ke-handshakes 400)
     echo "nts-ke ${server%%:*} $result" | tee -a "$work/results"
   done
