@@ -7,26 +7,13 @@
 #   scripts/bench-nts-memory.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-config.sh
 SECONDS_PER_RUN=${1:-3}
 cargo build --release --quiet
 BIN=$PWD/target/release/pitime
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-cat > "$work/pitime.toml" <<TOML
-[server]
-listen = ["127.0.0.1:11133"]
-[server.rate_limit]
-enabled = false
-[web]
-listen = []
-[nts]
-enabled = true
-listen = ["127.0.0.1:14470"]
-state_dir = "$work/nts"
-[[source]]
-kind = "local"
-stratum = 1
-TOML
+bench_config 11133 14470 "$work/nts" >"$work/pitime.toml"
 taskset -c 0 "$BIN" run -c "$work/pitime.toml" --log-level error &
 pid=$!
 while [ ! -s "$work/nts/nts-ca.pem" ]; do sleep 0.1; done

@@ -15,6 +15,7 @@
 # Needs: chrony (Debian), ntpd-rs (`cargo install ntpd --locked`), util-linux (taskset, setpriv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-config.sh
 ROUNDS=${1:-5}
 SECONDS_PER_RUN=${2:-5}
 run=(nice -n "${NICE:-0}" taskset)
@@ -25,21 +26,7 @@ work=$(mktemp -d)
 chmod 755 "$work"
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 
-cat > "$work/pitime.toml" <<TOML
-[server]
-listen = ["127.0.0.1:11123"]
-[server.rate_limit]
-enabled = false
-[web]
-listen = []
-[nts]
-enabled = true
-listen = ["127.0.0.1:14460"]
-state_dir = "$work/nts"
-[[source]]
-kind = "local"
-stratum = 1
-TOML
+bench_config 11123 14460 "$work/nts" >"$work/pitime.toml"
 cat > "$work/ntpd-rs.toml" <<TOML
 [observability]
 log-level = "warn"
