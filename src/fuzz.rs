@@ -23,7 +23,7 @@ use crate::refclock::longwave::station::StationKind;
 use crate::server::acl::AccessList;
 use crate::server::control::{self, ControlView};
 use crate::server::interleave::{self, Interleave};
-use crate::server::nts::cookie::{CookieKeys, MasterKey, MAX_COOKIE_LEN};
+use crate::server::nts::cookie::{CookieKeys, MasterKey, MAX_COOKIE_LEN, NONCE_LEN};
 use crate::server::nts::exchange::{negotiate, Negotiation};
 use crate::server::ratelimit::{self, RateLimiter};
 use crate::server::respond::{finish, respond, Decision, Policy, Refusal};
@@ -127,7 +127,7 @@ pub fn nts_request(data: &[u8]) {
     packet.extend_from_slice(&[0x01, 0x04, 0, 36]);
     packet.extend_from_slice(&[0x42; 32]);
     let mut cookie = [0u8; MAX_COOKIE_LEN];
-    let Some(len) = keys.seal(&session, &[3; 16], &mut cookie) else {
+    let Some(len) = keys.seal(&session, &[3; NONCE_LEN], &mut cookie) else {
         return;
     };
     packet.extend_from_slice(&[0x02, 0x04, 0, 4 + len as u8]);

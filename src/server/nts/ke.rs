@@ -14,7 +14,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use super::certs::Identity;
-use super::cookie::MAX_COOKIE_LEN;
+use super::cookie::{self, MAX_COOKIE_LEN};
 use super::exchange::{self, Negotiation, Referral, Refusal};
 use crate::ntp::nts::aead::{Algorithm, SessionKeys, MAX_KEY_LEN};
 use crate::ntp::nts::{exporter_context, record, ALPN, EXPORTER_LABEL};
@@ -276,10 +276,10 @@ fn answer(
     let session = export(tls.get_ref().1, algorithm).ok_or_else(internal_error)?;
     let policy = shared.ntp.policy.load();
     let keys = policy.nts.as_ref().ok_or_else(internal_error)?;
-    let mut nonces = [0u8; 16 * exchange::COOKIES];
+    let mut nonces = [0u8; cookie::NONCE_LEN * exchange::COOKIES];
     getrandom::fill(&mut nonces).map_err(|_| internal_error())?;
     let mut cookies = Vec::with_capacity(exchange::COOKIES);
-    for nonce in nonces.chunks_exact(16) {
+    for nonce in nonces.chunks_exact(cookie::NONCE_LEN) {
         let mut cookie = vec![0u8; MAX_COOKIE_LEN];
         let nonce = nonce.try_into().map_err(|_| internal_error())?;
         let len = keys

@@ -9,8 +9,9 @@ pub mod cookie;
 pub mod exchange;
 pub mod ke;
 pub mod keyfile;
+pub mod random;
 
-use cookie::{cookie_len, CookieKeys};
+use cookie::{cookie_len, CookieKeys, NONCE_LEN as COOKIE_NONCE_LEN};
 
 use super::respond::Reply;
 use super::stats::Outcome;
@@ -118,17 +119,15 @@ pub fn reply(
     let count = valid.cookies.min(limit.saturating_sub(fixed) / field);
     let plain_len = count * field;
     // One nonce for the reply, one per cookie.
-    let mut nonces = [0u8; 16 * (1 + MAX_REPLY_LEN / 64)];
-    let nonces = &mut nonces[..16 * (1 + count)];
-    getrandom::fill(nonces).ok()?;
-    let (nonce, cookie_nonces) = nonces.split_at(16);
+    let mut nonces = [0u8; 16 + COOKIE_NONCE_LEN * (MAX_REPLY_LEN / 64)];
+    let nonces = &mut nonces[..nonce_len + COOKIE_NONCE_LEN * count];
+    if !random::fill(nonces) {
+        return None;
+    }
+    let (nonce, cookie_nonces) = nonces.split_at(nonce_len);
     let text_at = auth_at
-        + extension::write_authenticator_head(
-            &mut out[auth_at..],
-            &nonce[..nonce_len],
-            plain_len + TAG_LEN,
-        );
-    for (i, n) in cookie_nonces.chunks_exact(16).enumerate() {
+        + extension::write_authenticator_head(&mut out[auth_at..], nonce, plain_len + TAG_LEN);
+    for (i, n) in cookie_nonces.chunks_exact(COOKIE_NONCE_LEN).enumerate() {
         let at = text_at + i * field;
         let len = keys.seal(&valid.session, n.try_into().ok()?, &mut out[at + 4..])?;
         extension::write_field(&mut out[at..], COOKIE, len);
@@ -209,7 +208,7 @@ mod tests {
 
     fn cookie(keys: &CookieKeys, session: &SessionKeys) -> Vec<u8> {
         let mut c = vec![0; 200];
-        let len = keys.seal(session, &[6; 16], &mut c).unwrap();
+        let len = keys.seal(session, &[6; COOKIE_NONCE_LEN], &mut c).unwrap();
         c.truncate(len);
         c
     }
