@@ -373,7 +373,11 @@ fn interleaved_requests_get_only_their_own_timestamps() {
         let s = UdpSocket::bind((from, 0)).unwrap();
         s.send_to(&client_request(4, 1), server()).unwrap();
     }
-    let after = ask(&interleaved_request(prev, 111, 222)).expect("served after the flood");
+    // The flood may still fill the server's socket queue, where the kernel drops what comes
+    // next: ask again until there is room.
+    let after = (0..10)
+        .find_map(|_| ask(&interleaved_request(prev, 111, 222)))
+        .expect("served after the flood");
     assert_eq!(stamps(&after).0, 222);
     assert_still_serving();
 }
