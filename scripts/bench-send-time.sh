@@ -2,15 +2,18 @@
 # Two pitime binaries A/B (docs/benchmarks.md, transmit timestamps, part 3). First the error of
 # the user-space transmit timestamp at saturation: each binary (`kernel` timestamps, CPU 0) driven
 # in turn by `bench-server --interleaved` from 1024 addresses (CPU 1), which compares it with the
-# kernel's. Then as a basic-mode chronyd sees them under load: pitime (`kernel` timestamps, CPU 0) in one network namespace, saturated through its loopback by
-# `bench-server` (32 x 32 requests in flight, CPU 1), and chronyd -x (16 polls a second, basic
-# mode, `log measurements`) in another, over a veth pair; the binaries alternate, ROUNDS times,
-# SECS seconds each. Prints the median offset (the bias an early transmit timestamp gives), its
+# kernel's. Then as a basic-mode chronyd sees them under load: pitime (`kernel` timestamps,
+# CPU 0) in one network namespace, saturated through its loopback by `bench-server` (32 x 32
+# requests in flight, CPU 1), and chronyd -x (16 polls a second, basic mode, `log
+# measurements`) in another, over a veth pair; the binaries alternate, ROUNDS times, SECS seconds
+# each. Prints the median offset (the bias an early transmit timestamp gives), its
 # standard deviation and median absolute deviation, and the median delay. Needs root and chrony.
 #
 #   sudo scripts/bench-send-time.sh BEFORE_BINARY AFTER_BINARY [ROUNDS] [SECS]
 set -uo pipefail
-A=$1; B=$2; ROUNDS=${3:-3}; SECS=${4:-12}
+cd "$(dirname "$0")/.."
+. scripts/bench-config.sh
+A=$(realpath "$1"); B=$(realpath "$2"); ROUNDS=${3:-3}; SECS=${4:-12}
 ns=ab$$
 work=$(mktemp -d); chmod 700 $work
 cleanup() { kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; ip netns del $ns-s; ip netns del $ns-c; rm -rf $work; }
@@ -20,19 +23,7 @@ ip -n $ns-s link set lo up; ip -n $ns-c link set lo up
 ip -n $ns-s link add vs type veth peer vc; ip -n $ns-s link set vc netns $ns-c
 ip -n $ns-s addr add 10.124.0.1/24 dev vs; ip -n $ns-c addr add 10.124.0.2/24 dev vc
 ip -n $ns-s link set vs up; ip -n $ns-c link set vc up
-cat > $work/p.toml <<TOML
-[server]
-listen = ["0.0.0.0:123"]
-timestamping = "kernel"
-[server.rate_limit]
-enabled = false
-max_clients = 16384
-[web]
-listen = []
-[[source]]
-kind = "local"
-stratum = 1
-TOML
+timestamps_config 0.0.0.0:123 kernel > $work/p.toml
 for r in $(seq $ROUNDS); do
   for who in before after; do
     bin=$A; [ $who = after ] && bin=$B

@@ -40,21 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pitime_conf() { # FILE LISTEN TIMESTAMPING
-  cat > "$1" <<TOML
-[server]
-listen = ["$2"]
-timestamping = "$3"
-[server.rate_limit]
-enabled = false
-max_clients = 16384
-[web]
-listen = []
-[[source]]
-kind = "local"
-stratum = 1
-TOML
-}
+. scripts/bench-config.sh
+pitime_conf() { timestamps_config "$2" "$3" > "$1"; } # FILE LISTEN TIMESTAMPING
 
 echo "== part 1: loopback" >&2
 pitime_conf "$work/user.toml" 127.0.0.1:11126 user

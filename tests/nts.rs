@@ -31,6 +31,21 @@ fn start(config: &str) -> (Daemon, SocketAddr, SocketAddr) {
     (daemon, ntp, ke)
 }
 
+/// A daemon for an NTS client in this test's own network namespace: KE on the standard port
+/// 4460, NTP on a port of its own, which the KE answer tells the client (port negotiation).
+fn start_for_a_client(tag: &str) -> (TempDir, Daemon) {
+    private_network();
+    let state = TempDir::new(tag);
+    let text = config(
+        &state,
+        "127.0.0.1:11123",
+        "127.0.0.1:4460",
+        "ntp_port = 11123\n",
+    );
+    let (daemon, _, _) = start(&text);
+    (state, daemon)
+}
+
 /// Waits (10 s at most) until the metrics have `line`.
 fn wait_for_metric(web: &str, line: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -164,16 +179,7 @@ fn chronyd_measures(dir: &TempDir, ca: &std::path::Path, server: &str) -> (bool,
 #[test]
 fn chronyd_synchronises_over_nts_and_refuses_another_ca() {
     needs!("root", "chronyd");
-    private_network();
-    let state = TempDir::new("nts-chrony");
-    // NTP on a port of its own, which the KE answer tells chronyd (port negotiation).
-    let text = config(
-        &state,
-        "127.0.0.1:11123",
-        "127.0.0.1:4460",
-        "ntp_port = 11123\n",
-    );
-    let (daemon, _, _) = start(&text);
+    let (state, daemon) = start_for_a_client("nts-chrony");
     let (measured, log) = chronyd_measures(&state, &state.path("nts-ca.pem"), "127.0.0.1");
     assert!(
         measured,
@@ -240,16 +246,8 @@ fn a_renewed_certificate_is_served_after_sighup() {
 #[test]
 fn ntpsec_ntpd_selects_pitime_as_an_authentic_nts_server() {
     needs!("root", "/opt/ntpsec/usr/sbin/ntpd", "setpriv");
-    private_network();
-    let state = TempDir::new("nts-ntpsec");
-    // ntpd takes port 123 itself: pitime's NTP on another, told through the KE answer.
-    let text = config(
-        &state,
-        "127.0.0.1:11123",
-        "127.0.0.1:4460",
-        "ntp_port = 11123\n",
-    );
-    let (daemon, _, _) = start(&text);
+    // ntpd takes port 123 itself: pitime's NTP is on another, told through the KE answer.
+    let (state, daemon) = start_for_a_client("nts-ntpsec");
     let conf = state.write(
         "ntp.conf",
         &format!(
@@ -318,15 +316,7 @@ fn ntpsec_ntpd_selects_pitime_as_an_authentic_nts_server() {
 #[test]
 fn ntpd_rs_measures_pitime_over_nts() {
     needs!("root", "ntp-daemon", "ntp-ctl", "rustc", "setpriv");
-    private_network();
-    let state = TempDir::new("nts-ntpd-rs");
-    let text = config(
-        &state,
-        "127.0.0.1:11123",
-        "127.0.0.1:4460",
-        "ntp_port = 11123\n",
-    );
-    let (daemon, _, _) = start(&text);
+    let (state, daemon) = start_for_a_client("nts-ntpd-rs");
     let shim = state.path("libnoclock.so");
     run_ok(
         Command::new("rustc")
