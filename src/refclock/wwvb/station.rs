@@ -69,7 +69,8 @@ impl Station for Wwvb {
     const MAX_WIDTH: f64 = 0.85;
     const PULSE: (usize, usize) = (0, 18);
     const QUIET: (usize, usize) = (84, 98);
-    const PREVIEW_FROM: i64 = 18;
+    /// Once the minute is in: the hour may be known from earlier frames.
+    const PREVIEW_FROM: i64 = MINUTE.0[6] as i64;
     const LEAP_AT: usize = 60;
     const BACKLOG: usize = 8;
 
