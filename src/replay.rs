@@ -131,7 +131,8 @@ pub fn format_dcf77_edges(edges: &[(f64, bool)]) -> String {
 }
 
 /// What to say when a capture's pulses are at the other level than `active_low` says: the
-/// decoder then sees 800 and 900 ms pulses and decodes nothing.
+/// decoder then sees 800 and 900 ms pulses and decodes nothing. WWVB's inverted seconds look
+/// like its own (0.8, 0.5 and 0.2 s), so there the decoder tries both levels.
 pub fn polarity_hint(
     station: StationKind,
     edges: &[(f64, bool)],
@@ -141,18 +142,29 @@ pub fn polarity_hint(
         (Some(a), Some(b)) => b.0 - a.0,
         _ => return None,
     };
-    match classify(edges, span) {
-        Pulses::Dcf77 {
-            active_low: low, ..
-        } if low != active_low => Some(format!(
-            "the pulses look inverted (the line is {} during them): replay {} --active-low, \
-             and set `active_low = {low}` on the {} source",
-            if low { "low" } else { "high" },
-            if low { "with" } else { "without" },
-            station.name()
-        )),
+    let low = match (station, classify(edges, span)) {
+        (StationKind::Wwvb, _) => {
+            let labels = |low| {
+                let events = decode(station, edges, low, 1);
+                events.iter().any(|e| matches!(e, Event::Second { .. }))
+            };
+            (!labels(active_low) && labels(!active_low)).then_some(!active_low)
+        }
+        (
+            _,
+            Pulses::Dcf77 {
+                active_low: low, ..
+            },
+        ) => (low != active_low).then_some(low),
         _ => None,
-    }
+    }?;
+    Some(format!(
+        "the pulses look inverted (the line is {} during them): replay {} --active-low, \
+         and set `active_low = {low}` on the {} source",
+        if low { "low" } else { "high" },
+        if low { "with" } else { "without" },
+        station.name()
+    ))
 }
 
 /// Every minute the station's decoder accepts from a capture's edges.
@@ -200,4 +212,24 @@ fn micros(t: f64) -> f64 {
 /// `YYYY-MM-DDTHH:MM:SSZ` (an inserted leap second is `23:59:60`).
 fn seconds_text(utc: &UtcTime) -> String {
     format!("{}Z", &utc.to_string()[..19])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::longwave::LongwaveSignal;
+
+    #[test]
+    fn an_inverted_wwvb_capture_gets_the_hint() {
+        let signal = LongwaveSignal {
+            station: StationKind::Wwvb,
+            duration: 300.0,
+            active_low: true,
+            ..LongwaveSignal::default()
+        };
+        let edges = signal.generate().edges;
+        let hint = polarity_hint(StationKind::Wwvb, &edges, false).expect("a hint");
+        assert!(hint.contains("`active_low = true`"), "{hint}");
+        assert_eq!(polarity_hint(StationKind::Wwvb, &edges, true), None);
+    }
 }

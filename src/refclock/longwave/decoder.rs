@@ -44,7 +44,8 @@ const PHASE_MOVED_SECONDS: u32 = 10;
 const RISE_WINDOW: f64 = 0.05;
 const RISE_GAIN: f64 = 0.1;
 /// Margins the time of day and the date must lead by: a sure bit that tells two candidates
-/// apart adds 2, so this is three such bits (less what the first frame lost by decay since):
+/// apart adds 2 (3 when read from a clean pulse, `level::CLEAN_BIT`), so this is three such
+/// bits, or two clean ones (less what the first frame lost by decay since):
 /// one frame, its parity included, can be wrong in two. `OVERRIDE` times that to contradict a
 /// trusted time.
 const TOD_MARGIN: f32 = 5.5;

@@ -7,7 +7,9 @@ use std::sync::OnceLock;
 
 use super::frame::{self, bcd_bits, Minute, B, BST, DAY, HOUR, MINUTE, MONTH, WEEKDAY, YEAR};
 use crate::refclock::longwave::evidence::{agreement, sure, DateTable, Frame};
-use crate::refclock::longwave::level::{soft_bit, windows, Level, Observation, READ_BINS};
+use crate::refclock::longwave::level::{
+    soft_bit, windows, Level, Observation, CLEAN_BIT, READ_BINS,
+};
 use crate::refclock::longwave::station::{self, Check, End, Station, StationKind};
 use crate::time::UtcTime;
 
@@ -79,22 +81,40 @@ impl Station for Msf {
     const BACKLOG: usize = 3;
 
     /// The first 90 ms must be off for a pulse; 110-190 ms tell bit A, 210-290 ms bit B;
-    /// 310-490 ms off is the minute marker; 550-950 ms must be quiet.
+    /// 310-490 ms off is the minute marker; 550-950 ms must be quiet. A pulse that starts
+    /// within 30 ms of the marker, each bit's middle 40 ms wholly off or on, and quiet from
+    /// 330 ms on, gives clean bits.
     fn observe(level: &Level, marker: i64) -> Observation {
         let shares = windows(
             level,
             marker,
-            [(0, 9), (11, 19), (21, 29), (31, 49), (55, READ_BINS)],
+            [
+                (0, 9),
+                (11, 19),
+                (21, 29),
+                (31, 49),
+                (55, READ_BINS),
+                (3, 7),
+                (13, 17),
+                (23, 27),
+                (33, READ_BINS),
+            ],
         );
-        let Some([pulse, a, b, long, quiet]) = shares else {
+        let Some([pulse, a, b, long, quiet, on, a_core, b_core, after]) = shares else {
             return Observation::Unclear;
+        };
+        let clean = on >= 0.95 && after <= 0.05;
+        let bit = |share: f32, core: f32| match core {
+            c if clean && c >= 0.95 => CLEAN_BIT,
+            c if clean && c <= 0.05 => -CLEAN_BIT,
+            _ => soft_bit(share),
         };
         match (pulse, long) {
             _ if quiet > 0.25 => Observation::Unclear,
             (p, _) if p <= 0.2 => Observation::Absent,
             (p, _) if p < 0.5 => Observation::Unclear,
             (_, l) if l >= 0.75 && a >= 0.75 && b >= 0.75 => Observation::Marker,
-            (_, l) if l <= 0.25 => Observation::Present([soft_bit(a), soft_bit(b)]),
+            (_, l) if l <= 0.25 => Observation::Present([bit(a, a_core), bit(b, b_core)]),
             _ => Observation::Unclear,
         }
     }
@@ -221,10 +241,22 @@ mod tests {
             6.0,
         );
         assert_eq!(Msf::observe(&l, 100), Observation::Marker);
-        assert_eq!(Msf::observe(&l, 200), Observation::Present([-1.0, -1.0]));
-        assert_eq!(Msf::observe(&l, 300), Observation::Present([1.0, -1.0]));
-        assert_eq!(Msf::observe(&l, 400), Observation::Present([-1.0, 1.0]));
-        assert_eq!(Msf::observe(&l, 500), Observation::Present([1.0, 1.0]));
+        assert_eq!(
+            Msf::observe(&l, 200),
+            Observation::Present([-CLEAN_BIT, -CLEAN_BIT])
+        );
+        assert_eq!(
+            Msf::observe(&l, 300),
+            Observation::Present([CLEAN_BIT, -CLEAN_BIT])
+        );
+        assert_eq!(
+            Msf::observe(&l, 400),
+            Observation::Present([-CLEAN_BIT, CLEAN_BIT])
+        );
+        assert_eq!(
+            Msf::observe(&l, 500),
+            Observation::Present([CLEAN_BIT, CLEAN_BIT])
+        );
         let l = level(&[(1.0, 0.1)], 3.0);
         assert_eq!(Msf::observe(&l, 200), Observation::Absent);
     }

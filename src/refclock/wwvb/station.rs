@@ -8,7 +8,9 @@ use std::sync::OnceLock;
 use super::frame::{self, Flags, Symbol, HOUR, MARKERS, MINUTE, ZEROS};
 use crate::refclock::longwave::bcd::bcd_bits;
 use crate::refclock::longwave::evidence::{DateTable, Frame};
-use crate::refclock::longwave::level::{soft_bit, windows, Level, Observation, READ_BINS};
+use crate::refclock::longwave::level::{
+    soft_bit, windows, Level, Observation, CLEAN_BIT, READ_BINS,
+};
 use crate::refclock::longwave::station::{self, Check, End, Minute, Station, StationKind};
 use crate::time::UtcTime;
 
@@ -67,27 +69,44 @@ impl Station for Wwvb {
     const MAX_WIDTH: f64 = 0.85;
     const PULSE: (usize, usize) = (0, 18);
     const QUIET: (usize, usize) = (84, 98);
-    const PREVIEW_FROM: i64 = 18;
+    /// Once the minute is in: the hour may be known from earlier frames.
+    const PREVIEW_FROM: i64 = MINUTE.0[6] as i64;
     const LEAP_AT: usize = 60;
     const BACKLOG: usize = 8;
 
     /// The first 180 ms must be reduced for a pulse; 220-480 ms tell a 1, 520-780 ms a marker;
-    /// 840-950 ms must be quiet.
+    /// 840-950 ms must be quiet. A pulse that starts within 30 ms of the marker and ends
+    /// between 160 and 250 ms (a 0) or 450 and 550 ms (a 1), quiet after it, is a clean bit.
     fn observe(level: &Level, marker: i64) -> Observation {
         let shares = windows(
             level,
             marker,
-            [(0, 18), (22, 48), (52, 78), (84, READ_BINS)],
+            [
+                (0, 18),
+                (22, 48),
+                (52, 78),
+                (84, READ_BINS),
+                (3, 16),
+                (25, READ_BINS),
+                (3, 45),
+                (55, READ_BINS),
+            ],
         );
-        let Some([pulse, one, long, quiet]) = shares else {
+        let Some([pulse, one, long, quiet, zero_on, zero_off, one_on, one_off]) = shares else {
             return Observation::Unclear;
+        };
+        let clean = |on: f32, off: f32| on >= 0.95 && off <= 0.05;
+        let bit = match soft_bit(one) {
+            _ if clean(zero_on, zero_off) => -CLEAN_BIT,
+            _ if clean(one_on, one_off) => CLEAN_BIT,
+            bit => bit,
         };
         match (pulse, long) {
             _ if quiet > 0.25 => Observation::Unclear,
             (p, _) if p <= 0.2 => Observation::Absent,
             (p, _) if p < 0.5 => Observation::Unclear,
             (_, l) if l >= 0.75 && one >= 0.75 => Observation::Marker,
-            (_, l) if l <= 0.25 => Observation::Present([soft_bit(one), 0.0]),
+            (_, l) if l <= 0.25 => Observation::Present([bit, 0.0]),
             _ => Observation::Unclear,
         }
     }
@@ -155,8 +174,9 @@ impl Station for Wwvb {
         -i64::from(of_day == 0)
     }
 
+    /// Announced by two frames at least, however clean.
     fn leap_bit(frame: &Frame) -> f32 {
-        frame[frame::LEAP_WARNING]
+        frame[frame::LEAP_WARNING].clamp(-1.0, 1.0)
     }
 
     /// The warning stands for the whole month: the leap second ends its last minute.
@@ -198,8 +218,14 @@ mod tests {
     #[test]
     fn each_kind_of_second_reads_as_sent() {
         let l = level(&[(1.0, 0.2), (2.0, 0.5), (3.0, 0.8), (5.0, 0.2)], 6.0);
-        assert_eq!(Wwvb::observe(&l, 100), Observation::Present([-1.0, 0.0]));
-        assert_eq!(Wwvb::observe(&l, 200), Observation::Present([1.0, 0.0]));
+        assert_eq!(
+            Wwvb::observe(&l, 100),
+            Observation::Present([-CLEAN_BIT, 0.0])
+        );
+        assert_eq!(
+            Wwvb::observe(&l, 200),
+            Observation::Present([CLEAN_BIT, 0.0])
+        );
         assert_eq!(Wwvb::observe(&l, 300), Observation::Marker);
         assert_eq!(Wwvb::observe(&l, 400), Observation::Absent);
     }
