@@ -8,34 +8,18 @@ mod common;
 use std::process::Command;
 
 use common::{run, run_ok, TempDir, BIN};
-use pitime::config::{GpsSimConfig, SimUbx};
+use pitime::config::GpsSimConfig;
 use pitime::replay::format_dcf77_edges;
 use pitime::sim::gps_runner::SimulatedGps;
 use pitime::sim::longwave::LongwaveSignal;
 
 fn receiver() -> GpsSimConfig {
     GpsSimConfig {
-        clock_offset: 0.0,
-        rate: 1,
         sentence_delay: 0.1,
         sentence_jitter: 0.005,
         pps_jitter: 1e-6,
-        garbage: 0.0,
-        seed: 1,
-        fix_loss: None,
-        antenna_fault: None,
-        pps_loss: None,
-        unplug: None,
-        jump: None,
         jump_seconds: 0.0,
-        ubx: SimUbx::Off,
-        leap_announce: None,
-        spoofing: None,
-        jamming: None,
-        model: None,
-        nak_all: false,
-        deaf: false,
-        reset_after: None,
+        ..GpsSimConfig::default()
     }
 }
 

@@ -179,6 +179,35 @@ pub struct GpsSimConfig {
     pub reset_after: Option<u32>,
 }
 
+/// The simulated receiver of a bare `[source.simulate]`: a good receiver, no faults.
+impl Default for GpsSimConfig {
+    fn default() -> Self {
+        GpsSimConfig {
+            clock_offset: 0.0,
+            rate: 1,
+            sentence_delay: 0.12,
+            sentence_jitter: 0.01,
+            pps_jitter: 2e-6,
+            garbage: 0.0,
+            seed: 1,
+            fix_loss: None,
+            pps_loss: None,
+            antenna_fault: None,
+            unplug: None,
+            jump: None,
+            jump_seconds: 86_400.0,
+            ubx: SimUbx::Off,
+            leap_announce: None,
+            spoofing: None,
+            jamming: None,
+            model: None,
+            nak_all: false,
+            deaf: false,
+            reset_after: None,
+        }
+    }
+}
+
 /// What the simulated receiver sends: NMEA only, NMEA and UBX, or UBX only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimUbx {
@@ -519,6 +548,7 @@ fn read_ntp(
 }
 
 fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
+    let d = GpsSimConfig::default();
     let mut window = |key: &str| {
         sec.optional(errs, key, |&(start, end): &(f64, f64)| match start < end {
             true => Ok(()),
@@ -551,19 +581,19 @@ fn read_gps_sim(sec: &mut Section, errs: &mut Errors) -> GpsSimConfig {
         }
     }
     GpsSimConfig {
-        clock_offset: sec.value(errs, "clock_offset", 0.0, seconds),
-        rate: sec.value(errs, "rate", 1i64, in_range(1u32, 10)) as u32,
-        sentence_delay: sec.value(errs, "sentence_delay", 0.12, non_negative),
-        sentence_jitter: sec.value(errs, "sentence_jitter", 0.01, non_negative),
-        pps_jitter: sec.value(errs, "pps_jitter", 2e-6, non_negative),
-        garbage: sec.value(errs, "garbage", 0.0, share),
-        seed: sec.value(errs, "seed", 1i64, in_range(0u64, u64::MAX)) as u64,
+        clock_offset: sec.value(errs, "clock_offset", d.clock_offset, seconds),
+        rate: sec.value(errs, "rate", i64::from(d.rate), in_range(1u32, 10)) as u32,
+        sentence_delay: sec.value(errs, "sentence_delay", d.sentence_delay, non_negative),
+        sentence_jitter: sec.value(errs, "sentence_jitter", d.sentence_jitter, non_negative),
+        pps_jitter: sec.value(errs, "pps_jitter", d.pps_jitter, non_negative),
+        garbage: sec.value(errs, "garbage", d.garbage, share),
+        seed: sec.value(errs, "seed", d.seed as i64, in_range(0u64, u64::MAX)) as u64,
         fix_loss,
         pps_loss,
         antenna_fault,
         unplug,
         jump,
-        jump_seconds: sec.value(errs, "jump_seconds", 86_400.0, any),
+        jump_seconds: sec.value(errs, "jump_seconds", d.jump_seconds, any),
         ubx: match sec
             .value(
                 errs,

@@ -111,7 +111,7 @@ impl StreamSurvey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{GpsSimConfig, SimUbx};
+    use crate::config::GpsSimConfig;
     use crate::refclock::gps::ubx;
     use crate::sim::gps::GpsSimulator;
     use crate::sim::rng::Rng;
@@ -127,27 +127,14 @@ mod tests {
     /// `seconds` of the simulated receiver's output, a write at a time.
     fn simulated(seconds: i64, fix_loss: Option<(f64, f64)>, garbage: f64) -> Vec<Vec<u8>> {
         let mut sim = GpsSimulator::new(GpsSimConfig {
-            clock_offset: 0.0,
-            rate: 1,
             sentence_delay: 0.1,
             sentence_jitter: 0.0,
             pps_jitter: 0.0,
             garbage,
             seed: 5,
             fix_loss,
-            antenna_fault: None,
-            pps_loss: None,
-            unplug: None,
-            jump: None,
             jump_seconds: 0.0,
-            ubx: SimUbx::Off,
-            leap_announce: None,
-            spoofing: None,
-            jamming: None,
-            model: None,
-            nak_all: false,
-            deaf: false,
-            reset_after: None,
+            ..GpsSimConfig::default()
         });
         (0..seconds)
             .flat_map(|i| sim.second(1_784_451_000 + i, i as f64).sentences)

@@ -257,27 +257,11 @@ mod tests {
 
     fn config() -> GpsSimConfig {
         GpsSimConfig {
-            clock_offset: 0.0,
-            rate: 1,
-            sentence_delay: 0.12,
-            sentence_jitter: 0.01,
-            pps_jitter: 2e-6,
-            garbage: 0.0,
             seed: 3,
             fix_loss: Some((10.0, 20.0)),
             pps_loss: Some((20.0, 30.0)),
-            antenna_fault: None,
-            unplug: None,
             jump: Some((30.0, 40.0)),
-            jump_seconds: 86_400.0,
-            ubx: SimUbx::Off,
-            leap_announce: None,
-            spoofing: None,
-            jamming: None,
-            model: None,
-            nak_all: false,
-            deaf: false,
-            reset_after: None,
+            ..GpsSimConfig::default()
         }
     }
 
