@@ -46,21 +46,13 @@ fn query(server: SocketAddr) -> Option<(u8, [u8; 4], f64)> {
     Some((stratum, refid, offset))
 }
 
-fn wait_for_pps(server: SocketAddr) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while query(server).is_none_or(|(s, r, _)| (s, &r) != (1, b"PPS\0")) {
-        assert!(Instant::now() < deadline, "no stratum 1 PPS within 15 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn ntpdig_sees_stratum_1_pps_and_the_receivers_time() {
     needs!("root", "ntpdig");
     private_network();
     let daemon = Daemon::start(&config("127.0.0.1:123", ""));
     let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
-    wait_for_pps(server);
+    wait_for_stratum_1_pps(server, Duration::from_secs(15), || daemon.log());
     let (stratum, offset) = ntpdig_json("ntpdig", "127.0.0.1");
     assert_eq!(stratum, 1);
     // The simulation's error is microseconds; ntpdig's own on loopback is well under 1 ms.
@@ -281,7 +273,7 @@ const HELD: &str = "`pitime accept-jump gps` to follow";
 #[test]
 fn a_lone_jump_is_held_over_until_the_operator_accepts_it() {
     let (daemon, socket, server) = with_socket(&config("127.0.0.1:0", JUMP));
-    wait_for_pps(server);
+    wait_for_stratum_1_pps(server, Duration::from_secs(15), || daemon.log());
     daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
     let (stratum, _, offset) = query(server).unwrap();
     assert!(
@@ -343,7 +335,7 @@ fn a_lone_jump_is_followed_at_once_when_an_upstream_server_agrees() {
          maxpoll = 0\n"
     );
     let (daemon, socket, server) = with_socket(&(config("127.0.0.1:0", JUMP) + &upstream));
-    wait_for_pps(server);
+    wait_for_stratum_1_pps(server, Duration::from_secs(15), || daemon.log());
     daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
     let (_, _, offset) = query(server).unwrap();
     assert!((offset - CLOCK_OFFSET).abs() < 0.005, "followed alone");
@@ -376,7 +368,7 @@ fn a_held_jump_ends_unsynchronised_when_holdover_runs_out() {
          [source.simulate]\nclock_offset = {CLOCK_OFFSET}\n{JUMP}\n"
     );
     let (daemon, _socket, server) = with_socket(&config);
-    wait_for_pps(server);
+    wait_for_stratum_1_pps(server, Duration::from_secs(15), || daemon.log());
     daemon.wait_for_log_within(HELD, 1, Duration::from_secs(60));
     daemon.wait_for_log_within("served as unsynchronised", 1, Duration::from_secs(30));
     let reply = exchange(server, &client_request(4, 0)).unwrap();

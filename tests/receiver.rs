@@ -54,21 +54,9 @@ impl Setup {
 
     /// Stratum 1 from the pulse: the receiver's time is served.
     fn wait_for_pps(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(reply) = exchange(self.ntp, &client_request(4, 0)) {
-                if stratum_refid(&reply) == (1, *b"PPS\0") {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no stratum 1 PPS: {:#}\n{}",
-                self.gps(),
-                self.daemon.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_stratum_1_pps(self.ntp, Duration::from_secs(30), || {
+            format!("{:#}\n{}", self.gps(), self.daemon.log())
+        });
     }
 }
 

@@ -23,6 +23,11 @@ fn config(simulate: &str) -> String {
     )
 }
 
+/// The daemon's NTP address, as `config` has it.
+fn server() -> SocketAddr {
+    "127.0.0.1:123".parse().unwrap()
+}
+
 /// Polls the status API until `done` holds for it, up to `limit`.
 fn wait_for_status(daemon: &Daemon, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
     let web: SocketAddr = WEB.parse().unwrap();
@@ -40,21 +45,6 @@ fn wait_for_status(daemon: &Daemon, limit: Duration, done: impl Fn(&Value) -> bo
     panic!("status now: {last:#}\nlog:\n{}", daemon.log());
 }
 
-/// Waits up to `limit` for the served time to be stratum 1 from PPS.
-fn wait_for_stratum_1_pps(daemon: &Daemon, limit: Duration) {
-    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
-    let pps = || exchange(server, &client_request(4, 0)).map(|r| stratum_refid(&r));
-    let deadline = Instant::now() + limit;
-    while pps() != Some((1, *b"PPS\0")) {
-        assert!(
-            Instant::now() < deadline,
-            "no stratum 1 PPS:\n{}",
-            daemon.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_receiver_sending_only_ubx_serves_stratum_1() {
     needs!("root");
@@ -65,7 +55,7 @@ fn a_receiver_sending_only_ubx_serves_stratum_1() {
         stats.path("stats").display(),
         config("ubx = \"only\"\n")
     ));
-    wait_for_stratum_1_pps(&daemon, Duration::from_secs(20));
+    wait_for_stratum_1_pps(server(), Duration::from_secs(20), || daemon.log());
     let status = wait_for_status(&daemon, Duration::from_secs(5), |s| {
         s["gps"][0]["pps_samples"].as_u64() > Some(2)
     });
@@ -165,7 +155,7 @@ leap_announce = [0, 100000]
         .unwrap()
         .to_string();
     assert!(at.ends_with("T00:00:00.000Z"), "{at}");
-    let server: SocketAddr = "127.0.0.1:123".parse().unwrap();
+    let server = server();
     // The receiver's UTC now: true time, less the inserted second once past midnight.
     let truth = |system: Realtime| {
         let t = system.add_secs_f64(offset);
@@ -221,7 +211,7 @@ fn spoofing_reported_by_the_receiver_raises_the_alarm_and_demotes_the_source() {
     private_network();
     let daemon = Daemon::start(&config("ubx = \"only\"\nspoofing = [12, 100000]\n"));
     // Followed before the spoofing starts.
-    wait_for_stratum_1_pps(&daemon, Duration::from_secs(12));
+    wait_for_stratum_1_pps(server(), Duration::from_secs(12), || daemon.log());
     let status = wait_for_status(&daemon, Duration::from_secs(30), |s| {
         s["sources"][0]["state"] == "noselect"
     });

@@ -289,6 +289,21 @@ pub fn exchange(server: SocketAddr, request: &[u8]) -> Option<Vec<u8>> {
     exchange_from(from, server, request)
 }
 
+/// Waits up to `limit` until `server` answers stratum 1 with refid PPS; fails with `context`
+/// (the daemon's log, say) if it does not.
+pub fn wait_for_stratum_1_pps(server: SocketAddr, limit: Duration, context: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while exchange(server, &client_request(4, 0)).map(|r| stratum_refid(&r)) != Some((1, *b"PPS\0"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no stratum 1 PPS within {limit:?}:\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Stratum and refid of a reply.
 pub fn stratum_refid(reply: &[u8]) -> (u8, [u8; 4]) {
     (reply[1], reply[12..16].try_into().unwrap())
