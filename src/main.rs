@@ -112,6 +112,9 @@ enum Command {
         /// Runs (seeds) per noise level.
         #[arg(long, default_value_t = 5)]
         seeds: u64,
+        /// Only the scenario of this name (as the output names them).
+        #[arg(long)]
+        scenario: Option<String>,
     },
     /// Run the discipline against a simulated oscillator and GPS receiver, faster than real
     /// time, and print a JSON summary of the served time's error.
@@ -583,11 +586,18 @@ fn main() -> ExitCode {
             station,
             minutes,
             seeds,
+            scenario: only,
         } => {
             let confirm = 2;
-            for scenario in longwave_bench::scenarios(station, minutes) {
+            let all = longwave_bench::scenarios(station, minutes);
+            let chosen = all
+                .iter()
+                .filter(|s| only.as_ref().is_none_or(|o| o == s.name));
+            for scenario in chosen {
                 let (mut total, mut decoding, mut hours) = (Score::default(), 0.0, 0.0);
                 let mut labels_after_loss: f64 = 0.0;
+                // Seeds with a wrong label or minute, to reproduce them.
+                let mut wrong_seeds = Vec::new();
                 for seed in 1..=seeds {
                     let signal = scenario.seeded(seed);
                     let generated = signal.generate();
@@ -599,6 +609,9 @@ fn main() -> ExitCode {
                     if let (Some(lost), Some(last)) = (signal.lost_from, score.last_label) {
                         labels_after_loss = labels_after_loss.max(last - lost);
                     }
+                    if score.wrong_labels + score.wrong > 0 {
+                        wrong_seeds.push(seed);
+                    }
                     total.add(&score);
                 }
                 let mut row = serde_json::json!({"scenario": scenario.name,
@@ -607,6 +620,7 @@ fn main() -> ExitCode {
                     "labelled_share": (total.labelled_share() * 1000.0).round() / 1000.0,
                     "wrong_labels": total.wrong_labels, "minutes": total.minutes,
                     "minutes_accepted": total.accepted, "wrong_minutes": total.wrong,
+                    "wrong_seeds": wrong_seeds,
                     "decode_ms_per_hour": (decoding / hours.max(1e-9) * 1e4).round() / 10.0});
                 if scenario.signal.lost_from.is_some() {
                     row["last_label_after_loss_seconds"] = serde_json::json!(labels_after_loss);

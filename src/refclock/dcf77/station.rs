@@ -69,6 +69,8 @@ impl Station for Dcf77 {
     const PULSE: (usize, usize) = (0, 10);
     const QUIET: (usize, usize) = (25, 95);
     const PREVIEW_FROM: i64 = MINUTE.0 as i64;
+    /// Its date parity is bit 58.
+    const DATE_PREVIEW_FROM: i64 = 58;
     const LEAP_AT: usize = 59;
     const BACKLOG: usize = 3;
 

@@ -98,6 +98,9 @@ pub trait Station: Clone + std::fmt::Debug + Default + Send + 'static {
     const QUIET: (usize, usize);
     /// From this frame position on, the bits of the minute in progress may tell its time.
     const PREVIEW_FROM: i64;
+    /// From this frame position on, they may tell its date too: once the date's parities are
+    /// in (a frame cut short before them lacks the check that keeps a misread date out).
+    const DATE_PREVIEW_FROM: i64;
     /// In a minute with a leap second, bits from this position on come one second late.
     const LEAP_AT: usize;
     /// Frames kept for the date until the time of day is known (at most 8): WWVB, whose

@@ -77,6 +77,8 @@ impl Station for Msf {
     const PULSE: (usize, usize) = (0, 10);
     const QUIET: (usize, usize) = (35, 95);
     const PREVIEW_FROM: i64 = HOUR.0 as i64;
+    /// Its last date parity is bit 56B.
+    const DATE_PREVIEW_FROM: i64 = 56;
     const LEAP_AT: usize = 17;
     const BACKLOG: usize = 3;
 

@@ -5,7 +5,7 @@
 
 use std::sync::OnceLock;
 
-use super::frame::{self, Flags, Symbol, HOUR, MARKERS, MINUTE, ZEROS};
+use super::frame::{self, Flags, Symbol, DAY, HOUR, MARKERS, MINUTE, ZEROS};
 use crate::refclock::longwave::bcd::bcd_bits;
 use crate::refclock::longwave::evidence::{DateTable, Frame};
 use crate::refclock::longwave::level::{
@@ -71,6 +71,8 @@ impl Station for Wwvb {
     const QUIET: (usize, usize) = (84, 98);
     /// Once the minute is in: the hour may be known from earlier frames.
     const PREVIEW_FROM: i64 = MINUTE.0[6] as i64;
+    /// No parity: the day of year counts from its last bit on.
+    const DATE_PREVIEW_FROM: i64 = DAY.0[9] as i64;
     const LEAP_AT: usize = 60;
     const BACKLOG: usize = 8;
 
