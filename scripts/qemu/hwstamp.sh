@@ -80,7 +80,7 @@ tool() {
 hwstamp_checks() {
     guest 'mkdir -p /run/hwtools && mount -o ro /dev/disk/by-label/pitime-tools /run/hwtools' ||
         fail "the tools disk did not mount"
-    # The interface the igb driver made, and its clock.
+    # The interface the NIC's driver made, and its clock.
     hw_if=$(guest "basename \"\$(ls -d /sys/bus/pci/drivers/$HWSTAMP_NIC/*/net/* | head -n1)\"") ||
         fail "no $HWSTAMP_NIC interface"
     ts=$(tool sbin/ethtool -T "$hw_if") || fail "ethtool -T $hw_if: $ts"
@@ -141,9 +141,18 @@ hwstamp_checks() {
         fail "pitime's answers: $client"
     fi
     echo "ok: this machine's chronyd (xleave) asking pitime saw $client"
+    [ "$HWSTAMP_EXPECT" = hardware ] || return 0
+    # With hardware timestamps on: how many requests and replies the interface stamped and how
+    # many fell back to the kernel's stamp (on QEMU's e1000e, all of them), and its clock's fit.
+    counts=$(python3 scripts/qemu/wait-status.py "$WEB_PORT" --value "s['ntp'].get('hardware_timestamps')")
+    clock=$(python3 scripts/qemu/wait-status.py "$WEB_PORT" --value \
+        "[t.get('clock') for t in s['ntp']['timestamping'] if t['interface'] == '$hw_if']")
+    python3 -c "import sys, ast; c = ast.literal_eval(sys.argv[1]); sys.exit(0 if c and sum(c.values()) > 0 else 1)" \
+        "$counts" || fail "pitime counted no hardware timestamp nor fallback: $counts"
+    echo "ok: pitime's hardware timestamps: $counts; $hw_if's clock: $clock"
 }
 
-# Starts (again) the guest's chronyd on port 11123: `hwtimestamp` on the igb interface, or not.
+# Starts (again) the guest's chronyd on port 11123: `hwtimestamp` on the emulated NIC, or not.
 hw_chrony() {
     stop_hw_chrony
     guest 'mkdir -p -m 0700 /run/hwchrony'
