@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::status::{Dcf77View, GpsView, NtsView, Status};
+use super::status::{Dcf77View, GpsView, HwClockView, NtsView, Status};
 use super::svg::{line_chart, scaled, sky_plot, Chart};
 use crate::discipline::history::{History, Point};
 use crate::discipline::ClockState;
@@ -310,22 +310,48 @@ fn ntp(o: &mut String, s: &Status) {
         let _ = write!(o, "<tr><td>{name}</td><td>{n}</td></tr>");
     }
     o.push_str("</table>");
+    let hw = &s.ntp.hardware_timestamps;
     let _ = write!(
         o,
-        r#"<p>{} replies in interleaved mode · {} kernel transmit timestamps</p><table id="timestamping"><tr><th>address</th><th>interface</th><th>timestamps</th><th>why</th></tr>"#,
-        s.ntp.interleaved, s.ntp.transmit_timestamps
+        r#"<p>{} replies in interleaved mode · {} kernel transmit timestamps · hardware timestamps: {} received ({} fell back), {} sent ({} fell back)</p><table id="timestamping"><tr><th>address</th><th>interface</th><th>timestamps</th><th>why</th></tr>"#,
+        s.ntp.interleaved,
+        s.ntp.transmit_timestamps,
+        hw.receive,
+        hw.receive_fallback,
+        hw.transmit,
+        hw.transmit_fallback
     );
     for t in &s.ntp.timestamping {
+        let why = match &t.clock {
+            Some(c) => hw_clock(c),
+            None => t.why.clone(),
+        };
         let _ = write!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.address),
             esc(&t.interface),
             t.timestamping,
-            esc(&t.why)
+            esc(&why)
         );
     }
     o.push_str("</table>");
+}
+
+/// How well an interface's clock is followed, in words.
+fn hw_clock(c: &HwClockView) -> String {
+    let state = match (c.ready, c.fit_error) {
+        (true, Some(e)) => format!("{} samples, fit error {:.0} ns", c.samples, e * 1e9),
+        _ => format!(
+            "{} samples, not ready: kernel timestamps until it is",
+            c.samples
+        ),
+    };
+    let problem = c
+        .problem
+        .as_ref()
+        .map_or(String::new(), |p| format!("; last reading: {p}"));
+    format!("{} ({}): {state}{problem}", c.device, c.method)
 }
 
 fn nts(o: &mut String, n: &NtsView) {

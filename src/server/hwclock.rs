@@ -1,0 +1,322 @@
+//! The clocks of the interfaces that stamp in hardware: one thread reads each against the
+//! system clock (`ntp::phc`), fits it (`ntp::phc_fit`) and publishes the conversions, which
+//! the server workers read without locks to turn hardware timestamps into system time. A
+//! datagram whose stamp cannot be converted (no stamp, the fit not ready, a conversion far from
+//! the kernel's own stamp) keeps its kernel timestamp, and is counted as fallen back.
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::Shared;
+use crate::ntp::phc::Phc;
+use crate::ntp::phc_fit::{Conversion, FitState, PhcFit, Reading};
+use crate::time::Realtime;
+
+/// How often a clock is read once its fit is ready, and before (so that it is ready in a
+/// second or two after start or after a step).
+const POLL: Duration = Duration::from_secs(1);
+const POLL_STARTING: Duration = Duration::from_millis(250);
+/// A converted receive timestamp further than this from the kernel's software one of the same
+/// datagram is wrong (a clock stepped and the fit has not seen it yet): the kernel's is used.
+const MAX_DISAGREEMENT: f64 = 0.01;
+/// A converted transmit timestamp must lie between this long before it was read and then.
+const MAX_TX_AGE: f64 = 1.0;
+
+/// One interface's clock as last read.
+#[derive(Clone, Debug)]
+pub struct HwClock {
+    pub interface: String,
+    pub index: u32,
+    /// N of /dev/ptpN.
+    pub phc: u32,
+    pub conversion: Option<Conversion>,
+    pub fit: FitState,
+    /// The ioctl that reads it.
+    pub method: &'static str,
+    /// Why the last poll gave no sample, if it did not.
+    pub problem: Option<String>,
+}
+
+/// Every hardware clock in use: the snapshot in `ServerStats::hw_clocks`.
+#[derive(Clone, Debug, Default)]
+pub struct HwClocks(pub Vec<HwClock>);
+
+impl HwClocks {
+    pub fn get(&self, index: u32) -> Option<&HwClock> {
+        self.0.iter().find(|c| c.index == index)
+    }
+}
+
+/// Hardware-stamped datagrams and those that fell back to the kernel's stamp, each way.
+#[derive(Default)]
+pub struct HwCounts {
+    pub rx: AtomicU64,
+    pub rx_fallback: AtomicU64,
+    pub tx: AtomicU64,
+    pub tx_fallback: AtomicU64,
+}
+
+/// What became of one datagram's timestamp.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stamp {
+    /// Its interface's hardware time, converted to system time.
+    Hardware(Realtime),
+    /// Its interface stamps in hardware, but this stamp could not be used.
+    FellBack,
+    /// It came by an interface without hardware timestamps.
+    NotHardware,
+}
+
+/// The interfaces of one socket that stamp in hardware: what its worker needs.
+#[derive(Clone, Debug)]
+pub struct SocketHardware {
+    pub indexes: Vec<u32>,
+}
+
+impl SocketHardware {
+    /// The system time of a datagram's hardware stamp `hw`, taken by interface `named` (or, if
+    /// the kernel did not say, the socket's only hardware interface), if it lies within
+    /// `within` seconds of `near` (its kernel stamp, or when it was read).
+    pub fn convert(
+        &self,
+        clocks: &HwClocks,
+        hw: Option<i64>,
+        named: Option<u32>,
+        near: Realtime,
+        within: f64,
+    ) -> Stamp {
+        let index = match (named, self.indexes.as_slice()) {
+            (Some(i), _) if self.indexes.contains(&i) => i,
+            (None, [only]) => *only,
+            _ => return Stamp::NotHardware,
+        };
+        let system = hw.zip(clocks.get(index).and_then(|c| c.conversion));
+        match system.and_then(|(hw, c)| c.to_system(hw)) {
+            Some(ns)
+                if (i128::from(ns) - i128::from(near.as_nanos())).abs() as f64 <= within * 1e9 =>
+            {
+                Stamp::Hardware(Realtime::from_nanos(ns))
+            }
+            _ => Stamp::FellBack,
+        }
+    }
+
+    /// A received datagram's stamp: its kernel stamp `software` is the one to agree with.
+    pub fn receive(
+        &self,
+        clocks: &HwClocks,
+        hw: Option<i64>,
+        named: Option<u32>,
+        software: Realtime,
+    ) -> Stamp {
+        self.convert(clocks, hw, named, software, MAX_DISAGREEMENT)
+    }
+
+    /// A sent datagram's stamp, read from the error queue at `now`.
+    pub fn transmit(
+        &self,
+        clocks: &HwClocks,
+        hw: Option<i64>,
+        named: Option<u32>,
+        now: Realtime,
+    ) -> Stamp {
+        let half = MAX_TX_AGE / 2.0;
+        self.convert(clocks, hw, named, now.add_secs_f64(-half), half)
+    }
+}
+
+/// Counts a stamp into `used` or `fell_back`.
+pub fn count(stamp: Stamp, used: &AtomicU64, fell_back: &AtomicU64) {
+    match stamp {
+        Stamp::Hardware(_) => used.fetch_add(1, Ordering::Relaxed),
+        Stamp::FellBack => fell_back.fetch_add(1, Ordering::Relaxed),
+        Stamp::NotHardware => 0,
+    };
+}
+
+struct Device {
+    clock: HwClock,
+    phc: Phc,
+    fit: PhcFit,
+}
+
+/// The thread that reads the clocks, started with the first one.
+#[derive(Default)]
+pub struct Poller {
+    running: Option<(mpsc::Sender<Device>, JoinHandle<()>)>,
+    indexes: Vec<u32>,
+}
+
+impl Poller {
+    /// Starts reading /dev/ptp`phc`, the clock of interface `interface` (`index`); nothing if
+    /// it is read already (another address on the same interface).
+    pub fn add(
+        &mut self,
+        shared: &Arc<Shared>,
+        interface: &str,
+        index: u32,
+        phc: u32,
+    ) -> io::Result<()> {
+        if self.indexes.contains(&index) {
+            return Ok(());
+        }
+        let phc_device = Phc::open(phc)?;
+        let device = Device {
+            clock: HwClock {
+                interface: interface.to_string(),
+                index,
+                phc,
+                conversion: None,
+                fit: FitState::default(),
+                method: phc_device.method().name(),
+                problem: None,
+            },
+            phc: phc_device,
+            fit: PhcFit::default(),
+        };
+        if self.running.is_none() {
+            let (send, receive) = mpsc::channel();
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("phc".into())
+                .spawn(move || run(receive, &shared))?;
+            self.running = Some((send, thread));
+        }
+        if let Some((send, _)) = &self.running {
+            send.send(device).map_err(io::Error::other)?;
+        }
+        self.indexes.push(index);
+        Ok(())
+    }
+
+    /// Stops the thread (it ends as soon as it sees the channel closed).
+    pub fn stop(self) {
+        if let Some((send, thread)) = self.running {
+            drop(send);
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(receive: mpsc::Receiver<Device>, shared: &Shared) {
+    let mut devices: Vec<Device> = Vec::new();
+    let mut readings: Vec<Reading> = Vec::new();
+    loop {
+        let starting = devices.iter().any(|d| d.fit.conversion().is_none());
+        match receive.recv_timeout(if starting { POLL_STARTING } else { POLL }) {
+            Ok(device) => devices.push(device),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        for d in &mut devices {
+            poll(d, &mut readings);
+        }
+        let clocks = devices.iter().map(|d| d.clock.clone()).collect();
+        shared.stats.hw_clocks.store(Arc::new(HwClocks(clocks)));
+    }
+}
+
+fn poll(d: &mut Device, readings: &mut Vec<Reading>) {
+    let was_ready = d.fit.conversion().is_some();
+    d.clock.problem = match d.phc.read(readings) {
+        Ok(()) => d.fit.add(readings).err().map(|r| format!("{r:?}")),
+        Err(e) => Some(e.to_string()),
+    };
+    d.clock.method = d.phc.method().name();
+    d.clock.conversion = d.fit.conversion();
+    d.clock.fit = d.fit.state();
+    let (interface, phc) = (&d.clock.interface, d.clock.phc);
+    match (was_ready, d.clock.conversion) {
+        (false, Some(c)) => tracing::info!(
+            %interface,
+            "hardware timestamps in use: /dev/ptp{phc} follows the system clock within {:.0} ns ({} samples, {})",
+            c.error * 1e9,
+            d.clock.fit.samples,
+            d.clock.method
+        ),
+        (true, None) => tracing::warn!(
+            %interface,
+            "/dev/ptp{phc} no longer follows the system clock (a clock was stepped): kernel timestamps until it does again"
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000_000;
+    const SYS: i64 = 1_790_000_000 * SECOND;
+
+    /// Clocks where interface 2's hardware time is system time minus 1000 s, exactly.
+    fn clocks() -> HwClocks {
+        let mut fit = PhcFit::default();
+        for i in 0..4 {
+            let sys = SYS + i * SECOND;
+            let r = Reading {
+                sys_before: sys,
+                phc: sys - 1000 * SECOND,
+                sys_after: sys,
+            };
+            fit.add(&[r]).unwrap();
+        }
+        HwClocks(vec![HwClock {
+            interface: "eth0".into(),
+            index: 2,
+            phc: 0,
+            conversion: fit.conversion(),
+            fit: fit.state(),
+            method: "PTP_SYS_OFFSET_PRECISE",
+            problem: None,
+        }])
+    }
+
+    #[test]
+    fn a_stamp_is_converted_by_its_own_interfaces_clock() {
+        let (clocks, sw) = (clocks(), Realtime::from_nanos(SYS + 4 * SECOND));
+        let hw = Some(SYS + 4 * SECOND - 1000 * SECOND + 500);
+        let one = SocketHardware { indexes: vec![2] };
+        let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND + 500));
+        assert_eq!(one.receive(&clocks, hw, Some(2), sw), want);
+        // The kernel did not say the interface: the socket's only one.
+        assert_eq!(one.receive(&clocks, hw, None, sw), want);
+        // Another interface, or one of several unnamed, is not hardware.
+        assert_eq!(one.receive(&clocks, hw, Some(3), sw), Stamp::NotHardware);
+        let two = SocketHardware {
+            indexes: vec![2, 5],
+        };
+        assert_eq!(two.receive(&clocks, hw, None, sw), Stamp::NotHardware);
+        // No hardware stamp, or a clock not yet fitted: fall back.
+        assert_eq!(one.receive(&clocks, None, Some(2), sw), Stamp::FellBack);
+        let empty = HwClocks(vec![HwClock {
+            conversion: None,
+            ..clocks.0[0].clone()
+        }]);
+        assert_eq!(one.receive(&empty, hw, Some(2), sw), Stamp::FellBack);
+    }
+
+    #[test]
+    fn a_conversion_far_from_the_kernels_stamp_is_not_used() {
+        let (clocks, one) = (clocks(), SocketHardware { indexes: vec![2] });
+        let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
+        let late = Realtime::from_nanos(SYS + 4 * SECOND + SECOND / 50);
+        assert_eq!(one.receive(&clocks, hw, Some(2), late), Stamp::FellBack);
+        // A transmit stamp read a moment after the datagram left is used; one from the future
+        // or long ago is not.
+        let at = |ns| Realtime::from_nanos(SYS + 4 * SECOND + ns);
+        assert!(matches!(
+            one.transmit(&clocks, hw, None, at(50_000)),
+            Stamp::Hardware(_)
+        ));
+        assert_eq!(one.transmit(&clocks, hw, None, at(-1_000)), Stamp::FellBack);
+        assert_eq!(
+            one.transmit(&clocks, hw, None, at(2 * SECOND)),
+            Stamp::FellBack
+        );
+    }
+}
