@@ -225,9 +225,10 @@ pub fn choose(wanted: Timestamping, capability: &io::Result<Capability>) -> (Tim
     match (wanted, capability) {
         (User, _) => (User, "as configured".into()),
         (Kernel, _) => (Kernel, "as configured".into()),
-        (Auto | Hardware, Ok(c)) if c.hardware() => {
-            (Hardware, format!("/dev/ptp{}", c.phc.unwrap_or_default()))
-        }
+        (Auto | Hardware, Ok(c)) if c.hardware() => (
+            Hardware,
+            format!("its own clock, /dev/ptp{}", c.phc.unwrap_or_default()),
+        ),
         (Auto, Ok(_)) => (Kernel, "no hardware timestamps".into()),
         (Hardware, Ok(c)) => (
             Kernel,
