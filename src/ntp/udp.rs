@@ -171,6 +171,8 @@ pub struct Received<'a> {
     pub hw: Option<i64>,
     /// The interface it came in (or, on the error queue, left) by, if the kernel said.
     pub interface: Option<u32>,
+    /// Its length as a frame (link-layer headers and all), with a hardware stamp.
+    pub frame_len: Option<u32>,
 }
 
 impl Default for RecvBatch {
@@ -249,6 +251,7 @@ impl RecvBatch {
             rx: c.rx,
             hw: c.hw,
             interface: c.interface,
+            frame_len: c.frame_len,
         }
     }
 }
@@ -272,6 +275,7 @@ struct Controls {
     rx: Option<Realtime>,
     hw: Option<i64>,
     interface: Option<u32>,
+    frame_len: Option<u32>,
     local: Option<LocalAddr>,
 }
 
@@ -310,6 +314,7 @@ fn parse_control(h: &libc::msghdr) -> Controls {
                 (libc::SOL_SOCKET, SCM_TIMESTAMPING_PKTINFO) => {
                     let info = std::ptr::read_unaligned(data as *const ScmTsPktinfo);
                     got.interface = Some(info.if_index);
+                    got.frame_len = Some(info.pkt_length);
                 }
                 (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
                     let info = std::ptr::read_unaligned(data as *const libc::in_pktinfo);
@@ -578,7 +583,7 @@ mod tests {
         });
         assert_eq!(got.rx, Some(Realtime::from_timespec(1_790_000_000, 5)));
         assert_eq!(got.hw, Some(37_000_000_123));
-        assert_eq!(got.interface, Some(3));
+        assert_eq!((got.interface, got.frame_len), (Some(3), Some(90)));
     }
 
     #[test]

@@ -23,6 +23,12 @@ const POLL_STARTING: Duration = Duration::from_millis(250);
 /// A converted receive timestamp further than this from the kernel's software one of the same
 /// datagram is wrong (a clock stepped and the fit has not seen it yet): the kernel's is used.
 const MAX_DISAGREEMENT: f64 = 0.01;
+/// The frame check sequence, not counted in a frame's length as the kernel gives it.
+const FCS: u32 = 4;
+/// The link-layer headers before an NTP payload when the kernel does not give a frame's
+/// length: Ethernet, IP (v4 or v6, no options) and UDP, as chrony assumes.
+pub const HEADERS_V4: u32 = 14 + 20 + 8;
+pub const HEADERS_V6: u32 = 14 + 40 + 8;
 /// A converted transmit timestamp must lie between this long before it was read and then.
 const MAX_TX_AGE: f64 = 1.0;
 
@@ -39,6 +45,8 @@ pub struct HwClock {
     pub method: &'static str,
     /// Why the last poll gave no sample, if it did not.
     pub problem: Option<String>,
+    /// The link's speed in Mb/s, if it is up and the driver says.
+    pub link_speed: Option<u32>,
 }
 
 /// Every hardware clock in use: the snapshot in `ServerStats::hw_clocks`.
@@ -89,9 +97,9 @@ impl SocketHardware {
         near: Realtime,
         within: f64,
     ) -> Stamp {
-        let index = match (named, self.indexes.as_slice()) {
+        let index = match (named, self.sole()) {
             (Some(i), _) if self.indexes.contains(&i) => i,
-            (None, [only]) => *only,
+            (None, Some(only)) => only,
             _ => return Stamp::NotHardware,
         };
         let system = hw.zip(clocks.get(index).and_then(|c| c.conversion));
@@ -106,14 +114,33 @@ impl SocketHardware {
     }
 
     /// A received datagram's stamp: its kernel stamp `software` is the one to agree with.
+    /// The interface stamps a frame as it starts to arrive, but a receive timestamp is the
+    /// time it has arrived, as chrony takes it: the frame's duration at the link's speed is
+    /// added (`frame_len`, its length without the checksum).
     pub fn receive(
         &self,
         clocks: &HwClocks,
         hw: Option<i64>,
         named: Option<u32>,
         software: Realtime,
+        frame_len: u32,
     ) -> Stamp {
+        let speed = named
+            .or(self.sole())
+            .and_then(|i| clocks.get(i)?.link_speed)
+            .filter(|&mbps| mbps > 0);
+        let duration = speed.map_or(0, |mbps| {
+            (i64::from(frame_len) + i64::from(FCS)) * 8_000 / i64::from(mbps)
+        });
+        let hw = hw.and_then(|t| t.checked_add(duration));
         self.convert(clocks, hw, named, software, MAX_DISAGREEMENT)
+    }
+
+    fn sole(&self) -> Option<u32> {
+        match self.indexes.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
     }
 
     /// A sent datagram's stamp, read from the error queue at `now`.
@@ -174,6 +201,7 @@ impl Poller {
                 fit: FitState::default(),
                 method: phc_device.method().name(),
                 problem: None,
+                link_speed: None,
             },
             phc: phc_device,
             fit: PhcFit::default(),
@@ -227,6 +255,7 @@ fn poll(d: &mut Device, readings: &mut Vec<Reading>) {
         Err(e) => Some(e.to_string()),
     };
     d.clock.method = d.phc.method().name();
+    d.clock.link_speed = link_speed(&d.clock.interface);
     d.clock.conversion = d.fit.conversion();
     d.clock.fit = d.fit.state();
     let (interface, phc) = (&d.clock.interface, d.clock.phc);
@@ -244,6 +273,15 @@ fn poll(d: &mut Device, readings: &mut Vec<Reading>) {
         ),
         _ => {}
     }
+}
+
+/// The interface's link speed in Mb/s, from sysfs (-1 or an error while the link is down).
+fn link_speed(interface: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/sys/class/net/{interface}/speed"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -273,6 +311,7 @@ mod tests {
             fit: fit.state(),
             method: "PTP_SYS_OFFSET_PRECISE",
             problem: None,
+            link_speed: None,
         }])
     }
 
@@ -282,22 +321,43 @@ mod tests {
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND + 500);
         let one = SocketHardware { indexes: vec![2] };
         let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND + 500));
-        assert_eq!(one.receive(&clocks, hw, Some(2), sw), want);
+        assert_eq!(one.receive(&clocks, hw, Some(2), sw, 90), want);
         // The kernel did not say the interface: the socket's only one.
-        assert_eq!(one.receive(&clocks, hw, None, sw), want);
+        assert_eq!(one.receive(&clocks, hw, None, sw, 90), want);
         // Another interface, or one of several unnamed, is not hardware.
-        assert_eq!(one.receive(&clocks, hw, Some(3), sw), Stamp::NotHardware);
+        assert_eq!(
+            one.receive(&clocks, hw, Some(3), sw, 90),
+            Stamp::NotHardware
+        );
         let two = SocketHardware {
             indexes: vec![2, 5],
         };
-        assert_eq!(two.receive(&clocks, hw, None, sw), Stamp::NotHardware);
+        assert_eq!(two.receive(&clocks, hw, None, sw, 90), Stamp::NotHardware);
         // No hardware stamp, or a clock not yet fitted: fall back.
-        assert_eq!(one.receive(&clocks, None, Some(2), sw), Stamp::FellBack);
+        assert_eq!(one.receive(&clocks, None, Some(2), sw, 90), Stamp::FellBack);
         let empty = HwClocks(vec![HwClock {
             conversion: None,
             ..clocks.0[0].clone()
         }]);
-        assert_eq!(one.receive(&empty, hw, Some(2), sw), Stamp::FellBack);
+        assert_eq!(one.receive(&empty, hw, Some(2), sw, 90), Stamp::FellBack);
+    }
+
+    #[test]
+    fn a_received_frame_is_stamped_when_it_has_arrived() {
+        let mut clocks = clocks();
+        let one = SocketHardware { indexes: vec![2] };
+        let sw = Realtime::from_nanos(SYS + 4 * SECOND);
+        let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
+        // A 90-byte frame and its checksum at 100 Mb/s: 7.52 us; at 1 Gb/s, 752 ns.
+        for (speed, ns) in [(100, 7_520), (1000, 752)] {
+            clocks.0[0].link_speed = Some(speed);
+            let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND + ns));
+            assert_eq!(one.receive(&clocks, hw, None, sw, 90), want);
+        }
+        // Sent frames are stamped as they start to leave, as NTP wants: no correction.
+        let at = Realtime::from_nanos(SYS + 4 * SECOND + 1_000);
+        let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND));
+        assert_eq!(one.transmit(&clocks, hw, Some(2), at), want);
     }
 
     #[test]
@@ -305,7 +365,7 @@ mod tests {
         let (clocks, one) = (clocks(), SocketHardware { indexes: vec![2] });
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
         let late = Realtime::from_nanos(SYS + 4 * SECOND + SECOND / 50);
-        assert_eq!(one.receive(&clocks, hw, Some(2), late), Stamp::FellBack);
+        assert_eq!(one.receive(&clocks, hw, Some(2), late, 90), Stamp::FellBack);
         // A transmit stamp read a moment after the datagram left is used; one from the future
         // or long ago is not.
         let at = |ns| Realtime::from_nanos(SYS + 4 * SECOND + ns);
