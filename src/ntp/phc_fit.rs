@@ -76,6 +76,17 @@ pub enum Rejected {
     OffTheFit,
 }
 
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self {
+            Rejected::NoReadings => "no readings",
+            Rejected::Stepped => "the system clock went back during the reading",
+            Rejected::TooSlow => "every reading took over 1 ms",
+            Rejected::OffTheFit => "off the fit",
+        })
+    }
+}
+
 /// What the status shows of one clock's fit.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FitState {

@@ -251,7 +251,7 @@ fn run(receive: mpsc::Receiver<Device>, shared: &Shared) {
 fn poll(d: &mut Device, readings: &mut Vec<Reading>) {
     let was_ready = d.fit.conversion().is_some();
     d.clock.problem = match d.phc.read(readings) {
-        Ok(()) => d.fit.add(readings).err().map(|r| format!("{r:?}")),
+        Ok(()) => d.fit.add(readings).err().map(|r| r.to_string()),
         Err(e) => Some(e.to_string()),
     };
     d.clock.method = d.phc.method().name();
