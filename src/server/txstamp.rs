@@ -73,18 +73,23 @@ fn turn_on(
     shared: &Arc<Shared>,
 ) -> Result<u32, String> {
     let phc = capability.phc.ok_or("it has no clock")?;
-    hwstamp::enable(interface, capability).map_err(|e| match e.raw_os_error() {
-        Some(libc::EPERM) => {
-            "cannot turn them on (SIOCSHWTSTAMP needs CAP_NET_ADMIN; the systemd unit gives it)"
-                .to_string()
-        }
-        _ => format!("cannot turn them on (SIOCSHWTSTAMP: {e})"),
-    })?;
+    hwstamp::enable(interface, capability).map_err(|e| refused(&e))?;
     let index = hwstamp::index(interface).map_err(|e| format!("has no index ({e})"))?;
     poller
         .add(shared, interface, index, phc)
         .map_err(|e| format!("cannot read its clock ({e})"))?;
     Ok(index)
+}
+
+/// Why SIOCSHWTSTAMP failed, for the status.
+fn refused(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => {
+            "cannot turn them on (SIOCSHWTSTAMP needs CAP_NET_ADMIN; the systemd unit gives it)"
+                .to_string()
+        }
+        _ => format!("cannot turn them on (SIOCSHWTSTAMP: {e})"),
+    }
 }
 
 /// The interfaces of `plan` that got hardware timestamps, if any.
@@ -192,4 +197,42 @@ pub fn collect(
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_says_what_is_missing() {
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        assert!(refused(&eperm).contains("needs CAP_NET_ADMIN"));
+        let busy = std::io::Error::from_raw_os_error(libc::EBUSY);
+        assert!(refused(&busy).starts_with("cannot turn them on (SIOCSHWTSTAMP: "));
+    }
+
+    #[test]
+    fn only_a_socket_with_hardware_interfaces_asks_for_hardware_stamps() {
+        let stamping = |index| Stamping {
+            address: "0.0.0.0:123".parse().unwrap(),
+            interface: "eth0".into(),
+            timestamping: Timestamping::Kernel,
+            why: String::new(),
+            index,
+        };
+        assert!(hardware(&[stamping(None), stamping(None)]).is_none());
+        let got = hardware(&[stamping(None), stamping(Some(4))]).unwrap();
+        assert_eq!(got.indexes, [4]);
+        // The kernel refusing hardware stamps on the socket turns them back to kernel ones.
+        let mut plan = vec![Stamping {
+            timestamping: Timestamping::Hardware,
+            ..stamping(Some(4))
+        }];
+        report(&mut plan, Timestamping::Kernel);
+        assert_eq!(
+            (plan[0].timestamping, plan[0].index),
+            (Timestamping::Kernel, None)
+        );
+        assert!(plan[0].why.contains("refused hardware"), "{}", plan[0].why);
+    }
 }
