@@ -122,6 +122,17 @@ impl PhcFit {
         }
     }
 
+    /// Restates what the fit keeps after the system clock was stepped by `step` nanoseconds
+    /// (`clock::change`): every sample's system time, and the conversion, move with the clock.
+    pub fn clock_stepped(&mut self, step: i64) {
+        for s in &mut self.samples {
+            s.sys = s.sys.saturating_add(step);
+        }
+        if let Some(c) = &mut self.conversion {
+            c.offset_ref += i128::from(step);
+        }
+    }
+
     /// Takes one poll's readings (taken back to back).
     pub fn add(&mut self, readings: &[Reading]) -> Result<(), Rejected> {
         let result = self.add_sample(readings);
@@ -367,6 +378,23 @@ mod tests {
         let phc = PHC0 + 18 * SECOND;
         assert!((c.to_system(phc).unwrap() - truth(phc, 10.0, 1_000_000)).abs() <= 2);
         assert_eq!(fit.state().resets, 1);
+    }
+
+    #[test]
+    fn a_step_of_the_system_clock_announced_moves_the_fit_with_it() {
+        let mut fit = PhcFit::default();
+        for i in 0..8 {
+            fit.add(&[poll(PHC0 + i * SECOND, 3.0, 0, 100)]).unwrap();
+        }
+        fit.clock_stepped(-250_000_000);
+        let phc = PHC0 + 8 * SECOND;
+        let want = truth(phc, 3.0, -250_000_000);
+        let c = fit.conversion().unwrap();
+        assert!((c.to_system(phc).unwrap() - want).abs() <= 2);
+        // The next sample, on the stepped clock, fits: nothing rejected, nothing restarted.
+        fit.add(&[poll(phc, 3.0, -250_000_000, 100)]).unwrap();
+        assert_eq!((fit.state().rejected, fit.state().resets), (0, 0));
+        assert_eq!(fit.state().samples, 9);
     }
 
     #[test]

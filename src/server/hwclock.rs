@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::Shared;
+use crate::clock::change::ClockWatch;
 use crate::ntp::phc::Phc;
 use crate::ntp::phc_fit::{Conversion, FitState, PhcFit, Reading};
 use crate::time::Realtime;
@@ -47,6 +48,9 @@ pub struct HwClock {
     pub problem: Option<String>,
     /// The link's speed in Mb/s, if it is up and the driver says.
     pub link_speed: Option<u32>,
+    /// The system clock's steps (`ClockChanges::stepped`) the fit has been restated for: a
+    /// worker whose clock snapshot says otherwise does not use it until it is.
+    pub stepped: f64,
 }
 
 /// Every hardware clock in use: the snapshot in `ServerStats::hw_clocks`.
@@ -57,6 +61,13 @@ impl HwClocks {
     pub fn get(&self, index: u32) -> Option<&HwClock> {
         self.0.iter().find(|c| c.index == index)
     }
+}
+
+/// What a worker converts a batch's stamps with: the clocks as published, and the steps of the
+/// system clock its clock snapshot knows of.
+pub struct Clocks<'a> {
+    pub clocks: &'a HwClocks,
+    pub stepped: f64,
 }
 
 /// Hardware-stamped datagrams and those that fell back to the kernel's stamp, each way.
@@ -88,10 +99,11 @@ pub struct SocketHardware {
 impl SocketHardware {
     /// The system time of a datagram's hardware stamp `hw`, taken by interface `named` (or, if
     /// the kernel did not say, the socket's only hardware interface), if it lies within
-    /// `within` seconds of `near` (its kernel stamp, or when it was read).
-    pub fn convert(
+    /// `within` seconds of `near` (its kernel stamp, or when it was read), and the clock's fit
+    /// knows of the system clock's steps as `clocks.stepped` does.
+    fn convert(
         &self,
-        clocks: &HwClocks,
+        clocks: &Clocks,
         hw: Option<i64>,
         named: Option<u32>,
         near: Realtime,
@@ -102,7 +114,11 @@ impl SocketHardware {
             (None, Some(only)) => only,
             _ => return Stamp::NotHardware,
         };
-        let system = hw.zip(clocks.get(index).and_then(|c| c.conversion));
+        let fit = clocks
+            .clocks
+            .get(index)
+            .filter(|c| c.stepped == clocks.stepped);
+        let system = hw.zip(fit.and_then(|c| c.conversion));
         match system.and_then(|(hw, c)| c.to_system(hw)) {
             Some(ns)
                 if (i128::from(ns) - i128::from(near.as_nanos())).abs() as f64 <= within * 1e9 =>
@@ -119,7 +135,7 @@ impl SocketHardware {
     /// added (`frame_len`, its length without the checksum).
     pub fn receive(
         &self,
-        clocks: &HwClocks,
+        clocks: &Clocks,
         hw: Option<i64>,
         named: Option<u32>,
         software: Realtime,
@@ -127,7 +143,7 @@ impl SocketHardware {
     ) -> Stamp {
         let speed = named
             .or(self.sole())
-            .and_then(|i| clocks.get(i)?.link_speed)
+            .and_then(|i| clocks.clocks.get(i)?.link_speed)
             .filter(|&mbps| mbps > 0);
         let duration = speed.map_or(0, |mbps| {
             (i64::from(frame_len) + i64::from(FCS)) * 8_000 / i64::from(mbps)
@@ -146,7 +162,7 @@ impl SocketHardware {
     /// A sent datagram's stamp, read from the error queue at `now`.
     pub fn transmit(
         &self,
-        clocks: &HwClocks,
+        clocks: &Clocks,
         hw: Option<i64>,
         named: Option<u32>,
         now: Realtime,
@@ -202,6 +218,7 @@ impl Poller {
                 method: phc_device.method().name(),
                 problem: None,
                 link_speed: None,
+                stepped: 0.0,
             },
             phc: phc_device,
             fit: PhcFit::default(),
@@ -233,6 +250,7 @@ impl Poller {
 fn run(receive: mpsc::Receiver<Device>, shared: &Shared) {
     let mut devices: Vec<Device> = Vec::new();
     let mut readings: Vec<Reading> = Vec::new();
+    let mut watch = ClockWatch::default();
     loop {
         let starting = devices.iter().any(|d| d.fit.conversion().is_none());
         match receive.recv_timeout(if starting { POLL_STARTING } else { POLL }) {
@@ -240,7 +258,13 @@ fn run(receive: mpsc::Receiver<Device>, shared: &Shared) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        let changes = shared.clock.load().changes;
+        let step = watch.news(&changes).map_or(0.0, |c| c.step);
         for d in &mut devices {
+            if step != 0.0 {
+                d.fit.clock_stepped((step * 1e9).round() as i64);
+            }
+            d.clock.stepped = changes.stepped;
             poll(d, &mut readings);
         }
         let clocks = devices.iter().map(|d| d.clock.clone()).collect();
@@ -292,6 +316,10 @@ mod tests {
     const SYS: i64 = 1_790_000_000 * SECOND;
 
     /// Clocks where interface 2's hardware time is system time minus 1000 s, exactly.
+    fn at_step(clocks: &HwClocks, stepped: f64) -> Clocks<'_> {
+        Clocks { clocks, stepped }
+    }
+
     fn clocks() -> HwClocks {
         let mut fit = PhcFit::default();
         for i in 0..4 {
@@ -312,6 +340,7 @@ mod tests {
             method: "PTP_SYS_OFFSET_PRECISE",
             problem: None,
             link_speed: None,
+            stepped: 0.0,
         }])
     }
 
@@ -321,25 +350,40 @@ mod tests {
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND + 500);
         let one = SocketHardware { indexes: vec![2] };
         let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND + 500));
-        assert_eq!(one.receive(&clocks, hw, Some(2), sw, 90), want);
+        assert_eq!(
+            one.receive(&at_step(&clocks, 0.0), hw, Some(2), sw, 90),
+            want
+        );
         // The kernel did not say the interface: the socket's only one.
-        assert_eq!(one.receive(&clocks, hw, None, sw, 90), want);
+        assert_eq!(one.receive(&at_step(&clocks, 0.0), hw, None, sw, 90), want);
         // Another interface, or one of several unnamed, is not hardware.
         assert_eq!(
-            one.receive(&clocks, hw, Some(3), sw, 90),
+            one.receive(&at_step(&clocks, 0.0), hw, Some(3), sw, 90),
             Stamp::NotHardware
         );
         let two = SocketHardware {
             indexes: vec![2, 5],
         };
-        assert_eq!(two.receive(&clocks, hw, None, sw, 90), Stamp::NotHardware);
+        assert_eq!(
+            two.receive(&at_step(&clocks, 0.0), hw, None, sw, 90),
+            Stamp::NotHardware
+        );
         // No hardware stamp, or a clock not yet fitted: fall back.
-        assert_eq!(one.receive(&clocks, None, Some(2), sw, 90), Stamp::FellBack);
+        assert_eq!(
+            one.receive(&at_step(&clocks, 0.0), None, Some(2), sw, 90),
+            Stamp::FellBack
+        );
         let empty = HwClocks(vec![HwClock {
             conversion: None,
             ..clocks.0[0].clone()
         }]);
-        assert_eq!(one.receive(&empty, hw, Some(2), sw, 90), Stamp::FellBack);
+        assert_eq!(
+            one.receive(&at_step(&empty, 0.0), hw, Some(2), sw, 90),
+            Stamp::FellBack
+        );
+        // The system clock was stepped and the poller has not restated the fit yet.
+        let stepped = at_step(&clocks, 0.25);
+        assert_eq!(one.receive(&stepped, hw, Some(2), sw, 90), Stamp::FellBack);
     }
 
     #[test]
@@ -352,12 +396,12 @@ mod tests {
         for (speed, ns) in [(100, 7_520), (1000, 752)] {
             clocks.0[0].link_speed = Some(speed);
             let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND + ns));
-            assert_eq!(one.receive(&clocks, hw, None, sw, 90), want);
+            assert_eq!(one.receive(&at_step(&clocks, 0.0), hw, None, sw, 90), want);
         }
         // Sent frames are stamped as they start to leave, as NTP wants: no correction.
         let at = Realtime::from_nanos(SYS + 4 * SECOND + 1_000);
         let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND));
-        assert_eq!(one.transmit(&clocks, hw, Some(2), at), want);
+        assert_eq!(one.transmit(&at_step(&clocks, 0.0), hw, Some(2), at), want);
     }
 
     #[test]
@@ -365,17 +409,23 @@ mod tests {
         let (clocks, one) = (clocks(), SocketHardware { indexes: vec![2] });
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
         let late = Realtime::from_nanos(SYS + 4 * SECOND + SECOND / 50);
-        assert_eq!(one.receive(&clocks, hw, Some(2), late, 90), Stamp::FellBack);
+        assert_eq!(
+            one.receive(&at_step(&clocks, 0.0), hw, Some(2), late, 90),
+            Stamp::FellBack
+        );
         // A transmit stamp read a moment after the datagram left is used; one from the future
         // or long ago is not.
         let at = |ns| Realtime::from_nanos(SYS + 4 * SECOND + ns);
         assert!(matches!(
-            one.transmit(&clocks, hw, None, at(50_000)),
+            one.transmit(&at_step(&clocks, 0.0), hw, None, at(50_000)),
             Stamp::Hardware(_)
         ));
-        assert_eq!(one.transmit(&clocks, hw, None, at(-1_000)), Stamp::FellBack);
         assert_eq!(
-            one.transmit(&clocks, hw, None, at(2 * SECOND)),
+            one.transmit(&at_step(&clocks, 0.0), hw, None, at(-1_000)),
+            Stamp::FellBack
+        );
+        assert_eq!(
+            one.transmit(&at_step(&clocks, 0.0), hw, None, at(2 * SECOND)),
             Stamp::FellBack
         );
     }

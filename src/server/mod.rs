@@ -286,7 +286,11 @@ fn serve(
                             false => hwclock::HEADERS_V6,
                         };
                         let frame_len = r.frame_len.unwrap_or(r.data.len() as u32 + headers);
-                        let stamp = h.receive(clocks, r.hw, r.interface, rx, frame_len);
+                        let clocks = hwclock::Clocks {
+                            clocks,
+                            stepped: clock.changes.stepped,
+                        };
+                        let stamp = h.receive(&clocks, r.hw, r.interface, rx, frame_len);
                         let counts = &shared.stats.hw;
                         hwclock::count(stamp, &counts.rx, &counts.rx_fallback);
                         if let Stamp::Hardware(t) = stamp {

@@ -176,7 +176,11 @@ pub fn collect(
             };
             let stamp = match (hardware, &clocks) {
                 (Some((h, shared)), Some(clocks)) => {
-                    let stamp = h.transmit(clocks, r.hw, r.interface, now);
+                    let clocks = hwclock::Clocks {
+                        clocks,
+                        stepped: clock.changes.stepped,
+                    };
+                    let stamp = h.transmit(&clocks, r.hw, r.interface, now);
                     let counts = &shared.stats.hw;
                     hwclock::count(stamp, &counts.tx, &counts.tx_fallback);
                     stamp
