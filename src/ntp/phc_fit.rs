@@ -8,6 +8,8 @@
 
 use std::collections::VecDeque;
 
+use crate::clock::change::ClockChange;
+
 /// One reading: the system clock before and after, and the hardware clock between them, in
 /// nanoseconds (a precise cross-timestamp has `sys_before == sys_after`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,15 +124,18 @@ impl PhcFit {
         }
     }
 
-    /// Restates what the fit keeps after the system clock was stepped by `step` nanoseconds
-    /// (`clock::change`): every sample's system time, and the conversion, move with the clock.
-    pub fn clock_stepped(&mut self, step: i64) {
+    /// Restates what the fit keeps after pitime changed the system clock (`clock::change`):
+    /// each sample's system time as the changed clock would have read it, had its new frequency
+    /// always applied (as chrony's hwclock.c does) and the step been made before; then refits.
+    pub fn clock_changed(&mut self, change: &ClockChange) {
+        let at = i128::from(change.at.as_nanos());
+        let step = (change.step * 1e9).round() as i128;
         for s in &mut self.samples {
-            s.sys = s.sys.saturating_add(step);
+            let before = (at - i128::from(s.sys)).max(0) as f64;
+            let sys = i128::from(s.sys) - (before * change.frequency).round() as i128 + step;
+            s.sys = i64::try_from(sys).unwrap_or(s.sys);
         }
-        if let Some(c) = &mut self.conversion {
-            c.offset_ref += i128::from(step);
-        }
+        self.refit();
     }
 
     /// Takes one poll's readings (taken back to back).
@@ -283,6 +288,7 @@ fn fit(samples: &VecDeque<Sample>) -> (Conversion, Vec<f64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::Realtime;
     use proptest::prelude::*;
 
     const SECOND: i64 = 1_000_000_000;
@@ -381,18 +387,34 @@ mod tests {
     }
 
     #[test]
-    fn a_step_of_the_system_clock_announced_moves_the_fit_with_it() {
+    fn a_change_of_the_system_clock_announced_moves_the_fit_with_it() {
         let mut fit = PhcFit::default();
         for i in 0..8 {
             fit.add(&[poll(PHC0 + i * SECOND, 3.0, 0, 100)]).unwrap();
         }
-        fit.clock_stepped(-250_000_000);
+        // A step of -250 ms and 2 ppm faster from the last sample on, as the discipline
+        // announces them.
+        let at = truth(PHC0 + 7 * SECOND, 3.0, 0);
+        fit.clock_changed(&ClockChange {
+            step: -0.25,
+            frequency: 2e-6,
+            at: Realtime::from_nanos(at),
+        });
+        let after = |phc: i64| {
+            let elapsed = (phc - (PHC0 + 7 * SECOND)) as f64;
+            at - 250_000_000 + (elapsed * (1.0 + 5e-6)).round() as i64
+        };
         let phc = PHC0 + 8 * SECOND;
-        let want = truth(phc, 3.0, -250_000_000);
         let c = fit.conversion().unwrap();
-        assert!((c.to_system(phc).unwrap() - want).abs() <= 2);
-        // The next sample, on the stepped clock, fits: nothing rejected, nothing restarted.
-        fit.add(&[poll(phc, 3.0, -250_000_000, 100)]).unwrap();
+        assert!((c.to_system(phc).unwrap() - after(phc)).abs() <= 3, "{c:?}");
+        assert!((c.frequency - 5e-6).abs() < 1e-9, "{c:?}");
+        // The next sample, on the changed clock, fits: nothing rejected, nothing restarted.
+        let r = Reading {
+            sys_before: after(phc) - 50,
+            phc,
+            sys_after: after(phc) + 50,
+        };
+        fit.add(&[r]).unwrap();
         assert_eq!((fit.state().rejected, fit.state().resets), (0, 0));
         assert_eq!(fit.state().samples, 9);
     }

@@ -259,10 +259,10 @@ fn run(receive: mpsc::Receiver<Device>, shared: &Shared) {
             Err(RecvTimeoutError::Disconnected) => return,
         }
         let changes = shared.clock.load().changes;
-        let step = watch.news(&changes).map_or(0.0, |c| c.step);
+        let change = watch.news(&changes);
         for d in &mut devices {
-            if step != 0.0 {
-                d.fit.clock_stepped((step * 1e9).round() as i64);
+            if let Some(change) = &change {
+                d.fit.clock_changed(change);
             }
             d.clock.stepped = changes.stepped;
             poll(d, &mut readings);
