@@ -34,17 +34,23 @@ impl Method {
 pub struct Phc {
     file: File,
     method: Method,
+    /// `method` has worked once: from then on it is kept, whatever a reading's error.
+    settled: bool,
 }
 
 impl Phc {
     /// Opens /dev/ptp`index` read-only: reading the clock needs nothing more.
     pub fn open(index: u32) -> io::Result<Phc> {
-        let path = format!("/dev/ptp{index}");
+        Phc::open_path(&format!("/dev/ptp{index}"))
+    }
+
+    fn open_path(path: &str) -> io::Result<Phc> {
         let file =
-            File::open(&path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
+            File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
         Ok(Phc {
             file,
             method: Method::Precise,
+            settled: false,
         })
     }
 
@@ -53,8 +59,9 @@ impl Phc {
         self.method
     }
 
-    /// Reads both clocks, into `out` (emptied first). An ioctl the driver does not have moves to
-    /// the next, for good.
+    /// Reads both clocks, into `out` (emptied first). Until one ioctl has worked, one that
+    /// fails moves to the next, for good (as chrony settles on one: a driver may have
+    /// PTP_SYS_OFFSET_PRECISE and still fail it on this hardware).
     pub fn read(&mut self, out: &mut Vec<Reading>) -> io::Result<()> {
         out.clear();
         loop {
@@ -63,11 +70,9 @@ impl Phc {
                 Method::Extended => self.extended(out),
                 Method::Basic => self.basic(out),
             };
-            let unsupported = matches!(
-                &result,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::ENOTTY | libc::EINVAL))
-            );
-            self.method = match (unsupported, self.method) {
+            self.settled |= result.is_ok();
+            let next = result.is_err() && !self.settled;
+            self.method = match (next, self.method) {
                 (true, Method::Precise) => Method::Extended,
                 (true, Method::Extended) => Method::Basic,
                 _ => return result,
@@ -194,6 +199,20 @@ mod tests {
         assert_eq!(basic_readings(&b).count(), 25);
         e.ts[0][1] = t(i64::MAX, 0);
         assert_eq!(extended_readings(&e).count(), 0);
+    }
+
+    #[test]
+    fn a_device_that_is_no_clock_tries_each_ioctl_then_fails() {
+        let mut phc = Phc::open_path("/dev/null").unwrap();
+        let mut out = vec![Reading {
+            sys_before: 1,
+            phc: 2,
+            sys_after: 3,
+        }];
+        let e = phc.read(&mut out).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTTY), "{e}");
+        assert_eq!(phc.method(), Method::Basic);
+        assert!(out.is_empty());
     }
 
     #[test]
