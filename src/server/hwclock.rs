@@ -15,6 +15,7 @@ use super::Shared;
 use crate::clock::change::ClockWatch;
 use crate::ntp::phc::Phc;
 use crate::ntp::phc_fit::{Conversion, FitState, PhcFit, Reading};
+use crate::ntp::udp::Received;
 use crate::time::Realtime;
 
 /// How often a clock is read once its fit is ready, and before (so that it is ready in a
@@ -28,8 +29,8 @@ const MAX_DISAGREEMENT: f64 = 0.01;
 const FCS: u32 = 4;
 /// The link-layer headers before an NTP payload when the kernel does not give a frame's
 /// length: Ethernet, IP (v4 or v6, no options) and UDP, as chrony assumes.
-pub const HEADERS_V4: u32 = 14 + 20 + 8;
-pub const HEADERS_V6: u32 = 14 + 40 + 8;
+const HEADERS_V4: u32 = 14 + 20 + 8;
+const HEADERS_V6: u32 = 14 + 40 + 8;
 /// A converted transmit timestamp must lie between this long before it was read and then.
 const MAX_TX_AGE: f64 = 1.0;
 
@@ -133,7 +134,7 @@ impl SocketHardware {
     /// The interface stamps a frame as it starts to arrive, but a receive timestamp is the
     /// time it has arrived, as chrony takes it: the frame's duration at the link's speed is
     /// added (`frame_len`, its length without the checksum).
-    pub fn receive(
+    fn receive(
         &self,
         clocks: &Clocks,
         hw: Option<i64>,
@@ -150,6 +151,14 @@ impl SocketHardware {
         });
         let hw = hw.and_then(|t| t.checked_add(duration));
         self.convert(clocks, hw, named, software, MAX_DISAGREEMENT)
+    }
+
+    /// The stamp of datagram `r` (IPv4 if `ipv4`), whose kernel stamp is `software`. The frame's
+    /// length is the kernel's, else the NTP payload's plus the usual headers.
+    pub fn received(&self, clocks: &Clocks, r: &Received, ipv4: bool, software: Realtime) -> Stamp {
+        let headers = if ipv4 { HEADERS_V4 } else { HEADERS_V6 };
+        let frame_len = r.frame_len.unwrap_or(r.data.len() as u32 + headers);
+        self.receive(clocks, r.hw, r.interface, software, frame_len)
     }
 
     fn sole(&self) -> Option<u32> {

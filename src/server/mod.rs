@@ -281,16 +281,11 @@ fn serve(
                     shared.stats.clients.observe(from.ip());
                     let mut rx = r.rx.unwrap_or_else(realtime_now);
                     if let Some((h, clocks)) = &hw_clocks {
-                        let headers = match from.is_ipv4() {
-                            true => hwclock::HEADERS_V4,
-                            false => hwclock::HEADERS_V6,
-                        };
-                        let frame_len = r.frame_len.unwrap_or(r.data.len() as u32 + headers);
                         let clocks = hwclock::Clocks {
                             clocks,
                             stepped: clock.changes.stepped,
                         };
-                        let stamp = h.receive(&clocks, r.hw, r.interface, rx, frame_len);
+                        let stamp = h.received(&clocks, &r, from.is_ipv4(), rx);
                         let counts = &shared.stats.hw;
                         hwclock::count(stamp, &counts.rx, &counts.rx_fallback);
                         if let Stamp::Hardware(t) = stamp {
