@@ -44,7 +44,7 @@ impl Phc {
         Phc::open_path(&format!("/dev/ptp{index}"))
     }
 
-    fn open_path(path: &str) -> io::Result<Phc> {
+    pub(crate) fn open_path(path: &str) -> io::Result<Phc> {
         let file =
             File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
         Ok(Phc {

@@ -414,6 +414,25 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_that_cannot_be_read_says_why_and_stays_not_ready() {
+        // /dev/null takes none of the ioctls: each poll fails, and says so.
+        let mut d = Device {
+            clock: clocks().0[0].clone(),
+            phc: Phc::open_path("/dev/null").unwrap(),
+            fit: PhcFit::default(),
+        };
+        d.clock.conversion = None;
+        let mut readings = Vec::new();
+        for _ in 0..3 {
+            poll(&mut d, &mut readings);
+        }
+        assert_eq!(d.clock.conversion, None);
+        let problem = d.clock.problem.clone().unwrap_or_default();
+        assert!(problem.contains("ioctl"), "{problem}");
+        assert_eq!(d.clock.fit.samples, 0);
+    }
+
+    #[test]
     fn a_conversion_far_from_the_kernels_stamp_is_not_used() {
         let (clocks, one) = (clocks(), SocketHardware { indexes: vec![2] });
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
