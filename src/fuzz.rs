@@ -109,7 +109,10 @@ pub fn ntp_request(data: &[u8]) {
                 data.len()
             );
             if let (true, Some(rx)) = (stamp, interleave::sent_receive(&out)) {
-                table.transmitted(peer(data), rx, NtpTimestamp(rx.0 + 1));
+                // Stamped in software, then (for odd first bytes) in hardware too.
+                table.transmitted(peer(data), rx, NtpTimestamp(rx.0 + 2), false);
+                let hardware = data.first().is_some_and(|b| b & 1 == 1);
+                table.transmitted(peer(data), rx, NtpTimestamp(rx.0 + 1), hardware);
             }
         }
     }

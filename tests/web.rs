@@ -138,6 +138,12 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
         .unwrap()
         .iter()
         .any(|c| c[0] == "served" && c[1] == 1));
+    // `timestamping = "auto"` (the default) on the loopback, which has no hardware timestamps.
+    assert_eq!(
+        s["ntp"]["timestamping"][0],
+        serde_json::json!({"address": "127.0.0.1:123", "interface": "lo", "timestamping": "kernel",
+            "why": "no hardware timestamps", "clock": null}),
+    );
 
     // /metrics through a Prometheus text-format parser.
     let (code, text) = get("/metrics");
@@ -178,6 +184,11 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
         .samples
         .iter()
         .any(|x| x.metric == "pitime_ntp_requests_total"));
+    let hardware = [("direction", "receive"), ("result", "fell_back")];
+    assert_eq!(
+        value("pitime_ntp_hardware_timestamps_total", &hardware),
+        0.0
+    );
 
     // The commands, like chronyc's.
     let bin = env!("CARGO_BIN_EXE_pitime");

@@ -68,7 +68,8 @@ fn field<'a>(ntpdata: &'a str, name: &str) -> &'a str {
 fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
     needs!("root", "chronyd", "chronyc", "ip");
     let net = VethPair::new("xl");
-    let pitime = daemon(&net, "kernel");
+    // Hardware timestamps asked for on a veth, which has none: kernel ones, saying why.
+    let pitime = daemon(&net, "hardware");
     let chrony = chronyd(&net, "xleave");
     let ntpdata = chrony.wait_for("ntpdata", Duration::from_secs(30), |s| {
         field(s, "Interleaved") == "Yes"
@@ -82,7 +83,8 @@ fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
     // Every reply after the first few is interleaved, and none was refused.
     let ntpdata = chrony.chronyc("ntpdata");
     assert_eq!(field(&ntpdata, "Interleaved"), "Yes", "{ntpdata}");
-    // The status says so too: the veth end got kernel timestamps, and replies were interleaved.
+    // The status says so too: the veth end got kernel timestamps (and why not hardware ones),
+    // and replies were interleaved; nothing counts as a fallen-back hardware timestamp.
     let interleaved = |s: &serde_json::Value| s["ntp"]["interleaved"].as_u64() > Some(4);
     let ntp = &status_once(VethPair::SERVER_IP, interleaved)["ntp"];
     assert!(ntp["interleaved"].as_u64() > Some(4), "{ntp}");
@@ -92,12 +94,24 @@ fn chronyd_with_xleave_gets_interleaved_replies_and_synchronises() {
         .iter()
         .find(|t| t["interface"] == "vs");
     assert_eq!(
-        vs.map(|t| &t["timestamping"]),
-        Some(&"kernel".into()),
+        vs.map(|t| (&t["timestamping"], &t["why"], &t["clock"])),
+        Some((
+            &"kernel".into(),
+            &"no hardware timestamps (transmit no, receive no, clock none)".into(),
+            &serde_json::Value::Null
+        )),
+        "{ntp}"
+    );
+    let hw = &ntp["hardware_timestamps"];
+    assert_eq!(
+        hw["receive"].as_u64().zip(hw["receive_fallback"].as_u64()),
+        Some((0, 0)),
         "{ntp}"
     );
     assert!(
-        pitime.log().contains("timestamps: as configured"),
+        pitime
+            .log()
+            .contains("timestamps: no hardware timestamps (transmit no"),
         "{}",
         pitime.log()
     );

@@ -1,9 +1,9 @@
-//! What each network interface can timestamp (ETHTOOL_GET_TS_INFO), and which timestamps a
-//! socket gets from the configured `timestamping` on the interfaces it serves.
+//! What each network interface can timestamp (ETHTOOL_GET_TS_INFO), which timestamps it gets
+//! from the configured `timestamping`, and turning hardware timestamps on: in the interface's
+//! driver (SIOCSHWTSTAMP, which needs CAP_NET_ADMIN) and on a socket (SO_TIMESTAMPING).
 //!
-//! Hardware timestamps are stamped by the interface's own clock (a PTP hardware clock) and need
-//! converting to the system clock, as chrony does; pitime does not do that yet, so an interface
-//! that has them is reported as such and served with kernel timestamps.
+//! Hardware timestamps are stamped by the interface's own clock (a PTP hardware clock, read by
+//! `phc` and fitted by `phc_fit`) and are converted to the system clock, as chrony does.
 
 use std::ffi::CStr;
 use std::io;
@@ -11,7 +11,7 @@ use std::mem::zeroed;
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 
-use super::txstamp::Timestamping;
+use super::txstamp::{self, Timestamping};
 
 const ETHTOOL_GET_TS_INFO: u32 = 0x41;
 
@@ -33,8 +33,8 @@ struct EthtoolTsInfo {
 pub struct Capability {
     /// Stamps sent frames with its own clock.
     pub hardware_tx: bool,
-    /// Stamps every received frame (or every NTP frame) with its own clock.
-    pub hardware_rx: bool,
+    /// The receive filter that stamps NTP, if it has one: every frame, else every NTP frame.
+    pub rx_filter: Option<u32>,
     /// Its clock, /dev/ptpN, if it has one.
     pub phc: Option<u32>,
     /// The driver calls the kernel's software transmit timestamp hook.
@@ -49,28 +49,101 @@ impl Capability {
             hardware_tx: has(libc::SOF_TIMESTAMPING_TX_HARDWARE)
                 && has(libc::SOF_TIMESTAMPING_RAW_HARDWARE)
                 && info.tx_types & (1 << libc::HWTSTAMP_TX_ON) != 0,
-            hardware_rx: has(libc::SOF_TIMESTAMPING_RX_HARDWARE)
-                && (rx_filter(libc::HWTSTAMP_FILTER_ALL) || rx_filter(HWTSTAMP_FILTER_NTP_ALL)),
+            rx_filter: [libc::HWTSTAMP_FILTER_ALL, libc::HWTSTAMP_FILTER_NTP_ALL]
+                .into_iter()
+                .find(|&f| rx_filter(f))
+                .filter(|_| has(libc::SOF_TIMESTAMPING_RX_HARDWARE)),
             phc: u32::try_from(info.phc_index).ok(),
             software_tx: has(libc::SOF_TIMESTAMPING_TX_SOFTWARE),
         }
     }
 
     pub fn hardware(&self) -> bool {
-        self.hardware_tx && self.hardware_rx && self.phc.is_some()
+        self.hardware_tx && self.rx_filter.is_some() && self.phc.is_some()
     }
 }
 
-const HWTSTAMP_FILTER_NTP_ALL: u32 = 15;
-
 /// Asks the driver of interface `name` what it can timestamp.
 pub fn query(name: &str) -> io::Result<Capability> {
-    let socket =
-        std::net::UdpSocket::bind("0.0.0.0:0").or_else(|_| std::net::UdpSocket::bind("[::]:0"))?;
     let mut info = EthtoolTsInfo {
         cmd: ETHTOOL_GET_TS_INFO,
         ..EthtoolTsInfo::default()
     };
+    interface_ioctl(name, libc::SIOCETHTOOL, &mut info)?;
+    Ok(Capability::from_info(&info))
+}
+
+/// Turns on the hardware timestamps of interface `name` (which `capability` says it has):
+/// every sent frame that asks, and received frames by the filter it offers. Needs
+/// CAP_NET_ADMIN; without it, or if the driver refuses, it is enough that the interface is
+/// already stamping that way (ptp4l, chrony or a previous pitime turned it on), as chrony
+/// accepts. The setting is the interface's, for every program, and is left on at exit.
+pub fn enable(name: &str, capability: &Capability) -> io::Result<()> {
+    let rx_filter = capability
+        .rx_filter
+        .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no receive filter for NTP"))?;
+    // `struct hwtstamp_config` of linux/net_tstamp.h (the libc crate's).
+    let mut config = libc::hwtstamp_config {
+        flags: 0,
+        tx_type: libc::HWTSTAMP_TX_ON as i32,
+        rx_filter: rx_filter as i32,
+    };
+    let set = interface_ioctl(name, libc::SIOCSHWTSTAMP, &mut config);
+    if set.is_err() {
+        let mut current = libc::hwtstamp_config {
+            flags: 0,
+            tx_type: 0,
+            rx_filter: 0,
+        };
+        if interface_ioctl(name, libc::SIOCGHWTSTAMP, &mut current).is_err() {
+            return set;
+        }
+        config = current;
+    }
+    // The driver writes back what it did: it may stamp more than asked, never less.
+    let stamps_ntp = [libc::HWTSTAMP_FILTER_ALL, libc::HWTSTAMP_FILTER_NTP_ALL]
+        .contains(&(config.rx_filter as u32));
+    match (
+        config.tx_type == libc::HWTSTAMP_TX_ON as i32 && stamps_ntp,
+        set,
+    ) {
+        (true, _) => Ok(()),
+        (false, Err(e)) => Err(e),
+        (false, Ok(())) => Err(io::Error::other(format!(
+            "the driver set transmit type {}, receive filter {}",
+            config.tx_type, config.rx_filter
+        ))),
+    }
+}
+
+/// Asks the kernel for hardware timestamps on `socket` besides its kernel ones (which
+/// `txstamp::enable_kernel` turned on): received datagrams carry both, with the interface they
+/// came in by (OPT_PKTINFO); looped-back sent ones carry their IP_PKTINFO (OPT_CMSG), which says
+/// the interface they left by on a socket that asks for it (a wildcard address).
+pub fn enable_socket(socket: &std::net::UdpSocket) -> io::Result<()> {
+    let flags = libc::SOF_TIMESTAMPING_SOFTWARE
+        | libc::SOF_TIMESTAMPING_RX_SOFTWARE
+        | libc::SOF_TIMESTAMPING_RAW_HARDWARE
+        | libc::SOF_TIMESTAMPING_RX_HARDWARE
+        | libc::SOF_TIMESTAMPING_OPT_CMSG
+        | libc::SOF_TIMESTAMPING_OPT_PKTINFO;
+    txstamp::set_int(socket, libc::SO_TIMESTAMPING, flags as libc::c_int)
+}
+
+/// The kernel's index of interface `name`.
+pub fn index(name: &str) -> io::Result<u32> {
+    let c = std::ffi::CString::new(name).map_err(io::Error::other)?;
+    // SAFETY: a NUL-terminated name, alive across the call.
+    match unsafe { libc::if_nametoindex(c.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        i => Ok(i),
+    }
+}
+
+/// An ioctl on interface `name` that passes `data` through `ifreq.ifr_data`.
+fn interface_ioctl<T>(name: &str, request: libc::c_ulong, data: &mut T) -> io::Result<()> {
+    let socket =
+        std::net::UdpSocket::bind("0.0.0.0:0").or_else(|_| std::net::UdpSocket::bind("[::]:0"))?;
     // SAFETY: all-zero is a valid ifreq; the name is copied in bounded, NUL-terminated.
     let mut req: libc::ifreq = unsafe { zeroed() };
     if name.len() >= req.ifr_name.len() {
@@ -82,12 +155,12 @@ pub fn query(name: &str) -> io::Result<Capability> {
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
-    req.ifr_ifru.ifru_data = (&mut info as *mut EthtoolTsInfo).cast();
-    // SAFETY: SIOCETHTOOL reads the command from `info` and writes the answer into it, alive
-    // across the call.
-    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCETHTOOL as _, &mut req) };
+    req.ifr_ifru.ifru_data = (data as *mut T).cast();
+    // SAFETY: the request reads and writes the struct `data` points to (the one it takes:
+    // each caller passes its own), alive across the call.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), request as _, &mut req) };
     match rc {
-        0 => Ok(Capability::from_info(&info)),
+        0 => Ok(()),
         _ => Err(io::Error::last_os_error()),
     }
 }
@@ -144,19 +217,17 @@ fn address(sa: *const libc::sockaddr) -> Option<IpAddr> {
 }
 
 /// Which timestamps an interface gets when `wanted`, given what its driver said, and why.
-/// The socket's own setting (software transmit timestamps or none) is decided apart, since one
-/// socket serves every interface of its address.
+/// `Hardware` means: to be turned on, which may still fail. The socket's own setting (software
+/// transmit timestamps or none) is decided apart, since one socket serves every interface of
+/// its address.
 pub fn choose(wanted: Timestamping, capability: &io::Result<Capability>) -> (Timestamping, String) {
     use Timestamping::*;
     match (wanted, capability) {
         (User, _) => (User, "as configured".into()),
         (Kernel, _) => (Kernel, "as configured".into()),
         (Auto | Hardware, Ok(c)) if c.hardware() => (
-            Kernel,
-            format!(
-                "has hardware timestamps (/dev/ptp{}), which pitime does not use yet",
-                c.phc.unwrap_or_default()
-            ),
+            Hardware,
+            format!("its own clock, /dev/ptp{}", c.phc.unwrap_or_default()),
         ),
         (Auto, Ok(_)) => (Kernel, "no hardware timestamps".into()),
         (Hardware, Ok(c)) => (
@@ -164,7 +235,7 @@ pub fn choose(wanted: Timestamping, capability: &io::Result<Capability>) -> (Tim
             format!(
                 "no hardware timestamps (transmit {}, receive {}, clock {})",
                 yes(c.hardware_tx),
-                yes(c.hardware_rx),
+                yes(c.rx_filter.is_some()),
                 c.phc.map_or("none".into(), |n| format!("/dev/ptp{n}"))
             ),
         ),
@@ -215,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn every_wish_falls_back_to_kernel_timestamps_and_says_why() {
+    fn hardware_is_chosen_where_the_driver_has_it_and_otherwise_says_why() {
         let none = Ok(Capability::from_info(&info(
             libc::SOF_TIMESTAMPING_TX_SOFTWARE,
             0,
@@ -233,8 +304,14 @@ mod tests {
             "no hardware timestamps (transmit no, receive no, clock none)"
         );
         let (got, why) = choose(Timestamping::Auto, &hw);
-        assert_eq!(got, Timestamping::Kernel);
-        assert!(why.contains("/dev/ptp3"), "{why}");
+        assert_eq!(
+            (got, why.as_str()),
+            (Timestamping::Hardware, "its own clock, /dev/ptp3")
+        );
+        assert_eq!(
+            Capability::from_info(&info(HW, 1 << 1, (1 << 1) | (1 << 15), 0)).rx_filter,
+            Some(libc::HWTSTAMP_FILTER_ALL)
+        );
         assert!(choose(Timestamping::Auto, &unknown)
             .1
             .starts_with("cannot ask the driver"));
@@ -248,6 +325,18 @@ mod tests {
             Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP), "{e}"),
         }
         assert!(query("no-such-interface-x").is_err());
+        assert!(index("lo").is_ok_and(|i| i > 0));
+        // Without hardware (and without CAP_NET_ADMIN, as a user) turning it on fails, saying so.
+        let lo = Capability {
+            rx_filter: Some(libc::HWTSTAMP_FILTER_ALL),
+            ..query("lo").unwrap_or(Capability {
+                hardware_tx: true,
+                rx_filter: None,
+                phc: Some(0),
+                software_tx: true,
+            })
+        };
+        assert!(enable("lo", &lo).is_err());
         assert!(interfaces("127.0.0.1".parse().unwrap())
             .unwrap()
             .contains(&"lo".to_string()));

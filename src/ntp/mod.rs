@@ -8,5 +8,7 @@ pub mod keys;
 pub mod mac;
 pub mod nts;
 pub mod packet;
+pub mod phc;
+pub mod phc_fit;
 pub mod txstamp;
 pub mod udp;

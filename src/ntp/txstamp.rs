@@ -63,7 +63,7 @@ pub fn disable_kernel_rx(socket: &UdpSocket) -> io::Result<()> {
     set_int(socket, libc::SO_TIMESTAMPNS, 0)
 }
 
-fn set_int(socket: &UdpSocket, name: i32, value: libc::c_int) -> io::Result<()> {
+pub(super) fn set_int(socket: &UdpSocket, name: i32, value: libc::c_int) -> io::Result<()> {
     // SAFETY: passes a valid pointer to a c_int and its size.
     let rc = unsafe {
         libc::setsockopt(

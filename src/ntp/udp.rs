@@ -166,6 +166,13 @@ pub struct Received<'a> {
     pub peer: Peer,
     /// Kernel receive timestamp, if the kernel gave one.
     pub rx: Option<Realtime>,
+    /// The network interface's own timestamp (nanoseconds of its hardware clock), on sockets
+    /// that ask for them (`hwstamp::enable_socket`) and interfaces that give them.
+    pub hw: Option<i64>,
+    /// The interface it came in (or, on the error queue, left) by, if the kernel said.
+    pub interface: Option<u32>,
+    /// Its length as a frame (link-layer headers and all), with a hardware stamp.
+    pub frame_len: Option<u32>,
 }
 
 impl Default for RecvBatch {
@@ -233,22 +240,58 @@ impl RecvBatch {
     pub fn get(&self, i: usize) -> Received<'_> {
         let h = &self.headers[i];
         let len = (h.msg_len as usize).min(RECV_BUF);
-        let (rx, local) = parse_control(&h.msg_hdr);
+        let c = parse_control(&h.msg_hdr);
         Received {
             data: &self.bufs[i][..len],
             peer: Peer {
                 addr: self.addrs[i],
                 addr_len: h.msg_hdr.msg_namelen,
-                local,
+                local: c.local,
             },
-            rx,
+            rx: c.rx,
+            hw: c.hw,
+            interface: c.interface,
+            frame_len: c.frame_len,
         }
     }
 }
 
-fn parse_control(h: &libc::msghdr) -> (Option<Realtime>, Option<LocalAddr>) {
-    let (mut rx, mut local) = (None, None);
-    // SAFETY: the CMSG macros walk the control buffer the kernel filled, within msg_controllen.
+/// `SCM_TIMESTAMPING_PKTINFO` of asm-generic/socket.h (not in the libc crate for glibc): the
+/// interface a hardware-stamped datagram came in by (SOF_TIMESTAMPING_OPT_PKTINFO).
+const SCM_TIMESTAMPING_PKTINFO: i32 = 58;
+
+/// `struct scm_ts_pktinfo` of linux/net_tstamp.h.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct ScmTsPktinfo {
+    if_index: u32,
+    pkt_length: u32,
+    reserved: [u32; 2],
+}
+
+/// What the control messages of one datagram said.
+#[derive(Default)]
+struct Controls {
+    rx: Option<Realtime>,
+    hw: Option<i64>,
+    interface: Option<u32>,
+    frame_len: Option<u32>,
+    local: Option<LocalAddr>,
+}
+
+/// A timestamp's seconds and nanoseconds, `None` when the kernel left it zero (not given).
+// time_t and long are 32 bits on a 32-bit Pi OS: the casts are needed there.
+#[allow(clippy::unnecessary_cast)]
+fn given(ts: &libc::timespec) -> Option<(i64, i64)> {
+    let (secs, nanos) = (ts.tv_sec as i64, ts.tv_nsec as i64);
+    (secs != 0 || nanos != 0).then_some((secs, nanos))
+}
+
+fn parse_control(h: &libc::msghdr) -> Controls {
+    let mut got = Controls::default();
+    let mut pktinfo_index = None;
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled, within msg_controllen;
+    // each message is read as the type its level and type say the kernel wrote.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
@@ -256,32 +299,40 @@ fn parse_control(h: &libc::msghdr) -> (Option<Realtime>, Option<LocalAddr>) {
             match ((*c).cmsg_level, (*c).cmsg_type) {
                 (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
                     let ts = std::ptr::read_unaligned(data as *const libc::timespec);
-                    rx = Some(Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64));
+                    got.rx = Some(Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64));
                 }
-                // SO_TIMESTAMPING: software, (deprecated), hardware; only the software one
-                // is asked for. On the error queue this is the transmit time.
+                // SO_TIMESTAMPING: software, (deprecated), raw hardware; each zero when not
+                // given. On the error queue these are the transmit time.
                 (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) => {
-                    let ts = std::ptr::read_unaligned(data as *const libc::timespec);
-                    if ts.tv_sec != 0 || ts.tv_nsec != 0 {
-                        rx = Some(Realtime::from_timespec(ts.tv_sec as i64, ts.tv_nsec as i64));
+                    let ts = std::ptr::read_unaligned(data as *const [libc::timespec; 3]);
+                    if let Some((s, ns)) = given(&ts[0]) {
+                        got.rx = Some(Realtime::from_timespec(s, ns));
                     }
+                    got.hw = given(&ts[2])
+                        .and_then(|(s, ns)| s.checked_mul(1_000_000_000)?.checked_add(ns));
+                }
+                (libc::SOL_SOCKET, SCM_TIMESTAMPING_PKTINFO) => {
+                    let info = std::ptr::read_unaligned(data as *const ScmTsPktinfo);
+                    got.interface = Some(info.if_index);
+                    got.frame_len = Some(info.pkt_length);
                 }
                 (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
-                    local = Some(LocalAddr::V4(std::ptr::read_unaligned(
-                        data as *const libc::in_pktinfo,
-                    )));
+                    let info = std::ptr::read_unaligned(data as *const libc::in_pktinfo);
+                    pktinfo_index = u32::try_from(info.ipi_ifindex).ok();
+                    got.local = Some(LocalAddr::V4(info));
                 }
                 (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                    local = Some(LocalAddr::V6(std::ptr::read_unaligned(
-                        data as *const libc::in6_pktinfo,
-                    )));
+                    let info = std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
+                    pktinfo_index = Some(info.ipi6_ifindex);
+                    got.local = Some(LocalAddr::V6(info));
                 }
                 _ => {}
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    (rx, local)
+    got.interface = got.interface.or(pktinfo_index).filter(|&i| i != 0);
+    got
 }
 
 /// Replies waiting to be sent with one sendmmsg call.
@@ -291,6 +342,8 @@ pub struct SendBatch {
     peers: [Option<Peer>; BATCH],
     /// Ask the kernel for this datagram's transmit timestamp.
     stamp: [bool; BATCH],
+    /// Which: software, or the interface's where it has them too.
+    stamp_flags: u32,
     control: [Control<64>; BATCH],
     iovecs: [libc::iovec; BATCH],
     headers: [libc::mmsghdr; BATCH],
@@ -306,6 +359,7 @@ impl Default for SendBatch {
                 lens: [0; BATCH],
                 peers: [None; BATCH],
                 stamp: [false; BATCH],
+                stamp_flags: libc::SOF_TIMESTAMPING_TX_SOFTWARE,
                 control: [Control([0; 64]); BATCH],
                 iovecs: zeroed(),
                 headers: zeroed(),
@@ -316,6 +370,13 @@ impl Default for SendBatch {
 }
 
 impl SendBatch {
+    /// Asks for the interface's transmit timestamps too, for a socket some of whose interfaces
+    /// stamp in hardware. The kernel gives one or the other per datagram: the software one
+    /// only where the driver did not take the datagram to stamp.
+    pub fn stamp_in_hardware(&mut self) {
+        self.stamp_flags |= libc::SOF_TIMESTAMPING_TX_HARDWARE;
+    }
+
     /// The buffer for the next reply.
     pub fn next_buf(&mut self) -> &mut [u8; super::packet::MAX_REPLY_LEN] {
         &mut self.bufs[self.count]
@@ -363,7 +424,7 @@ impl SendBatch {
             h.msg_flags = 0;
             let mut control_len = write_source(&mut self.control[i], peer.local);
             if self.stamp[i] {
-                let flags = libc::SOF_TIMESTAMPING_TX_SOFTWARE;
+                let flags = self.stamp_flags;
                 control_len = write_cmsg(
                     &mut self.control[i],
                     control_len,
@@ -455,15 +516,15 @@ fn write_source(buf: &mut Control<64>, local: Option<LocalAddr>) -> usize {
 
 /// Writes one control message at byte `at` of `buf` (the end of those before it); returns the
 /// end of this one.
-fn write_cmsg<T: Copy>(
-    buf: &mut Control<64>,
+fn write_cmsg<T: Copy, const N: usize>(
+    buf: &mut Control<N>,
     at: usize,
     level: i32,
     kind: i32,
     value: &T,
 ) -> usize {
-    // SAFETY: the callers' messages (a pktinfo, then a u32) end within 64 bytes; the buffer is
-    // aligned for cmsghdr and `at` is a CMSG_SPACE multiple.
+    // SAFETY: the assert keeps the message within the buffer; the buffer is aligned for
+    // cmsghdr and `at` is a CMSG_SPACE multiple.
     unsafe {
         let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
         assert!(at + space <= buf.0.len(), "control messages overflow");
@@ -480,3 +541,80 @@ fn write_cmsg<T: Copy>(
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 pub struct Control<const N: usize>([u8; N]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timespec(sec: i64, nsec: i64) -> libc::timespec {
+        libc::timespec {
+            tv_sec: sec as _,
+            tv_nsec: nsec as _,
+        }
+    }
+
+    /// Parses the control messages that `write` puts into a buffer, as the kernel would hand
+    /// them to `recvmmsg`.
+    fn parse(write: impl Fn(&mut Control<CONTROL_LEN>) -> usize) -> Controls {
+        let mut buf = Control([0u8; CONTROL_LEN]);
+        let len = write(&mut buf);
+        // SAFETY: all-zero is a valid msghdr; it points at `buf`, alive while it is parsed.
+        let mut h: libc::msghdr = unsafe { zeroed() };
+        h.msg_control = buf.0.as_mut_ptr().cast();
+        h.msg_controllen = len;
+        parse_control(&h)
+    }
+
+    #[test]
+    fn a_hardware_stamp_comes_with_its_interface() {
+        let stamps = [
+            timespec(1_790_000_000, 5),
+            timespec(0, 0),
+            timespec(37, 123),
+        ];
+        let got = parse(|buf| {
+            let at = write_cmsg(buf, 0, libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamps);
+            let info = ScmTsPktinfo {
+                if_index: 3,
+                pkt_length: 90,
+                reserved: [0; 2],
+            };
+            write_cmsg(buf, at, libc::SOL_SOCKET, SCM_TIMESTAMPING_PKTINFO, &info)
+        });
+        assert_eq!(got.rx, Some(Realtime::from_timespec(1_790_000_000, 5)));
+        assert_eq!(got.hw, Some(37_000_000_123));
+        assert_eq!((got.interface, got.frame_len), (Some(3), Some(90)));
+    }
+
+    #[test]
+    fn a_transmit_stamp_from_hardware_alone_names_its_interface_by_pktinfo() {
+        // On the error queue, the hardware and software stamps come in separate messages.
+        let stamps = [timespec(0, 0), timespec(0, 0), timespec(12, 999_999_999)];
+        let got = parse(|buf| {
+            let at = write_cmsg(buf, 0, libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamps);
+            // SAFETY: all-zero is a valid in_pktinfo.
+            let mut info: libc::in_pktinfo = unsafe { zeroed() };
+            info.ipi_ifindex = 7;
+            write_cmsg(buf, at, libc::IPPROTO_IP, libc::IP_PKTINFO, &info)
+        });
+        assert_eq!(
+            (got.rx, got.hw, got.interface),
+            (None, Some(12_999_999_999), Some(7))
+        );
+        assert!(got.local.is_some());
+    }
+
+    #[test]
+    fn a_software_stamp_alone_has_no_hardware_time() {
+        let stamps = [timespec(1_790_000_000, 5), timespec(0, 0), timespec(0, 0)];
+        let got =
+            parse(|buf| write_cmsg(buf, 0, libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamps));
+        assert_eq!(got.rx, Some(Realtime::from_timespec(1_790_000_000, 5)));
+        assert_eq!((got.hw, got.interface), (None, None));
+        // A hardware stamp too large for nanoseconds in an i64 is dropped, not wrapped.
+        let stamps = [timespec(0, 0), timespec(0, 0), timespec(i64::MAX / 2, 0)];
+        let got =
+            parse(|buf| write_cmsg(buf, 0, libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &stamps));
+        assert_eq!((got.rx, got.hw), (None, None));
+    }
+}

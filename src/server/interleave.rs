@@ -39,6 +39,8 @@ struct Slot {
     rx: u64,
     /// The kernel's transmit timestamp of the reply to it, as served; 0 until it is known.
     tx: u64,
+    /// `tx` is the network interface's (hardware) timestamp.
+    tx_hardware: bool,
     /// When the slot was last used, to evict the least recently seen client of a set.
     seen: u64,
 }
@@ -133,6 +135,7 @@ impl Interleave {
             client,
             rx: read(reply, RECEIVE),
             tx: 0,
+            tx_hardware: false,
             seen: self.tick,
         };
         Answer {
@@ -142,15 +145,28 @@ impl Interleave {
     }
 
     /// Records that the reply to `to` carrying receive timestamp `rx` left at `tx` (both as
-    /// served). A reply the table no longer expects (evicted, or followed by a newer request)
-    /// is ignored.
-    pub fn transmitted(&mut self, to: IpAddr, rx: NtpTimestamp, tx: NtpTimestamp) {
+    /// served), stamped by the network interface if `hardware`: a hardware stamp replaces a
+    /// software one of the same reply (a driver may loop back both), never the reverse. A reply
+    /// the table no longer expects (evicted, or followed by a newer request) is ignored.
+    /// Returns whether this was the reply's first transmit timestamp.
+    pub fn transmitted(
+        &mut self,
+        to: IpAddr,
+        rx: NtpTimestamp,
+        tx: NtpTimestamp,
+        hardware: bool,
+    ) -> bool {
         let (set, found) = self.find(client_key(to, 32, 128));
-        if let Some(slot) = found.map(|i| &mut self.slots[set + i]) {
-            if slot.rx == rx.0 && slot.tx == 0 {
-                slot.tx = tx.0;
-            }
+        let Some(slot) = found.map(|i| &mut self.slots[set + i]) else {
+            return false;
+        };
+        let first = slot.tx == 0;
+        if slot.rx == rx.0 && (first || (hardware && !slot.tx_hardware)) {
+            slot.tx = tx.0;
+            slot.tx_hardware = hardware;
+            return first;
         }
+        false
     }
 
     /// The client's set, and its way in the set if it has one.
@@ -234,7 +250,7 @@ mod tests {
             exchange(&mut t, a, &request(1000, 2000, 222), 3000),
             (None, 222, true)
         );
-        t.transmitted(a, NtpTimestamp(3000), NtpTimestamp(3005));
+        t.transmitted(a, NtpTimestamp(3000), NtpTimestamp(3005), false);
         assert_eq!(
             exchange(&mut t, a, &request(3000, 4000, 333), 5000),
             (Some(3005), 4000, true)
@@ -245,10 +261,33 @@ mod tests {
             (None, 444, true)
         );
         // A request whose receive field copies its transmit field is not interleaving.
-        t.transmitted(a, NtpTimestamp(7000), NtpTimestamp(7005));
+        t.transmitted(a, NtpTimestamp(7000), NtpTimestamp(7005), false);
         assert_eq!(
             exchange(&mut t, a, &request(7000, 555, 555), 8000),
             (None, 555, false)
+        );
+    }
+
+    #[test]
+    fn a_hardware_transmit_stamp_wins_over_the_software_one_of_the_same_reply() {
+        let mut t = Interleave::new(64);
+        let a = ip("192.0.2.1");
+        exchange(&mut t, a, &request(0, 0, 111), 1000);
+        exchange(&mut t, a, &request(1000, 2000, 222), 3000);
+        // Software first, then hardware: both recorded, counted once.
+        assert!(t.transmitted(a, NtpTimestamp(3000), NtpTimestamp(3007), false));
+        assert!(!t.transmitted(a, NtpTimestamp(3000), NtpTimestamp(3005), true));
+        assert!(!t.transmitted(a, NtpTimestamp(3000), NtpTimestamp(3009), false));
+        assert_eq!(
+            exchange(&mut t, a, &request(3000, 4000, 333), 5000),
+            (Some(3005), 4000, true)
+        );
+        // Hardware first: the software one that follows changes nothing.
+        assert!(t.transmitted(a, NtpTimestamp(5000), NtpTimestamp(5005), true));
+        assert!(!t.transmitted(a, NtpTimestamp(5000), NtpTimestamp(5008), false));
+        assert_eq!(
+            exchange(&mut t, a, &request(5000, 6000, 444), 7000),
+            (Some(5005), 6000, true)
         );
     }
 
@@ -257,7 +296,7 @@ mod tests {
         let mut t = Interleave::new(64);
         let (a, b) = (ip("192.0.2.1"), ip("2001:db8::1"));
         exchange(&mut t, a, &request(0, 0, 1), 1000);
-        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1005));
+        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1005), false);
         // Another address naming a's receive timestamp gets nothing of a's.
         assert_eq!(
             exchange(&mut t, b, &request(1000, 9, 2), 1100),
@@ -273,8 +312,8 @@ mod tests {
             (None, 4, false)
         );
         // A transmit report for a reply the table no longer expects changes nothing.
-        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1));
-        t.transmitted(b, NtpTimestamp(1300), NtpTimestamp(1));
+        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1), false);
+        t.transmitted(b, NtpTimestamp(1300), NtpTimestamp(1), false);
         assert_eq!(
             exchange(&mut t, a, &request(1300, 9, 5), 1400),
             (None, 5, true)
@@ -287,7 +326,7 @@ mod tests {
         let cap = t.capacity();
         let a = ip("198.51.100.7");
         exchange(&mut t, a, &request(0, 0, 1), 1000);
-        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1005));
+        t.transmitted(a, NtpTimestamp(1000), NtpTimestamp(1005), false);
         for i in 0..100_000u32 {
             exchange(
                 &mut t,
@@ -369,7 +408,7 @@ mod tests {
                     }
                     Step::Sent { c } => {
                         if let Some((rx, true, None)) = last[c] {
-                            t.transmitted(clients[c], NtpTimestamp(rx), NtpTimestamp(rx + 3));
+                            t.transmitted(clients[c], NtpTimestamp(rx), NtpTimestamp(rx + 3), false);
                             last[c] = Some((rx, true, Some(rx + 3)));
                         }
                     }

@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod control;
+pub mod hwclock;
 pub mod interleave;
 pub mod nts;
 pub mod ratelimit;
@@ -26,6 +27,7 @@ use crate::discipline::snapshot::ClockSnapshot;
 use crate::ntp::txstamp::Timestamping;
 use crate::ntp::udp::{self, Received, RecvBatch, SendBatch, BATCH};
 use control::ControlView;
+use hwclock::{Poller, SocketHardware, Stamp};
 use interleave::Interleave;
 use ratelimit::RateLimiter;
 use respond::{Decision, Policy, Reply};
@@ -49,6 +51,8 @@ pub struct NtpServer {
     threads: usize,
     timestamping: Timestamping,
     groups: Vec<Group>,
+    /// Reads the clocks of the interfaces with hardware timestamps.
+    poller: Poller,
 }
 
 /// The workers serving one configured address.
@@ -66,24 +70,32 @@ impl Group {
         threads: usize,
         timestamping: Timestamping,
         shared: &Arc<Shared>,
+        poller: &mut Poller,
     ) -> anyhow::Result<Group> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut group = Group {
             requested,
             local: requested,
-            stamping: Vec::new(),
+            stamping: txstamp::plan(requested, timestamping, poller, shared),
             stop,
             workers: Vec::new(),
         };
+        let hardware = txstamp::hardware(&group.stamping);
         for _ in 0..threads {
             let socket = udp::bind(group.local, threads > 1, STOP_CHECK)
                 .with_context(|| format!("cannot listen on {}", group.local))?;
             // With port 0 the kernel picks one: the other threads share it.
             group.local = socket.local_addr().context("local address of NTP socket")?;
-            let stamps = txstamp::setup(&socket, timestamping);
+            let stamps = txstamp::setup(&socket, timestamping, hardware.is_some());
             if group.workers.is_empty() {
-                group.stamping = txstamp::report(group.local, timestamping, stamps);
+                for s in &mut group.stamping {
+                    s.address = group.local;
+                }
+                txstamp::report(&mut group.stamping, stamps);
             }
+            let hardware = hardware
+                .clone()
+                .filter(|_| stamps == Timestamping::Hardware);
             if threads > 1 && group.workers.is_empty() {
                 let sockets = threads as u32;
                 if let Err(e) = udp::steer_by_source(&socket, group.local.is_ipv6(), sockets) {
@@ -93,7 +105,7 @@ impl Group {
             let (shared, stop) = (shared.clone(), group.stop.clone());
             let worker = std::thread::Builder::new()
                 .name(format!("ntp {}", group.local))
-                .spawn(move || serve(socket, stamps, &shared, &stop))
+                .spawn(move || serve(socket, stamps, hardware, &shared, &stop))
                 .context("starting NTP worker")?;
             group.workers.push(worker);
         }
@@ -124,6 +136,7 @@ impl NtpServer {
             threads,
             timestamping,
             groups: Vec::new(),
+            poller: Poller::default(),
         };
         server.listen_on(listen);
         if server.groups.is_empty() {
@@ -144,7 +157,8 @@ impl NtpServer {
             if self.groups.iter().any(|g| g.requested == *addr) {
                 continue;
             }
-            match Group::start(*addr, self.threads, self.timestamping, &self.shared) {
+            let (threads, timestamping) = (self.threads, self.timestamping);
+            match Group::start(*addr, threads, timestamping, &self.shared, &mut self.poller) {
                 Ok(g) => self.groups.push(g),
                 Err(e) => tracing::error!("{e:#}"),
             }
@@ -162,6 +176,7 @@ impl NtpServer {
     /// Stops the workers and waits for them (at most one `STOP_CHECK` each).
     pub fn stop(self) {
         self.groups.into_iter().for_each(Group::stop);
+        self.poller.stop();
     }
 }
 
@@ -181,7 +196,13 @@ fn control_limits(policy: &Policy) -> ratelimit::Params {
     }
 }
 
-fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &AtomicBool) {
+fn serve(
+    socket: UdpSocket,
+    stamps: Timestamping,
+    hardware: Option<SocketHardware>,
+    shared: &Shared,
+    stop: &AtomicBool,
+) {
     let mut recv = RecvBatch::default();
     // With kernel transmit timestamps: their error queue, and the interleaved mode they allow.
     let mut looped = RecvBatch::default();
@@ -191,6 +212,9 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
     // while there are some, so basic clients cost no system call.
     let mut awaiting = 0usize;
     let mut send = Box::<SendBatch>::default();
+    if hardware.is_some() {
+        send.stamp_in_hardware();
+    }
     let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(BATCH);
     let mut send_time = SendTime::default();
     let (mut work, mut leads) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
@@ -217,6 +241,10 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
             }
         };
         let clock = shared.clock.load();
+        // Only sockets with hardware timestamps load their clocks: once a batch, no lock.
+        let hw_clocks = hardware
+            .as_ref()
+            .map(|h| (h, shared.stats.hw_clocks.load()));
         let current = shared.policy.load();
         if !Arc::ptr_eq(&current, &policy) {
             policy = arc_swap::Guard::into_inner(current);
@@ -251,7 +279,19 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
             let outcome = match r.peer.socket_addr() {
                 Some(from) if from.port() != 0 => {
                     shared.stats.clients.observe(from.ip());
-                    let rx = r.rx.unwrap_or_else(realtime_now);
+                    let mut rx = r.rx.unwrap_or_else(realtime_now);
+                    if let Some((h, clocks)) = &hw_clocks {
+                        let clocks = hwclock::Clocks {
+                            clocks,
+                            stepped: clock.changes.stepped,
+                        };
+                        let stamp = h.received(&clocks, &r, from.is_ipv4(), rx);
+                        let counts = &shared.stats.hw;
+                        hwclock::count(stamp, &counts.rx, &counts.rx_fallback);
+                        if let Stamp::Hardware(t) = stamp {
+                            rx = t;
+                        }
+                    }
                     let out = send.next_buf();
                     let mut d = respond::respond(
                         r.data,
@@ -305,7 +345,8 @@ fn serve(socket: UdpSocket, stamps: Timestamping, shared: &Shared, stop: &Atomic
                 shared.stats.count(Outcome::DropSendFailed);
             }
             if let (Some(table), true) = (xleave.as_mut(), awaiting > 0) {
-                let n = txstamp::collect(&socket, &mut looped, table, &clock);
+                let hardware = hardware.as_ref().map(|h| (h, shared));
+                let n = txstamp::collect(&socket, &mut looped, table, &clock, hardware);
                 awaiting = awaiting.saturating_sub(n);
                 shared
                     .stats

@@ -6,6 +6,9 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
+use arc_swap::ArcSwap;
+
+use super::hwclock::{HwClocks, HwCounts};
 use super::txstamp::Stamping;
 
 /// Every way a datagram can end. Each has a counter; names are stable metric label values.
@@ -114,6 +117,10 @@ pub struct ServerStats {
     pub tx_stamps: AtomicU64,
     /// Which timestamps each interface of each address got; set when addresses open or close.
     pub timestamping: Mutex<Vec<Stamping>>,
+    /// The hardware clocks in use, published by their poller for the workers and the status.
+    pub hw_clocks: ArcSwap<HwClocks>,
+    /// Datagrams on hardware-stamping interfaces stamped by hardware, or not.
+    pub hw: HwCounts,
 }
 
 const REGISTERS: usize = 256;

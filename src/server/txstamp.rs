@@ -1,32 +1,18 @@
-//! The server's side of kernel transmit timestamps: turning them on for a listening socket, and
-//! handing each one the kernel loops back to the interleaved table.
+//! The server's side of kernel and hardware timestamps: choosing and turning them on for each
+//! interface and listening socket, and handing each transmit timestamp the kernel loops back
+//! to the interleaved table.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 
+use super::hwclock::{self, Poller, SocketHardware, Stamp};
 use super::interleave::{self, Interleave};
+use super::Shared;
+use crate::clock::system::realtime_now;
 use crate::discipline::snapshot::ClockSnapshot;
-use crate::ntp::hwstamp;
+use crate::ntp::hwstamp::{self, Capability};
 use crate::ntp::txstamp::{self, Timestamping};
 use crate::ntp::udp::{RecvBatch, BATCH};
-
-/// Sets up the timestamps of `socket` as `wanted`; returns what it got: `Kernel` when transmit
-/// timestamps are on (and so interleaved mode), `User` otherwise.
-pub fn setup(socket: &UdpSocket, wanted: Timestamping) -> Timestamping {
-    let addr = socket.local_addr().ok();
-    if wanted == Timestamping::User {
-        if let Err(e) = txstamp::disable_kernel_rx(socket) {
-            tracing::warn!(?addr, "cannot turn kernel receive timestamps off: {e}");
-        }
-        return Timestamping::User;
-    }
-    match txstamp::enable_kernel(socket, false) {
-        Ok(()) => Timestamping::Kernel,
-        Err(e) => {
-            tracing::warn!(?addr, "no kernel transmit timestamps ({e}): no interleaved mode, transmit times read before sending");
-            Timestamping::User
-        }
-    }
-}
 
 /// Which timestamps one interface of a listening address got, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,11 +21,20 @@ pub struct Stamping {
     pub interface: String,
     pub timestamping: Timestamping,
     pub why: String,
+    /// With hardware timestamps: the interface's index, whose clock `ServerStats::hw_clocks`
+    /// has.
+    pub index: Option<u32>,
 }
 
-/// Says, in the log and in what it returns for the status, which timestamps each interface
-/// serving `address` got when `wanted`; `socket` is what `setup` got for its sockets.
-pub fn report(address: SocketAddr, wanted: Timestamping, socket: Timestamping) -> Vec<Stamping> {
+/// Decides which timestamps each interface serving `address` gets when `wanted`, turning on
+/// hardware timestamps (and reading their clock with `poller`) where they are chosen; an
+/// interface where that fails gets kernel timestamps, and says why.
+pub fn plan(
+    address: SocketAddr,
+    wanted: Timestamping,
+    poller: &mut Poller,
+    shared: &Arc<Shared>,
+) -> Vec<Stamping> {
     let interfaces = hwstamp::interfaces(address.ip()).unwrap_or_else(|e| {
         tracing::warn!(%address, "cannot list the network interfaces: {e}");
         Vec::new()
@@ -47,41 +42,158 @@ pub fn report(address: SocketAddr, wanted: Timestamping, socket: Timestamping) -
     interfaces
         .into_iter()
         .map(|interface| {
-            let (timestamping, why) = match socket {
-                Timestamping::User if wanted != Timestamping::User => {
-                    (socket, "the kernel refused transmit timestamps".to_string())
+            let capability = hwstamp::query(&interface);
+            let (mut timestamping, mut why) = hwstamp::choose(wanted, &capability);
+            let mut index = None;
+            if let (Timestamping::Hardware, Ok(c)) = (timestamping, &capability) {
+                match turn_on(&interface, c, poller, shared) {
+                    Ok(i) => index = Some(i),
+                    Err(e) => {
+                        timestamping = Timestamping::Kernel;
+                        why = format!("has hardware timestamps ({why}), but {e}");
+                    }
                 }
-                _ => hwstamp::choose(wanted, &hwstamp::query(&interface)),
-            };
-            tracing::info!(%address, %interface, timestamping = timestamping.name(), "timestamps: {why}");
+            }
             Stamping {
                 address,
                 interface,
                 timestamping,
                 why,
+                index,
             }
         })
         .collect()
 }
 
-/// Takes the transmit timestamps waiting on `socket`'s error queue and records each in `table`;
-/// returns how many matched a sent reply's frame.
+/// Turns on the hardware timestamps of `interface` and starts reading its clock; its index.
+fn turn_on(
+    interface: &str,
+    capability: &Capability,
+    poller: &mut Poller,
+    shared: &Arc<Shared>,
+) -> Result<u32, String> {
+    let phc = capability.phc.ok_or("it has no clock")?;
+    hwstamp::enable(interface, capability).map_err(|e| refused(&e))?;
+    let index = hwstamp::index(interface).map_err(|e| format!("has no index ({e})"))?;
+    poller
+        .add(shared, interface, index, phc)
+        .map_err(|e| format!("cannot read its clock ({e})"))?;
+    Ok(index)
+}
+
+/// Why SIOCSHWTSTAMP failed, for the status.
+fn refused(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => {
+            "cannot turn them on (SIOCSHWTSTAMP needs CAP_NET_ADMIN; the systemd unit gives it)"
+                .to_string()
+        }
+        _ => format!("cannot turn them on (SIOCSHWTSTAMP: {e})"),
+    }
+}
+
+/// The interfaces of `plan` that got hardware timestamps, if any.
+pub fn hardware(plan: &[Stamping]) -> Option<SocketHardware> {
+    let indexes: Vec<u32> = plan.iter().filter_map(|s| s.index).collect();
+    (!indexes.is_empty()).then_some(SocketHardware { indexes })
+}
+
+/// Sets up the timestamps of `socket` as `wanted`, with hardware ones if `hardware` (some of
+/// its interfaces have them on); returns what it got: `Hardware` (as `Kernel`, with hardware
+/// stamps where the interface gives them), `Kernel` when transmit timestamps are on (and so
+/// interleaved mode), `User` otherwise.
+pub fn setup(socket: &UdpSocket, wanted: Timestamping, hardware: bool) -> Timestamping {
+    let addr = socket.local_addr().ok();
+    if wanted == Timestamping::User {
+        if let Err(e) = txstamp::disable_kernel_rx(socket) {
+            tracing::warn!(?addr, "cannot turn kernel receive timestamps off: {e}");
+        }
+        return Timestamping::User;
+    }
+    if let Err(e) = txstamp::enable_kernel(socket, false) {
+        tracing::warn!(?addr, "no kernel transmit timestamps ({e}): no interleaved mode, transmit times read before sending");
+        return Timestamping::User;
+    }
+    match hardware.then(|| hwstamp::enable_socket(socket)) {
+        Some(Ok(())) => Timestamping::Hardware,
+        Some(Err(e)) => {
+            tracing::warn!(
+                ?addr,
+                "the kernel refused hardware timestamps on the socket ({e})"
+            );
+            // Back to kernel timestamps alone.
+            match txstamp::enable_kernel(socket, false) {
+                Ok(()) => Timestamping::Kernel,
+                Err(_) => Timestamping::User,
+            }
+        }
+        None => Timestamping::Kernel,
+    }
+}
+
+/// Corrects `plan` by what the sockets got (`socket`, from `setup`) and says it in the log.
+pub fn report(plan: &mut [Stamping], socket: Timestamping) {
+    for s in plan.iter_mut() {
+        let refused = match (socket, s.timestamping) {
+            (Timestamping::User, Timestamping::User) => None,
+            (Timestamping::User, _) => {
+                Some((Timestamping::User, "the kernel refused transmit timestamps"))
+            }
+            (Timestamping::Kernel, Timestamping::Hardware) => Some((
+                Timestamping::Kernel,
+                "the kernel refused hardware timestamps on the socket",
+            )),
+            _ => None,
+        };
+        if let Some((got, why)) = refused {
+            s.timestamping = got;
+            s.why = why.to_string();
+            s.index = None;
+        }
+        let (address, interface) = (s.address, &s.interface);
+        tracing::info!(%address, %interface, timestamping = s.timestamping.name(), "timestamps: {}", s.why);
+    }
+}
+
+/// Takes the transmit timestamps waiting on `socket`'s error queue and records each in `table`,
+/// the interface's where `hardware` has it and it converts; returns how many matched a sent
+/// reply's frame (a reply whose hardware stamp follows its software one counts once).
 pub fn collect(
     socket: &UdpSocket,
     batch: &mut RecvBatch,
     table: &mut Interleave,
     clock: &ClockSnapshot,
+    hardware: Option<(&SocketHardware, &Shared)>,
 ) -> usize {
     let mut found = 0;
+    let clocks = hardware.map(|(_, shared)| shared.stats.hw_clocks.load());
+    let now = realtime_now();
     while let Ok(n) = batch.recv_errqueue(socket) {
         for i in 0..n {
             let r = batch.get(i);
-            let Some((tx, (to, reply))) = r.rx.zip(txstamp::udp_payload(r.data)) else {
+            let Some((to, reply)) = txstamp::udp_payload(r.data) else {
                 continue;
             };
-            if let Some(rx) = interleave::sent_receive(reply) {
-                table.transmitted(to, rx, clock.correction.apply(tx).to_ntp());
-                found += 1;
+            let stamp = match (hardware, &clocks) {
+                (Some((h, shared)), Some(clocks)) => {
+                    let clocks = hwclock::Clocks {
+                        clocks,
+                        stepped: clock.changes.stepped,
+                    };
+                    let stamp = h.transmit(&clocks, r.hw, r.interface, now);
+                    let counts = &shared.stats.hw;
+                    hwclock::count(stamp, &counts.tx, &counts.tx_fallback);
+                    stamp
+                }
+                _ => Stamp::NotHardware,
+            };
+            let tx = match stamp {
+                Stamp::Hardware(t) => Some((t, true)),
+                _ => r.rx.map(|t| (t, false)),
+            };
+            if let (Some((tx, from_hardware)), Some(rx)) = (tx, interleave::sent_receive(reply)) {
+                let served = clock.correction.apply(tx).to_ntp();
+                found += usize::from(table.transmitted(to, rx, served, from_hardware));
             }
         }
         if n < BATCH {
@@ -89,4 +201,42 @@ pub fn collect(
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_says_what_is_missing() {
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        assert!(refused(&eperm).contains("needs CAP_NET_ADMIN"));
+        let busy = std::io::Error::from_raw_os_error(libc::EBUSY);
+        assert!(refused(&busy).starts_with("cannot turn them on (SIOCSHWTSTAMP: "));
+    }
+
+    #[test]
+    fn only_a_socket_with_hardware_interfaces_asks_for_hardware_stamps() {
+        let stamping = |index| Stamping {
+            address: "0.0.0.0:123".parse().unwrap(),
+            interface: "eth0".into(),
+            timestamping: Timestamping::Kernel,
+            why: String::new(),
+            index,
+        };
+        assert!(hardware(&[stamping(None), stamping(None)]).is_none());
+        let got = hardware(&[stamping(None), stamping(Some(4))]).unwrap();
+        assert_eq!(got.indexes, [4]);
+        // The kernel refusing hardware stamps on the socket turns them back to kernel ones.
+        let mut plan = vec![Stamping {
+            timestamping: Timestamping::Hardware,
+            ..stamping(Some(4))
+        }];
+        report(&mut plan, Timestamping::Kernel);
+        assert_eq!(
+            (plan[0].timestamping, plan[0].index),
+            (Timestamping::Kernel, None)
+        );
+        assert!(plan[0].why.contains("refused hardware"), "{}", plan[0].why);
+    }
 }

@@ -437,6 +437,24 @@ pub fn render(s: &Status, now: Realtime) -> String {
         &[],
         s.ntp.interleaved as f64,
     );
+    m.family(
+        "pitime_ntp_hardware_timestamps_total",
+        "counter",
+        "Requests received and replies sent on interfaces with hardware timestamps, by whether the interface's timestamp was used or the kernel's instead.",
+    );
+    let hw = &s.ntp.hardware_timestamps;
+    for (direction, result, n) in [
+        ("receive", "hardware", hw.receive),
+        ("receive", "fell_back", hw.receive_fallback),
+        ("transmit", "hardware", hw.transmit),
+        ("transmit", "fell_back", hw.transmit_fallback),
+    ] {
+        m.sample(
+            "pitime_ntp_hardware_timestamps_total",
+            &[("direction", direction), ("result", result)],
+            n as f64,
+        );
+    }
     if let Some(nts) = &s.nts {
         nts_metrics(&mut m, nts, &s.ntp.counters);
     }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::status::{Dcf77View, GpsView, NtsView, Status};
+use super::status::{Dcf77View, GpsView, HwClockView, NtsView, Status};
 use super::svg::{line_chart, scaled, sky_plot, Chart};
 use crate::discipline::history::{History, Point};
 use crate::discipline::ClockState;
@@ -310,22 +310,50 @@ fn ntp(o: &mut String, s: &Status) {
         let _ = write!(o, "<tr><td>{name}</td><td>{n}</td></tr>");
     }
     o.push_str("</table>");
+    let hw = &s.ntp.hardware_timestamps;
+    let hardware = match s.ntp.timestamping.iter().any(|t| t.clock.is_some()) {
+        true => format!(
+            " · hardware timestamps: {} received ({} fell back), {} sent ({} fell back)",
+            hw.receive, hw.receive_fallback, hw.transmit, hw.transmit_fallback
+        ),
+        false => String::new(),
+    };
     let _ = write!(
         o,
-        r#"<p>{} replies in interleaved mode · {} kernel transmit timestamps</p><table id="timestamping"><tr><th>address</th><th>interface</th><th>timestamps</th><th>why</th></tr>"#,
+        r#"<p>{} replies in interleaved mode · {} kernel transmit timestamps{hardware}</p><table id="timestamping"><tr><th>address</th><th>interface</th><th>timestamps</th><th>why</th></tr>"#,
         s.ntp.interleaved, s.ntp.transmit_timestamps
     );
     for t in &s.ntp.timestamping {
+        let why = match &t.clock {
+            Some(c) => hw_clock(c),
+            None => t.why.clone(),
+        };
         let _ = write!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&t.address),
             esc(&t.interface),
             t.timestamping,
-            esc(&t.why)
+            esc(&why)
         );
     }
     o.push_str("</table>");
+}
+
+/// How well an interface's clock is followed, in words.
+fn hw_clock(c: &HwClockView) -> String {
+    let state = match (c.ready, c.fit_error) {
+        (true, Some(e)) => format!("{} samples, fit error {:.0} ns", c.samples, e * 1e9),
+        _ => format!(
+            "{} samples, not ready: kernel timestamps until it is",
+            c.samples
+        ),
+    };
+    let problem = c
+        .problem
+        .as_ref()
+        .map_or(String::new(), |p| format!("; last reading: {p}"));
+    format!("{} ({}): {state}{problem}", c.device, c.method)
 }
 
 fn nts(o: &mut String, n: &NtsView) {
@@ -421,6 +449,53 @@ fn bands(points: &[Point], step: i64) -> Vec<(i64, i64, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::status::StampingView;
+
+    #[test]
+    fn a_hardware_interface_shows_its_clock_and_the_counts() {
+        let clock = HwClockView {
+            device: "/dev/ptp0".into(),
+            method: "PTP_SYS_OFFSET_PRECISE",
+            ready: true,
+            samples: 16,
+            fit_error: Some(42e-9),
+            ..HwClockView::default()
+        };
+        let mut s = Status::default();
+        s.ntp.hardware_timestamps.receive = 7;
+        s.ntp.timestamping = vec![StampingView {
+            interface: "eth0".into(),
+            timestamping: "hardware",
+            clock: Some(clock.clone()),
+            ..StampingView::default()
+        }];
+        let mut o = String::new();
+        ntp(&mut o, &s);
+        assert!(
+            o.contains("hardware timestamps: 7 received (0 fell back)"),
+            "{o}"
+        );
+        assert!(
+            o.contains("<td>/dev/ptp0 (PTP_SYS_OFFSET_PRECISE): 16 samples, fit error 42 ns</td>"),
+            "{o}"
+        );
+        let starting = HwClockView {
+            ready: false,
+            samples: 2,
+            fit_error: None,
+            problem: Some("off the fit".into()),
+            ..clock
+        };
+        assert_eq!(
+            hw_clock(&starting),
+            "/dev/ptp0 (PTP_SYS_OFFSET_PRECISE): 2 samples, not ready: kernel timestamps until it is; last reading: off the fit"
+        );
+        // Without hardware interfaces, no hardware counts.
+        s.ntp.timestamping[0].clock = None;
+        let mut o = String::new();
+        ntp(&mut o, &s);
+        assert!(!o.contains("hardware timestamps:"), "{o}");
+    }
 
     #[test]
     fn marked_points_join_into_bands() {

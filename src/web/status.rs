@@ -208,6 +208,9 @@ pub struct NtpView {
     /// Replies in interleaved mode since start, and kernel transmit timestamps matched.
     pub interleaved: u64,
     pub transmit_timestamps: u64,
+    /// On interfaces with hardware timestamps: requests and replies stamped by the interface,
+    /// and those that fell back to the kernel's stamp.
+    pub hardware_timestamps: HwCountsView,
     /// Which timestamps each interface of each listening address got.
     pub timestamping: Vec<StampingView>,
 }
@@ -218,6 +221,25 @@ pub struct StampingView {
     pub interface: String,
     pub timestamping: &'static str,
     pub why: String,
+    /// With hardware timestamps: the interface's clock and how well it is followed.
+    pub clock: Option<HwClockView>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HwClockView {
+    /// /dev/ptpN.
+    pub device: String,
+    /// The ioctl that reads it against the system clock.
+    pub method: &'static str,
+    /// Whether its fit is ready: until then the kernel's stamps are used.
+    pub ready: bool,
+    pub samples: usize,
+    /// The last fit's error, in seconds.
+    pub fit_error: Option<f64>,
+    pub rejected: u64,
+    pub resets: u64,
+    /// Why the last reading gave no sample, if it did not.
+    pub problem: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -255,18 +277,47 @@ pub struct HistoryView {
     pub day: Vec<Point>,
 }
 
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HwCountsView {
+    pub receive: u64,
+    pub receive_fallback: u64,
+    pub transmit: u64,
+    pub transmit_fallback: u64,
+}
+
 fn stamping_view(stats: &ServerStats) -> Vec<StampingView> {
     let Ok(list) = stats.timestamping.lock() else {
         return Vec::new();
     };
+    let clocks = stats.hw_clocks.load();
     list.iter()
         .map(|s| StampingView {
             address: s.address.to_string(),
             interface: s.interface.clone(),
             timestamping: s.timestamping.name(),
             why: s.why.clone(),
+            clock: s.index.and_then(|i| clocks.get(i)).map(|c| HwClockView {
+                device: format!("/dev/ptp{}", c.phc),
+                method: c.method,
+                ready: c.conversion.is_some(),
+                samples: c.fit.samples,
+                fit_error: c.fit.error,
+                rejected: c.fit.rejected,
+                resets: c.fit.resets,
+                problem: c.problem.clone(),
+            }),
         })
         .collect()
+}
+
+fn hw_counts_view(stats: &ServerStats) -> HwCountsView {
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    HwCountsView {
+        receive: n(&stats.hw.rx),
+        receive_fallback: n(&stats.hw.rx_fallback),
+        transmit: n(&stats.hw.tx),
+        transmit_fallback: n(&stats.hw.tx_fallback),
+    }
 }
 
 fn leap_name(leap: Leap) -> &'static str {
@@ -407,6 +458,7 @@ impl StatusBuilder {
                 interleaved: stats.interleaved.load(Ordering::Relaxed),
                 transmit_timestamps: stats.tx_stamps.load(Ordering::Relaxed),
                 timestamping: stamping_view(stats),
+                hardware_timestamps: hw_counts_view(stats),
             },
             nts: None,
             alarms,
