@@ -58,8 +58,11 @@ impl Capability {
         }
     }
 
+    /// Stamps at least what it sends, with a clock to read: what interleaved mode needs. Without
+    /// a receive filter for NTP, received datagrams keep the kernel's stamps (chrony's "TX
+    /// only"), as on QEMU's igb and some PHYs.
     pub fn hardware(&self) -> bool {
-        self.hardware_tx && self.rx_filter.is_some() && self.phc.is_some()
+        self.hardware_tx && self.phc.is_some()
     }
 }
 
@@ -74,19 +77,17 @@ pub fn query(name: &str) -> io::Result<Capability> {
 }
 
 /// Turns on the hardware timestamps of interface `name` (which `capability` says it has):
-/// every sent frame that asks, and received frames by the filter it offers. Needs
+/// every sent frame that asks, and received frames by the filter it offers, if any. Needs
 /// CAP_NET_ADMIN; without it, or if the driver refuses, it is enough that the interface is
 /// already stamping that way (ptp4l, chrony or a previous pitime turned it on), as chrony
 /// accepts. The setting is the interface's, for every program, and is left on at exit.
-pub fn enable(name: &str, capability: &Capability) -> io::Result<()> {
-    let rx_filter = capability
-        .rx_filter
-        .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "no receive filter for NTP"))?;
+/// Whether received NTP datagrams are stamped too.
+pub fn enable(name: &str, capability: &Capability) -> io::Result<bool> {
     // `struct hwtstamp_config` of linux/net_tstamp.h (the libc crate's).
     let mut config = libc::hwtstamp_config {
         flags: 0,
         tx_type: libc::HWTSTAMP_TX_ON as i32,
-        rx_filter: rx_filter as i32,
+        rx_filter: capability.rx_filter.unwrap_or(libc::HWTSTAMP_FILTER_NONE) as i32,
     };
     let set = interface_ioctl(name, libc::SIOCSHWTSTAMP, &mut config);
     if set.is_err() {
@@ -96,18 +97,20 @@ pub fn enable(name: &str, capability: &Capability) -> io::Result<()> {
             rx_filter: 0,
         };
         if interface_ioctl(name, libc::SIOCGHWTSTAMP, &mut current).is_err() {
-            return set;
+            return set.map(|()| false);
         }
         config = current;
     }
     // The driver writes back what it did: it may stamp more than asked, never less.
     let stamps_ntp = [libc::HWTSTAMP_FILTER_ALL, libc::HWTSTAMP_FILTER_NTP_ALL]
         .contains(&(config.rx_filter as u32));
+    // An interface without a filter for NTP is used for what it sends alone.
+    let receive_ok = stamps_ntp || capability.rx_filter.is_none();
     match (
-        config.tx_type == libc::HWTSTAMP_TX_ON as i32 && stamps_ntp,
+        config.tx_type == libc::HWTSTAMP_TX_ON as i32 && receive_ok,
         set,
     ) {
-        (true, _) => Ok(()),
+        (true, _) => Ok(stamps_ntp),
         (false, Err(e)) => Err(e),
         (false, Ok(())) => Err(io::Error::other(format!(
             "the driver set transmit type {}, receive filter {}",
@@ -119,14 +122,18 @@ pub fn enable(name: &str, capability: &Capability) -> io::Result<()> {
 /// Asks the kernel for hardware timestamps on `socket` besides its kernel ones (which
 /// `txstamp::enable_kernel` turned on): received datagrams carry both, with the interface they
 /// came in by (OPT_PKTINFO); looped-back sent ones carry their IP_PKTINFO (OPT_CMSG), which says
-/// the interface they left by on a socket that asks for it (a wildcard address).
+/// the interface they left by on a socket that asks for it (a wildcard address). A sent
+/// datagram the driver takes to stamp in hardware gets its software stamp too (OPT_TX_SWHW),
+/// which the kernel otherwise withholds: a driver that never delivers the hardware one (QEMU's
+/// e1000e, a busy i210 dropping stamps) must not leave interleaved clients without any.
 pub fn enable_socket(socket: &std::net::UdpSocket) -> io::Result<()> {
     let flags = libc::SOF_TIMESTAMPING_SOFTWARE
         | libc::SOF_TIMESTAMPING_RX_SOFTWARE
         | libc::SOF_TIMESTAMPING_RAW_HARDWARE
         | libc::SOF_TIMESTAMPING_RX_HARDWARE
         | libc::SOF_TIMESTAMPING_OPT_CMSG
-        | libc::SOF_TIMESTAMPING_OPT_PKTINFO;
+        | libc::SOF_TIMESTAMPING_OPT_PKTINFO
+        | libc::SOF_TIMESTAMPING_OPT_TX_SWHW;
     txstamp::set_int(socket, libc::SO_TIMESTAMPING, flags as libc::c_int)
 }
 
@@ -278,8 +285,9 @@ mod tests {
         assert!(c.hardware());
         // Filter NTP_ALL (15) is as good as ALL.
         assert!(Capability::from_info(&info(HW, 1 << 1, 1 << 15, 2)).hardware());
-        // PTP-only filters (e.g. PTP_V2_EVENT) do not stamp NTP.
-        assert!(!Capability::from_info(&info(HW, 1 << 1, 1 << 12, 0)).hardware());
+        // PTP-only filters (e.g. PTP_V2_EVENT) do not stamp NTP: transmit stamps only.
+        let tx_only = Capability::from_info(&info(HW, 1 << 1, 1 << 12, 0));
+        assert!(tx_only.hardware() && tx_only.rx_filter.is_none());
         // No clock (phc_index -1), or no TX_ON.
         assert!(!Capability::from_info(&info(HW, 1 << 1, 1 << 1, -1)).hardware());
         assert!(!Capability::from_info(&info(HW, 1 << 0, 1 << 1, 0)).hardware());

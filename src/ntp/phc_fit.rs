@@ -76,6 +76,9 @@ pub enum Rejected {
     TooSlow,
     /// Too far from the fit (an outlier, or one of the first of a step).
     OffTheFit,
+    /// The clocks' rates differ by this many ppm, more than `MAX_FREQUENCY`: the fit started
+    /// again (QEMU's e1000e clock runs 2.5 times as fast as the system's).
+    Frequency(i64),
 }
 
 impl std::fmt::Display for Rejected {
@@ -85,6 +88,11 @@ impl std::fmt::Display for Rejected {
             Rejected::Stepped => "the system clock went back during the reading",
             Rejected::TooSlow => "every reading took over 1 ms",
             Rejected::OffTheFit => "off the fit",
+            Rejected::Frequency(ppm) => return write!(
+                f,
+                "the clock runs {ppm} ppm from the system clock (more than {:.0}): fit restarted",
+                MAX_FREQUENCY * 1e6
+            ),
         })
     }
 }
@@ -135,7 +143,8 @@ impl PhcFit {
             let sys = i128::from(s.sys) - (before * change.frequency).round() as i128 + step;
             s.sys = i64::try_from(sys).unwrap_or(s.sys);
         }
-        self.refit();
+        // A fit restarted for its frequency says so at the next poll.
+        let _ = self.refit();
     }
 
     /// Takes one poll's readings (taken back to back).
@@ -172,8 +181,7 @@ impl PhcFit {
             self.samples.pop_front();
         }
         self.samples.push_back(sample);
-        self.refit();
-        Ok(())
+        self.refit()
     }
 
     fn reset(&mut self) {
@@ -184,12 +192,12 @@ impl PhcFit {
     }
 
     /// Fits the window, dropping outliers one at a time (at most a third of it).
-    fn refit(&mut self) {
+    fn refit(&mut self) -> Result<(), Rejected> {
         self.conversion = None;
         let mut dropped = 0;
         loop {
             if self.samples.len() < MIN_SAMPLES {
-                return;
+                return Ok(());
             }
             let (conversion, residuals) = fit(&self.samples);
             let mut sorted: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
@@ -212,11 +220,11 @@ impl PhcFit {
                     let newest = self.samples.back().copied();
                     self.reset();
                     self.samples.extend(newest);
-                    return;
+                    return Err(Rejected::Frequency((conversion.frequency * 1e6) as i64));
                 }
                 _ => {
                     self.conversion = Some(conversion);
-                    return;
+                    return Ok(());
                 }
             }
         }
@@ -321,6 +329,24 @@ mod tests {
         }
         assert!(fit.conversion().is_some());
         assert_eq!(fit.state().samples, MIN_SAMPLES);
+    }
+
+    #[test]
+    fn a_clock_at_another_rate_is_never_fitted_and_says_so() {
+        // QEMU's e1000e: its clock runs 2.5 times as fast as the system's.
+        let mut fit = PhcFit::default();
+        let results: Vec<_> = (0..12)
+            .map(|i| fit.add(&[poll(PHC0 + i * SECOND, -600_000.0, 0, 100)]))
+            .collect();
+        assert_eq!(fit.conversion(), None);
+        assert!(
+            results.contains(&Err(Rejected::Frequency(-600_000))),
+            "{results:?}"
+        );
+        assert_eq!(
+            Rejected::Frequency(-600_000).to_string(),
+            "the clock runs -600000 ppm from the system clock (more than 2000): fit restarted"
+        );
     }
 
     #[test]

@@ -371,8 +371,8 @@ impl Default for SendBatch {
 
 impl SendBatch {
     /// Asks for the interface's transmit timestamps too, for a socket some of whose interfaces
-    /// stamp in hardware. The kernel gives one or the other per datagram: the software one
-    /// only where the driver did not take the datagram to stamp.
+    /// stamp in hardware. A datagram the driver stamps comes back twice, software stamp first
+    /// (the socket asks for both: `hwstamp::enable_socket`).
     pub fn stamp_in_hardware(&mut self) {
         self.stamp_flags |= libc::SOF_TIMESTAMPING_TX_HARDWARE;
     }

@@ -95,6 +95,8 @@ pub enum Stamp {
 #[derive(Clone, Debug)]
 pub struct SocketHardware {
     pub indexes: Vec<u32>,
+    /// Those that stamp only what they send: what they receive keeps its kernel stamp.
+    pub transmit_only: Vec<u32>,
 }
 
 impl SocketHardware {
@@ -142,6 +144,12 @@ impl SocketHardware {
         software: Realtime,
         frame_len: u32,
     ) -> Stamp {
+        if named
+            .or(self.sole())
+            .is_some_and(|i| self.transmit_only.contains(&i))
+        {
+            return Stamp::NotHardware;
+        }
         let speed = named
             .or(self.sole())
             .and_then(|i| clocks.clocks.get(i)?.link_speed)
@@ -284,7 +292,12 @@ fn run(receive: mpsc::Receiver<Device>, shared: &Shared) {
 fn poll(d: &mut Device, readings: &mut Vec<Reading>) {
     let was_ready = d.fit.conversion().is_some();
     d.clock.problem = match d.phc.read(readings) {
-        Ok(()) => d.fit.add(readings).err().map(|r| r.to_string()),
+        Ok(()) => match d.fit.add(readings) {
+            Err(r) => Some(r.to_string()),
+            // Gathering samples again: why it started again still holds.
+            Ok(()) if d.fit.conversion().is_none() => d.clock.problem.take(),
+            Ok(()) => None,
+        },
         Err(e) => Some(e.to_string()),
     };
     d.clock.method = d.phc.method().name();
@@ -329,6 +342,14 @@ mod tests {
         Clocks { clocks, stepped }
     }
 
+    /// A socket whose interfaces `indexes` stamp both ways.
+    fn on(indexes: &[u32]) -> SocketHardware {
+        SocketHardware {
+            indexes: indexes.to_vec(),
+            transmit_only: Vec::new(),
+        }
+    }
+
     fn clocks() -> HwClocks {
         let mut fit = PhcFit::default();
         for i in 0..4 {
@@ -357,7 +378,7 @@ mod tests {
     fn a_stamp_is_converted_by_its_own_interfaces_clock() {
         let (clocks, sw) = (clocks(), Realtime::from_nanos(SYS + 4 * SECOND));
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND + 500);
-        let one = SocketHardware { indexes: vec![2] };
+        let one = on(&[2]);
         let want = Stamp::Hardware(Realtime::from_nanos(SYS + 4 * SECOND + 500));
         assert_eq!(
             one.receive(&at_step(&clocks, 0.0), hw, Some(2), sw, 90),
@@ -370,9 +391,7 @@ mod tests {
             one.receive(&at_step(&clocks, 0.0), hw, Some(3), sw, 90),
             Stamp::NotHardware
         );
-        let two = SocketHardware {
-            indexes: vec![2, 5],
-        };
+        let two = on(&[2, 5]);
         assert_eq!(
             two.receive(&at_step(&clocks, 0.0), hw, None, sw, 90),
             Stamp::NotHardware
@@ -396,9 +415,36 @@ mod tests {
     }
 
     #[test]
+    fn an_interface_that_stamps_only_what_it_sends_keeps_kernel_receive_stamps() {
+        let fitted = clocks();
+        let clocks = at_step(&fitted, 0.0);
+        let tx_only = SocketHardware {
+            transmit_only: vec![2],
+            ..on(&[2])
+        };
+        let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
+        let sw = Realtime::from_nanos(SYS + 4 * SECOND);
+        // Received: not a fallback (nothing was lost), the kernel's stamp as on any interface.
+        assert_eq!(
+            tx_only.receive(&clocks, hw, Some(2), sw, 90),
+            Stamp::NotHardware
+        );
+        assert_eq!(
+            tx_only.receive(&clocks, None, None, sw, 90),
+            Stamp::NotHardware
+        );
+        // Sent: the interface's own.
+        let at = Realtime::from_nanos(SYS + 4 * SECOND + 1_000);
+        assert_eq!(
+            tx_only.transmit(&clocks, hw, Some(2), at),
+            Stamp::Hardware(sw)
+        );
+    }
+
+    #[test]
     fn a_received_frame_is_stamped_when_it_has_arrived() {
         let mut clocks = clocks();
-        let one = SocketHardware { indexes: vec![2] };
+        let one = on(&[2]);
         let sw = Realtime::from_nanos(SYS + 4 * SECOND);
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
         // A 90-byte frame and its checksum at 100 Mb/s: 7.52 us; at 1 Gb/s, 752 ns.
@@ -434,7 +480,7 @@ mod tests {
 
     #[test]
     fn a_conversion_far_from_the_kernels_stamp_is_not_used() {
-        let (clocks, one) = (clocks(), SocketHardware { indexes: vec![2] });
+        let (clocks, one) = (clocks(), on(&[2]));
         let hw = Some(SYS + 4 * SECOND - 1000 * SECOND);
         let late = Realtime::from_nanos(SYS + 4 * SECOND + SECOND / 50);
         assert_eq!(

@@ -24,6 +24,8 @@ pub struct Stamping {
     /// With hardware timestamps: the interface's index, whose clock `ServerStats::hw_clocks`
     /// has.
     pub index: Option<u32>,
+    /// With hardware timestamps: on received datagrams too, not only on sent ones.
+    pub receives: bool,
 }
 
 /// Decides which timestamps each interface serving `address` gets when `wanted`, turning on
@@ -44,10 +46,15 @@ pub fn plan(
         .map(|interface| {
             let capability = hwstamp::query(&interface);
             let (mut timestamping, mut why) = hwstamp::choose(wanted, &capability);
-            let mut index = None;
+            let (mut index, mut receives) = (None, false);
             if let (Timestamping::Hardware, Ok(c)) = (timestamping, &capability) {
                 match turn_on(&interface, c, poller, shared) {
-                    Ok(i) => index = Some(i),
+                    Ok((i, rx)) => {
+                        (index, receives) = (Some(i), rx);
+                        if !rx {
+                            why.push_str(", on what it sends (received datagrams keep the kernel's stamps: the driver has no receive filter for NTP)");
+                        }
+                    }
                     Err(e) => {
                         timestamping = Timestamping::Kernel;
                         why = format!("has hardware timestamps ({why}), but {e}");
@@ -60,25 +67,27 @@ pub fn plan(
                 timestamping,
                 why,
                 index,
+                receives,
             }
         })
         .collect()
 }
 
-/// Turns on the hardware timestamps of `interface` and starts reading its clock; its index.
+/// Turns on the hardware timestamps of `interface` and starts reading its clock; its index,
+/// and whether it stamps what it receives too.
 fn turn_on(
     interface: &str,
     capability: &Capability,
     poller: &mut Poller,
     shared: &Arc<Shared>,
-) -> Result<u32, String> {
+) -> Result<(u32, bool), String> {
     let phc = capability.phc.ok_or("it has no clock")?;
-    hwstamp::enable(interface, capability).map_err(|e| refused(&e))?;
+    let receives = hwstamp::enable(interface, capability).map_err(|e| refused(&e))?;
     let index = hwstamp::index(interface).map_err(|e| format!("has no index ({e})"))?;
     poller
         .add(shared, interface, index, phc)
         .map_err(|e| format!("cannot read its clock ({e})"))?;
-    Ok(index)
+    Ok((index, receives))
 }
 
 /// Why SIOCSHWTSTAMP failed, for the status.
@@ -95,7 +104,15 @@ fn refused(e: &std::io::Error) -> String {
 /// The interfaces of `plan` that got hardware timestamps, if any.
 pub fn hardware(plan: &[Stamping]) -> Option<SocketHardware> {
     let indexes: Vec<u32> = plan.iter().filter_map(|s| s.index).collect();
-    (!indexes.is_empty()).then_some(SocketHardware { indexes })
+    let transmit_only = plan
+        .iter()
+        .filter(|s| !s.receives)
+        .filter_map(|s| s.index)
+        .collect();
+    (!indexes.is_empty()).then_some(SocketHardware {
+        indexes,
+        transmit_only,
+    })
 }
 
 /// Sets up the timestamps of `socket` as `wanted`, with hardware ones if `hardware` (some of
@@ -149,6 +166,7 @@ pub fn report(plan: &mut [Stamping], socket: Timestamping) {
             s.timestamping = got;
             s.why = why.to_string();
             s.index = None;
+            s.receives = false;
         }
         let (address, interface) = (s.address, &s.interface);
         tracing::info!(%address, %interface, timestamping = s.timestamping.name(), "timestamps: {}", s.why);
@@ -174,13 +192,15 @@ pub fn collect(
             let Some((to, reply)) = txstamp::udp_payload(r.data) else {
                 continue;
             };
-            let stamp = match (hardware, &clocks) {
-                (Some((h, shared)), Some(clocks)) => {
+            // A datagram an interface stamps comes back twice (`hwstamp::enable_socket`): its
+            // software stamp, recorded as any other, then its hardware one, which replaces it.
+            let stamp = match (hardware, &clocks, r.hw) {
+                (Some((h, shared)), Some(clocks), Some(hw)) => {
                     let clocks = hwclock::Clocks {
                         clocks,
                         stepped: clock.changes.stepped,
                     };
-                    let stamp = h.transmit(&clocks, r.hw, r.interface, now);
+                    let stamp = h.transmit(&clocks, Some(hw), r.interface, now);
                     let counts = &shared.stats.hw;
                     hwclock::count(stamp, &counts.tx, &counts.tx_fallback);
                     stamp
@@ -223,10 +243,18 @@ mod tests {
             timestamping: Timestamping::Kernel,
             why: String::new(),
             index,
+            receives: true,
         };
         assert!(hardware(&[stamping(None), stamping(None)]).is_none());
         let got = hardware(&[stamping(None), stamping(Some(4))]).unwrap();
         assert_eq!(got.indexes, [4]);
+        assert!(got.transmit_only.is_empty());
+        let tx_only = Stamping {
+            receives: false,
+            ..stamping(Some(5))
+        };
+        let got = hardware(&[stamping(Some(4)), tx_only]).unwrap();
+        assert_eq!((got.indexes, got.transmit_only), (vec![4, 5], vec![5]));
         // The kernel refusing hardware stamps on the socket turns them back to kernel ones.
         let mut plan = vec![Stamping {
             timestamping: Timestamping::Hardware,
