@@ -143,6 +143,12 @@ hwstamp_checks() {
         echo "pitime's hardware timestamps: $counts; $hw_if's clock: $clock"
         python3 -c "import sys, ast; c = ast.literal_eval(sys.argv[1]); sys.exit(0 if c and sum(c.values()) > 0 else 1)" \
             "$counts" || fail "pitime counted no hardware timestamp nor fallback: $counts"
+        # The igb stamps what it sends: pitime must have served some of those stamps (converted
+        # by the fitted clock), and none it receives (it has no receive filter for NTP).
+        if [ "$HWSTAMP_NIC" = igb ]; then
+            python3 -c "import sys, ast; c = ast.literal_eval(sys.argv[1]); sys.exit(0 if c['transmit'] > 0 and c['receive'] + c['receive_fallback'] == 0 else 1)" \
+                "$counts" || fail "pitime served no hardware transmit timestamp of the igb: $counts; clock: $clock"
+        fi
     fi
     [[ $client =~ ^([0-9]+)\ samples\ \(([0-9]+)\ interleaved\),\ offset\ median\ ([-+][0-9]+)\ us ]] ||
         fail "no measurements of pitime: $client"

@@ -88,11 +88,13 @@ impl std::fmt::Display for Rejected {
             Rejected::Stepped => "the system clock went back during the reading",
             Rejected::TooSlow => "every reading took over 1 ms",
             Rejected::OffTheFit => "off the fit",
-            Rejected::Frequency(ppm) => return write!(
+            Rejected::Frequency(ppm) => {
+                return write!(
                 f,
                 "the clock runs {ppm} ppm from the system clock (more than {:.0}): fit restarted",
                 MAX_FREQUENCY * 1e6
-            ),
+            )
+            }
         })
     }
 }

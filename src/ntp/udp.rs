@@ -97,6 +97,35 @@ pub fn bind(addr: SocketAddr, reuse_port: bool, read_timeout: Duration) -> io::R
     Ok(unsafe { UdpSocket::from_raw_fd(socket.into_raw_fd()) })
 }
 
+/// What `wait` found on a socket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Datagrams to receive.
+    pub datagrams: bool,
+    /// Messages on the error queue (looped-back transmit timestamps).
+    pub errors: bool,
+}
+
+/// Waits at most `timeout` for a datagram or an error queue message on `socket`: a blocking
+/// receive is not woken by the error queue, where hardware transmit stamps come some time
+/// after the send.
+pub fn wait(socket: &UdpSocket, timeout: std::time::Duration) -> io::Result<Ready> {
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd, alive across the call.
+    match unsafe { libc::poll(&mut fd, 1, ms) } {
+        n if n < 0 => Err(io::Error::last_os_error()),
+        _ => Ok(Ready {
+            datagrams: fd.revents & libc::POLLIN != 0,
+            errors: fd.revents & libc::POLLERR != 0,
+        }),
+    }
+}
+
 fn set_flag(fd: i32, level: i32, name: i32) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: passes a valid pointer to a c_int and its size.

@@ -112,10 +112,8 @@ impl SocketHardware {
         near: Realtime,
         within: f64,
     ) -> Stamp {
-        let index = match (named, self.sole()) {
-            (Some(i), _) if self.indexes.contains(&i) => i,
-            (None, Some(only)) => only,
-            _ => return Stamp::NotHardware,
+        let Some(index) = self.interface(named) else {
+            return Stamp::NotHardware;
         };
         let fit = clocks
             .clocks
@@ -144,14 +142,11 @@ impl SocketHardware {
         software: Realtime,
         frame_len: u32,
     ) -> Stamp {
-        if named
-            .or(self.sole())
-            .is_some_and(|i| self.transmit_only.contains(&i))
-        {
+        let index = self.interface(named);
+        if index.is_some_and(|i| self.transmit_only.contains(&i)) {
             return Stamp::NotHardware;
         }
-        let speed = named
-            .or(self.sole())
+        let speed = index
             .and_then(|i| clocks.clocks.get(i)?.link_speed)
             .filter(|&mbps| mbps > 0);
         let duration = speed.map_or(0, |mbps| {
@@ -169,9 +164,13 @@ impl SocketHardware {
         self.receive(clocks, r.hw, r.interface, software, frame_len)
     }
 
-    fn sole(&self) -> Option<u32> {
-        match self.indexes.as_slice() {
-            [only] => Some(*only),
+    /// The hardware interface a datagram came or left by: the one the kernel `named`, or, if it
+    /// did not say, the socket's only one; `None` if that is not an interface with hardware
+    /// stamps (its stamps are the kernel's).
+    pub fn interface(&self, named: Option<u32>) -> Option<u32> {
+        match (named, self.indexes.as_slice()) {
+            (Some(i), _) => self.indexes.contains(&i).then_some(i),
+            (None, [only]) => Some(*only),
             _ => None,
         }
     }

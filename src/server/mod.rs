@@ -17,7 +17,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -208,9 +208,7 @@ fn serve(
     let mut looped = RecvBatch::default();
     let mut xleave = (stamps != Timestamping::User)
         .then(|| Interleave::new(shared.policy.load().limits.max_clients));
-    // Stamped replies whose timestamps have not been read yet: the error queue is read only
-    // while there are some, so basic clients cost no system call.
-    let mut awaiting = 0usize;
+    let mut due = txstamp::Awaited::default();
     let mut send = Box::<SendBatch>::default();
     if hardware.is_some() {
         send.stamp_in_hardware();
@@ -222,6 +220,30 @@ fn serve(
     let mut limiter = new_limiter(&policy);
     let mut control_limiter = RateLimiter::new(control_limits(&policy));
     while !stop.load(Ordering::Relaxed) {
+        // Hardware transmit stamps come some time after the send: while some are due, wait for
+        // them as for requests, since they do not wake a blocking receive.
+        if let (Some(wait), Some(table)) = (due.hardware_wait(Instant::now()), xleave.as_mut()) {
+            let ready = match wait.is_zero() {
+                true => None,
+                false => udp::wait(&socket, wait.min(STOP_CHECK)).ok(),
+            };
+            if ready.is_some_and(|r| r.errors) {
+                let clock = shared.clock.load();
+                let queue = (&socket, &mut looped);
+                take_stamps(queue, table, &clock, hardware.as_ref(), shared, &mut due);
+            }
+            if wait.is_zero() {
+                let lost = due.lost() as u64;
+                shared
+                    .stats
+                    .hw
+                    .tx_fallback
+                    .fetch_add(lost, Ordering::Relaxed);
+            }
+            if !ready.is_some_and(|r| r.datagrams) {
+                continue;
+            }
+        }
         let n = match recv.recv(&socket) {
             Ok(n) => n,
             Err(e)
@@ -260,6 +282,7 @@ fn serve(
             };
             control_limiter.set_params(control_limits(&policy));
         }
+        let (mut stamped, mut stamped_hardware) = (0, 0);
         for i in 0..n {
             let r = recv.get(i);
             if control::is_control(r.data) {
@@ -276,6 +299,7 @@ fn serve(
                 continue;
             }
             let mut stamp = false;
+            let by_hardware = hardware.as_ref().and_then(|h| h.interface(r.interface));
             let outcome = match r.peer.socket_addr() {
                 Some(from) if from.port() != 0 => {
                     shared.stats.clients.observe(from.ip());
@@ -313,7 +337,8 @@ fn serve(
                 Decision::Reply(reply) => {
                     replies.push((reply, r.data.len()));
                     send.push(reply.len, r.peer, stamp);
-                    awaiting += usize::from(stamp);
+                    stamped += usize::from(stamp);
+                    stamped_hardware += usize::from(stamp && by_hardware.is_some());
                 }
                 Decision::Drop(o) => shared.stats.count(o),
             }
@@ -344,17 +369,30 @@ fn serve(
             for _ in sent..queued {
                 shared.stats.count(Outcome::DropSendFailed);
             }
-            if let (Some(table), true) = (xleave.as_mut(), awaiting > 0) {
-                let hardware = hardware.as_ref().map(|h| (h, shared));
-                let n = txstamp::collect(&socket, &mut looped, table, &clock, hardware);
-                awaiting = awaiting.saturating_sub(n);
-                shared
-                    .stats
-                    .tx_stamps
-                    .fetch_add(n as u64, Ordering::Relaxed);
+            due.sent(stamped, stamped_hardware, Instant::now());
+            if let (Some(table), true) = (xleave.as_mut(), due.first > 0) {
+                let queue = (&socket, &mut looped);
+                take_stamps(queue, table, &clock, hardware.as_ref(), shared, &mut due);
             }
         }
     }
+}
+
+/// Reads the transmit stamps on the error queue of `queue`'s socket into `table`
+/// (`txstamp::collect`) and keeps the books of those still `due`.
+fn take_stamps(
+    (socket, looped): (&UdpSocket, &mut RecvBatch),
+    table: &mut Interleave,
+    clock: &ClockSnapshot,
+    hardware: Option<&SocketHardware>,
+    shared: &Shared,
+    due: &mut txstamp::Awaited,
+) {
+    let hardware = hardware.map(|h| (h, shared));
+    let found = txstamp::collect(socket, looped, table, clock, hardware);
+    due.got(&found, Instant::now());
+    let first = found.first as u64;
+    shared.stats.tx_stamps.fetch_add(first, Ordering::Relaxed);
 }
 
 /// Answers a mode 6 request (rare, a few fragments) at once rather than through the batch.

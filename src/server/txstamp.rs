@@ -4,6 +4,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::hwclock::{self, Poller, SocketHardware, Stamp};
 use super::interleave::{self, Interleave};
@@ -173,22 +174,81 @@ pub fn report(plan: &mut [Stamping], socket: Timestamping) {
     }
 }
 
+/// How long a worker waits for a hardware transmit stamp after the send (or after the last one
+/// came) before counting those still due as fallen back: no older stamp converts anyway
+/// (`hwclock::MAX_TX_AGE`).
+pub const HARDWARE_WAIT: Duration = Duration::from_secs(1);
+
+/// The transmit stamps a worker waits for: the error queue is read only while some are due,
+/// so that basic clients cost no system call.
+#[derive(Debug, Default)]
+pub struct Awaited {
+    /// Stamped replies whose first stamp has not been read.
+    pub first: usize,
+    /// Replies sent by an interface that stamps in hardware whose hardware stamp has not come.
+    pub hardware: usize,
+    /// When the hardware stamps due were sent, or the last one came.
+    since: Option<Instant>,
+}
+
+impl Awaited {
+    /// `stamped` replies were sent at `now` asking for stamps, `hardware` of them by an
+    /// interface that stamps in hardware.
+    pub fn sent(&mut self, stamped: usize, hardware: usize, now: Instant) {
+        self.first += stamped;
+        self.hardware += hardware;
+        if hardware > 0 {
+            self.since = Some(now);
+        }
+    }
+
+    pub fn got(&mut self, found: &Collected, now: Instant) {
+        self.first = self.first.saturating_sub(found.first);
+        self.hardware = self.hardware.saturating_sub(found.hardware);
+        if found.hardware > 0 {
+            self.since = Some(now);
+        }
+    }
+
+    /// How long to wait for hardware stamps still due at `now` (zero: they are late).
+    pub fn hardware_wait(&self, now: Instant) -> Option<Duration> {
+        let since = self.since.filter(|_| self.hardware > 0)?;
+        Some(HARDWARE_WAIT.saturating_sub(now.saturating_duration_since(since)))
+    }
+
+    /// Gives up on the hardware stamps due: how many there were.
+    pub fn lost(&mut self) -> usize {
+        self.since = None;
+        std::mem::take(&mut self.hardware)
+    }
+}
+
+/// What one reading of the error queue found.
+#[derive(Default)]
+pub struct Collected {
+    /// Replies whose first transmit stamp this was (a reply whose hardware stamp follows its
+    /// software one counts once).
+    pub first: usize,
+    /// Hardware stamps, used or not.
+    pub hardware: usize,
+}
+
 /// Takes the transmit timestamps waiting on `socket`'s error queue and records each in `table`,
-/// the interface's where `hardware` has it and it converts; returns how many matched a sent
-/// reply's frame (a reply whose hardware stamp follows its software one counts once).
+/// the interface's where `hardware` has it and it converts.
 pub fn collect(
     socket: &UdpSocket,
     batch: &mut RecvBatch,
     table: &mut Interleave,
     clock: &ClockSnapshot,
     hardware: Option<(&SocketHardware, &Shared)>,
-) -> usize {
-    let mut found = 0;
+) -> Collected {
+    let mut found = Collected::default();
     let clocks = hardware.map(|(_, shared)| shared.stats.hw_clocks.load());
     let now = realtime_now();
     while let Ok(n) = batch.recv_errqueue(socket) {
         for i in 0..n {
             let r = batch.get(i);
+            found.hardware += usize::from(r.hw.is_some());
             let Some((to, reply)) = txstamp::udp_payload(r.data) else {
                 continue;
             };
@@ -213,7 +273,7 @@ pub fn collect(
             };
             if let (Some((tx, from_hardware)), Some(rx)) = (tx, interleave::sent_receive(reply)) {
                 let served = clock.correction.apply(tx).to_ntp();
-                found += usize::from(table.transmitted(to, rx, served, from_hardware));
+                found.first += usize::from(table.transmitted(to, rx, served, from_hardware));
             }
         }
         if n < BATCH {
@@ -226,6 +286,37 @@ pub fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hardware_stamps_due_are_waited_for_a_second_then_counted_lost() {
+        let t0 = Instant::now();
+        let mut due = Awaited::default();
+        assert_eq!(due.hardware_wait(t0), None);
+        // Three stamped replies, two by a hardware interface.
+        due.sent(3, 2, t0);
+        assert_eq!(due.hardware_wait(t0), Some(HARDWARE_WAIT));
+        // Their software stamps, and one hardware stamp 0.4 s later: the wait starts again.
+        let at = t0 + Duration::from_millis(400);
+        due.got(
+            &Collected {
+                first: 3,
+                hardware: 1,
+            },
+            at,
+        );
+        assert_eq!((due.first, due.hardware), (0, 1));
+        let later = at + Duration::from_millis(700);
+        assert_eq!(due.hardware_wait(later), Some(Duration::from_millis(300)));
+        assert_eq!(
+            due.hardware_wait(at + HARDWARE_WAIT * 2),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(due.lost(), 1);
+        assert_eq!(due.hardware_wait(later), None);
+        // Replies by other interfaces start no wait.
+        due.sent(2, 0, later);
+        assert_eq!((due.first, due.hardware_wait(later)), (2, None));
+    }
 
     #[test]
     fn a_refusal_says_what_is_missing() {
