@@ -279,7 +279,7 @@ fn a_fleet_scraped_by_prometheus_raises_the_expected_alerts_and_fills_the_dashbo
         (2, "PitimeHoldover"),
         (3, "PitimeNoPps"),
         (3, "PitimeGpsAntennaFault"),
-        (3, "PitimeDcf77SignalLost"),
+        (3, "PitimeLongwaveSignalLost"),
         (4, "PitimeTargetDown"),
     ]
     .iter()

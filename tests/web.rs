@@ -13,12 +13,13 @@ use common::*;
 
 const WEB: &str = "127.0.0.1:8123";
 
-/// The simulated receiver's antenna is open throughout: an alarm to show, time unharmed.
+/// The simulated receiver's antenna is open throughout: an alarm to show, time unharmed. The
+/// longwave receiver is MSF's, which the status must not call DCF77.
 fn config(web_extra: &str) -> String {
     format!(
         "[server]\nlisten = [\"127.0.0.1:123\"]\n\n[web]\nlisten = [\"{WEB}\"]\n{web_extra}\n\n\
          [[source]]\nkind = \"gps\"\n[source.simulate]\nclock_offset = 0.0\nantenna_fault = [0, 3600]\n\n\
-         [[source]]\nkind = \"dcf77\"\n[source.simulate]\n\n[[source]]\nkind = \"local\"\n"
+         [[source]]\nkind = \"msf\"\n[source.simulate]\n\n[[source]]\nkind = \"local\"\n"
     )
 }
 
@@ -101,11 +102,11 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
         &client_request(4, 1)
     )
     .is_some());
-    // Two ten-second points make the hour's charts, and the DCF77 panel needs some pulses:
+    // Two ten-second points make the hour's charts, and the MSF panel needs some pulses:
     // wait for both.
     let deadline = Instant::now() + Duration::from_secs(60);
     while status()["history"]["hour"].as_array().map_or(0, Vec::len) < 2
-        || status()["dcf77"][0]["pulses"].as_u64().unwrap_or(0) <= 10
+        || status()["longwave"][0]["pulses"].as_u64().unwrap_or(0) <= 10
     {
         assert!(
             Instant::now() < deadline,
@@ -130,7 +131,8 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
     assert_eq!(gps["antenna"], "open");
     assert_eq!(gps["constellations"][0]["name"], "GPS");
     assert_eq!(gps["constellations"][0]["in_view"], 8);
-    assert!(s["dcf77"][0]["pulses"].as_u64().unwrap() > 10);
+    assert!(s["longwave"][0]["pulses"].as_u64().unwrap() > 10);
+    assert_eq!(s["longwave"][0]["station"], "msf");
     assert!(s["history"]["hour"].as_array().unwrap().len() >= 2);
     assert_eq!(s["ntp"]["clients_seen"], 1.0);
     assert!(s["ntp"]["counters"]
@@ -177,7 +179,8 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
     assert!(value("pitime_source_jitter_seconds", &[gps]) < 1e-3);
     assert_eq!(value("pitime_gps_satellites", &[("state", "in_view")]), 8.0);
     assert!(value("pitime_gps_snr_dbhz", &[("prn", "29")]) > 20.0);
-    assert!(value("pitime_dcf77_events_total", &[("kind", "pulse")]) > 10.0);
+    let msf = [("source", "msf"), ("station", "msf"), ("kind", "pulse")];
+    assert!(value("pitime_longwave_events_total", &msf) > 10.0);
     assert!(value("process_resident_memory_bytes", &[]) > 1e6);
     assert_eq!(value("pitime_ntp_clients", &[]), 1.0);
     assert!(scrape
@@ -198,6 +201,7 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
         tracking.contains("Reference ID    : PPS") && tracking.contains("Stratum         : 1"),
         "{tracking}"
     );
+    assert!(tracking.contains("MSF             : msf, "), "{tracking}");
     let table = run_ok(Command::new(bin).args(["sources", "-c", daemon.config.to_str().unwrap()]));
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
@@ -230,6 +234,8 @@ fn api_metrics_page_and_commands_show_the_simulated_receivers() {
         r#"<tspan class="latest">"#,
         r#"class="band alarm""#,
         r#"id="sky""#,
+        "<h2>MSF: msf</h2>",
+        r#"id="longwave-bits""#,
     ] {
         assert!(dom.contains(needle), "{needle} not in the page:\n{dom}");
     }

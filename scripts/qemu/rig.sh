@@ -107,8 +107,8 @@ echo "ok: DCF77 alone at stratum 1, $(( $(date +%s) - started_dcf )) s after pit
 step=$(journal_after "$since" | grep -m1 "stepping the clock") || fail "DCF77 did not step the guest's clock"
 echo "ok: $step"
 # Decoding goes on after the step: another minute accepted after it.
-accepted=$(status --value 'dcf77["minutes_accepted"]')
-status 150 "dcf77['minutes_accepted'] > $accepted and c['refid'] == 'DCF'" >/dev/null ||
+accepted=$(status --value 'longwave["minutes_accepted"]')
+status 150 "longwave['station'] == 'dcf77' and longwave['minutes_accepted'] > $accepted and c['refid'] == 'DCF'" >/dev/null ||
     fail "DCF77 stopped decoding after the step: $(journal_after "$since" | tail -n 20)"
 echo "ok: DCF77 decodes on after the step: $(journal_after "$since" | grep -c 'DCF77 minute accepted') minutes accepted"
 python3 scripts/qemu/ntp-query.py "$NTP_PORT" 60 DCF || fail "no NTP reply with refid DCF on the forwarded port"

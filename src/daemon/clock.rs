@@ -155,7 +155,7 @@ impl DisciplinedClock {
                 self.q_errors_written.insert(name.clone(), pulse);
             }
         }
-        for (name, d) in drivers.dcf77 {
+        for (name, d) in drivers.longwave {
             let last = d.quality.last_accepted.map(|m| m.utc.to_string());
             let text = format!(
                 "connected={} last_minute={}",

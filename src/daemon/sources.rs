@@ -53,7 +53,7 @@ fn simulated_longwave(
 pub(super) struct Sources {
     pub(super) generation: u64,
     gps: Vec<GpsDriver>,
-    dcf77: Vec<LongwaveDriver>,
+    longwave: Vec<LongwaveDriver>,
     ntp: Vec<NtpDriver>,
     /// The simulated receivers (`[source.simulate]`) whose signals the drivers read: dropped
     /// after them (fields drop in order), so no driver sees its input vanish.
@@ -65,7 +65,7 @@ impl Sources {
         Sources {
             generation: 0,
             gps: Vec::new(),
-            dcf77: Vec::new(),
+            longwave: Vec::new(),
             ntp: Vec::new(),
             simulators: Vec::new(),
         }
@@ -105,7 +105,7 @@ impl Sources {
                 }
                 SourceConfig::Longwave(d) => simulated_longwave(d, &mut sources.simulators)
                     .and_then(|injected| LongwaveDriver::start(d, injected, sample))
-                    .map(|d| sources.dcf77.push(d)),
+                    .map(|d| sources.longwave.push(d)),
                 SourceConfig::Ntp(n) => {
                     let shared_clock = shared.clone();
                     let changes = Box::new(move || shared_clock.clock.load().changes);
@@ -124,7 +124,7 @@ impl Sources {
     pub(super) fn published(&self) -> Published {
         Published {
             gps: published(&self.gps, |d| (&d.name, &*d.status)),
-            dcf77: published(&self.dcf77, |d| (&d.name, &*d.status)),
+            longwave: published(&self.longwave, |d| (&d.name, &*d.status)),
             upstream: published(&self.ntp, |d| (&d.name, &*d.status)),
         }
     }
@@ -138,7 +138,7 @@ impl Sources {
 /// The drivers' statuses copied at one instant.
 pub(super) struct Published {
     gps: Vec<(String, GpsStatus)>,
-    dcf77: Vec<(String, LongwaveStatus)>,
+    longwave: Vec<(String, LongwaveStatus)>,
     upstream: Vec<(String, NtpStatus)>,
 }
 
@@ -146,7 +146,7 @@ impl Published {
     pub(super) fn view(&self) -> DriverStatus<'_> {
         DriverStatus {
             gps: &self.gps,
-            dcf77: &self.dcf77,
+            longwave: &self.longwave,
             upstream: &self.upstream,
         }
     }

@@ -13,8 +13,9 @@ use crate::refclock::longwave::driver::LongwaveStatus;
 pub const SERIAL_QUIET: f64 = 10.0;
 /// Many receivers start pulsing only some seconds after their fix.
 pub const PPS_QUIET: f64 = 15.0;
-/// A DCF77 module needs two or three minutes for a first minute from a clean signal.
-pub const DCF77_QUIET: f64 = 600.0;
+/// A longwave module needs two or three minutes for a first minute from a clean signal (WWVB,
+/// without parities, a minute more).
+pub const LONGWAVE_QUIET: f64 = 600.0;
 
 /// Seconds from `since` to `now`, CLOCK_MONOTONIC nanoseconds.
 fn seconds(now: i64, since: i64) -> f64 {
@@ -102,14 +103,15 @@ pub fn gps(name: &str, g: &GpsStatus, now: i64) -> Vec<Alarm> {
     alarms
 }
 
-/// `followed`: the discipline follows this source now.
-pub fn dcf77(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Alarm> {
+/// A DCF77, MSF or WWVB receiver's alarms, naming its station. `followed`: the discipline
+/// follows this source now.
+pub fn longwave(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Alarm> {
     let mut alarms = Vec::new();
     let (station, kind) = (d.station.label(), d.station.name());
     let mut raise = |kind, text: String| alarms.push(Alarm::new(name, kind, text));
     if let Some(why) = &d.line_error {
         raise(
-            AlarmKind::Dcf77LineMissing,
+            AlarmKind::LongwaveLineMissing,
             format!(
                 "cannot open the {station} {why}: check `chip` and `line` and that no other \
                  program holds the line; `pitime detect` finds it"
@@ -117,22 +119,22 @@ pub fn dcf77(name: &str, d: &LongwaveStatus, followed: bool, now: i64) -> Vec<Al
         );
     } else if let Some(opened) = d.opened {
         let since = d.last_minute.map_or(opened, |m| m.max(opened));
-        if seconds(now, since) > DCF77_QUIET {
+        if seconds(now, since) > LONGWAVE_QUIET {
             raise(
-                AlarmKind::Dcf77NoMinute,
+                AlarmKind::LongwaveNoMinute,
                 format!(
                     "no minute decoded for {:.0} minutes: put the antenna a metre or more from \
                      the Pi, its power supply and screens, broadside to the transmitter; try \
                      `active_low = true` if the module's output is inverted; `pitime capture \
                      dcf77` records the signal and `pitime replay {kind}` decodes it",
-                    DCF77_QUIET / 60.0
+                    LONGWAVE_QUIET / 60.0
                 ),
             );
         }
     }
     if followed && d.receiver_delay.is_none() {
         raise(
-            AlarmKind::Dcf77NoDelay,
+            AlarmKind::LongwaveNoDelay,
             format!(
                 "followed without `receiver_delay`: {station} modules are tens of milliseconds \
                  late, and so is the time served; measure the delay (docs/operations.md) and \
@@ -275,9 +277,9 @@ mod tests {
             opened: Some(0),
             ..LongwaveStatus::default()
         };
-        assert!(dcf77("dcf77", &d, false, 600 * S).is_empty());
-        let alarms = dcf77("dcf77", &d, false, 601 * S);
-        assert_eq!(kinds(&alarms), [AlarmKind::Dcf77NoMinute]);
+        assert!(longwave("dcf77", &d, false, 600 * S).is_empty());
+        let alarms = longwave("dcf77", &d, false, 601 * S);
+        assert_eq!(kinds(&alarms), [AlarmKind::LongwaveNoMinute]);
         assert!(alarms[0].text.contains("no minute decoded for 10 minutes"));
         assert!(alarms[0].text.contains("active_low") && alarms[0].text.contains("capture"));
         // A minute accepted since: quiet again for ten minutes.
@@ -285,21 +287,48 @@ mod tests {
             last_minute: Some(300 * S),
             ..d
         };
-        assert!(dcf77("dcf77", &d, false, 900 * S).is_empty());
+        assert!(longwave("dcf77", &d, false, 900 * S).is_empty());
         // Followed without a measured delay; a delay of 0 measured is fine.
-        let alarms = dcf77("dcf77", &d, true, 900 * S);
-        assert_eq!(kinds(&alarms), [AlarmKind::Dcf77NoDelay]);
+        let alarms = longwave("dcf77", &d, true, 900 * S);
+        assert_eq!(kinds(&alarms), [AlarmKind::LongwaveNoDelay]);
         assert!(alarms[0].text.contains("docs/operations.md"));
         let measured = LongwaveStatus {
             receiver_delay: Some(0.0),
             ..d
         };
-        assert!(dcf77("dcf77", &measured, true, 900 * S).is_empty());
+        assert!(longwave("dcf77", &measured, true, 900 * S).is_empty());
         let missing = LongwaveStatus {
             line_error: Some("line 17 of /dev/gpiochip0: busy".into()),
             ..LongwaveStatus::default()
         };
-        let text = &dcf77("dcf77", &missing, false, 900 * S)[0].text;
+        let text = &longwave("dcf77", &missing, false, 900 * S)[0].text;
         assert!(text.starts_with("dcf77: cannot open the DCF77 line 17 of /dev/gpiochip0: busy"));
+    }
+
+    #[test]
+    fn an_msf_receivers_alarms_name_msf_not_dcf77() {
+        use crate::refclock::longwave::station::StationKind;
+        let d = LongwaveStatus {
+            station: StationKind::Msf,
+            opened: Some(0),
+            ..LongwaveStatus::default()
+        };
+        let alarms = longwave("anthorn", &d, true, 601 * S);
+        assert_eq!(
+            kinds(&alarms),
+            [AlarmKind::LongwaveNoMinute, AlarmKind::LongwaveNoDelay]
+        );
+        assert!(alarms[0].text.contains("`pitime replay msf`"));
+        assert!(alarms[1].text.contains("MSF modules are"));
+        let missing = LongwaveStatus {
+            line_error: Some("line 17 of /dev/gpiochip0: busy".into()),
+            ..d
+        };
+        let text = &longwave("anthorn", &missing, false, 0)[0].text;
+        assert!(
+            text.starts_with("anthorn: cannot open the MSF line 17"),
+            "{text}"
+        );
+        assert!(alarms.iter().all(|a| !a.text.contains("DCF77")));
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::svg::scaled;
 use crate::discipline::Standing;
+use crate::refclock::longwave::station::StationKind;
 
 /// The address to ask for a listen address: a wildcard means this machine.
 pub fn local_address(listen: SocketAddr) -> SocketAddr {
@@ -136,6 +137,9 @@ pub fn tracking(s: &Value) -> String {
     for g in s["gps"].as_array().into_iter().flatten() {
         out.push_str(&receiver_line(g));
     }
+    for d in s["longwave"].as_array().into_iter().flatten() {
+        out.push_str(&longwave_line(d));
+    }
     for a in s["alarms"].as_array().into_iter().flatten() {
         out.push_str(&format!("Alarm           : {}\n", a.as_str().unwrap_or("")));
     }
@@ -186,6 +190,24 @@ fn receiver_line(g: &Value) -> String {
     line + "\n"
 }
 
+/// A longwave source under its station's name (`MSF`), its lock and its minutes, for
+/// `pitime status`.
+fn longwave_line(d: &Value) -> String {
+    let station = d["station"].as_str().unwrap_or("");
+    let label = StationKind::from_name(station).map_or(station, |k| k.label());
+    format!(
+        "{label:<16}: {}, {}, {} minutes accepted, last {}\n",
+        d["name"].as_str().unwrap_or(""),
+        if d["locked"] == true {
+            "locked"
+        } else {
+            "searching"
+        },
+        d["minutes_accepted"].as_u64().unwrap_or(0),
+        d["last_minute"].as_str().unwrap_or("none"),
+    )
+}
+
 /// Like `chronyc sources`: `*` selected, `+` candidate, `?` unreachable.
 pub fn sources(s: &Value) -> String {
     let mut out = format!(
@@ -210,4 +232,29 @@ pub fn sources(s: &Value) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_a_longwave_source_by_its_station() {
+        let status = serde_json::json!({
+            "longwave": [{
+                "name": "anthorn",
+                "station": "msf",
+                "locked": true,
+                "minutes_accepted": 4,
+                "last_minute": "2026-12-03 04:10:00 UTC",
+            }],
+        });
+        let text = tracking(&status);
+        assert!(
+            text.contains(
+                "MSF             : anthorn, locked, 4 minutes accepted, last 2026-12-03 04:10:00 UTC\n"
+            ),
+            "{text}"
+        );
+    }
 }

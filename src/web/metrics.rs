@@ -346,19 +346,20 @@ pub fn render(s: &Status, now: Realtime) -> String {
     }
 
     m.family(
-        "pitime_dcf77_locked",
+        "pitime_longwave_locked",
         "gauge",
-        "1 while the second markers are locked.",
+        "1 while a longwave receiver's second markers are locked.",
     );
     m.family(
-        "pitime_dcf77_events_total",
+        "pitime_longwave_events_total",
         "counter",
-        "Pulses, errors and minutes, by kind.",
+        "A longwave receiver's pulses, errors and minutes, by kind.",
     );
-    for d in &s.dcf77 {
+    for d in &s.longwave {
+        let station = d.station.name();
         m.sample(
-            "pitime_dcf77_locked",
-            &[("source", &d.name)],
+            "pitime_longwave_locked",
+            &[("source", &d.name), ("station", station)],
             flag(d.quality.locked),
         );
         for (kind, n) in [
@@ -373,8 +374,8 @@ pub fn render(s: &Status, now: Realtime) -> String {
             ("minute_rejected", d.quality.minutes_rejected),
         ] {
             m.sample(
-                "pitime_dcf77_events_total",
-                &[("source", &d.name), ("kind", kind)],
+                "pitime_longwave_events_total",
+                &[("source", &d.name), ("station", station), ("kind", kind)],
                 n as f64,
             );
         }
@@ -580,6 +581,42 @@ mod tests {
         assert!(text
             .lines()
             .all(|l| l.starts_with("# ") || l.starts_with("pitime_") || l.starts_with("process_")));
+    }
+
+    /// MSF and WWVB receivers are exported as longwave sources that say their station, not
+    /// as DCF77.
+    #[test]
+    fn longwave_sources_are_labelled_with_their_station() {
+        use crate::refclock::longwave::station::StationKind;
+        use crate::web::status::LongwaveView;
+        let receiver = |name: &str, station, locked| {
+            let mut v = LongwaveView {
+                name: name.to_string(),
+                station,
+                ..LongwaveView::default()
+            };
+            v.quality.locked = locked;
+            v.quality.minutes_accepted = 3;
+            v
+        };
+        let status = Status {
+            longwave: vec![
+                receiver("anthorn", StationKind::Msf, true),
+                receiver("boulder", StationKind::Wwvb, false),
+            ],
+            ..Status::default()
+        };
+        let text = render(&status, Realtime::from_nanos(0));
+        let lines: Vec<&str> = text.lines().collect();
+        for expected in [
+            r#"pitime_longwave_locked{source="anthorn",station="msf"} 1"#,
+            r#"pitime_longwave_locked{source="boulder",station="wwvb"} 0"#,
+            r#"pitime_longwave_events_total{source="anthorn",station="msf",kind="minute_accepted"} 3"#,
+            r#"pitime_longwave_events_total{source="boulder",station="wwvb",kind="pulse"} 0"#,
+        ] {
+            assert!(lines.contains(&expected), "{expected} missing from\n{text}");
+        }
+        assert!(!text.contains("dcf77"), "{text}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::status::{Dcf77View, GpsView, HwClockView, NtsView, Status};
+use super::status::{GpsView, HwClockView, LongwaveView, NtsView, Status};
 use super::svg::{line_chart, scaled, sky_plot, Chart};
 use crate::discipline::history::{History, Point};
 use crate::discipline::ClockState;
@@ -63,8 +63,8 @@ pub fn render(s: &Status) -> String {
     for g in &s.gps {
         gps(&mut o, g);
     }
-    for d in &s.dcf77 {
-        dcf77(&mut o, d);
+    for d in &s.longwave {
+        longwave(&mut o, d);
     }
     upstream(&mut o, s);
     ntp(&mut o, s);
@@ -232,11 +232,11 @@ fn gps(o: &mut String, g: &GpsView) {
     }
 }
 
-fn dcf77(o: &mut String, d: &Dcf77View) {
+fn longwave(o: &mut String, d: &LongwaveView) {
     let _ = write!(
         o,
         r#"<h2>{}: {}</h2><div class="headline">"#,
-        d.station,
+        d.station.label(),
         esc(&d.name)
     );
     card(
@@ -264,7 +264,7 @@ fn dcf77(o: &mut String, d: &Dcf77View) {
     card(o, "parity errors", &d.quality.parity_errors.to_string(), "");
     let _ = write!(
         o,
-        r#"</div><p>this minute: <span id="dcf77-bits" class="bits">{}</span></p><p class="label">pulses {} · glitches {} · wrong widths {} · undecided {} · missing {} · bad frames {} · rejected minutes {} · widths {:.0}/{:.0} ms</p>"#,
+        r#"</div><p>this minute: <span id="longwave-bits" class="bits">{}</span></p><p class="label">pulses {} · glitches {} · wrong widths {} · undecided {} · missing {} · bad frames {} · rejected minutes {} · widths {:.0}/{:.0} ms</p>"#,
         esc(&d.current_bits),
         d.quality.pulses,
         d.quality.glitches,
@@ -495,6 +495,22 @@ mod tests {
         let mut o = String::new();
         ntp(&mut o, &s);
         assert!(!o.contains("hardware timestamps:"), "{o}");
+    }
+
+    #[test]
+    fn a_longwave_section_is_headed_by_its_station() {
+        use crate::refclock::longwave::station::StationKind;
+        let mut o = String::new();
+        longwave(
+            &mut o,
+            &LongwaveView {
+                name: "anthorn".into(),
+                station: StationKind::Msf,
+                ..LongwaveView::default()
+            },
+        );
+        assert!(o.starts_with("<h2>MSF: anthorn</h2>"), "{o}");
+        assert!(!o.contains("DCF77"), "{o}");
     }
 
     #[test]

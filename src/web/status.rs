@@ -14,6 +14,7 @@ use crate::refclock::gps::driver::GpsStatus;
 use crate::refclock::gps::receiver::Outcome;
 use crate::refclock::longwave::decoder::Quality;
 use crate::refclock::longwave::driver::LongwaveStatus;
+use crate::refclock::longwave::station::StationKind;
 use crate::server::stats::ServerStats;
 use crate::time::Leap;
 use crate::time::{Realtime, UtcTime};
@@ -33,7 +34,7 @@ pub struct Status {
     pub clock: ClockView,
     pub sources: Vec<SourceReport>,
     pub gps: Vec<GpsView>,
-    pub dcf77: Vec<Dcf77View>,
+    pub longwave: Vec<LongwaveView>,
     pub upstream: Vec<UpstreamView>,
     pub ntp: NtpView,
     /// NTS, when enabled: filled in by the daemon, which owns the keys and certificate.
@@ -164,10 +165,10 @@ pub struct GpsLeapView {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Dcf77View {
+pub struct LongwaveView {
     pub name: String,
-    /// DCF77, MSF or WWVB.
-    pub station: &'static str,
+    /// `dcf77`, `msf` or `wwvb`, as `kind` names it.
+    pub station: StationKind,
     pub connected: bool,
     /// The decoder's counters and lock, as they are.
     #[serde(flatten)]
@@ -342,7 +343,7 @@ fn ago(now: Realtime, t: Option<Realtime>) -> Option<f64> {
 #[derive(Clone, Copy, Debug)]
 pub struct DriverStatus<'a> {
     pub gps: &'a [(String, GpsStatus)],
-    pub dcf77: &'a [(String, LongwaveStatus)],
+    pub longwave: &'a [(String, LongwaveStatus)],
     pub upstream: &'a [(String, NtpStatus)],
 }
 
@@ -401,8 +402,8 @@ impl StatusBuilder {
         for (name, g) in drivers.gps {
             alarms.extend(alarms::gps(name, g, monotonic));
         }
-        for (name, d) in drivers.dcf77 {
-            alarms.extend(alarms::dcf77(name, d, followed(name), monotonic));
+        for (name, d) in drivers.longwave {
+            alarms.extend(alarms::longwave(name, d, followed(name), monotonic));
         }
         alarms.extend(Alarm::notices(&self.notices));
         let state = discipline.clock_state(now);
@@ -419,10 +420,10 @@ impl StatusBuilder {
             .iter()
             .map(|(name, g)| gps_view(name, g, now))
             .collect();
-        let dcf77 = drivers
-            .dcf77
+        let longwave = drivers
+            .longwave
             .iter()
-            .map(|(n, d)| dcf77_view(n, d))
+            .map(|(n, d)| longwave_view(n, d))
             .collect();
         Status {
             version: env!("CARGO_PKG_VERSION"),
@@ -445,7 +446,7 @@ impl StatusBuilder {
             },
             sources,
             gps,
-            dcf77,
+            longwave,
             upstream: drivers
                 .upstream
                 .iter()
@@ -560,11 +561,11 @@ fn gps_view(name: &str, g: &GpsStatus, now: Realtime) -> GpsView {
     }
 }
 
-fn dcf77_view(name: &str, d: &LongwaveStatus) -> Dcf77View {
+fn longwave_view(name: &str, d: &LongwaveStatus) -> LongwaveView {
     let q = &d.quality;
-    Dcf77View {
+    LongwaveView {
         name: name.to_string(),
-        station: d.station.label(),
+        station: d.station,
         connected: d.connected,
         quality: q.clone(),
         current_bits: q
@@ -595,5 +596,30 @@ fn upstream_view(name: &str, u: &NtpStatus) -> UpstreamView {
         denied: u.denied,
         kernel_tx: u.kernel_tx,
         interleaved: u.interleaved,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON names a longwave source's station as its `kind` does, under `longwave`
+    /// whatever the station.
+    #[test]
+    fn an_msf_source_is_a_longwave_entry_with_its_station() {
+        let msf = LongwaveStatus {
+            station: StationKind::Msf,
+            connected: true,
+            ..LongwaveStatus::default()
+        };
+        let status = Status {
+            longwave: vec![longwave_view("anthorn", &msf)],
+            ..Status::default()
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["longwave"][0]["name"], "anthorn");
+        assert_eq!(json["longwave"][0]["station"], "msf");
+        assert_eq!(json["longwave"][0]["connected"], true);
+        assert!(json.get("dcf77").is_none(), "{json}");
     }
 }

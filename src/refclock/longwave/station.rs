@@ -50,6 +50,13 @@ impl StationKind {
     }
 }
 
+/// The status and the metrics name a station as `kind` does.
+impl serde::Serialize for StationKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// What a frame says about the minute that starts at its end (DCF77 and MSF send the next
 /// minute's time; WWVB's frame names its own minute, and its station says so).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
