@@ -91,12 +91,14 @@ pub fn enable(name: &str, capability: &Capability) -> io::Result<bool> {
     };
     let set = interface_ioctl(name, libc::SIOCSHWTSTAMP, &mut config);
     if set.is_err() {
+        // Refused: what the interface does already may be enough.
         let mut current = libc::hwtstamp_config {
             flags: 0,
             tx_type: 0,
             rx_filter: 0,
         };
         if interface_ioctl(name, libc::SIOCGHWTSTAMP, &mut current).is_err() {
+            // The refusal, its errno kept (EPERM says CAP_NET_ADMIN is missing).
             return set.map(|()| false);
         }
         config = current;
