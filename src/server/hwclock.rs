@@ -100,19 +100,18 @@ pub struct SocketHardware {
 }
 
 impl SocketHardware {
-    /// The system time of a datagram's hardware stamp `hw`, taken by interface `named` (or, if
-    /// the kernel did not say, the socket's only hardware interface), if it lies within
-    /// `within` seconds of `near` (its kernel stamp, or when it was read), and the clock's fit
-    /// knows of the system clock's steps as `clocks.stepped` does.
+    /// The system time of a datagram's hardware stamp `hw`, taken by hardware interface
+    /// `index` (`interface`), if it lies within `within` seconds of `near` (its kernel stamp,
+    /// or when it was read), and the clock's fit knows of the system clock's steps as
+    /// `clocks.stepped` does.
     fn convert(
-        &self,
         clocks: &Clocks,
         hw: Option<i64>,
-        named: Option<u32>,
+        index: Option<u32>,
         near: Realtime,
         within: f64,
     ) -> Stamp {
-        let Some(index) = self.interface(named) else {
+        let Some(index) = index else {
             return Stamp::NotHardware;
         };
         let fit = clocks
@@ -153,7 +152,7 @@ impl SocketHardware {
             (i64::from(frame_len) + i64::from(FCS)) * 8_000 / i64::from(mbps)
         });
         let hw = hw.and_then(|t| t.checked_add(duration));
-        self.convert(clocks, hw, named, software, MAX_DISAGREEMENT)
+        Self::convert(clocks, hw, index, software, MAX_DISAGREEMENT)
     }
 
     /// The stamp of datagram `r` (IPv4 if `ipv4`), whose kernel stamp is `software`. The frame's
@@ -184,7 +183,8 @@ impl SocketHardware {
         now: Realtime,
     ) -> Stamp {
         let half = MAX_TX_AGE / 2.0;
-        self.convert(clocks, hw, named, now.add_secs_f64(-half), half)
+        let index = self.interface(named);
+        Self::convert(clocks, hw, index, now.add_secs_f64(-half), half)
     }
 }
 

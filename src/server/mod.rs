@@ -223,22 +223,18 @@ fn serve(
         // Hardware transmit stamps come some time after the send: while some are due, wait for
         // them as for requests, since they do not wake a blocking receive.
         if let (Some(wait), Some(table)) = (due.hardware_wait(Instant::now()), xleave.as_mut()) {
-            let ready = match wait.is_zero() {
-                true => None,
-                false => udp::wait(&socket, wait.min(STOP_CHECK)).ok(),
+            let ready = if wait.is_zero() {
+                let lost = due.lost() as u64;
+                let fallback = &shared.stats.hw.tx_fallback;
+                fallback.fetch_add(lost, Ordering::Relaxed);
+                None
+            } else {
+                udp::wait(&socket, wait.min(STOP_CHECK)).ok()
             };
             if ready.is_some_and(|r| r.errors) {
                 let clock = shared.clock.load();
                 let queue = (&socket, &mut looped);
                 take_stamps(queue, table, &clock, hardware.as_ref(), shared, &mut due);
-            }
-            if wait.is_zero() {
-                let lost = due.lost() as u64;
-                shared
-                    .stats
-                    .hw
-                    .tx_fallback
-                    .fetch_add(lost, Ordering::Relaxed);
             }
             if !ready.is_some_and(|r| r.datagrams) {
                 continue;
@@ -299,7 +295,6 @@ fn serve(
                 continue;
             }
             let mut stamp = false;
-            let by_hardware = hardware.as_ref().and_then(|h| h.interface(r.interface));
             let outcome = match r.peer.socket_addr() {
                 Some(from) if from.port() != 0 => {
                     shared.stats.clients.observe(from.ip());
@@ -338,7 +333,11 @@ fn serve(
                     replies.push((reply, r.data.len()));
                     send.push(reply.len, r.peer, stamp);
                     stamped += usize::from(stamp);
-                    stamped_hardware += usize::from(stamp && by_hardware.is_some());
+                    let by_hardware = stamp
+                        && hardware
+                            .as_ref()
+                            .is_some_and(|h| h.interface(r.interface).is_some());
+                    stamped_hardware += usize::from(by_hardware);
                 }
                 Decision::Drop(o) => shared.stats.count(o),
             }
